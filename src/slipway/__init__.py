@@ -1,0 +1,1 @@
+"""Slipway: a GitOps MLOps repository template."""

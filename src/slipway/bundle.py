@@ -1,0 +1,109 @@
+"""The model bundle: ``model.skops`` plus ``model.json``, written by ``train``, read by the server.
+
+skops loads only the types it is told to trust; :data:`TRUSTED_TYPES` is that explicit list (on
+top of skops' own defaults for scikit-learn estimators). A bundle that asks for anything else is
+refused, as is one whose bytes do not match the sha256 recorded in ``model.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from slipway.errors import SlipwayError
+from slipway.io import atomic_path, read_json, sha256_file, write_json
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "model.json"
+
+# Beyond skops' defaults, what the estimators in slipway.model.estimator need to load back.
+TRUSTED_TYPES = frozenset(
+    {
+        "functools.partial",
+        "numpy.dtype",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.tree._tree.Tree",
+        "sklearn.utils.validation.check_array",
+    }
+)
+
+
+class BundleError(SlipwayError):
+    """The bundle is missing, corrupt, tampered with or asks to load an untrusted type."""
+
+
+@dataclass
+class Bundle:
+    estimator: Any
+    metadata: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return self.metadata["model_version"]
+
+
+def content_version(estimator: Any) -> str:
+    """A hash of the fitted estimator's state: the same training inputs give the same version.
+
+    (The skops file itself is not byte-stable: its zip entries carry timestamps and object ids.)
+    The pickle here is only hashed, never written or loaded.
+    """
+    return hashlib.sha256(pickle.dumps(estimator, protocol=5)).hexdigest()[:16]
+
+
+def save(directory: str | Path, estimator: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    """Write the model, then ``model.json`` naming its sha256. Returns the full metadata.
+
+    Each file is replaced atomically; a reader between the two renames sees a sha256 mismatch
+    and refuses the bundle rather than serving a mix of two models.
+    """
+    directory = Path(directory)
+    with atomic_path(directory / MODEL_FILE) as tmp:
+        sio.dump(estimator, tmp)
+        digest = sha256_file(tmp)
+    full = {**metadata, "model_version": content_version(estimator),
+            "model_file": MODEL_FILE, "sha256": digest}
+    write_json(directory / METADATA_FILE, full)
+    return full
+
+
+def load_metadata(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / METADATA_FILE
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: not found") from None
+    except ValueError as exc:
+        raise BundleError(f"{path}: not valid JSON: {exc}") from None
+
+
+def load(directory: str | Path) -> Bundle:
+    """Load and verify a bundle; raises :class:`BundleError` naming what is wrong."""
+    directory = Path(directory)
+    metadata = load_metadata(directory)
+    model_path = directory / metadata.get("model_file", MODEL_FILE)
+    if not model_path.is_file():
+        raise BundleError(f"{model_path}: not found")
+    digest = sha256_file(model_path)
+    if digest != metadata.get("sha256"):
+        raise BundleError(
+            f"{model_path}: sha256 {digest[:12]}… does not match model.json "
+            f"({str(metadata.get('sha256'))[:12]}…): corrupt or tampered"
+        )
+    try:
+        untrusted = sio.get_untrusted_types(file=model_path)
+    except Exception as exc:
+        raise BundleError(f"{model_path}: not a readable skops file: {exc}") from None
+    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    if refused:
+        raise BundleError(f"{model_path}: refuses to load untrusted types {refused}")
+    try:
+        estimator = sio.load(model_path, trusted=untrusted)
+    except Exception as exc:
+        raise BundleError(f"{model_path}: cannot be loaded: {exc}") from None
+    return Bundle(estimator, metadata)

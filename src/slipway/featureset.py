@@ -1,0 +1,115 @@
+"""Feature definitions, written once: the ``featurize`` stage and the server both use this.
+
+A :class:`FeatureSpec` names the raw inputs (numeric and categorical, with the categories seen in
+training) and the derived features from :mod:`slipway.model.features`. ``transform`` turns raw
+rows (a training table or a request's instances) into the model's input frame, column for column
+the same in both places. The spec travels inside ``model.json``, so the server rebuilds it from the
+bundle and never from params.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from slipway.errors import DataError, ParamsError
+from slipway.model.features import DERIVED_FEATURES
+
+
+def _as_category_labels(series: pd.Series) -> pd.Series:
+    """Category labels are strings, so ``1`` in a CSV and ``"1"`` in a JSON request agree."""
+    if ptypes.is_string_dtype(series) and not ptypes.is_bool_dtype(series):
+        return series
+    return series.astype(object).where(series.isna(), series.astype(str))
+
+
+@dataclass
+class FeatureSpec:
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+    derived: list[str] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[str]:
+        """Raw columns a row must carry: declared features plus what derived features read."""
+        names = list(self.numeric) + list(self.categorical)
+        for name in self.derived:
+            names += [c for c in DERIVED_FEATURES[name].inputs if c not in names]
+        return names
+
+    @property
+    def columns(self) -> list[str]:
+        """The model's input columns, in order."""
+        return list(self.numeric) + list(self.derived) + list(self.categorical)
+
+    def transform(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Raw rows to model input. Unseen categories become missing (the model's own policy)."""
+        missing = [c for c in self.inputs if c not in raw.columns]
+        if missing:
+            raise DataError(f"missing input columns: {', '.join(missing)}")
+        out = {}
+        for name in self.numeric:
+            out[name] = pd.to_numeric(raw[name], errors="raise").astype("float64")
+        numeric_view = raw.copy(deep=False)
+        for name in self.derived:
+            values = DERIVED_FEATURES[name].compute(numeric_view)
+            out[name] = values.replace([np.inf, -np.inf], np.nan).astype("float64")
+        for name, categories in self.categorical.items():
+            out[name] = pd.Categorical(_as_category_labels(raw[name]), categories=categories)
+        return pd.DataFrame(out, index=raw.index)[self.columns]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeatureSpec:
+        spec = cls(list(data["numeric"]), dict(data["categorical"]), list(data.get("derived", [])))
+        unknown = [d for d in spec.derived if d not in DERIVED_FEATURES]
+        if unknown:
+            raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
+        return spec
+
+
+def infer_spec(
+    train: pd.DataFrame,
+    *,
+    exclude: list[str],
+    numeric: list[str] | None,
+    categorical: list[str] | None,
+    derived: list[str],
+    max_categories: int,
+) -> FeatureSpec:
+    """Declared features are taken as given; ``None`` (``auto``) infers them from dtypes."""
+    candidates = [c for c in train.columns if c not in exclude and not c.startswith("__")]
+    for key, declared in (("numeric_features", numeric), ("categorical_features", categorical)):
+        absent = [c for c in declared or [] if c not in train.columns]
+        if absent:
+            raise ParamsError(f"params: data.{key} names columns not in the data: {absent}")
+    if numeric is None:
+        numeric = [
+            c for c in candidates
+            if c not in (categorical or [])
+            and ptypes.is_numeric_dtype(train[c]) and not ptypes.is_bool_dtype(train[c])
+        ]
+    if categorical is None:
+        categorical = [c for c in candidates if c not in numeric]
+    unknown = [d for d in derived if d not in DERIVED_FEATURES]
+    if unknown:
+        raise ParamsError(
+            f"params: featurize.derived names features not defined in "
+            f"slipway/model/features.py: {unknown}"
+        )
+    categories = {}
+    for name in categorical:
+        labels = _as_category_labels(train[name]).dropna().unique()
+        if len(labels) > max_categories:
+            raise ParamsError(
+                f"params: categorical feature {name!r} has {len(labels)} categories, more than "
+                f"featurize.max_categories={max_categories}; declare it numeric, drop it "
+                f"(data.drop_columns) or raise the limit"
+            )
+        categories[name] = sorted(map(str, labels))
+    return FeatureSpec(list(numeric), categories, list(derived))

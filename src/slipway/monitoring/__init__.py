@@ -1,0 +1,1 @@
+"""Monitoring: reference distributions, drift statistics, canary analysis."""

@@ -1,0 +1,118 @@
+"""evaluate: test-set metrics to ``reports/metrics.json`` and the data behind ``dvc plots``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
+
+from slipway import bundle, io
+from slipway.featureset import FeatureSpec
+from slipway.params import lookup
+from slipway.pipeline import paths
+
+CURVE_POINTS = 201  # curves are resampled so the plot files stay small at any test-set size
+
+
+def class_codes(y_true: np.ndarray, classes: list) -> np.ndarray:
+    """Each label's index in ``classes`` (-1 for a label the model never saw)."""
+    return pd.Categorical(y_true, categories=classes).codes.astype(np.int64)
+
+
+def score(y_true: np.ndarray, proba: np.ndarray, classes: list) -> dict[str, Any]:
+    """The metrics the gate and ``dvc metrics diff`` read. Binary: the positive class is the last.
+
+    Labels are compared as indices into ``classes``, so int and string labels work alike. ROC AUC
+    is ``None`` when the test set lacks a class (it is undefined then).
+    """
+    truth = class_codes(y_true, classes)
+    predicted = proba.argmax(axis=1)
+    indices = np.arange(len(classes))
+    binary = len(classes) == 2
+    result = {
+        "rows": len(truth),
+        "accuracy": float(skm.accuracy_score(truth, predicted)),
+        "log_loss": float(skm.log_loss(truth, proba, labels=indices)),
+        "f1": float(skm.f1_score(truth, predicted, labels=indices, zero_division=0,
+                                 average="binary" if binary else "macro")),
+        "roc_auc": None,
+    }
+    if set(np.unique(truth)) == set(indices):
+        result["roc_auc"] = float(
+            skm.roc_auc_score(truth, proba[:, 1]) if binary
+            else skm.roc_auc_score(truth, proba, multi_class="ovr", labels=indices))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        truth, predicted, labels=indices, zero_division=0)
+    result["per_class"] = {
+        str(c): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for c, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
+    }
+    return result
+
+
+def _resample(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    return np.interp(grid, x[order], y[order])
+
+
+def curves(y_true: np.ndarray, proba: np.ndarray, classes: list) -> dict[str, list]:
+    """ROC and precision-recall points: the positive class if binary, one-vs-rest if multiclass."""
+    grid = np.linspace(0, 1, CURVE_POINTS)
+    roc, pr = [], []
+    columns = [len(classes) - 1] if len(classes) == 2 else range(len(classes))
+    for column in columns:
+        positive = y_true == classes[column]
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
+        precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
+        name = str(classes[column])
+        roc += [{"class": name, "fpr": round(float(f), 5), "tpr": round(float(t), 5)}
+                for f, t in zip(grid, _resample(fpr, tpr, grid), strict=True)]
+        pr += [{"class": name, "recall": round(float(r), 5), "precision": round(float(p), 5)}
+               for r, p in zip(grid, _resample(recall, precision, grid), strict=True)]
+    return {"roc": roc, "precision_recall": pr}
+
+
+def confusion_rows(y_true: np.ndarray, proba: np.ndarray, classes: list) -> pd.DataFrame:
+    """One row per test example, the shape ``dvc plots``' confusion template counts."""
+    predicted = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    return pd.DataFrame({"actual": pd.Series(y_true).astype(str), "predicted": pd.Series(predicted).astype(str)})
+
+
+def importances(estimator, features: pd.DataFrame, spec: FeatureSpec, target: str,
+                sample: int, seed: int) -> list[dict]:
+    """Permutation importance (drop in ROC AUC, or accuracy) on a seeded sample of the test set."""
+    rows = features.sample(n=min(sample, len(features)), random_state=seed)
+    scoring = "roc_auc" if len(estimator.classes_) == 2 and rows[target].nunique() == 2 else "accuracy"
+    result = permutation_importance(estimator, rows[spec.columns], rows[target], scoring=scoring,
+                                    n_repeats=3, random_state=seed, n_jobs=1)
+    ranked = sorted(zip(spec.columns, result.importances_mean, strict=True), key=lambda t: -t[1])
+    return [{"feature": name, "importance": round(float(value), 6)} for name, value in ranked]
+
+
+def main(params: dict[str, Any]) -> None:
+    model = bundle.load(paths.MODELS)
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    target = model.metadata["target"]
+    test = pd.read_parquet(paths.TEST_FEATURES)
+    classes = list(model.estimator.classes_)
+    y_true = test[target].to_numpy()
+    proba = model.estimator.predict_proba(test[spec.columns])
+
+    result = {**score(y_true, proba, classes), "model_version": model.version}
+    plot_data = curves(y_true, proba, classes)
+    io.write_json(paths.PLOTS / "roc.json", plot_data["roc"])
+    io.write_json(paths.PLOTS / "precision_recall.json", plot_data["precision_recall"])
+    with io.atomic_path(paths.PLOTS / "confusion.csv") as tmp:
+        confusion_rows(y_true, proba, classes).to_csv(tmp, index=False)
+    io.write_json(paths.PLOTS / "importance.json", importances(
+        model.estimator, test, spec, target,
+        lookup(params, "evaluate.importance_sample", int, minimum=10),
+        lookup(params, "evaluate.seed", int),
+    ))
+    io.write_json(paths.METRICS, result)
+    print("evaluate: " + ", ".join(f"{k}={v:.4f}" for k, v in result.items() if isinstance(v, float)))

@@ -1,0 +1,55 @@
+"""featurize: infer the feature spec from the training split and compute the model's inputs.
+
+The spec (``data/features/spec.json``) and :meth:`FeatureSpec.transform` are what the server
+uses too, so a feature is computed the same way in training and in serving.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from slipway import io
+from slipway.featureset import FeatureSpec, infer_spec
+from slipway.params import column_list, lookup
+from slipway.pipeline import paths
+
+
+def key_columns(params: dict[str, Any]) -> list[str]:
+    """Target, id and timestamp: carried along beside the features, never fed to the model."""
+    names = [lookup(params, "data.target", str)]
+    for key in ("data.id_column", "data.timestamp_column"):
+        value = lookup(params, key, (str, type(None)), None)
+        if value:
+            names.append(value)
+    return names
+
+
+def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
+    drop = lookup(params, "data.drop_columns", list, [])
+    return infer_spec(
+        train,
+        exclude=key_columns(params) + drop,
+        numeric=column_list(params, "data.numeric_features"),
+        categorical=column_list(params, "data.categorical_features"),
+        derived=lookup(params, "featurize.derived", list, []),
+        max_categories=lookup(params, "featurize.max_categories", int, 250, minimum=2),
+    )
+
+
+def featurize(raw: pd.DataFrame, spec: FeatureSpec, keys: list[str]) -> pd.DataFrame:
+    features = spec.transform(raw)
+    return pd.concat([features, raw[keys]], axis=1)
+
+
+def main(params: dict[str, Any]) -> None:
+    train = pd.read_parquet(paths.TRAIN_RAW)
+    test = pd.read_parquet(paths.TEST_RAW)
+    spec = build_spec(train, params)
+    keys = key_columns(params)
+    io.write_parquet(paths.TRAIN_FEATURES, featurize(train, spec, keys))
+    io.write_parquet(paths.TEST_FEATURES, featurize(test, spec, keys))
+    io.write_json(paths.FEATURE_SPEC, spec.to_dict())
+    print(f"featurize: {len(spec.columns)} features "
+          f"({len(spec.numeric)} numeric, {len(spec.derived)} derived, {len(spec.categorical)} categorical)")

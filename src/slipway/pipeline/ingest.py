@@ -1,0 +1,83 @@
+"""ingest: read the raw batches, concatenate, split train/test so the test set never leaks the future."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slipway import io
+from slipway.errors import DataError
+from slipway.model.loading import load_raw
+from slipway.params import lookup
+from slipway.pipeline import paths
+
+
+def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns mixing Python types (batches that disagree) become text, so they can be
+    stored and ``validate`` reports the offending values instead of a writer crashing."""
+    for name in frame.columns[frame.dtypes == object]:
+        kinds = frame[name].dropna().map(type).unique()
+        if len(kinds) > 1:
+            frame[name] = frame[name].where(frame[name].isna(), frame[name].astype(str))
+    return frame
+
+
+def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    if column not in frame.columns:
+        raise DataError(f"data.timestamp_column: column {column!r} not in the data")
+    parsed = pd.to_datetime(frame[column], errors="coerce", utc=False, format="mixed")
+    bad = parsed.isna() & frame[column].notna()
+    if bad.any():
+        examples = frame.loc[bad, column].astype(str).unique()[:5].tolist()
+        raise DataError(
+            f"column {column!r}, rule timestamp: {int(bad.sum())} values are not dates, e.g. {examples}"
+        )
+    frame[column] = parsed
+    return frame
+
+
+def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The newest ``test_size`` share of events is the test set. Rows sharing the cut-off
+    timestamp all go to the test side, so no training row is newer than a test row."""
+    n_test = max(1, int(round(len(frame) * test_size)))
+    ordered = frame.sort_values(column, kind="stable")
+    cutoff = ordered[column].iloc[len(ordered) - n_test]
+    is_test = ordered[column] >= cutoff
+    return ordered[~is_test], ordered[is_test]
+
+
+def split_randomly(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_test = max(1, int(round(len(frame) * test_size)))
+    order = np.random.default_rng(seed).permutation(len(frame))
+    is_test = np.zeros(len(frame), dtype=bool)
+    is_test[order[:n_test]] = True
+    return frame[~is_test], frame[is_test]
+
+
+def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    method = lookup(params, "ingest.split", str, choices=("time", "random"))
+    test_size = lookup(params, "ingest.test_size", float, minimum=0.01, maximum=0.9)
+    timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    if len(frame) < 2:
+        raise DataError(f"data.source: {len(frame)} rows, too few to split into train and test")
+    if method == "time":
+        if timestamp is None:
+            raise DataError("ingest.split is 'time' but data.timestamp_column is not set")
+        return split_by_time(frame, timestamp, test_size)
+    return split_randomly(frame, test_size, lookup(params, "ingest.seed", int))
+
+
+def main(params: dict[str, Any]) -> None:
+    source = lookup(params, "data.source", str)
+    frame = load_raw(source, lookup(params, "data.format", str, "auto",
+                                    choices=("auto", "csv", "parquet")))
+    frame = harmonize_mixed_types(frame)
+    timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    if timestamp is not None:
+        frame = parse_timestamps(frame, timestamp)
+    train, test = split(frame, params)
+    io.write_parquet(paths.TRAIN_RAW, train.reset_index(drop=True))
+    io.write_parquet(paths.TEST_RAW, test.reset_index(drop=True))
+    print(f"ingest: {len(frame)} rows from {source} -> {len(train)} train, {len(test)} test")

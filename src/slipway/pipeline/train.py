@@ -1,0 +1,92 @@
+"""train: fit the estimator from ``params.yaml`` and write the model bundle to ``models/``."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from slipway import bundle, io
+from slipway.featureset import FeatureSpec
+from slipway.model.estimator import make_estimator
+from slipway.monitoring.reference import build_reference
+from slipway.params import lookup
+from slipway.pipeline import paths
+
+DVC_LOCK = Path("dvc.lock")
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def data_hashes(lock_path: Path = DVC_LOCK) -> dict[str, str]:
+    """md5 of the raw data as ``dvc.lock`` records it for the ``ingest`` stage (DVC writes each
+    stage's lock entry when the stage finishes, so it is there by the time ``train`` runs)."""
+    if not lock_path.is_file():
+        return {}
+    lock = yaml.safe_load(lock_path.read_text()) or {}
+    deps = lock.get("stages", {}).get("ingest", {}).get("deps", [])
+    return {d["path"]: d.get("md5") or d.get("etag") or "" for d in deps
+            if not str(d["path"]).endswith(".py")}
+
+
+def json_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
+    target = lookup(params, "data.target", str)
+    estimator = make_estimator(
+        lookup(params, "train.estimator", str),
+        lookup(params, "train.hyperparameters", dict, {}),
+        lookup(params, "train.seed", int),
+        spec,
+    )
+    return estimator.fit(features[spec.columns], features[target])
+
+
+def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:
+    classes = [json_value(c) for c in estimator.classes_]
+    timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    return {
+        "task": "binary" if len(classes) == 2 else "multiclass",
+        "target": lookup(params, "data.target", str),
+        "classes": classes,
+        "positive_class": classes[-1] if len(classes) == 2 else None,
+        "estimator": type(estimator).__name__,
+        "features": spec.to_dict(),
+        "inputs": spec.inputs,
+        "reference": build_reference(features, spec),
+        "training": {
+            "rows": len(features),
+            "data_until": str(features[timestamp].max()) if timestamp else None,
+            "class_fractions": {
+                str(k): round(float(v), 6)
+                for k, v in features[lookup(params, "data.target", str)].value_counts(normalize=True).sort_index().items()
+            },
+        },
+        "git_commit": git_commit(),
+        "data": {
+            "raw": data_hashes(),
+            "train_features_sha256": io.sha256_file(paths.TRAIN_FEATURES),
+        },
+        # The feature params are in "features" (the spec); these are the estimator's.
+        "params": {"train": lookup(params, "train", dict)},
+    }
+
+
+def main(params: dict[str, Any]) -> None:
+    spec = FeatureSpec.from_dict(io.read_json(paths.FEATURE_SPEC))
+    features = pd.read_parquet(paths.TRAIN_FEATURES)
+    estimator = fit(features, spec, params)
+    meta = bundle.save(paths.MODELS, estimator, metadata(estimator, features, spec, params))
+    print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}")

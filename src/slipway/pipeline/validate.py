@@ -1,0 +1,148 @@
+"""validate: schema and integrity checks on the ingested data.
+
+Every rule runs on both splits and every violation is collected, so one failing run lists all the
+problems (column, rule, count, examples) rather than the first one only. Rules come from
+``params.yaml``: ``data`` names the key columns and features; ``validate.columns`` gives per-column
+``type``, ``min``, ``max``, ``allowed`` and ``max_null_fraction``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from slipway import io
+from slipway.errors import DataError, ParamsError
+from slipway.params import column_list, lookup
+from slipway.pipeline import paths
+
+COLUMN_RULE_KEYS = {"type", "min", "max", "allowed", "max_null_fraction"}
+
+
+@dataclass
+class Problem:
+    split: str
+    column: str
+    rule: str
+    count: int
+    examples: list
+
+    def line(self) -> str:
+        return (f"  {self.split}: column {self.column!r}, rule {self.rule}: "
+                f"{self.count} rows, e.g. {self.examples}")
+
+
+def _examples(values: pd.Series, limit: int) -> list:
+    return values.drop_duplicates().head(limit).tolist()
+
+
+def column_rules(params: dict[str, Any]) -> dict[str, dict]:
+    rules = lookup(params, "validate.columns", dict, {})
+    for column, rule in rules.items():
+        if not isinstance(rule, dict) or set(rule) - COLUMN_RULE_KEYS:
+            raise ParamsError(
+                f"params: validate.columns.{column} must be a mapping with keys among "
+                f"{sorted(COLUMN_RULE_KEYS)}, got {rule!r}"
+            )
+    return rules
+
+
+def required_columns(params: dict[str, Any]) -> list[str]:
+    names = [lookup(params, "data.target", str)]
+    for key in ("data.id_column", "data.timestamp_column"):
+        value = lookup(params, key, (str, type(None)), None)
+        if value:
+            names.append(value)
+    for key in ("data.numeric_features", "data.categorical_features"):
+        names += column_list(params, key) or []
+    names += list(column_rules(params))
+    return list(dict.fromkeys(names))
+
+
+def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Problem]:
+    """All problems in one split; an empty list means it passed."""
+    limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
+    default_nulls = lookup(params, "validate.max_null_fraction", float, minimum=0.0, maximum=1.0)
+    target = lookup(params, "data.target", str)
+    id_column = lookup(params, "data.id_column", (str, type(None)), None)
+    timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    problems: list[Problem] = []
+
+    def report(column: str, rule: str, bad: pd.Series) -> None:
+        count = int(bad.sum())
+        if count:
+            problems.append(Problem(split, column, rule, count, _examples(frame.loc[bad, column], limit)))
+
+    if frame.empty:
+        return [Problem(split, "*", "not_empty", 0, [])]
+    missing = [c for c in required_columns(params) if c not in frame.columns]
+    problems += [Problem(split, c, "required", len(frame), []) for c in missing]
+
+    rules = column_rules(params)
+    strict = {c for c in (target, id_column, timestamp) if c}
+    for column in frame.columns:
+        if column.startswith("__"):
+            continue
+        rule = rules.get(column, {})
+        values = frame[column]
+        nulls = values.isna()
+        limit_nulls = 0.0 if column in strict else float(rule.get("max_null_fraction", default_nulls))
+        if nulls.mean() > limit_nulls:
+            problems.append(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()), []))
+        present = values[~nulls]
+        kind = rule.get("type")
+        if kind == "numeric" or ("min" in rule or "max" in rule):
+            numbers = pd.to_numeric(present, errors="coerce")
+            report_index = numbers.isna()
+            report(column, "type=numeric", report_index.reindex(frame.index, fill_value=False))
+            if "min" in rule:
+                report(column, f"min={rule['min']}", (numbers < rule["min"]).reindex(frame.index, fill_value=False))
+            if "max" in rule:
+                report(column, f"max={rule['max']}", (numbers > rule["max"]).reindex(frame.index, fill_value=False))
+        elif kind == "categorical" and ptypes.is_float_dtype(values):
+            report(column, "type=categorical", (present % 1 != 0).reindex(frame.index, fill_value=False))
+        if "allowed" in rule:
+            allowed = {str(a) for a in rule["allowed"]}
+            outside = ~present.astype(str).isin(allowed)
+            report(column, f"allowed={sorted(allowed)}", outside.reindex(frame.index, fill_value=False))
+
+    keys = [c for c in (id_column, timestamp) if c and c in frame.columns]
+    if keys:
+        duplicated = frame.duplicated(subset=keys, keep=False)
+        if duplicated.any():
+            examples = frame.loc[duplicated, keys].drop_duplicates().head(limit)
+            problems.append(Problem(split, "+".join(keys), "unique_key", int(duplicated.sum()),
+                                    examples.astype(str).values.tolist()))
+    return problems
+
+
+def check_target(train: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
+    target = lookup(params, "data.target", str)
+    if target not in train.columns or train.empty:
+        return []
+    classes = train[target].dropna().unique()
+    if len(classes) < 2:
+        return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist())]
+    return []
+
+
+def summarize(problems: list[Problem]) -> str:
+    header = f"validate: {len(problems)} problem(s) in the ingested data"
+    return "\n".join([header] + [p.line() for p in problems])
+
+
+def main(params: dict[str, Any]) -> None:
+    train = pd.read_parquet(paths.TRAIN_RAW)
+    test = pd.read_parquet(paths.TEST_RAW)
+    problems = check(train, "train", params) + check(test, "test", params) + check_target(train, params)
+    io.write_json(paths.VALIDATION_REPORT, {
+        "passed": not problems,
+        "rows": {"train": len(train), "test": len(test)},
+        "problems": [asdict(p) for p in problems],
+    })
+    if problems:
+        raise DataError(summarize(problems))
+    print(f"validate: passed ({len(train)} train rows, {len(test)} test rows)")
