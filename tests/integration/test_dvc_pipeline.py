@@ -1,0 +1,102 @@
+"""The real `dvc repro` on the real stage graph, in a scratch repository."""
+
+import json
+
+import pandas as pd
+from sklearn.datasets import load_wine
+
+from tests.integration.conftest import ran_stages
+
+STAGES = ["ingest", "validate", "featurize", "train", "evaluate"]
+
+
+def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(example_project):
+    project = example_project
+    first = project.repro()
+    assert ran_stages(first.stdout) == STAGES
+    model = json.loads((project.root / "models/model.json").read_text())
+    metrics = json.loads((project.root / "reports/metrics.json").read_text())
+    assert metrics["model_version"] == model["model_version"]
+    assert metrics["roc_auc"] > 0.7
+    assert model["data"]["raw"]["data/raw"].endswith(".dir")
+    assert model["git_commit"] == project.run("git", "rev-parse", "HEAD").stdout.strip()
+    project.commit("first model")
+
+    again = project.repro()
+    assert ran_stages(again.stdout) == []
+    assert "Data and pipelines are up to date." in again.stdout
+
+    project.set_params({"evaluate.seed": 1})
+    assert ran_stages(project.repro().stdout) == ["evaluate"]
+
+    project.set_params({"train.hyperparameters.learning_rate": 0.05})
+    assert ran_stages(project.repro().stdout) == ["train", "evaluate"]
+    project.commit("slower learning")
+
+    params_diff = project.run("dvc", "params", "diff", "HEAD~1", "--md").stdout
+    assert "train.hyperparameters.learning_rate" in params_diff and "0.05" in params_diff
+    metrics_diff = project.run("dvc", "metrics", "diff", "HEAD~1", "--json").stdout
+    assert "roc_auc" in json.loads(metrics_diff)["reports/metrics.json"]
+    assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_failed_stage_keeps_the_previous_outputs(example_project):
+    project = example_project
+    project.repro()
+    before = (project.root / "models/model.json").read_text()
+    project.set_params({"train.hyperparameters.learning_rat": 0.1})
+    failed = project.repro(check=False)
+    assert failed.returncode != 0
+    assert "params: train.hyperparameters: " in failed.stderr and "learning_rat" in failed.stderr
+    assert (project.root / "models/model.json").read_text() == before
+    assert (project.root / "models/model.skops").is_file()
+    assert not list((project.root / "models").glob(".*tmp"))
+
+
+def test_bad_data_fails_validate_with_every_problem_and_nothing_downstream_runs(example_project):
+    project = example_project
+    batch = project.root / "data/raw/2025-04.parquet"
+    frame = pd.read_parquet(batch)
+    frame.loc[:2, "age"] = 3
+    frame.loc[5:9, "contract"] = "lifetime"
+    frame = pd.concat([frame, frame.iloc[[20]]])  # a duplicated (customer_id, event_timestamp)
+    frame.to_parquet(batch)
+    result = project.repro(check=False)
+    assert result.returncode != 0
+    assert ran_stages(result.stdout) == ["ingest", "validate"]
+    assert "validate: 3 problem(s) in the ingested data" in result.stderr
+    assert "column 'age', rule min=18: 3 rows, e.g. [3]" in result.stderr
+    assert "column 'contract', rule allowed=" in result.stderr and "'lifetime'" in result.stderr
+    assert "rule unique_key: 2 rows" in result.stderr
+    assert not (project.root / "data/features").exists()
+    assert not (project.root / "models").exists()
+
+
+def test_bring_your_own_multiclass_csv(project):
+    """Another team's data: wine cultivars from a CSV, no id or timestamp, three classes."""
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.rename(columns={"target": "cultivar"})
+    frame["cultivar"] = frame["cultivar"].map(dict(enumerate(["barolo", "grignolino", "barbera"])))
+    frame["cellar"] = (frame.index % 3).map({0: "north", 1: "south", 2: "east"})
+    (project.root / "data/wine").mkdir(parents=True)
+    frame.to_csv(project.root / "data/wine/wine.csv", index=False)
+    project.set_params({
+        "data.source": "data/wine", "data.format": "csv", "data.target": "cultivar",
+        "data.id_column": None, "data.timestamp_column": None,
+        "ingest.split": "random", "ingest.test_size": 0.3,
+        "validate.columns": {"cultivar": {"allowed": ["barolo", "grignolino", "barbera"]},
+                             "alcohol": {"type": "numeric", "min": 0, "max": 20}},
+        "featurize.derived": [],
+    })
+    project.run("dvc", "add", "-q", "data/wine")
+    project.commit("wine data")
+    result = project.repro()
+    assert ran_stages(result.stdout) == STAGES
+    model = json.loads((project.root / "models/model.json").read_text())
+    assert model["task"] == "multiclass"
+    assert model["classes"] == ["barbera", "barolo", "grignolino"]
+    assert model["features"]["categorical"] == {"cellar": ["east", "north", "south"]}
+    assert "alcohol" in model["features"]["numeric"]
+    metrics = json.loads((project.root / "reports/metrics.json").read_text())
+    assert set(metrics["per_class"]) == {"barbera", "barolo", "grignolino"}
+    assert metrics["accuracy"] > 0.85

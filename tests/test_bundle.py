@@ -1,0 +1,71 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.preprocessing import FunctionTransformer
+
+from slipway import bundle
+
+
+@pytest.fixture
+def fitted():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.random(300), "c": pd.Categorical(rng.choice(["x", "y"], 300))})
+    target = (frame["a"] > 0.5).astype(int)
+    return HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0,
+                                          max_iter=20).fit(frame, target), frame
+
+
+def test_save_and_load_round_trip(tmp_path, fitted):
+    estimator, frame = fitted
+    meta = bundle.save(tmp_path, estimator, {"target": "y"})
+    loaded = bundle.load(tmp_path)
+    assert loaded.version == meta["model_version"] and len(loaded.version) == 16
+    assert loaded.metadata["sha256"] == meta["sha256"]
+    np.testing.assert_allclose(loaded.estimator.predict_proba(frame), estimator.predict_proba(frame))
+
+
+def test_version_is_a_content_hash(fitted):
+    estimator, frame = fitted
+    again = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0,
+                                           max_iter=20).fit(frame, (frame["a"] > 0.5).astype(int))
+    other = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0,
+                                           max_iter=21).fit(frame, (frame["a"] > 0.5).astype(int))
+    assert bundle.content_version(estimator) == bundle.content_version(again)
+    assert bundle.content_version(estimator) != bundle.content_version(other)
+
+
+def test_tampered_model_is_refused(tmp_path, fitted):
+    bundle.save(tmp_path, fitted[0], {})
+    with open(tmp_path / "model.skops", "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(bundle.BundleError, match="does not match model.json.*corrupt or tampered"):
+        bundle.load(tmp_path)
+
+
+def test_missing_and_corrupt_bundles_are_named(tmp_path, fitted):
+    with pytest.raises(bundle.BundleError, match="model.json: not found"):
+        bundle.load(tmp_path)
+    (tmp_path / "model.json").write_text("{")
+    with pytest.raises(bundle.BundleError, match="not valid JSON"):
+        bundle.load(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"sha256": "0"}))
+    with pytest.raises(bundle.BundleError, match="model.skops: not found"):
+        bundle.load(tmp_path)
+    (tmp_path / "model.skops").write_bytes(b"garbage")
+    meta = {"sha256": bundle.sha256_file(tmp_path / "model.skops")}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(bundle.BundleError, match="not a readable skops file"):
+        bundle.load(tmp_path)
+
+
+def test_untrusted_types_are_refused(tmp_path):
+    sneaky = FunctionTransformer(func=os.system)  # what a malicious pickle would smuggle in
+    bundle.save(tmp_path, sneaky, {})
+    assert sio.get_untrusted_types(file=tmp_path / "model.skops") == ["posix.system"]
+    with pytest.raises(bundle.BundleError, match=r"refuses to load untrusted types \['posix.system'\]"):
+        bundle.load(tmp_path)

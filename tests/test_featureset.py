@@ -1,0 +1,74 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from slipway.errors import DataError, ParamsError
+from slipway.featureset import FeatureSpec, infer_spec
+
+
+def infer(frame, **overrides):
+    options = dict(exclude=["churned", "customer_id", "event_timestamp"], numeric=None,
+                   categorical=None, derived=["tenure_years", "charges_ratio"], max_categories=50)
+    return infer_spec(frame, **{**options, **overrides})
+
+
+def test_infer_splits_numeric_and_categorical(churn):
+    spec = infer(churn)
+    assert "tenure_months" in spec.numeric and "contract" in spec.categorical
+    assert spec.categorical["contract"] == ["month-to-month", "one-year", "two-year"]
+    assert "churned" not in spec.columns and "customer_id" not in spec.inputs
+    assert spec.columns[-len(spec.categorical):] == list(spec.categorical)
+
+
+def test_declared_features_win_over_inference(churn):
+    spec = infer(churn, numeric=["age"], categorical=["num_products"], derived=[])
+    assert spec.numeric == ["age"]
+    assert spec.categorical == {"num_products": ["1", "2", "3", "4", "5"]}
+
+
+def test_transform_is_the_same_for_a_table_and_for_single_rows(churn):
+    spec = infer(churn)
+    whole = spec.transform(churn)
+    one = spec.transform(churn.iloc[[5]].reset_index(drop=True))
+    pd.testing.assert_frame_equal(whole.iloc[[5]].reset_index(drop=True), one)
+    assert whole["tenure_years"].iloc[5] == pytest.approx(churn["tenure_months"].iloc[5] / 12)
+
+
+def test_transform_from_json_like_records(churn):
+    spec = infer(churn)
+    records = churn.drop(columns=["event_timestamp"]).head(3).to_dict("records")
+    frame = spec.transform(pd.DataFrame.from_records(records))
+    assert list(frame.columns) == spec.columns
+    assert frame["contract"].dtype == "category"
+
+
+def test_unseen_category_becomes_missing_and_ratio_guards_division(churn):
+    spec = infer(churn)
+    row = churn.head(1).copy()
+    row["contract"] = "lifetime"
+    row["tenure_months"] = 0
+    out = spec.transform(row)
+    assert pd.isna(out["contract"].iloc[0])
+    assert np.isnan(out["charges_ratio"].iloc[0])
+
+
+def test_missing_inputs_are_named(churn):
+    spec = infer(churn)
+    with pytest.raises(DataError, match="missing input columns: tenure_months"):
+        spec.transform(churn.drop(columns=["tenure_months"]))
+
+
+def test_spec_round_trips_through_json(churn):
+    spec = infer(churn)
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_bad_declarations_are_refused(churn):
+    with pytest.raises(ParamsError, match="not in the data: \\['nope'\\]"):
+        infer(churn, numeric=["nope"])
+    with pytest.raises(ParamsError, match="featurize.derived names features not defined"):
+        infer(churn, derived=["magic"])
+    with pytest.raises(ParamsError, match="'customer_id' has .* categories, more than"):
+        infer(churn, exclude=["churned", "event_timestamp"], categorical=["customer_id"])
+    with pytest.raises(DataError, match="not defined in slipway.model.features"):
+        FeatureSpec.from_dict({"numeric": [], "categorical": {}, "derived": ["magic"]})

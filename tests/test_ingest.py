@@ -1,0 +1,59 @@
+import pandas as pd
+import pytest
+
+from slipway.errors import DataError
+from slipway.pipeline import ingest
+
+
+def test_time_split_never_puts_the_future_in_training(churn, params):
+    train, test = ingest.split(churn, params)
+    assert len(train) + len(test) == len(churn)
+    assert train["event_timestamp"].max() < test["event_timestamp"].min()
+    assert len(test) == pytest.approx(0.2 * len(churn), abs=2)
+
+
+def test_rows_sharing_the_cutoff_all_go_to_test():
+    frame = pd.DataFrame({"t": pd.to_datetime(["2025-01-01"] * 3 + ["2025-01-02"] * 3), "y": range(6)})
+    train, test = ingest.split_by_time(frame, "t", test_size=0.5)
+    assert train["t"].max() < test["t"].min()
+    train, test = ingest.split_by_time(frame, "t", test_size=0.6)  # the cut falls inside day 1
+    assert len(train) == 0 and len(test) == 6
+
+
+def test_random_split_is_seeded(churn, params):
+    params["ingest"]["split"] = "random"
+    first = ingest.split(churn, params)[1]
+    again = ingest.split(churn, params)[1]
+    assert first.index.equals(again.index)
+    assert first["event_timestamp"].min() < pd.Timestamp("2025-01-15")  # drawn from every month
+
+
+def test_time_split_needs_a_timestamp_column(churn, params):
+    params["data"]["timestamp_column"] = None
+    with pytest.raises(DataError, match="timestamp_column is not set"):
+        ingest.split(churn, params)
+
+
+def test_unparseable_timestamps_are_listed():
+    frame = pd.DataFrame({"t": ["2025-01-01", "yesterday", "2025-01-03", "soon"]})
+    with pytest.raises(DataError, match=r"column 't', rule timestamp: 2 values are not dates.*yesterday"):
+        ingest.parse_timestamps(frame, "t")
+
+
+def test_mixed_types_become_text_so_validate_can_report_them():
+    frame = pd.DataFrame({"x": pd.Series([1, "two", 3.0, None], dtype=object), "y": ["a", "b", "c", "d"]})
+    out = ingest.harmonize_mixed_types(frame)
+    assert out["x"].tolist()[:3] == ["1", "two", "3.0"] and out["x"].isna().iloc[3]
+    assert out["y"].tolist() == ["a", "b", "c", "d"]
+
+
+def test_main_writes_both_splits(workdir, params, churn):
+    (workdir / "raw").mkdir()
+    churn.iloc[:600].to_csv(workdir / "raw" / "a.csv", index=False)
+    churn.iloc[600:].to_parquet(workdir / "raw" / "b.parquet")
+    params["data"]["source"] = "raw"
+    ingest.main(params)
+    train = pd.read_parquet("data/interim/train.parquet")
+    test = pd.read_parquet("data/interim/test.parquet")
+    assert len(train) + len(test) == len(churn)
+    assert set(train["__batch__"]) | set(test["__batch__"]) == {"a.csv", "b.parquet"}

@@ -1,0 +1,42 @@
+import pandas as pd
+import pytest
+
+from slipway.errors import DataError
+from slipway.model import loading
+
+
+@pytest.fixture
+def batches(tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    pd.DataFrame({"x": [1, 2]}).to_csv(folder / "2025-02.csv", index=False)
+    pd.DataFrame({"x": [3]}).to_parquet(folder / "2025-01.parquet")
+    (folder / "notes.txt").write_text("ignored")
+    (folder / ".hidden.csv").write_text("x\n9\n")
+    return folder
+
+
+def test_directory_reads_every_batch_in_name_order(batches):
+    frame = loading.load_raw(str(batches))
+    assert frame["x"].tolist() == [3, 1, 2]
+    assert frame["__batch__"].tolist() == ["2025-01.parquet", "2025-02.csv", "2025-02.csv"]
+
+
+def test_format_and_glob_filter(batches):
+    assert loading.load_raw(str(batches), "csv")["x"].tolist() == [1, 2]
+    assert loading.load_raw(str(batches / "*.parquet"))["x"].tolist() == [3]
+    assert loading.load_raw(str(batches / "2025-02.csv"))["x"].tolist() == [1, 2]
+
+
+def test_missing_or_empty_sources_are_named(tmp_path, batches):
+    with pytest.raises(DataError, match="does not exist"):
+        loading.load_raw(str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="no parquet files in"):
+        loading.load_raw(str(batches / "2025-02.csv"), "parquet")
+
+
+def test_unreadable_file_is_named(tmp_path):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="bad.parquet: cannot be read"):
+        loading.load_raw(str(bad))

@@ -1,0 +1,52 @@
+import pytest
+
+from slipway import params as params_module
+from slipway.errors import ParamsError
+from slipway.params import column_list, lookup
+
+
+def test_lookup_returns_checked_values():
+    params = {"ingest": {"test_size": 1, "split": "time"}}
+    assert lookup(params, "ingest.test_size", float) == 1.0
+    assert lookup(params, "ingest.split", str, choices=("time", "random")) == "time"
+    assert lookup(params, "ingest.missing", int, 3) == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "call", "message"),
+    [
+        ({}, dict(key="data.target", kind=str), "data.target is required but missing"),
+        ({"a": {"b": "x"}}, dict(key="a.b", kind=float), "a.b must be float, got 'x'"),
+        ({"a": {"b": True}}, dict(key="a.b", kind=int), "a.b must be int, got True"),
+        ({"a": {"b": 2.0}}, dict(key="a.b", kind=float, maximum=0.9), "a.b must be <= 0.9"),
+        ({"a": {"b": "x"}}, dict(key="a.b", kind=str, choices=("y", "z")), "must be one of y, z"),
+    ],
+)
+def test_lookup_names_the_key_and_rule(params, call, message):
+    with pytest.raises(ParamsError, match=message):
+        lookup(params, **call)
+
+
+def test_column_list():
+    assert column_list({"d": {"c": "auto"}}, "d.c") is None
+    assert column_list({"d": {"c": ["x", "y"]}}, "d.c") == ["x", "y"]
+    with pytest.raises(ParamsError, match="d.c must be 'auto' or a list of column names"):
+        column_list({"d": {"c": "x"}}, "d.c")
+
+
+def test_load_reports_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        params_module.load(tmp_path / "params.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        params_module.load(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("3\n")
+    with pytest.raises(ParamsError, match="must be a mapping"):
+        params_module.load(scalar)
+
+
+def test_repository_params_are_complete(repo_params):
+    for key in ("data.source", "data.target", "ingest.split", "train.estimator", "evaluate.seed"):
+        lookup(repo_params, key, (str, int, float))

@@ -1,0 +1,79 @@
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+
+from slipway import bundle
+from slipway.errors import ParamsError
+from slipway.featureset import infer_spec
+from slipway.model.estimator import make_estimator
+from slipway.pipeline import featurize, train
+from slipway.pipeline import paths
+
+
+def prepare(workdir, frame, params):
+    spec = featurize.build_spec(frame, params)
+    features = featurize.featurize(frame, spec, featurize.key_columns(params))
+    paths.FEATURES.mkdir(parents=True, exist_ok=True)
+    features.to_parquet(paths.TRAIN_FEATURES)
+    return spec, features
+
+
+def test_train_writes_a_verifiable_bundle_with_reference_distributions(workdir, churn, params):
+    params["train"]["hyperparameters"]["max_iter"] = 30
+    spec, features = prepare(workdir, churn, params)
+    (workdir / "data/features/spec.json").write_text(__import__("json").dumps(spec.to_dict()))
+    train.main(params)
+    model = bundle.load("models")
+    meta = model.metadata
+    assert meta["task"] == "binary" and meta["classes"] == [0, 1] and meta["positive_class"] == 1
+    assert meta["features"] == spec.to_dict()
+    assert meta["params"]["train"]["hyperparameters"]["max_iter"] == 30
+    assert meta["training"]["rows"] == len(churn)
+    contract = meta["reference"]["contract"]
+    assert contract["categories"] == spec.categorical["contract"]
+    assert sum(contract["fractions"]) == pytest.approx(1.0, abs=1e-4)
+    age = meta["reference"]["age"]
+    assert len(age["edges"]) == 9 and sum(age["fractions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_training_is_deterministic(workdir, churn, params):
+    params["train"]["hyperparameters"]["max_iter"] = 20
+    spec, features = prepare(workdir, churn, params)
+    first = train.fit(features, spec, params)
+    again = train.fit(features, spec, params)
+    assert bundle.content_version(first) == bundle.content_version(again)
+
+
+@pytest.mark.parametrize("name", ["hist_gradient_boosting", "logistic_regression", "random_forest"])
+def test_every_estimator_fits_multiclass_data_and_loads_back(tmp_path, name):
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.assign(target=wine.target.map(dict(enumerate(wine.target_names))))
+    frame["grade"] = pd.cut(frame["alcohol"], 3, labels=["low", "mid", "high"]).astype(str)
+    spec = infer_spec(frame, exclude=["target"], numeric=None, categorical=None, derived=[],
+                      max_categories=10)
+    assert spec.categorical == {"grade": ["high", "low", "mid"]}
+    hyper = {"max_iter": 30} if name == "hist_gradient_boosting" else {}
+    estimator = make_estimator(name, hyper, 0, spec).fit(spec.transform(frame), frame["target"])
+    bundle.save(tmp_path, estimator, {})
+    loaded = bundle.load(tmp_path).estimator
+    assert list(loaded.classes_) == ["class_0", "class_1", "class_2"]
+    assert (loaded.predict(spec.transform(frame)) == frame["target"]).mean() > 0.85
+
+
+def test_estimator_params_errors(churn, params):
+    spec = featurize.build_spec(churn, params)
+    with pytest.raises(ParamsError, match="train.estimator must be one of"):
+        make_estimator("xgboost", {}, 0, spec)
+    with pytest.raises(ParamsError, match="train.hyperparameters: .*learning_rat"):
+        make_estimator("hist_gradient_boosting", {"learning_rat": 0.1}, 0, spec)
+
+
+def test_data_hashes_come_from_dvc_lock(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    assert train.data_hashes(lock) == {}
+    lock.write_text(
+        "schema: '2.0'\nstages:\n  ingest:\n    deps:\n"
+        "    - path: data/raw\n      md5: abc.dir\n"
+        "    - path: src/slipway/pipeline/ingest.py\n      md5: def\n"
+    )
+    assert train.data_hashes(lock) == {"data/raw": "abc.dir"}

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slipway.errors import DataError
+from slipway.pipeline import validate
+
+
+def problems(frame, params):
+    return [(p.column, p.rule, p.count) for p in validate.check(frame, "train", params)]
+
+
+def test_clean_example_data_passes(churn, params):
+    assert validate.check(churn, "train", params) == []
+    assert validate.check_target(churn, params) == []
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (lambda f: f.drop(columns=["contract"]), ("contract", "required", 1200)),
+        (lambda f: f.assign(age=f["age"].where(f.index >= 3, 7)), ("age", "min=18", 3)),
+        (lambda f: f.assign(num_products=f["num_products"].where(f.index != 0, 99)), ("num_products", "max=10", 1)),
+        (lambda f: f.assign(contract=f["contract"].where(f.index >= 2, "lifetime")),
+         ("contract", "allowed=['month-to-month', 'one-year', 'two-year']", 2)),
+        (lambda f: f.assign(tenure_months=f["tenure_months"].astype(object).where(f.index >= 4, "ten")),
+         ("tenure_months", "type=numeric", 4)),
+        (lambda f: f.assign(monthly_charges=f["monthly_charges"].where(f.index >= 300)),
+         ("monthly_charges", "nulls<=0.05", 300)),
+        (lambda f: f.assign(churned=f["churned"].where(f.index != 9)), ("churned", "nulls<=0", 1)),
+        (lambda f: f.assign(churned=f["churned"].where(f.index != 9, 2)), ("churned", "allowed=['0', '1']", 1)),
+        (lambda f: pd.concat([f, f.iloc[:2]], ignore_index=True),
+         ("customer_id+event_timestamp", "unique_key", 4)),
+    ],
+    ids=["missing-column", "below-min", "above-max", "unknown-category", "wrong-type", "nulls",
+         "null-label", "unknown-label", "duplicate-keys"],
+)
+def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
+    assert expected in problems(corrupt(churn.copy()), params)
+
+
+def test_examples_are_listed(churn, params):
+    frame = churn.assign(contract=churn["contract"].where(churn.index >= 2, "lifetime"))
+    problem = validate.check(frame, "test", params)[0]
+    assert problem.examples == ["lifetime"]
+    assert problem.line() == (
+        "  test: column 'contract', rule allowed=['month-to-month', 'one-year', 'two-year']: "
+        "2 rows, e.g. ['lifetime']"
+    )
+
+
+def test_empty_data_and_single_class(churn, params):
+    assert problems(churn.iloc[:0], params) == [("*", "not_empty", 0)]
+    one_class = churn.assign(churned=0)
+    assert [(p.column, p.rule) for p in validate.check_target(one_class, params)] == [
+        ("churned", "at_least_2_classes")]
+
+
+def test_main_lists_every_problem_and_writes_the_report(workdir, churn, params):
+    train = churn.iloc[:1000].copy()
+    test = churn.iloc[1000:].copy()
+    train.loc[:4, "age"] = 5
+    test.loc[test.index[:3], "region"] = "mars"
+    test.loc[test.index[:2], "days_since_last_login"] = -1.0
+    (workdir / "data/interim").mkdir(parents=True)
+    train.to_parquet("data/interim/train.parquet")
+    test.to_parquet("data/interim/test.parquet")
+    with pytest.raises(DataError) as failure:
+        validate.main(params)
+    message = str(failure.value)
+    assert message.startswith("validate: 3 problem(s) in the ingested data")
+    assert "train: column 'age', rule min=18: 5 rows, e.g. [5]" in message
+    assert "test: column 'region', rule allowed=" in message and "e.g. ['mars']" in message
+    assert "test: column 'days_since_last_login', rule min=0: 2 rows, e.g. [-1.0]" in message
+    report = json.loads((workdir / "reports/validation.json").read_text())
+    assert report["passed"] is False and len(report["problems"]) == 3
+
+
+def test_bad_column_rules_are_a_params_error(churn, params):
+    params["validate"]["columns"]["age"] = {"minimum": 3}
+    with pytest.raises(Exception, match="validate.columns.age must be a mapping with keys among"):
+        validate.check(churn, "train", params)
+
+
+def test_declared_categorical_column_with_fractions(params):
+    params["validate"]["columns"] = {"code": {"type": "categorical"}}
+    frame = pd.DataFrame({"code": [1.0, 2.5, np.nan], "churned": [0, 1, 0],
+                          "customer_id": [1, 2, 3], "event_timestamp": pd.date_range("2025", periods=3)})
+    assert ("code", "type=categorical", 1) in problems(frame, params)
