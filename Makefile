@@ -39,6 +39,7 @@ lock: ## Re-resolve the lock files from pyproject.toml (after changing a depende
 
 data: venv ## Generate the example churn batches into data/raw if absent, and track them with DVC
 	$(BIN)/slipway example-data --if-absent
+	$(BIN)/dvc add --quiet data/raw
 
 pipeline: venv ## Run the DVC pipeline (dvc repro)
 	$(BIN)/dvc repro

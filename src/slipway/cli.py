@@ -39,6 +39,7 @@ _stage("validate", "Check the ingested data against the schema rules; list every
 _stage("featurize", "Infer the feature spec and compute the model's inputs.")
 _stage("train", "Fit the estimator and write the model bundle to models/.")
 _stage("evaluate", "Score the model on the test set; write metrics and plot data.")
+_stage("gate", "Decide whether the model may be released; write reports/gate.{json,md,html}.")
 
 
 @cli.command("example-data")

@@ -7,7 +7,7 @@ from sklearn.datasets import load_wine
 
 from tests.integration.conftest import ran_stages
 
-STAGES = ["ingest", "validate", "featurize", "train", "evaluate"]
+STAGES = ["ingest", "validate", "featurize", "train", "evaluate", "gate"]
 
 
 def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(example_project):

@@ -56,4 +56,6 @@ def load_raw(source: str, fmt: str = "auto") -> pd.DataFrame:
         frame = read_batch(path)
         frame["__batch__"] = PurePosixPath(path).name
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    combined = pd.concat(frames, ignore_index=True)
+    combined["__batch__"] = combined["__batch__"].astype("category")
+    return combined

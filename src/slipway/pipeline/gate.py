@@ -1,0 +1,333 @@
+"""gate: may this model be released? Strict, explainable, reproducible.
+
+Four groups of conditions, every threshold from ``params.yaml``'s ``gate`` section:
+
+1. data integrity of the train and test data (deepchecks: nulls, mixed types, duplicates,
+   conflicting labels, feature-label predictive power that signals leakage);
+2. train/test validation (deepchecks: feature drift, label drift, new categories, train/test mix);
+3. model performance: floors on the test-set metrics and a gain over a trivial baseline
+   (deepchecks simple model comparison);
+4. no regression against the production model (champion), scored on the same test set.
+
+deepchecks runs on a seeded sample (``gate.sample_size`` rows of each split); the report says how
+many rows were checked. A check that cannot run is reported as an error, and
+``gate.fail_on_check_error`` decides whether that fails the gate. Outputs: ``reports/gate.json``
+(stable keys, read by CI and the release step), ``reports/gate.html`` (the deepchecks report) and
+``reports/gate.md`` (a pull-request comment). Only the pipeline imports this: never the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from slipway import bundle, io
+from slipway.errors import SlipwayError
+from slipway.featureset import FeatureSpec
+from slipway.params import lookup
+from slipway.pipeline import paths
+from slipway.pipeline.evaluate import score
+
+GATE_JSON = paths.REPORTS / "gate.json"
+GATE_HTML = paths.REPORTS / "gate.html"
+GATE_MD = paths.REPORTS / "gate.md"
+
+PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+
+
+class GateFailed(SlipwayError):
+    """The verdict is fail: the message lists each failed condition on one line."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One gate condition on one deepchecks check: how to read its value, what bounds it."""
+
+    group: str
+    check: str  # a class in deepchecks.tabular.checks
+    condition: str
+    param: str  # the threshold's key under gate:
+    bound: str  # "max": value must be <= threshold; "min": value must be >= threshold
+    measure: Callable[[Any], tuple[float, str]]  # check value -> (value, where it was worst)
+    datasets: str  # "each": train and test separately; "pair": train vs test; "model"
+    options: tuple = ()
+
+
+def _worst(values: dict[str, float]) -> tuple[float, str]:
+    if not values:
+        return 0.0, ""
+    column = max(values, key=lambda k: (values[k], str(k)))
+    return float(values[column]), str(column)
+
+
+def _nulls(value: pd.DataFrame) -> tuple[float, str]:
+    return _worst(value.iloc[:, 0].to_dict())
+
+
+def _mixed_types(value: dict) -> tuple[float, str]:
+    return _worst({c: min(v["strings"], v["numbers"]) for c, v in value.items() if v})
+
+
+def _drift(value: dict) -> tuple[float, str]:
+    return _worst({c: v["Drift score"] for c, v in value.items()})
+
+
+def _new_categories(value: pd.DataFrame) -> tuple[float, str]:
+    return _worst(value["Ratio of New Categories"].to_dict())
+
+
+def _baseline_gain(value: dict) -> tuple[float, str]:
+    """(model - baseline) / (perfect - baseline) on ROC AUC, averaged over classes if multiclass."""
+    scores = value["scores"]["roc_auc"]
+    per_class = [scores] if "Origin" in scores else list(scores.values())
+    gains = []
+    for entry in per_class:
+        headroom = value["scorers_perfect"]["roc_auc"] - entry["Simple"]
+        gains.append((entry["Origin"] - entry["Simple"]) / headroom if headroom > 0 else 0.0)
+    return sum(gains) / len(gains), "roc_auc vs most-frequent baseline"
+
+
+RULES = (
+    Rule("data_integrity", "PercentOfNulls", "null ratio", "max_null_ratio", "max", _nulls, "each"),
+    Rule("data_integrity", "MixedDataTypes", "rare-type ratio (numbers mixed with text)",
+         "max_mixed_type_ratio", "max", _mixed_types, "each"),
+    Rule("data_integrity", "DataDuplicates", "duplicate row ratio", "max_duplicate_ratio", "max",
+         lambda v: (float(v), ""), "each"),
+    Rule("data_integrity", "ConflictingLabels", "conflicting label ratio",
+         "max_conflicting_label_ratio", "max",
+         lambda v: (float(v["percent_of_conflicting_samples"]), ""), "each"),
+    Rule("data_integrity", "FeatureLabelCorrelation", "feature-label PPS (leakage)",
+         "max_feature_label_pps", "max", _worst, "each", (("random_state", 0),)),
+    Rule("train_test_validation", "FeatureDrift", "feature drift score", "max_feature_drift",
+         "max", _drift, "pair"),
+    Rule("train_test_validation", "LabelDrift", "label drift score", "max_label_drift", "max",
+         lambda v: (float(v["Drift score"]), ""), "pair"),
+    Rule("train_test_validation", "NewCategoryTrainTest", "new category ratio",
+         "max_new_category_ratio", "max", _new_categories, "pair"),
+    Rule("train_test_validation", "TrainTestSamplesMix", "test rows also in train",
+         "max_train_test_mix_ratio", "max", lambda v: (float(v["ratio"]), ""), "pair"),
+    Rule("model_performance", "SimpleModelComparison", "gain over a trivial baseline",
+         "min_baseline_gain", "min", _baseline_gain, "model",
+         (("scorers", ["roc_auc"]), ("strategy", "most_frequent"))),
+)
+
+METRIC_FLOORS = (("roc_auc", "min_roc_auc"), ("accuracy", "min_accuracy"))
+
+
+def outcome(value: float | None, threshold: float, bound: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return FAIL
+    return PASS if (value <= threshold if bound == "max" else value >= threshold) else FAIL
+
+
+def entry(group: str, check: str, condition: str, dataset: str, value: float | None,
+          threshold: float | None, bound: str, verdict: str, detail: str = "") -> dict:
+    return {
+        "group": group, "check": check, "condition": condition, "dataset": dataset,
+        "value": None if value is None else round(float(value), 6),
+        "threshold": threshold, "bound": bound, "verdict": verdict, "detail": detail,
+    }
+
+
+def sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    return frame if len(frame) <= size else frame.sample(n=size, random_state=seed).sort_index()
+
+
+def _datasets(train: pd.DataFrame, test: pd.DataFrame, spec: FeatureSpec, target: str):
+    """deepchecks datasets twice: raw inputs (for the data checks) and model inputs."""
+    from deepchecks.tabular import Dataset
+
+    categorical = list(spec.categorical)
+
+    def raw(frame):
+        return Dataset(frame[spec.inputs + [target]], label=target, cat_features=categorical)
+
+    def model_input(frame):
+        features = spec.transform(frame)
+        features[target] = frame[target].to_numpy()
+        return Dataset(features, label=target, cat_features=categorical)
+
+    return (raw(train), raw(test)), (model_input(train), model_input(test))
+
+
+def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
+               gate: dict[str, Any]) -> tuple[list[dict], list]:
+    """Every deepchecks rule; returns the gate entries and the deepchecks results (for the HTML)."""
+    from deepchecks.core import CheckFailure, ConditionCategory, ConditionResult
+    from deepchecks.tabular import checks as dc
+
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    target = model.metadata["target"]
+    (raw_train, raw_test), (model_train, model_test) = _datasets(train, test, spec, target)
+    entries, results = [], []
+    for rule in RULES:
+        threshold = float(gate[rule.param])
+        runs = {
+            "each": [("train", (raw_train,)), ("test", (raw_test,))],
+            "pair": [("train/test", (raw_train, raw_test))],
+            "model": [("test", (model_train, model_test))],
+        }[rule.datasets]
+        for dataset, args in runs:
+            check = getattr(dc, rule.check)(**dict(rule.options))
+            sign = "<=" if rule.bound == "max" else ">="
+
+            def condition(value, rule=rule, threshold=threshold, sign=sign):
+                measured, where = rule.measure(value)
+                ok = outcome(measured, threshold, rule.bound) == PASS
+                return ConditionResult(ConditionCategory.PASS if ok else ConditionCategory.FAIL,
+                                       f"{measured:.4g}{f' ({where})' if where else ''}")
+
+            check.add_condition(f"{rule.condition} {sign} {threshold:g}", condition)
+            kwargs = {"model": model.estimator} if rule.datasets == "model" else {}
+            try:
+                result = check.run(*args, **kwargs)
+                measured, where = rule.measure(result.value)
+                entries.append(entry(rule.group, rule.check, rule.condition, dataset, measured,
+                                     threshold, rule.bound, outcome(measured, threshold, rule.bound),
+                                     where))
+            except Exception as exc:  # reported, never silently passed
+                result = CheckFailure(check, exc, f" ({dataset})")
+                entries.append(entry(rule.group, rule.check, rule.condition, dataset, None,
+                                     threshold, rule.bound, ERROR, f"could not run: {exc}"))
+            else:
+                result.header = f"{result.get_header()} ({dataset})"
+            results.append(result)
+    return entries, results
+
+
+def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
+    return [
+        entry("model_performance", "metrics", f"test {name}", "test", metrics.get(name),
+              float(gate[key]), "min", outcome(metrics.get(name), float(gate[key]), "min"))
+        for name, key in METRIC_FLOORS
+    ]
+
+
+def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_dir: str | None,
+                        gate: dict[str, Any]) -> tuple[dict, dict]:
+    """Both models scored on the same (whole) test set, each with its own feature spec."""
+    metric = gate["primary_metric"]
+    margin = float(gate["max_regression"])
+    condition = f"{metric} no worse than production by more than {margin:g}"
+    if not champion_dir or not (Path(champion_dir) / bundle.METADATA_FILE).exists():
+        reason = "no production model yet" if not champion_dir else f"no bundle at {champion_dir}"
+        return entry("champion_challenger", "regression", condition, "test", None, None, "min",
+                     SKIPPED, reason), {"champion": None}
+    champion = bundle.load(champion_dir)
+    target = challenger.metadata["target"]
+    scores = {}
+    for role, model in (("champion", champion), ("challenger", challenger)):
+        spec = FeatureSpec.from_dict(model.metadata["features"])
+        proba = model.estimator.predict_proba(spec.transform(test))
+        scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_))[metric]
+    if scores["champion"] is None or scores["challenger"] is None:
+        return entry("champion_challenger", "regression", condition, "test", None, None, "min",
+                     ERROR, f"{metric} undefined on this test set"), {"champion": champion.version}
+    floor = scores["champion"] - margin
+    return (
+        entry("champion_challenger", "regression", condition, "test", scores["challenger"],
+              round(floor, 6), "min", outcome(scores["challenger"], floor, "min"),
+              f"champion {champion.version} {metric}={scores['champion']:.4f}"),
+        {"champion": champion.version, "champion_score": round(scores["champion"], 6),
+         "challenger_score": round(scores["challenger"], 6)},
+    )
+
+
+def verdict(entries: list[dict], fail_on_error: bool) -> str:
+    failing = {FAIL, ERROR} if fail_on_error else {FAIL}
+    return FAIL if any(e["verdict"] in failing for e in entries) else PASS
+
+
+def describe(e: dict) -> str:
+    """One line per condition: what, on which data, the value, the bound."""
+    where = f" [{e['dataset']}]"
+    if e["verdict"] in (ERROR, SKIPPED):
+        return f"{e['verdict'].upper()} {e['group']}/{e['check']}{where}: {e['condition']}: {e['detail']}"
+    sign = "<=" if e["bound"] == "max" else ">="
+    detail = f" ({e['detail']})" if e["detail"] else ""
+    return (f"{e['verdict'].upper()} {e['group']}/{e['check']}{where}: {e['condition']} = "
+            f"{e['value']:.4g}{detail}, required {sign} {e['threshold']:g}")
+
+
+def markdown(report: dict) -> str:
+    icon = {"pass": "✅", "fail": "❌"}[report["verdict"]]
+    lines = [f"## {icon} Gate: {report['verdict'].upper()}", ""]
+    models = report["models"]
+    lines.append(f"Challenger `{models['challenger']}` vs production "
+                 f"`{models['champion'] or 'none'}`; deepchecks on {report['sample']['train_rows']} "
+                 f"train and {report['sample']['test_rows']} test rows (seed {report['sample']['seed']}).")
+    problems = [e for e in report["conditions"] if e["verdict"] in (FAIL, ERROR)]
+    if problems:
+        lines += ["", "### Failed", ""] + [f"- {describe(e)}" for e in problems]
+    m = report["metrics"]
+    lines += ["", "### Key metrics (test set)", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {m[k]:.4f} |" for k in ("roc_auc", "accuracy", "f1", "log_loss")
+              if isinstance(m.get(k), float)]
+    if models.get("champion_score") is not None:
+        lines += ["", "### Champion vs challenger", "",
+                  f"| model | {report['primary_metric']} |", "| --- | --- |",
+                  f"| production `{models['champion']}` | {models['champion_score']:.4f} |",
+                  f"| challenger `{models['challenger']}` | {models['challenger_score']:.4f} |"]
+    lines += ["", "<details><summary>All conditions</summary>", ""]
+    lines += [f"- {describe(e)}" for e in report["conditions"]] + ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
+                  metrics: dict[str, Any], params: dict[str, Any]) -> tuple[dict, list]:
+    """The whole gate, pure of file output: returns the report and the deepchecks results."""
+    gate = lookup(params, "gate", dict)
+    size = lookup(params, "gate.sample_size", int, minimum=100)
+    seed = lookup(params, "gate.seed", int)
+    lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
+    champion_dir = lookup(params, "gate.champion", (str, type(None)), None)
+    train_sample, test_sample = sample(train, size, seed), sample(test, size, seed)
+    entries, results = run_checks(train_sample, test_sample, model, gate)
+    entries += metric_floors(metrics, gate)
+    comparison, champion = champion_challenger(test, model, champion_dir, gate)
+    entries.append(comparison)
+    report = {
+        "verdict": verdict(entries, lookup(params, "gate.fail_on_check_error", bool)),
+        "models": {"challenger": model.version, **champion},
+        "primary_metric": gate["primary_metric"],
+        "sample": {"train_rows": len(train_sample), "test_rows": len(test_sample),
+                   "train_total": len(train), "test_total": len(test), "seed": seed},
+        "metrics": {k: metrics.get(k) for k in ("roc_auc", "accuracy", "f1", "log_loss", "rows")},
+        "conditions": entries,
+        "failed": [describe(e) for e in entries if e["verdict"] in (FAIL, ERROR)],
+    }
+    return report, results
+
+
+def quiet_deepchecks() -> None:
+    """deepchecks warns about every dataset inference; the report says what matters."""
+    warnings.filterwarnings("ignore")
+    logging.getLogger("deepchecks").setLevel(logging.ERROR)
+
+
+def main(params: dict[str, Any]) -> None:
+    quiet_deepchecks()
+    from deepchecks.core import SuiteResult
+
+    model = bundle.load(paths.MODELS)
+    train = pd.read_parquet(paths.TRAIN_RAW)
+    test = pd.read_parquet(paths.TEST_RAW)
+    report, results = evaluate_gate(train, test, model, io.read_json(paths.METRICS), params)
+    io.write_json(GATE_JSON, report)
+    io.write_text(GATE_MD, markdown(report))
+    with io.atomic_path(GATE_HTML) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        SuiteResult(f"Slipway gate: model {model.version}", results).save_as_html(handle)
+    for line in report["failed"]:
+        print(line, file=sys.stderr)
+    if report["verdict"] == FAIL:
+        raise GateFailed(f"gate: FAIL, {len(report['failed'])} condition(s) failed (reports/gate.md)")
+    print(f"gate: PASS ({len(report['conditions'])} conditions; "
+          f"{report['sample']['train_rows']}+{report['sample']['test_rows']} rows checked)")

@@ -1,0 +1,166 @@
+"""The gate on real deepchecks runs: a good model passes, each kind of failure is caught by name."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from slipway import bundle
+from slipway.featureset import FeatureSpec
+from slipway.model.example_data import generate_month
+from slipway.pipeline import evaluate, featurize, gate, ingest, train
+from tests.conftest import make_churn
+
+
+@pytest.fixture(scope="module")
+def base_params(repo_params):
+    params = copy.deepcopy(repo_params)
+    params["gate"]["sample_size"] = 2000
+    params["train"]["hyperparameters"]["max_iter"] = 60
+    return params
+
+
+@pytest.fixture(scope="module")
+def churn_split(base_params):
+    return ingest.split(make_churn(months=4, rows=1500, seed=11), base_params)
+
+
+def fit_bundle(train_frame, params, version="challenger"):
+    spec = featurize.build_spec(train_frame, params)
+    estimator = train.fit(featurize.featurize(train_frame, spec, ["churned"]), spec, params)
+    return bundle.Bundle(estimator, {"features": spec.to_dict(), "target": "churned",
+                                     "model_version": version})
+
+
+def run_gate(train_frame, test_frame, params, model=None):
+    model = model or fit_bundle(train_frame, params)
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    proba = model.estimator.predict_proba(spec.transform(test_frame))
+    metrics = evaluate.score(test_frame["churned"].to_numpy(), proba, list(model.estimator.classes_))
+    report, results = gate.evaluate_gate(train_frame, test_frame, model, metrics, params)
+    return report, results
+
+
+def failed(report, check):
+    return [line for line in report["failed"] if f"/{check} " in line]
+
+
+@pytest.fixture(scope="module")
+def good(churn_split, base_params):
+    train_frame, test_frame = churn_split
+    return run_gate(train_frame, test_frame, base_params)
+
+
+def test_good_model_on_clean_data_passes(good):
+    report, results = good
+    assert report["verdict"] == "pass", report["failed"]
+    assert report["failed"] == []
+    assert report["sample"]["train_rows"] == 2000 and report["sample"]["test_rows"] == 1200
+    champion = [c for c in report["conditions"] if c["group"] == "champion_challenger"][0]
+    assert champion["verdict"] == "skipped" and champion["detail"] == "no production model yet"
+    groups = {c["group"] for c in report["conditions"]}
+    assert groups == {"data_integrity", "train_test_validation", "model_performance", "champion_challenger"}
+    assert len(results) == 15  # 5 checks on train and on test, 4 train/test, 1 model comparison
+
+
+def test_verdict_is_reproducible(good, churn_split, base_params):
+    train_frame, test_frame = churn_split
+    again, _ = run_gate(train_frame, test_frame, base_params)
+    assert again == good[0]
+
+
+def test_shuffled_labels_fail_performance_and_baseline(churn_split, base_params):
+    train_frame, test_frame = (f.copy() for f in churn_split)
+    rng = np.random.default_rng(0)
+    train_frame["churned"] = rng.permutation(train_frame["churned"].to_numpy())
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    assert report["verdict"] == "fail"
+    assert failed(report, "SimpleModelComparison")[0].startswith(
+        "FAIL model_performance/SimpleModelComparison [test]: gain over a trivial baseline = ")
+    assert "required >= 0.2" in failed(report, "SimpleModelComparison")[0]
+    floor = failed(report, "metrics")[0]
+    assert floor.startswith("FAIL model_performance/metrics [test]: test roc_auc = 0.")
+    assert floor.endswith("required >= 0.7")
+
+
+def test_leaking_feature_is_caught(churn_split, base_params):
+    rng = np.random.default_rng(1)
+    train_frame, test_frame = (
+        f.assign(loyalty_score=f["churned"] + rng.normal(0, 0.1, len(f))) for f in churn_split)
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    lines = failed(report, "FeatureLabelCorrelation")
+    assert lines and "(loyalty_score)" in lines[0] and "feature-label PPS (leakage)" in lines[0]
+
+
+def test_heavy_nulls_and_mixed_types_are_caught(churn_split, base_params):
+    train_frame, test_frame = (f.copy() for f in churn_split)
+    test_frame.loc[test_frame.index[::2], "age"] = np.nan
+    labels = train_frame["region"].astype(object)
+    labels.iloc[::3] = 7
+    train_frame["region"] = labels.astype(str)
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    nulls = failed(report, "PercentOfNulls")
+    assert len(nulls) == 1 and "[test]: null ratio = 0.5 (age), required <= 0.1" in nulls[0]
+    mixed = failed(report, "MixedDataTypes")
+    assert len(mixed) == 1 and "[train]" in mixed[0] and "(region)" in mixed[0]
+
+
+def test_shifted_test_month_fails_drift(churn_split, base_params):
+    train_frame, _ = churn_split
+    shifted = generate_month("2025-05", 1500, seed=11, drift=1.5)
+    report, _ = run_gate(train_frame, shifted, base_params)
+    drift = failed(report, "FeatureDrift")
+    assert drift and drift[0].startswith("FAIL train_test_validation/FeatureDrift [train/test]: "
+                                         "feature drift score = ")
+    assert "required <= 0.15" in drift[0]
+
+
+def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_params):
+    train_frame, test_frame = churn_split
+    champion = fit_bundle(train_frame, base_params)
+    bundle.save(tmp_path / "champion", champion.estimator, champion.metadata)
+    weak = copy.deepcopy(base_params)
+    weak["train"]["hyperparameters"].update(max_iter=3, max_leaf_nodes=2)
+    params = copy.deepcopy(base_params)
+    params["gate"].update(champion=str(tmp_path / "champion"), min_roc_auc=0.5, min_accuracy=0.5,
+                          min_baseline_gain=0.0)
+    report, _ = run_gate(train_frame, test_frame, params, fit_bundle(train_frame, weak))
+    assert report["verdict"] == "fail"
+    line = failed(report, "regression")[0]
+    champion_version = bundle.load_metadata(tmp_path / "champion")["model_version"]
+    assert line.startswith("FAIL champion_challenger/regression [test]: roc_auc no worse than "
+                           "production by more than 0.01 = ")
+    assert f"(champion {champion_version} roc_auc=0." in line
+    assert report["models"]["champion"] == champion_version
+    assert report["models"]["champion_score"] > report["models"]["challenger_score"] + 0.01
+
+    same, _ = run_gate(train_frame, test_frame, params, bundle.load(tmp_path / "champion"))
+    assert [c["verdict"] for c in same["conditions"] if c["group"] == "champion_challenger"] == ["pass"]
+
+
+def test_a_check_that_cannot_run_is_reported_and_params_decide(monkeypatch, churn_split, base_params):
+    def broken(value):
+        raise KeyError("scores")
+
+    rules = tuple(r if r.check != "SimpleModelComparison" else gate.Rule(
+        r.group, r.check, r.condition, r.param, r.bound, broken, r.datasets, r.options) for r in gate.RULES)
+    monkeypatch.setattr(gate, "RULES", rules)
+    train_frame, test_frame = churn_split
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    assert report["verdict"] == "fail"
+    assert report["failed"] == ["ERROR model_performance/SimpleModelComparison [test]: gain over a "
+                                "trivial baseline: could not run: 'scores'"]
+    lenient = copy.deepcopy(base_params)
+    lenient["gate"]["fail_on_check_error"] = False
+    report, _ = run_gate(train_frame, test_frame, lenient)
+    assert report["verdict"] == "pass" and len(report["failed"]) == 1
+
+
+def test_markdown_puts_failures_first(good):
+    report = copy.deepcopy(good[0])
+    report["conditions"][0].update(verdict="fail", value=0.4)
+    report["verdict"] = "fail"
+    text = gate.markdown(report)
+    assert text.startswith("## ❌ Gate: FAIL")
+    assert text.index("### Failed") < text.index("### Key metrics")
+    assert "| roc_auc | 0." in text
