@@ -9,7 +9,8 @@ bundle and never from params.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -45,24 +46,75 @@ class FeatureSpec:
         """The model's input columns, in order."""
         return list(self.numeric) + list(self.derived) + list(self.categorical)
 
+    @cached_property
+    def _category_index(self) -> dict[str, dict[str, int]]:
+        return {name: {c: i for i, c in enumerate(cats)} for name, cats in self.categorical.items()}
+
+    def derive(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Derived features from raw input arrays; infinities become missing (NaN)."""
+        out = {}
+        for name in self.derived:
+            values = np.asarray(DERIVED_FEATURES[name].compute(raw), dtype="float64")
+            out[name] = np.where(np.isfinite(values), values, np.nan)
+        return out
+
+    def category_codes(self, name: str, values) -> np.ndarray:
+        """Index of each value in the training categories; NaN for missing or unseen."""
+        index = self._category_index[name]
+        return np.array([index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values],
+                        dtype="float64")
+
+    def matrix(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """Model input as one float matrix (categories as codes): the serving fast path."""
+        columns = {name: raw[name] for name in self.numeric}
+        columns.update(self.derive(raw))
+        columns.update({name: self.category_codes(name, raw[name]) for name in self.categorical})
+        return np.column_stack([np.asarray(columns[c], dtype="float64") for c in self.columns])
+
+    def frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        """:meth:`matrix` as the DataFrame the estimator was fitted on (categorical dtypes)."""
+        data = {}
+        for j, name in enumerate(self.columns):
+            if name in self.categorical:
+                codes = np.where(np.isnan(matrix[:, j]), -1, matrix[:, j]).astype(np.int64)
+                data[name] = pd.Categorical.from_codes(codes, categories=self.categorical[name])
+            else:
+                data[name] = matrix[:, j]
+        return pd.DataFrame(data)
+
+    def frame_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The inverse of :meth:`frame`: model input columns to the float matrix."""
+        columns = []
+        for name in self.columns:
+            if name in self.categorical:
+                codes = frame[name].cat.codes.to_numpy()
+                columns.append(np.where(codes < 0, np.nan, codes).astype("float64"))
+            else:
+                columns.append(frame[name].to_numpy(dtype="float64"))
+        return np.column_stack(columns)
+
     def transform(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Raw rows to model input. Unseen categories become missing (the model's own policy)."""
         missing = [c for c in self.inputs if c not in raw.columns]
         if missing:
             raise DataError(f"missing input columns: {', '.join(missing)}")
-        out = {}
-        for name in self.numeric:
-            out[name] = pd.to_numeric(raw[name], errors="raise").astype("float64")
-        numeric_view = raw.copy(deep=False)
-        for name in self.derived:
-            values = DERIVED_FEATURES[name].compute(numeric_view)
-            out[name] = values.replace([np.inf, -np.inf], np.nan).astype("float64")
+        arrays = {}
+        for name in self.inputs:
+            if name in self.categorical:
+                arrays[name] = _as_category_labels(raw[name]).to_numpy(dtype=object)
+                continue
+            try:
+                arrays[name] = pd.to_numeric(raw[name], errors="raise").to_numpy(dtype="float64")
+            except (ValueError, TypeError) as exc:
+                raise DataError(f"column {name!r} is not numeric: {exc}") from None
+        out = {name: arrays[name] for name in self.numeric}
+        out.update(self.derive(arrays))
         for name, categories in self.categorical.items():
-            out[name] = pd.Categorical(_as_category_labels(raw[name]), categories=categories)
+            out[name] = pd.Categorical(arrays[name], categories=categories)
         return pd.DataFrame(out, index=raw.index)[self.columns]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"numeric": self.numeric, "categorical": self.categorical, "derived": self.derived}
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:

@@ -1,37 +1,41 @@
 """Derived features of the example model, defined once.
 
-Training (the ``featurize`` stage) and serving both call :func:`slipway.featureset.FeatureSpec`
-``.transform``, which computes the features listed in ``params.yaml`` (``featurize.derived``)
-from this table. Each entry names the raw columns it needs, so the server knows which inputs a
-request must carry. A team adds, edits or removes entries here; ``featurize.derived: []`` uses
-the raw columns only.
+Training (the ``featurize`` stage) and serving both compute them through
+:class:`slipway.featureset.FeatureSpec`, from this table. Each entry names the raw columns it
+reads; ``compute`` gets those columns as numpy arrays (numbers as float64 with NaN for missing,
+categories as objects) and returns one float array, the same way for a million training rows and
+for one request. A team adds, edits or removes entries here; ``featurize.derived: []`` uses the
+raw columns only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+
+Columns = Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True)
 class DerivedFeature:
     inputs: tuple[str, ...]
-    compute: Callable[[pd.DataFrame], pd.Series]
+    compute: Callable[[Columns], np.ndarray]
     description: str
 
 
-def _charges_ratio(df: pd.DataFrame) -> pd.Series:
-    expected = df["monthly_charges"] * df["tenure_months"]
-    return (df["total_charges"] / expected.where(expected > 0)).astype("float64")
+def _charges_ratio(cols: Columns) -> np.ndarray:
+    expected = cols["monthly_charges"] * cols["tenure_months"]
+    ratio = np.full(expected.shape, np.nan)
+    np.divide(cols["total_charges"], expected, out=ratio, where=expected > 0)
+    return ratio
 
 
 DERIVED_FEATURES: dict[str, DerivedFeature] = {
     "tenure_years": DerivedFeature(
         ("tenure_months",),
-        lambda df: (df["tenure_months"] / 12.0).astype("float64"),
+        lambda cols: cols["tenure_months"] / 12.0,
         "tenure in years",
     ),
     "charges_ratio": DerivedFeature(
@@ -41,7 +45,7 @@ DERIVED_FEATURES: dict[str, DerivedFeature] = {
     ),
     "support_calls_per_product": DerivedFeature(
         ("num_support_calls", "num_products"),
-        lambda df: (df["num_support_calls"] / np.maximum(df["num_products"], 1)).astype("float64"),
+        lambda cols: cols["num_support_calls"] / np.maximum(cols["num_products"], 1),
         "support calls per product held",
     ),
 }

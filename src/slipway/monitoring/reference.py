@@ -2,7 +2,9 @@
 
 Numeric features get decile bin edges; categorical ones their categories. The server counts live
 values into the same bins (one Prometheus counter per feature and bin), so drift (PSI) can be
-computed in PromQL against these reference fractions, and offline by ``slipway drift``.
+computed in PromQL against these reference fractions, and offline by ``slipway drift``. Both
+sides bin the model's input matrix (:meth:`FeatureSpec.matrix`, categories as codes) with the
+same function.
 """
 
 from __future__ import annotations
@@ -24,32 +26,46 @@ def bin_labels(entry: dict) -> list[str]:
     return [f"le_{e:.6g}" for e in edges] + [f"gt_{edges[-1]:.6g}" if edges else "all", MISSING_BIN]
 
 
-def bin_index(entry: dict, values: pd.Series) -> np.ndarray:
-    """Index into :func:`bin_labels` for each value (categorical values as model categories)."""
+def bin_index(entry: dict, column: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
+    """The bin of :func:`bin_labels` each value falls in. Categorical values are codes."""
+    missing = np.isnan(column)
     if entry["kind"] == "categorical":
-        codes = pd.Categorical(values, categories=entry["categories"]).codes.astype(np.int64)
-        return np.where(codes < 0, len(entry["categories"]), codes)
-    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    edges = np.asarray(entry["edges"], dtype="float64")
-    index = np.searchsorted(edges, numbers, side="left")
-    return np.where(np.isnan(numbers), len(edges) + 1, index)
+        return np.where(missing, len(entry["categories"]), np.where(missing, 0, column)).astype(np.intp)
+    edges = np.asarray(entry["edges"], dtype="float64") if edges is None else edges
+    return np.where(missing, len(edges) + 1, np.searchsorted(edges, column, side="left"))
 
 
-def _entry(series: pd.Series, categorical: list[str] | None) -> dict:
-    if categorical is not None:
-        entry = {"kind": "categorical", "categories": list(categorical)}
+def bin_counts(entry: dict, column: np.ndarray) -> np.ndarray:
+    return np.bincount(bin_index(entry, column), minlength=len(bin_labels(entry)))
+
+
+class Binner:
+    """Bins a model input matrix column by column against a reference; set up once per model."""
+
+    def __init__(self, reference: dict[str, dict], columns: list[str]):
+        self.features = [(name, j, reference[name], np.asarray(reference[name].get("edges", []), "float64"),
+                          len(bin_labels(reference[name])))
+                         for j, name in enumerate(columns) if name in reference]
+
+    def counts(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: np.bincount(bin_index(entry, matrix[:, j], edges), minlength=n)
+                for name, j, entry, edges, n in self.features}
+
+
+def _entry(column: np.ndarray, categories: list[str] | None) -> dict:
+    if categories is not None:
+        entry = {"kind": "categorical", "categories": list(categories)}
     else:
-        values = series.dropna().to_numpy(dtype="float64")
+        values = column[~np.isnan(column)]
         quantiles = np.quantile(values, np.linspace(0, 1, N_QUANTILE_BINS + 1)[1:-1]) if len(values) else []
         entry = {"kind": "numeric", "edges": [float(e) for e in np.unique(quantiles)]}
-    counts = np.bincount(bin_index(entry, series), minlength=len(bin_labels(entry)))
-    entry["fractions"] = [round(float(c) / max(len(series), 1), 6) for c in counts]
+    counts = bin_counts(entry, column)
+    entry["fractions"] = [round(float(c) / max(len(column), 1), 6) for c in counts]
     return entry
 
 
 def build_reference(features: pd.DataFrame, spec: FeatureSpec) -> dict[str, dict]:
     """``{feature: {"kind", "edges"|"categories", "fractions"}}`` for every model column."""
-    return {
-        name: _entry(features[name], spec.categorical.get(name))
-        for name in spec.columns
-    }
+    matrix = spec.frame_matrix(features)
+    return {name: _entry(matrix[:, j], spec.categorical.get(name))
+            for j, name in enumerate(spec.columns)}

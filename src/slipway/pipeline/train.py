@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,9 @@ import pandas as pd
 import yaml
 
 from slipway import bundle, io
+from slipway.errors import SlipwayError
 from slipway.featureset import FeatureSpec
+from slipway.inference import TOLERANCE, compile_estimator, max_difference
 from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
 from slipway.params import lookup
@@ -74,6 +77,7 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
                 for k, v in features[lookup(params, "data.target", str)].value_counts(normalize=True).sort_index().items()
             },
         },
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "data": {
             "raw": data_hashes(),
@@ -84,9 +88,24 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
     }
 
 
+def verify_inference(estimator, features: pd.DataFrame, spec: FeatureSpec, rows: int = 5000) -> dict:
+    """The server's fast path must give scikit-learn's probabilities; checked before release."""
+    compiled = compile_estimator(estimator, spec)
+    if compiled is None:
+        return {"engine": "scikit-learn"}
+    matrix = spec.frame_matrix(features.head(rows)[spec.columns])
+    difference = max_difference(compiled, estimator, spec, matrix)
+    if difference > TOLERANCE:
+        raise SlipwayError(f"train: the fast inference path differs from scikit-learn by "
+                           f"{difference:.3g} (> {TOLERANCE:g}); not releasing this bundle")
+    return {"engine": "slipway.inference", "max_abs_difference": difference, "rows_checked": len(matrix)}
+
+
 def main(params: dict[str, Any]) -> None:
     spec = FeatureSpec.from_dict(io.read_json(paths.FEATURE_SPEC))
     features = pd.read_parquet(paths.TRAIN_FEATURES)
     estimator = fit(features, spec, params)
-    meta = bundle.save(paths.MODELS, estimator, metadata(estimator, features, spec, params))
+    meta = metadata(estimator, features, spec, params)
+    meta["inference"] = verify_inference(estimator, features, spec)
+    meta = bundle.save(paths.MODELS, estimator, meta)
     print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}")

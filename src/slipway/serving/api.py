@@ -1,0 +1,256 @@
+"""Prediction endpoints: ``POST /predict`` and the Open Inference Protocol (V2) model endpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from flask import Blueprint, g, jsonify, request
+
+from slipway.serving.schemas import (
+    RequestError,
+    check_batch_size,
+    check_columns,
+    instances_to_columns,
+)
+from slipway.serving.state import state
+
+api = Blueprint("api", __name__)
+
+NUMERIC_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                     "INT64", "FP16", "FP32", "FP64"}
+BINARY_DTYPES = {"UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "INT8": "<i1",
+                 "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4",
+                 "FP64": "<f8"}
+OUTPUTS = ("label", "probabilities")
+
+
+def ready_model():
+    model = state().model
+    if model is None:
+        raise RequestError(503, "model_not_ready", "the model is not loaded; see /readyz")
+    return model
+
+
+def read_json_body():
+    if not request.is_json:
+        raise RequestError(415, "wrong_content_type", "expected Content-Type: application/json, "
+                           f"got {request.content_type or 'none'!r}")
+    try:
+        return json.loads(request.get_data(cache=False))
+    except ValueError as exc:
+        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
+    """Validate, compute features, predict, count. Returns labels and probabilities."""
+    st = state()
+    model = ready_model()
+    batch = check_columns(columns, model.spec, st.config.unseen_categories, where)
+    for feature, count in batch.unseen.items():
+        st.metrics.unseen.labels(feature).inc(count)
+    matrix, proba = model.predict_proba(batch.columns)
+    st.metrics.observe(proba, model.feature_bins(matrix))
+    labels = [model.classes[i] for i in proba.argmax(axis=1).tolist()]
+    g.rows = len(labels)
+    if st.prediction_log.rate:
+        st.prediction_log.write(g.request_id, model.version, columns, labels, proba.round(6).tolist())
+    return labels, proba
+
+
+def json_label(label):
+    return label.item() if isinstance(label, np.generic) else label
+
+
+@api.post("/predict")
+def predict():
+    """``{"instances": [{feature: value}]}`` to a class and per-class probabilities per instance."""
+    model = ready_model()
+    columns = instances_to_columns(read_json_body(), model.spec, state().config.max_batch)
+    labels, proba = predict_columns(columns, lambda name, i: f"instances[{i}].{name}")
+    names = [str(c) for c in model.classes]
+    return jsonify({
+        "model_version": model.version,
+        "predictions": [
+            {"label": json_label(label), "probabilities": dict(zip(names, row, strict=True))}
+            for label, row in zip(labels, proba.round(6).tolist(), strict=True)
+        ],
+    })
+
+
+# --- Open Inference Protocol (V2) -------------------------------------------------------------
+
+
+def v2_model(name: str, version: str | None = None):
+    model = ready_model()
+    if name != state().config.model_name or (version is not None and version != model.version):
+        wanted = f"{name} version {version}" if version else name
+        raise RequestError(404, "model_not_found", f"model {wanted!r} is not served here; "
+                           f"this server serves {state().config.model_name!r} version {model.version}")
+    return model
+
+
+def label_datatype(classes: list) -> str:
+    return "INT64" if all(isinstance(c, (int, np.integer)) for c in classes) else "BYTES"
+
+
+@api.get("/v2/models/<name>")
+@api.get("/v2/models/<name>/versions/<version>")
+def v2_metadata(name: str, version: str | None = None):
+    model = v2_model(name, version)
+    spec = model.spec
+    inputs = [{"name": n, "datatype": "BYTES" if n in spec.categorical else "FP64", "shape": [-1]}
+              for n in spec.inputs]
+    return jsonify({
+        "name": name,
+        "versions": [model.version],
+        "platform": "scikit-learn",
+        "inputs": inputs,
+        "outputs": [
+            {"name": "label", "datatype": label_datatype(model.classes), "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
+        ],
+        "parameters": {
+            "classes": [json_label(c) for c in model.classes],
+            "row_major_input": {"shape": [-1, len(spec.inputs)], "columns": spec.inputs,
+                                "datatype": "FP64 when every input is numeric, else BYTES"},
+        },
+    })
+
+
+@api.get("/v2/models/<name>/ready")
+@api.get("/v2/models/<name>/versions/<version>/ready")
+def v2_model_ready(name: str, version: str | None = None):
+    v2_model(name, version)
+    return jsonify({"name": name, "ready": True})
+
+
+def _flatten(data):
+    """V2 ``data`` may be flat or nested row-major; the protocol's element order is row-major."""
+    if isinstance(data, list) and data and isinstance(data[0], list):
+        return [x for part in data for x in _flatten(part)]
+    return data
+
+
+def _decode_binary(raw: bytes, datatype: str, size: int, field: str) -> list:
+    """The binary tensor extension (what tritonclient sends by default)."""
+    if datatype == "BYTES":
+        values, offset = [], 0
+        while offset < size:
+            length = int.from_bytes(raw[offset:offset + 4], "little")
+            values.append(raw[offset + 4:offset + 4 + length].decode("utf-8", errors="strict"))
+            offset += 4 + length
+        return values
+    if datatype == "BOOL":
+        return np.frombuffer(raw, dtype="?").tolist()
+    if datatype not in BINARY_DTYPES:
+        raise RequestError(422, "wrong_type", f"unsupported datatype {datatype!r}", field)
+    return np.frombuffer(raw, dtype=BINARY_DTYPES[datatype]).tolist()
+
+
+def read_infer_request() -> dict:
+    """JSON, or JSON header plus binary tensors (``Inference-Header-Content-Length``)."""
+    header_length = request.headers.get("Inference-Header-Content-Length")
+    if header_length is None:
+        body = read_json_body()
+        if not isinstance(body, dict):
+            raise RequestError(400, "invalid_body", 'expected a JSON object {"inputs": [...]}')
+        return body
+    raw = request.get_data(cache=False)
+    try:
+        length = int(header_length)
+        body = json.loads(raw[:length])
+    except ValueError as exc:
+        raise RequestError(400, "malformed_json", f"the inference header is not valid JSON: {exc}") from None
+    offset = length
+    for index, tensor in enumerate(body.get("inputs") or []):
+        size = (tensor.get("parameters") or {}).get("binary_data_size") if isinstance(tensor, dict) else None
+        if size is not None:
+            chunk = raw[offset:offset + int(size)]
+            if len(chunk) != int(size):
+                raise RequestError(400, "invalid_body", "binary data shorter than binary_data_size",
+                                   f"inputs[{index}]")
+            try:
+                tensor["data"] = _decode_binary(chunk, tensor.get("datatype", ""), int(size),
+                                                f"inputs[{index}]")
+            except UnicodeDecodeError:
+                raise RequestError(422, "wrong_type", "BYTES element is not UTF-8", f"inputs[{index}]") from None
+            offset += int(size)
+    return body
+
+
+def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list], int]:
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list) or not tensors:
+        raise RequestError(400, "invalid_body", "inputs must be a non-empty list of tensors", "inputs")
+    for i, tensor in enumerate(tensors):
+        if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= tensor.keys():
+            raise RequestError(400, "invalid_body", "each input needs name, shape, datatype and data",
+                               f"inputs[{i}]")
+        shape = tensor["shape"]
+        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d >= 0 for d in shape)):
+            raise RequestError(400, "invalid_body", f"shape must be a list of sizes, got {shape!r}",
+                               f"inputs[{i}].shape")
+        tensor["data"] = _flatten(tensor["data"]) if isinstance(tensor["data"], list) else tensor["data"]
+        if not isinstance(tensor["data"], list) or len(tensor["data"]) != int(np.prod(shape)):
+            raise RequestError(400, "invalid_body", f"data must hold {int(np.prod(shape))} elements "
+                               f"for shape {shape}", f"inputs[{i}].data")
+        if tensor["datatype"] != "BYTES" and tensor["datatype"] not in NUMERIC_DATATYPES:
+            raise RequestError(400, "invalid_body", f"unknown datatype {tensor['datatype']!r}",
+                               f"inputs[{i}].datatype")
+    inputs = spec.inputs
+    if len(tensors) == 1 and tensors[0]["name"] not in inputs:  # one row-major tensor
+        tensor = tensors[0]
+        if len(tensor["shape"]) != 2 or tensor["shape"][1] != len(inputs):
+            raise RequestError(422, "invalid_shape", f"a single tensor must have shape [rows, "
+                               f"{len(inputs)}] with columns {inputs}", "inputs[0].shape")
+        check_batch_size(tensor["shape"][0], max_batch, "inputs[0]")
+        data = tensor["data"]
+        return {name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0]
+    by_name = {t["name"]: t for t in tensors}
+    unknown = [t["name"] for t in tensors if t["name"] not in inputs]
+    if unknown:
+        raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}; the model takes "
+                           f"{inputs}", f"inputs[{unknown[0]}]")
+    missing = [n for n in inputs if n not in by_name]
+    if missing:
+        raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}",
+                           f"inputs[{missing[0]}]")
+    rows = {len(t["data"]) for t in tensors}
+    if len(rows) != 1 or any(len(t["shape"]) > 2 or (len(t["shape"]) == 2 and t["shape"][1] != 1)
+                             for t in tensors):
+        raise RequestError(422, "invalid_shape", "every input tensor must have shape [rows] or "
+                           "[rows, 1], with the same rows", "inputs")
+    n_rows = rows.pop()
+    check_batch_size(n_rows, max_batch, "inputs")
+    for name, tensor in by_name.items():
+        expected = "BYTES" if name in spec.categorical else "numeric"
+        if (expected == "BYTES") != (tensor["datatype"] == "BYTES"):
+            raise RequestError(422, "wrong_type", f"input {name!r} must be {expected}, got datatype "
+                               f"{tensor['datatype']}", f"inputs[{name}].datatype")
+    return {name: by_name[name]["data"] for name in inputs}, n_rows
+
+
+@api.post("/v2/models/<name>/infer")
+@api.post("/v2/models/<name>/versions/<version>/infer")
+def v2_infer(name: str, version: str | None = None):
+    model = v2_model(name, version)
+    body = read_infer_request()
+    requested = [o.get("name") if isinstance(o, dict) else o for o in body.get("outputs") or []]
+    unknown = [o for o in requested if o not in OUTPUTS]
+    if unknown:
+        raise RequestError(400, "invalid_body", f"unknown output {unknown[0]!r}; outputs are "
+                           f"{list(OUTPUTS)}", "outputs")
+    columns, n_rows = tensors_to_columns(body, model.spec, state().config.max_batch)
+    labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]")
+    outputs = {
+        "label": {"name": "label", "shape": [n_rows], "datatype": label_datatype(model.classes),
+                  "data": [json_label(label) for label in labels]},
+        "probabilities": {"name": "probabilities", "shape": [n_rows, len(model.classes)],
+                          "datatype": "FP64", "data": proba.round(6).ravel().tolist()},
+    }
+    response = {"model_name": name, "model_version": model.version,
+                "outputs": [outputs[o] for o in (requested or OUTPUTS)]}
+    if "id" in body:
+        response["id"] = body["id"]
+    return jsonify(response)

@@ -1,0 +1,121 @@
+"""The Flask app factory: ``create_app(config)``. gunicorn runs ``slipway.serving.wsgi:app``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, g, jsonify, request
+from prometheus_client import CollectorRegistry
+from werkzeug.exceptions import HTTPException
+
+from slipway.serving import model as model_loader
+from slipway.serving.api import api
+from slipway.serving.config import ServingConfig
+from slipway.serving.metrics import ModelMetrics, install_http_metrics, multiprocess_mode
+from slipway.serving.pages import pages
+from slipway.serving.schemas import RequestError
+from slipway.serving.state import PredictionLog, ServingState, trained_timestamp
+
+log = logging.getLogger("slipway.serving")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log collectors parse without configuration."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                 "logger": record.name, "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging() -> None:
+    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def error_response(status: int, reason: str, message: str, field: str | None = None):
+    """``/predict`` and the others nest the error; V2 endpoints put the message in ``error``."""
+    request_id = getattr(g, "request_id", None)
+    if request.path.startswith("/v2/"):
+        body = {"error": message, "reason": reason, "field": field, "request_id": request_id}
+    else:
+        body = {"error": {"reason": reason, "field": field, "message": message},
+                "request_id": request_id}
+    return jsonify(body), status
+
+
+def register_hooks(app: Flask) -> None:
+    @app.before_request
+    def start():
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        g.start = time.perf_counter()
+        g.rows = 0
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-ID"] = g.request_id
+        if request.path != "/metrics":
+            log.info("request", extra={"fields": {
+                "request_id": g.request_id, "method": request.method, "path": request.path,
+                "status": response.status_code, "rows": g.rows,
+                "duration_ms": round(1000 * (time.perf_counter() - g.start), 3)}})
+        return response
+
+    @app.errorhandler(RequestError)
+    def bad_request(exc: RequestError):
+        app.extensions["slipway"].metrics.rejected.labels(exc.reason).inc()
+        return error_response(exc.status, exc.reason, exc.message, exc.field)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        reason = HTTP_REASONS.get(exc.code, "http_error")
+        if exc.code == 413:
+            app.extensions["slipway"].metrics.rejected.labels(reason).inc()
+        return error_response(exc.code, reason, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def internal_error(exc: Exception):
+        log.error("internal error", exc_info=exc, extra={"fields": {"request_id": g.get("request_id")}})
+        return error_response(500, "internal_error", "internal error; quote the request id "
+                              "when reporting it")
+
+
+def create_app(config: ServingConfig | None = None) -> Flask:
+    """The server for ``config.model_dir``. A missing or bad bundle leaves it up but not ready."""
+    configure_logging()
+    config = config or ServingConfig.from_env()
+    app = Flask("slipway.serving")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    registry = None if multiprocess_mode() else CollectorRegistry()
+    metrics = ModelMetrics(registry)
+    model, error = model_loader.load(config.model_dir)
+    if model is None:
+        metrics.model_failed()
+        log.error(f"model not loaded from {config.model_dir}: {error}; serving not ready")
+    else:
+        metrics.model_loaded(model, config.model_name, config.track, trained_timestamp(model.metadata))
+        log.info(f"model {model.version} loaded from {config.model_dir}")
+    app.extensions["slipway"] = ServingState(
+        config, model, error, metrics, PredictionLog(config.prediction_log, config.prediction_log_rate))
+    register_hooks(app)
+    app.register_blueprint(pages)
+    app.register_blueprint(api)
+    install_http_metrics(app, registry)
+    return app

@@ -1,0 +1,53 @@
+"""Server settings, from the environment (the image and `make serve` set them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from slipway.errors import ParamsError
+
+UNSEEN_POLICIES = ("reject", "missing")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    model_dir: Path = Path("models")
+    # metrics.json and gate.json for the model card: beside the bundle in the image, reports/ here
+    reports_dir: Path = Path("reports")
+    model_name: str = "slipway"
+    track: str = "stable"  # canary | stable: a label on model_info, so dashboards split tracks
+    max_batch: int = 1000
+    max_body_bytes: int = 4 * 1024 * 1024
+    unseen_categories: str = "reject"  # reject (422) | missing (treated as missing, counted)
+    prediction_log: Path | None = None  # JSON lines of sampled inputs and outputs
+    prediction_log_rate: float = 0.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServingConfig:
+        """``SLIPWAY_<FIELD>`` variables override the defaults (``SLIPWAY_MODEL_DIR``, ...)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            raw = environ.get(f"SLIPWAY_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            try:
+                values[field.name] = (Path(raw) if "Path" in str(field.type)
+                                      else int(raw) if field.type == "int"
+                                      else float(raw) if field.type == "float" else raw)
+            except ValueError:
+                raise ParamsError(f"SLIPWAY_{field.name.upper()}={raw!r} is not a {field.type}") from None
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.unseen_categories not in UNSEEN_POLICIES:
+            raise ParamsError(f"SLIPWAY_UNSEEN_CATEGORIES must be one of {UNSEEN_POLICIES}, "
+                              f"got {self.unseen_categories!r}")
+        if self.max_batch < 1 or self.max_body_bytes < 1024:
+            raise ParamsError("SLIPWAY_MAX_BATCH must be >= 1 and SLIPWAY_MAX_BODY_BYTES >= 1024")
+        if not 0.0 <= self.prediction_log_rate <= 1.0:
+            raise ParamsError("SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1]")

@@ -1,0 +1,53 @@
+"""gunicorn settings for the server, from the environment (the image and `make serve` use it).
+
+    gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
+
+Why these defaults (measured on 2 cores, see bench/README.md): ``sync`` workers spread
+connections evenly where threaded workers with keep-alive piled them onto one worker; and each
+worker gets exactly one OpenMP/BLAS thread, since scikit-learn's tree ensembles otherwise start
+one thread per core in every worker and throughput collapses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+# Before any worker imports numpy or scikit-learn (workers import the app after the fork).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = os.environ.get("SLIPWAY_THREADS_PER_WORKER", "1")
+
+bind = os.environ.get("SLIPWAY_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}")
+workers = int(os.environ.get("SLIPWAY_WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
+threads = int(os.environ.get("SLIPWAY_THREADS", "1"))
+worker_class = "sync" if threads == 1 else "gthread"
+timeout = int(os.environ.get("SLIPWAY_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("SLIPWAY_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("SLIPWAY_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("SLIPWAY_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+accesslog = None  # the app logs one JSON line per request itself
+errorlog = "-"
+# Heartbeat files in memory, not on a (possibly read-only) root filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Prometheus multiprocess mode: every worker writes its samples to files here, /metrics sums them.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if not _metrics_dir:
+    _metrics_dir = tempfile.mkdtemp(prefix="slipway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server):
+    """A restart must not add the previous run's counts: start from an empty directory."""
+    os.makedirs(_metrics_dir, exist_ok=True)
+    for entry in os.listdir(_metrics_dir):
+        path = os.path.join(_metrics_dir, entry)
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

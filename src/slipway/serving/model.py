@@ -1,0 +1,83 @@
+"""The served model: a verified bundle plus what serving needs at hand (spec, classes, bins)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from slipway import bundle
+from slipway.featureset import FeatureSpec
+from slipway.inference import TOLERANCE, compile_estimator, max_difference
+from slipway.monitoring.reference import Binner
+
+log = logging.getLogger("slipway.serving")
+
+
+@dataclass
+class ServedModel:
+    bundle: bundle.Bundle
+    spec: FeatureSpec = field(init=False)
+    classes: list = field(init=False)
+    compiled: object = field(init=False)
+    binner: Binner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spec = FeatureSpec.from_dict(self.bundle.metadata["features"])
+        self.classes = list(self.bundle.estimator.classes_)
+        self.compiled = compile_estimator(self.bundle.estimator, self.spec)
+        self.binner = Binner(self.metadata.get("reference", {}), self.spec.columns)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    @property
+    def metadata(self) -> dict:
+        return self.bundle.metadata
+
+    def predict_proba(self, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Model input matrix (the pipeline's own feature code) and class probabilities."""
+        matrix = self.spec.matrix(raw)
+        if self.compiled is not None:
+            return matrix, self.compiled.predict_proba(matrix)
+        return matrix, self.bundle.estimator.predict_proba(self.spec.frame(matrix))
+
+    def feature_bins(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """Per feature, how many rows fell in each reference bin (see monitoring.reference)."""
+        return self.binner.counts(matrix)
+
+    def probe_rows(self) -> dict[str, np.ndarray]:
+        """Plausible rows built from the reference distributions, to verify predictions work:
+        every category of each categorical input, numeric inputs at their reference edges."""
+        reference = self.metadata.get("reference", {})
+        n = max([len(c) for c in self.spec.categorical.values()] + [len(e.get("edges", []))
+                 for e in reference.values()] + [2])
+        rows = {}
+        for name in self.spec.inputs:
+            if name in self.spec.categorical:
+                cats = self.spec.categorical[name] or [None]
+                rows[name] = np.array([cats[i % len(cats)] for i in range(n)], dtype=object)
+            else:
+                edges = reference.get(name, {}).get("edges") or [0.0]
+                rows[name] = np.array([edges[i % len(edges)] for i in range(n)], dtype="float64")
+        return rows
+
+
+def load(model_dir: Path) -> tuple[ServedModel | None, str | None]:
+    """The verified model, or ``None`` and the reason (the server stays up, not ready)."""
+    try:
+        model = ServedModel(bundle.load(model_dir))
+        matrix, proba = model.predict_proba(model.probe_rows())
+        if not np.isfinite(proba).all() or not np.allclose(proba.sum(axis=1), 1.0):
+            raise bundle.BundleError(f"probe prediction returned {proba!r}")
+        if model.compiled is not None:
+            difference = max_difference(model.compiled, model.bundle.estimator, model.spec, matrix)
+            if difference > TOLERANCE:
+                raise bundle.BundleError(f"fast inference path differs from scikit-learn by {difference:.3g}")
+    except Exception as exc:  # any failure leaves the server up but not ready
+        reason = str(exc) if isinstance(exc, bundle.BundleError) else f"{type(exc).__name__}: {exc}"
+        return None, reason
+    return model, None

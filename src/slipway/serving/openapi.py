@@ -1,0 +1,142 @@
+"""The OpenAPI 3.1 description of every endpoint, with the instance schema of the served model."""
+
+from __future__ import annotations
+
+from slipway.serving.config import ServingConfig
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "Malformed or invalid request body", 404: "No such model or version",
+            413: "Body larger than the limit", 415: "Content-Type is not application/json",
+            422: "A feature value breaks a rule (missing, unknown, wrong type, non-finite, unseen "
+                 "category)",
+            500: "Internal error (quote the request id)", 503: "The model is not loaded"}
+    return {str(code): _json(ERROR, text[code]) for code in codes}
+
+
+def instance_schema(model) -> dict:
+    if model is None:
+        return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
+    properties = {}
+    for name in model.spec.inputs:
+        if name in model.spec.categorical:
+            properties[name] = {"type": ["string", "null"], "enum": [*model.spec.categorical[name], None]}
+        else:
+            properties[name] = {"type": ["number", "null"]}
+    return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
+            "additionalProperties": False}
+
+
+def _tensor(direction: str) -> dict:
+    return {
+        "type": "object", "required": ["name", "shape", "datatype"] + (["data"] if direction == "in" else []),
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "datatype": {"type": "string", "enum": ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                                    "INT8", "INT16", "INT32", "INT64", "FP16",
+                                                    "FP32", "FP64", "BYTES"]},
+            "parameters": {"type": "object"},
+            "data": {"type": "array"},
+        },
+    }
+
+
+def build_openapi(model, config: ServingConfig) -> dict:
+    name_param = {"name": "name", "in": "path", "required": True, "schema": {"type": "string",
+                  "enum": [config.model_name]}}
+    version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+    health = {"200": _json({"type": "object"}, "Alive")}
+
+    def v2(op: dict, versioned: bool) -> dict:
+        return {**op, "parameters": [name_param] + ([version_param] if versioned else [])}
+
+    metadata = {"get": {"summary": "V2 model metadata: inputs, outputs, versions",
+                        "responses": {"200": _json({"$ref": "#/components/schemas/ModelMetadata"},
+                                                   "Model metadata"), **_errors(404, 503)}}}
+    model_ready = {"get": {"summary": "V2 model readiness",
+                           "responses": {"200": _json({"type": "object"}, "Ready"), **_errors(404, 503)}}}
+    infer = {"post": {
+        "summary": "V2 inference: one tensor per input (shape [rows] or [rows, 1]) or one row-major "
+                   "tensor [rows, inputs]; the binary tensor extension is accepted",
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/InferRequest"}}}},
+        "responses": {"200": _json({"$ref": "#/components/schemas/InferResponse"}, "Outputs: label, "
+                                   "probabilities"), **_errors(400, 404, 413, 415, 422, 500, 503)}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": f"Slipway model server: {config.model_name}", "version":
+                 model.version if model else "not loaded",
+                 "description": "Predictions from the model bundle built by the pipeline. null is a "
+                                "missing value; NaN and infinity are refused; unseen categories: "
+                                f"{config.unseen_categories}. Batches up to {config.max_batch} rows."},
+        "paths": {
+            "/": {"get": {"summary": "Model card (HTML)", "responses": {"200": {
+                "description": "The model card", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness", "responses": health}},
+            "/readyz": {"get": {"summary": "Readiness: model loaded and verified",
+                                "responses": {"200": _json({"type": "object"}, "Ready"),
+                                              "503": _json({"type": "object"}, "Not ready, with the reason")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/openapi.json": {"get": {"summary": "This description",
+                                      "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+            "/predict": {"post": {
+                "summary": "Predict classes and probabilities for a batch of instances",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["instances"], "additionalProperties": False,
+                    "properties": {"instances": {"type": "array", "minItems": 1,
+                                                 "maxItems": config.max_batch,
+                                                 "items": {"$ref": "#/components/schemas/Instance"}}}}}}},
+                "responses": {"200": _json({"$ref": "#/components/schemas/PredictResponse"},
+                                           "One prediction per instance"),
+                              **_errors(400, 413, 415, 422, 500, 503)}}},
+            "/v2/health/live": {"get": {"summary": "V2 server liveness", "responses": health}},
+            "/v2/health/ready": {"get": {"summary": "V2 server readiness",
+                                         "responses": {"200": _json({"type": "object"}, "Ready"),
+                                                       "503": _json({"type": "object"}, "Not ready")}}},
+            "/v2/models/{name}": {k: v2(op, False) for k, op in metadata.items()},
+            "/v2/models/{name}/versions/{version}": {k: v2(op, True) for k, op in metadata.items()},
+            "/v2/models/{name}/ready": {k: v2(op, False) for k, op in model_ready.items()},
+            "/v2/models/{name}/versions/{version}/ready": {k: v2(op, True) for k, op in model_ready.items()},
+            "/v2/models/{name}/infer": {k: v2(op, False) for k, op in infer.items()},
+            "/v2/models/{name}/versions/{version}/infer": {k: v2(op, True) for k, op in infer.items()},
+        },
+        "components": {"schemas": {
+            "Instance": instance_schema(model),
+            "PredictResponse": {"type": "object", "required": ["model_version", "predictions"],
+                                "properties": {"model_version": {"type": "string"}, "predictions": {
+                                    "type": "array", "items": {"type": "object", "properties": {
+                                        "label": {"type": ["string", "integer"]},
+                                        "probabilities": {"type": "object", "additionalProperties":
+                                                          {"type": "number"}}}}}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {
+                "error": {"description": "/predict: {reason, field, message}; V2: the message",
+                          "oneOf": [{"type": "string"}, {"type": "object", "properties": {
+                              "reason": {"type": "string"}, "field": {"type": ["string", "null"]},
+                              "message": {"type": "string"}}}]},
+                "reason": {"type": "string"}, "field": {"type": ["string", "null"]},
+                "request_id": {"type": "string"}}},
+            "ModelMetadata": {"type": "object", "required": ["name", "versions", "platform", "inputs", "outputs"],
+                              "properties": {"name": {"type": "string"},
+                                             "versions": {"type": "array", "items": {"type": "string"}},
+                                             "platform": {"type": "string"},
+                                             "inputs": {"type": "array", "items": _tensor("meta")},
+                                             "outputs": {"type": "array", "items": _tensor("meta")},
+                                             "parameters": {"type": "object"}}},
+            "InferRequest": {"type": "object", "required": ["inputs"], "properties": {
+                "id": {"type": "string"}, "parameters": {"type": "object"},
+                "inputs": {"type": "array", "minItems": 1, "items": _tensor("in")},
+                "outputs": {"type": "array", "items": {"type": "object", "properties": {
+                    "name": {"type": "string", "enum": ["label", "probabilities"]}}}}}},
+            "InferResponse": {"type": "object", "required": ["model_name", "outputs"], "properties": {
+                "model_name": {"type": "string"}, "model_version": {"type": "string"},
+                "id": {"type": "string"}, "outputs": {"type": "array", "items": _tensor("in")}}},
+        }},
+    }

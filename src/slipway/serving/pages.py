@@ -1,0 +1,95 @@
+"""Health, readiness, the model card and the OpenAPI description."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template_string
+
+from slipway.serving.openapi import build_openapi
+from slipway.serving.state import state
+
+pages = Blueprint("pages", __name__)
+
+
+@pages.get("/healthz")
+@pages.get("/v2/health/live")
+def live():
+    """The process answers: Kubernetes' liveness probe (it never depends on the model)."""
+    return jsonify({"live": True})
+
+
+@pages.get("/readyz")
+@pages.get("/v2/health/ready")
+def ready():
+    """Ready only with a loaded, verified model: Kubernetes routes traffic only then."""
+    st = state()
+    if st.model is None:
+        return jsonify({"ready": False, "reason": st.load_error}), 503
+    return jsonify({"ready": True, "model_version": st.model.version})
+
+
+@pages.get("/openapi.json")
+def openapi():
+    st = state()
+    return jsonify(build_openapi(st.model, st.config))
+
+
+CARD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ name }} model card</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
+th{background:#f4f4f4}.pass{color:#16794a;font-weight:bold}.fail{color:#b3261e;font-weight:bold}
+code{background:#f4f4f4;padding:0 .2rem}
+</style></head><body>
+<h1>{{ name }} <small>model card</small></h1>
+{% if model is none %}
+<p class="fail">No model is loaded: {{ error }}</p>
+{% else %}
+<table>
+<tr><th>model version</th><td><code>{{ model.version }}</code></td></tr>
+<tr><th>track</th><td>{{ track }}</td></tr>
+<tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}</td></tr>
+<tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
+<tr><th>git commit</th><td><code>{{ meta.git_commit or "unknown" }}</code></td></tr>
+<tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}, data until {{ meta.training.data_until if meta.training else "unknown" }}</td></tr>
+{% for path, digest in (meta.data or {}).get("raw", {}).items() %}
+<tr><th>data <code>{{ path }}</code></th><td><code>{{ digest }}</code></td></tr>
+{% endfor %}
+<tr><th>bundle sha256</th><td><code>{{ meta.sha256 }}</code></td></tr>
+</table>
+<h2>Release gate</h2>
+{% if gate %}
+<p class="{{ gate.verdict }}">{{ gate.verdict | upper }}{% if gate.models and gate.models.champion %} against production {{ gate.models.champion }}{% endif %}</p>
+{% if gate.failed %}<ul>{% for line in gate.failed %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+{% else %}<p>No gate report with this model.</p>{% endif %}
+<h2>Test metrics</h2>
+{% if metrics %}
+<table><tr><th>metric</th><th>value</th></tr>
+{% for key in ["roc_auc", "accuracy", "f1", "log_loss", "rows"] if metrics[key] is not none %}
+<tr><td>{{ key }}</td><td>{{ metrics[key] | round(4) }}</td></tr>{% endfor %}
+</table>
+{% else %}<p>No metrics with this model.</p>{% endif %}
+<h2>Features</h2>
+<table><tr><th>input</th><th>kind</th><th>allowed values</th></tr>
+{% for name in model.spec.inputs %}
+<tr><td><code>{{ name }}</code></td><td>{{ "categorical" if name in model.spec.categorical else "numeric" }}</td>
+<td>{{ model.spec.categorical[name] | join(", ") if name in model.spec.categorical else "number or null" }}</td></tr>
+{% endfor %}</table>
+{% if model.spec.derived %}<p>Derived: {{ model.spec.derived | join(", ") }}</p>{% endif %}
+<h2>Training parameters</h2>
+<pre>{{ meta.params | tojson(indent=2) }}</pre>
+{% endif %}
+<p>API: <a href="/openapi.json">/openapi.json</a> · <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>
+</body></html>
+"""
+
+
+@pages.get("/")
+def card():
+    st = state()
+    model = st.model
+    return render_template_string(
+        CARD, name=st.config.model_name, model=model, error=st.load_error, track=st.config.track,
+        meta=model.metadata if model else {}, gate=st.report("gate.json"),
+        metrics=st.report("metrics.json"),
+    )

@@ -1,0 +1,120 @@
+"""Request validation: every bad input becomes a :class:`RequestError` naming the field and rule.
+
+Both APIs (``/predict`` instances and Open Inference Protocol tensors) reduce a request to one list
+of values per input column; :func:`check_columns` then validates the values against the model's
+feature spec and builds the frame that :meth:`FeatureSpec.transform` turns into model input.
+
+Policies: ``null`` is a missing value (the model handles missing values natively); NaN and
+infinity are refused (send ``null``); booleans are not numbers; an unseen category is refused with
+the allowed values (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
+``slipway_unseen_categories_total``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from slipway.featureset import FeatureSpec
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, reason: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.reason, self.message, self.field = status, reason, message, field
+
+
+@dataclass
+class CheckedBatch:
+    columns: dict[str, np.ndarray]  # raw inputs: floats (NaN = missing) or objects (None)
+    unseen: dict[str, int]  # feature -> values treated as missing (policy "missing")
+
+
+Locator = Callable[[str, int], str]
+
+
+def _numeric(values: list, name: str, where: Locator) -> np.ndarray:
+    out = np.empty(len(values), dtype="float64")
+    for i, value in enumerate(values):
+        if value is None:
+            out[i] = np.nan
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
+                               where(name, i))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise RequestError(422, "non_finite", f"{value!r} is not allowed; send null for a "
+                               "missing value", where(name, i))
+        else:
+            out[i] = value
+    return out
+
+
+def _categorical(values: list, name: str, allowed: list[str], policy: str, where: Locator,
+                 unseen: dict[str, int]) -> np.ndarray:
+    known = set(allowed)
+    out = np.array(values, dtype=object)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, str) and value in known):
+            continue
+        if not isinstance(value, str):
+            raise RequestError(422, "wrong_type", f"expected a string or null, got {value!r}",
+                               where(name, i))
+        if policy == "reject":
+            raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
+                               f"was trained on; expected one of {allowed}", where(name, i))
+        out[i] = None
+        unseen[name] = unseen.get(name, 0) + 1
+    return out
+
+
+def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
+    unseen: dict[str, int] = {}
+    data = {}
+    for name in spec.inputs:
+        if name in spec.categorical:
+            data[name] = _categorical(columns[name], name, spec.categorical[name], policy, where, unseen)
+        else:
+            data[name] = _numeric(columns[name], name, where)
+    return CheckedBatch(data, unseen)
+
+
+def check_batch_size(n_rows: int, max_batch: int, field: str) -> None:
+    if n_rows == 0:
+        raise RequestError(400, "empty_batch", "the batch is empty", field)
+    if n_rows > max_batch:
+        raise RequestError(400, "batch_too_large", f"{n_rows} rows, more than the limit of "
+                           f"{max_batch}", field)
+
+
+def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dict[str, list]:
+    """``{"instances": [{feature: value}, ...]}`` to one list per input column."""
+    if not isinstance(body, dict) or "instances" not in body:
+        raise RequestError(400, "invalid_body", 'expected a JSON object {"instances": [...]}')
+    unexpected = sorted(set(body) - {"instances"})
+    if unexpected:
+        raise RequestError(400, "invalid_body", f"unexpected keys {unexpected}", unexpected[0])
+    instances = body["instances"]
+    if not isinstance(instances, list):
+        raise RequestError(400, "invalid_body", "instances must be a list of objects", "instances")
+    check_batch_size(len(instances), max_batch, "instances")
+    inputs = spec.inputs
+    expected = set(inputs)
+    columns: dict[str, list] = {name: [] for name in inputs}
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, dict):
+            raise RequestError(400, "invalid_body", "each instance must be an object of "
+                               "feature values", f"instances[{i}]")
+        if instance.keys() != expected:
+            missing = [n for n in inputs if n not in instance]
+            if missing:
+                raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
+                                   f"(send null for a missing value)", f"instances[{i}].{missing[0]}")
+            unknown = sorted(k for k in instance if k not in expected)
+            raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
+                               f"takes {inputs}", f"instances[{i}].{unknown[0]}")
+        for name in inputs:
+            columns[name].append(instance[name])
+    return columns
