@@ -12,7 +12,7 @@ LOCK ?= requirements/dev.txt
 PORT ?= 8080
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv data pipeline run test test-unit test-integration lint lock bench clean
+.PHONY: help venv data pipeline run serve test test-unit lint lock bench bench-serve clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -44,9 +44,15 @@ data: venv ## Generate the example churn batches into data/raw if absent, and tr
 pipeline: venv ## Run the DVC pipeline (dvc repro)
 	$(BIN)/dvc repro
 
-run: data pipeline ## Set up, prepare the example data, run the pipeline
-	@echo "Pipeline done: model bundle in models/, metrics in reports/metrics.json."
-	@echo "The model server is not built yet (issue 4): nothing to serve."
+run: data pipeline ## Set up, prepare the example data, run the pipeline, then serve the model
+	@echo "Pipeline done: bundle in models/, metrics in reports/metrics.json, gate in reports/gate.md."
+	@$(MAKE) --no-print-directory serve
+
+# The image runs the same command with the same config module (see Dockerfile).
+serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's gunicorn settings
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (model card), /predict, /v2/models/slipway/infer, /metrics"
+	SLIPWAY_BIND=127.0.0.1:$(PORT) SLIPWAY_MODEL_DIR=models SLIPWAY_REPORTS_DIR=reports \
+		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 
 test: venv ## Run the whole test suite (unit and integration)
 	$(BIN)/pytest
@@ -59,6 +65,9 @@ lint: venv ## Lint the Python code
 
 bench: venv ## Run the pipeline benchmark (100k and 1M rows)
 	$(BIN)/python bench/pipeline.py
+
+bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk)
+	bench/serve.sh
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

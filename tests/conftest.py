@@ -40,3 +40,41 @@ def workdir(tmp_path, monkeypatch) -> Path:
     """Run the test inside an empty directory, as a stage runs in the repository root."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def build_bundle(directory: Path, params: dict, months: int = 3, rows: int = 600) -> Path:
+    """Run the real featurize and train code on small churn data; the bundle lands in ``directory``
+    (``models/`` under it), as the pipeline writes it."""
+    import os
+
+    from slipway.pipeline import featurize, ingest, train
+
+    params = copy.deepcopy(params)
+    params["train"]["hyperparameters"]["max_iter"] = 40
+    previous = Path.cwd()
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chdir(directory)
+    try:
+        train_frame, _ = ingest.split(make_churn(months=months, rows=rows), params)
+        spec = featurize.build_spec(train_frame, params)
+        Path("data/features").mkdir(parents=True, exist_ok=True)
+        featurize.featurize(train_frame, spec, featurize.key_columns(params)).to_parquet(
+            "data/features/train.parquet")
+        Path("data/features/spec.json").write_text(__import__("json").dumps(spec.to_dict()))
+        train.main(params)
+    finally:
+        os.chdir(previous)
+    return directory / "models"
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, repo_params) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("bundle"), repo_params)
+
+
+def churn_instances(count: int = 1, seed: int = 3, drift: float = 0.0) -> list[dict]:
+    """Request instances drawn from the example generator (the server's input columns)."""
+    frame = generate_month("2025-09", max(count, 10), seed, drift).head(count)
+    frame = frame.drop(columns=["customer_id", "event_timestamp", "churned"])
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.astype(object).to_dict("records")]

@@ -114,11 +114,14 @@ class FeatureSpec:
         return pd.DataFrame(out, index=raw.index)[self.columns]
 
     def to_dict(self) -> dict:
-        return {"numeric": self.numeric, "categorical": self.categorical, "derived": self.derived}
+        """Categorical features as a list, so column order survives JSON with sorted keys."""
+        return {"numeric": self.numeric, "derived": self.derived,
+                "categorical": [{"name": n, "categories": c} for n, c in self.categorical.items()]}
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureSpec:
-        spec = cls(list(data["numeric"]), dict(data["categorical"]), list(data.get("derived", [])))
+        categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
+        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])))
         unknown = [d for d in spec.derived if d not in DERIVED_FEATURES]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")

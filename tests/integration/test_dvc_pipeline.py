@@ -95,7 +95,7 @@ def test_bring_your_own_multiclass_csv(project):
     model = json.loads((project.root / "models/model.json").read_text())
     assert model["task"] == "multiclass"
     assert model["classes"] == ["barbera", "barolo", "grignolino"]
-    assert model["features"]["categorical"] == {"cellar": ["east", "north", "south"]}
+    assert model["features"]["categorical"] == [{"name": "cellar", "categories": ["east", "north", "south"]}]
     assert "alcohol" in model["features"]["numeric"]
     metrics = json.loads((project.root / "reports/metrics.json").read_text())
     assert set(metrics["per_class"]) == {"barbera", "barolo", "grignolino"}

@@ -58,10 +58,6 @@ def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
     return labels, proba
 
 
-def json_label(label):
-    return label.item() if isinstance(label, np.generic) else label
-
-
 @api.post("/predict")
 def predict():
     """``{"instances": [{feature: value}]}`` to a class and per-class probabilities per instance."""
@@ -72,7 +68,7 @@ def predict():
     return jsonify({
         "model_version": model.version,
         "predictions": [
-            {"label": json_label(label), "probabilities": dict(zip(names, row, strict=True))}
+            {"label": label, "probabilities": dict(zip(names, row, strict=True))}
             for label, row in zip(labels, proba.round(6).tolist(), strict=True)
         ],
     })
@@ -91,7 +87,7 @@ def v2_model(name: str, version: str | None = None):
 
 
 def label_datatype(classes: list) -> str:
-    return "INT64" if all(isinstance(c, (int, np.integer)) for c in classes) else "BYTES"
+    return "INT64" if all(isinstance(c, int) for c in classes) else "BYTES"
 
 
 @api.get("/v2/models/<name>")
@@ -111,7 +107,7 @@ def v2_metadata(name: str, version: str | None = None):
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
         ],
         "parameters": {
-            "classes": [json_label(c) for c in model.classes],
+            "classes": model.classes,
             "row_major_input": {"shape": [-1, len(spec.inputs)], "columns": spec.inputs,
                                 "datatype": "FP64 when every input is numeric, else BYTES"},
         },
@@ -245,7 +241,7 @@ def v2_infer(name: str, version: str | None = None):
     labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]")
     outputs = {
         "label": {"name": "label", "shape": [n_rows], "datatype": label_datatype(model.classes),
-                  "data": [json_label(label) for label in labels]},
+                  "data": labels},
         "probabilities": {"name": "probabilities", "shape": [n_rows, len(model.classes)],
                           "datatype": "FP64", "data": proba.round(6).ravel().tolist()},
     }

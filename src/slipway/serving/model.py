@@ -26,7 +26,8 @@ class ServedModel:
 
     def __post_init__(self) -> None:
         self.spec = FeatureSpec.from_dict(self.bundle.metadata["features"])
-        self.classes = list(self.bundle.estimator.classes_)
+        # Python values, so labels serialise as the training data had them (1, not "1").
+        self.classes = [c.item() if isinstance(c, np.generic) else c for c in self.bundle.estimator.classes_]
         self.compiled = compile_estimator(self.bundle.estimator, self.spec)
         self.binner = Binner(self.metadata.get("reference", {}), self.spec.columns)
 

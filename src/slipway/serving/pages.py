@@ -65,7 +65,7 @@ code{background:#f4f4f4;padding:0 .2rem}
 <h2>Test metrics</h2>
 {% if metrics %}
 <table><tr><th>metric</th><th>value</th></tr>
-{% for key in ["roc_auc", "accuracy", "f1", "log_loss", "rows"] if metrics[key] is not none %}
+{% for key in ["roc_auc", "accuracy", "f1", "log_loss", "rows"] if metrics.get(key) is not none %}
 <tr><td>{{ key }}</td><td>{{ metrics[key] | round(4) }}</td></tr>{% endfor %}
 </table>
 {% else %}<p>No metrics with this model.</p>{% endif %}

@@ -1,0 +1,185 @@
+"""Drives bench/serve.sh: starts the three servers on 127.0.0.1, runs wrk, prints the table.
+
+Each scenario (rows per request x connections) runs wrk against every server in turn, and the
+whole set repeats --rounds times, interleaved, so drift in the machine's speed hits all alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from slipway import bundle
+from slipway.featureset import FeatureSpec
+from slipway.model.example_data import generate_month
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORKERS = 2
+GUNICORN_CONF = "python:slipway.serving.gunicorn_conf"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"server for {url} exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    sys.exit(f"{url} did not come up")
+
+
+def start(stack: ExitStack, cmd: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
+    handle = stack.enter_context(open(log, "w"))
+    process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    stack.callback(lambda: (os.killpg(process.pid, signal.SIGTERM), process.wait(timeout=30)))
+    return process
+
+
+def payloads(model: bundle.Bundle, rows: int) -> tuple[dict, dict]:
+    """The same rows as a /predict body (raw inputs) and as MLServer's pandas V2 request (the
+    model's input columns, which MLServer's scikit-learn runtime feeds to the estimator)."""
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    raw = generate_month("2025-07", max(rows, 10), seed=5).head(rows)[spec.inputs]
+    instances = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
+                 for r in raw.astype(object).to_dict("records")]
+    features = spec.transform(raw)
+    inputs = []
+    for name in spec.columns:
+        if name in spec.categorical:
+            inputs.append({"name": name, "shape": [rows], "datatype": "BYTES",
+                           "parameters": {"content_type": "str"},
+                           "data": features[name].astype(str).tolist()})
+        else:
+            inputs.append({"name": name, "shape": [rows], "datatype": "FP64",
+                           "data": [None if np.isnan(v) else v for v in features[name].tolist()]})
+    mlserver = {"parameters": {"content_type": "pd"}, "inputs": inputs,
+                "outputs": [{"name": "predict_proba"}]}
+    return {"instances": instances}, mlserver
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> tuple[float, float, float, int]:
+    script = body_file.with_suffix(".lua")
+    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f'local f = io.open("{body_file}", "r")\nwrk.body = f:read("*a")\nf:close()\n')
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"Socket errors: .*?(\d+)", out) if n != "0")
+    return rps, latency("50"), latency("99"), errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlserver", required=True, help="the mlserver executable (its own venv)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+
+    model = bundle.load(REPO / "models")
+    with tempfile.TemporaryDirectory(prefix="slipway-serve-bench-") as tmp, ExitStack() as stack:
+        tmp = Path(tmp)
+        ports = {name: free_port() for name in ("slipway", "mlserver", "floor")}
+        base_env = {**os.environ, "SLIPWAY_WORKERS": str(WORKERS)}
+
+        ours = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "slipway.serving.wsgi:app"],
+                     {**base_env, "SLIPWAY_MODEL_DIR": str(REPO / "models"),
+                      "SLIPWAY_BIND": f"127.0.0.1:{ports['slipway']}",
+                      "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}, REPO, tmp / "slipway.log")
+        floor = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "--chdir", str(REPO / "bench"),
+                              "floor_app:app"],
+                      {**base_env, "SLIPWAY_BIND": f"127.0.0.1:{ports['floor']}",
+                       "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom-floor")}, REPO, tmp / "floor.log")
+        peer_dir = tmp / "mlserver" / "churn"
+        peer_dir.mkdir(parents=True)
+        joblib.dump(model.estimator, peer_dir / "model.joblib")  # our own bundle, for the peer only
+        (peer_dir / "model-settings.json").write_text(json.dumps({
+            "name": "churn", "implementation": "mlserver_sklearn.SKLearnModel",
+            "parameters": {"uri": "./model.joblib", "version": "v1"}}))
+        (tmp / "mlserver" / "settings.json").write_text(json.dumps({
+            "http_port": ports["mlserver"], "grpc_port": free_port(), "metrics_port": free_port(),
+            "host": "127.0.0.1", "parallel_workers": WORKERS, "debug": False}))
+        peer = start(stack, [str(Path(args.mlserver).resolve()), "start", str(tmp / "mlserver")],
+                     {**os.environ, "OMP_NUM_THREADS": "1"}, tmp / "mlserver", tmp / "mlserver.log")
+
+        urls = {"slipway": f"http://127.0.0.1:{ports['slipway']}/predict",
+                "mlserver": f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/infer",
+                "floor": f"http://127.0.0.1:{ports['floor']}/predict"}
+        wait_for(f"http://127.0.0.1:{ports['slipway']}/readyz", ours)
+        wait_for(f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/ready", peer)
+        wait_for(f"http://127.0.0.1:{ports['floor']}/healthz", floor)
+
+        bodies = {}
+        for rows in args.rows:
+            predict_body, peer_body = payloads(model, rows)
+            ours_answer = post(urls["slipway"], predict_body)["predictions"]
+            peer_answer = post(urls["mlserver"], peer_body)["outputs"][0]["data"]
+            served = np.array([p["probabilities"]["1"] for p in ours_answer])
+            np.testing.assert_allclose(served, np.array(peer_answer).reshape(rows, -1)[:, 1], atol=1e-6)
+            for name, body in (("slipway", predict_body), ("mlserver", peer_body), ("floor", predict_body)):
+                bodies[name, rows] = tmp / f"{name}-{rows}.json"
+                bodies[name, rows].write_text(json.dumps(body))
+        print(f"same predictions from slipway and MLServer: checked for {args.rows} rows\n")
+
+        results: dict[tuple, list] = {}
+        for _ in range(args.rounds):
+            for rows in args.rows:
+                for connections in args.connections:
+                    for name in urls:
+                        results.setdefault((rows, connections, name), []).append(
+                            wrk(urls[name], bodies[name, rows], connections, args.seconds))
+
+        print(f"{'rows':>4} {'conns':>5}  {'server':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+              f"   vs MLServer   vs floor")
+        for (rows, connections, name), runs in results.items():
+            rps = float(np.median([r[0] for r in runs]))
+            p50 = float(np.median([r[1] for r in runs]))
+            p99 = float(np.median([r[2] for r in runs]))
+            errors = sum(r[3] for r in runs)
+            peer_rps = float(np.median([r[0] for r in results[rows, connections, "mlserver"]]))
+            floor_rps = float(np.median([r[0] for r in results[rows, connections, "floor"]]))
+            print(f"{rows:>4} {connections:>5}  {name:<9} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>6}"
+                  f"   {rps / peer_rps:>9.2f}x {rps / floor_rps:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The server as the image runs it: real gunicorn, several workers, on 127.0.0.1."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import churn_instances
+from tests.integration.conftest import free_port
+
+GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:slipway.serving.gunicorn_conf",
+            "slipway.serving.wsgi:app"]
+
+
+@contextmanager
+def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool = True, **env):
+    port = free_port()
+    environment = {**os.environ, "SLIPWAY_MODEL_DIR": str(model_dir), "SLIPWAY_BIND": f"127.0.0.1:{port}",
+                   "SLIPWAY_WORKERS": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+                   **env}
+    log = open(tmp_path / "gunicorn.log", "w")
+    process = subprocess.Popen(GUNICORN, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + ("/readyz" if wait_ready else "/healthz"), timeout=2)
+                break
+            except urllib.error.HTTPError as exc:
+                if not wait_ready and exc.code:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise AssertionError("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text())
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()
+
+
+def post(url: str, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def scrape(url: str, name: str, labels: str = "") -> float:
+    """The sum of the samples of metric ``name`` whose labels match the regex ``labels``."""
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if re.match(rf"{name}[{{ ]", line) and re.search(labels, line))
+
+
+def test_counters_are_exact_across_workers_and_scrapes(bundle_dir, tmp_path):
+    with gunicorn(bundle_dir, tmp_path) as (url, process):
+        for i in range(40):  # a new connection each time, so both workers take requests
+            status, _ = post(url, "/predict", {"instances": churn_instances(1 + i % 3, seed=i)})
+            assert status == 200
+        assert post(url, "/predict", {"instances": []})[0] == 400
+        expected_rows = sum(1 + i % 3 for i in range(40))
+        for _ in range(6):  # whichever worker answers the scrape, the totals are the same
+            assert scrape(url, "slipway_predictions_total") == expected_rows
+            assert scrape(url, "slipway_rejected_requests_total") == 1
+            assert scrape(url, "slipway_prediction_score_count") == expected_rows
+            assert scrape(url, "slipway_http_request_duration_seconds_count",
+                          'endpoint="api.predict".*status="200"') == 40
+            assert scrape(url, "slipway_model_ready") == 1
+        log = (tmp_path / "gunicorn.log").read_text()
+        pids = set(re.findall(r"Booting worker with pid: (\d+)", log))
+        assert len(pids) == 2
+
+
+def test_a_standard_v2_client_works_unchanged(bundle_dir, tmp_path):
+    import tritonclient.http as triton
+
+    instances = churn_instances(5)
+    with gunicorn(bundle_dir, tmp_path) as (url, _):
+        client = triton.InferenceServerClient(url.removeprefix("http://"))
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready("slipway")
+        metadata = client.get_model_metadata("slipway")
+        inputs = []
+        for spec in metadata["inputs"]:
+            values = [row[spec["name"]] for row in instances]
+            if spec["datatype"] == "BYTES":
+                array = np.array(values, dtype=object)
+            else:
+                array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            tensor = triton.InferInput(spec["name"], [len(values)], spec["datatype"])
+            tensor.set_data_from_numpy(array)  # binary_data=True: tritonclient's default
+            inputs.append(tensor)
+        result = client.infer("slipway", inputs)
+        probabilities = result.as_numpy("probabilities")
+        labels = result.as_numpy("label")
+        _, expected = post(url, "/predict", {"instances": instances})
+        assert probabilities.shape == (5, 2)
+        np.testing.assert_allclose(probabilities[:, 1],
+                                   [p["probabilities"]["1"] for p in expected["predictions"]])
+        assert labels.tolist() == [p["label"] for p in expected["predictions"]]
+
+
+def test_corrupt_bundle_serves_not_ready_without_crash_looping(bundle_dir, tmp_path):
+    broken = tmp_path / "models"
+    shutil.copytree(bundle_dir, broken)
+    (broken / "model.skops").write_bytes(b"corrupt")
+    with gunicorn(broken, tmp_path, wait_ready=False) as (url, process):
+        assert urllib.request.urlopen(url + "/healthz", timeout=5).status == 200
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(url + "/readyz", timeout=5)
+        assert not_ready.value.code == 503
+        assert "does not match model.json" in json.loads(not_ready.value.read())["reason"]
+        time.sleep(1)
+        assert process.poll() is None
+        log = (tmp_path / "gunicorn.log").read_text()
+        assert log.count("model not loaded") == 2  # one clear line per worker, no restarts
+        assert "Booting worker" in log and log.count("Booting worker") == 2
+
+
+def test_sigterm_lets_an_in_flight_request_finish(bundle_dir, tmp_path):
+    body = json.dumps({"instances": churn_instances(2)}).encode()
+    with gunicorn(bundle_dir, tmp_path, workers=1) as (url, process):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                         + body[:10])
+            time.sleep(0.5)  # the worker is now inside the request, reading the body
+            process.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            conn.sendall(body[10:])
+            response = b""
+            while chunk := conn.recv(65536):
+                response += chunk
+        assert response.startswith(b"HTTP/1.1 200"), response[:200]
+        assert b'"predictions"' in response
+        assert process.wait(timeout=30) == 0

@@ -1,0 +1,337 @@
+"""The server through Flask's test client: every endpoint, every kind of bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from openapi_spec_validator import validate
+
+from slipway import bundle
+from slipway.featureset import FeatureSpec
+from slipway.serving.app import create_app
+from slipway.serving.config import ServingConfig
+from tests.conftest import churn_instances
+
+
+@pytest.fixture
+def config(bundle_dir, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "gate.json").write_text(json.dumps({"verdict": "pass", "failed": [], "models": {}}))
+    (reports / "metrics.json").write_text(json.dumps({"roc_auc": 0.81234, "accuracy": 0.8}))
+    return ServingConfig(model_dir=bundle_dir, reports_dir=reports, max_batch=50,
+                         max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+def app(config):
+    return create_app(config)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def reference_model(bundle_dir):
+    return bundle.load(bundle_dir)
+
+
+def metric(client, name: str, **labels) -> float:
+    text = client.get("/metrics").get_data(as_text=True)
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_health_and_readiness(client, reference_model):
+    assert client.get("/healthz").json == {"live": True}
+    assert client.get("/v2/health/live").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["model_version"] == reference_model.version
+    assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_predict_matches_the_pipeline_model(client, reference_model):
+    instances = churn_instances(20)
+    response = client.post("/predict", json={"instances": instances})
+    assert response.status_code == 200
+    body = response.json
+    assert body["model_version"] == reference_model.version
+    spec = FeatureSpec.from_dict(reference_model.metadata["features"])
+    import pandas as pd
+
+    expected = reference_model.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
+    served = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in body["predictions"]])
+    np.testing.assert_allclose(served, expected, atol=1e-6)
+    assert [p["label"] for p in body["predictions"]] == expected.argmax(axis=1).tolist()
+    assert response.headers["X-Request-ID"]
+
+
+def test_request_id_is_echoed(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+
+
+VALID = churn_instances(1)[0]
+
+
+def body_with(**changes):
+    return {"instances": [{**VALID, **changes}]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "reason", "field", "message"),
+    [
+        (dict(data="{not json", content_type="application/json"), 400, "malformed_json", None,
+         "not valid JSON"),
+        (dict(data="instances=1", content_type="text/plain"), 415, "wrong_content_type", None,
+         "expected Content-Type: application/json"),
+        (dict(json=[1, 2]), 400, "invalid_body", None, '{"instances": [...]}'),
+        (dict(json={"instances": {}}), 400, "invalid_body", "instances", "list of objects"),
+        (dict(json={"instances": [], }), 400, "empty_batch", "instances", "empty"),
+        (dict(json={"instances": [VALID] * 51}), 400, "batch_too_large", "instances",
+         "51 rows, more than the limit of 50"),
+        (dict(json={"instances": [VALID], "extra": 1}), 400, "invalid_body", "extra", "unexpected keys"),
+        (dict(json={"instances": [3]}), 400, "invalid_body", "instances[0]", "must be an object"),
+        (dict(json={"instances": [{k: v for k, v in VALID.items() if k != "age"}]}), 422,
+         "missing_feature", "instances[0].age", "missing feature 'age'"),
+        (dict(json=body_with(agee=3)), 422, "unknown_feature", "instances[0].agee", "unknown feature 'agee'"),
+        (dict(json=body_with(age="forty")), 422, "wrong_type", "instances[0].age", "expected a number"),
+        (dict(json=body_with(age=True)), 422, "wrong_type", "instances[0].age", "got True"),
+        (dict(json=body_with(contract=3)), 422, "wrong_type", "instances[0].contract", "expected a string"),
+        (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": NaN'),
+              content_type="application/json"), 422, "non_finite", "instances[0].age", "send null"),
+        (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": -Infinity'),
+              content_type="application/json"), 422, "non_finite", "instances[0].age", "-inf"),
+        (dict(json=body_with(contract="lifetime")), 422, "unseen_category", "instances[0].contract",
+         "expected one of ['month-to-month', 'one-year', 'two-year']"),
+        (dict(data="x" * (70 * 1024), content_type="application/json"), 413, "body_too_large", None, ""),
+    ],
+    ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
+         "not-instance", "missing", "unknown", "string-number", "bool", "number-category", "nan",
+         "infinity", "unseen-category", "body-too-large"],
+)
+def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, message):
+    response = client.post("/predict", **kwargs)
+    assert response.status_code == status
+    error = response.json["error"]
+    assert error["reason"] == reason and error["field"] == field
+    assert message in error["message"]
+    assert response.json["request_id"]
+    assert metric(client, "slipway_rejected_requests_total", reason=reason) == 1
+
+
+def test_nulls_are_missing_values(client):
+    response = client.post("/predict", json=body_with(age=None, contract=None))
+    assert response.status_code == 200
+
+
+def test_unseen_categories_can_be_treated_as_missing(config):
+    from dataclasses import replace
+
+    client = create_app(replace(config, unseen_categories="missing")).test_client()
+    assert client.post("/predict", json=body_with(contract="lifetime")).status_code == 200
+    assert metric(client, "slipway_unseen_categories_total", feature="contract") == 1
+
+
+def test_model_metrics(client, reference_model):
+    client.post("/predict", json={"instances": churn_instances(7)})
+    version = reference_model.version
+    assert metric(client, "slipway_predictions_total", model_version=version) == 7
+    assert metric(client, "slipway_prediction_score_count", model_version=version) == 7
+    assert metric(client, "slipway_model_info", model_version=version, track="stable",
+                  model_name="slipway") == 1
+    assert metric(client, "slipway_model_ready") == 1
+    assert metric(client, "slipway_model_trained_timestamp_seconds") > 1.7e9
+    for feature in ("age", "contract", "tenure_years"):
+        assert metric(client, "slipway_feature_bin_total", feature=feature) == 7
+    assert metric(client, "slipway_http_request_total", status="200") >= 1
+    assert metric(client, "slipway_http_request_duration_seconds_count") >= 1
+
+
+def test_internal_errors_are_500_with_a_request_id_and_no_internals(app, client, monkeypatch):
+    model = app.extensions["slipway"].model
+
+    def explode(columns):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(model, "predict_proba", explode)
+    response = client.post("/predict", json=body_with(), headers={"X-Request-ID": "req-9"})
+    assert response.status_code == 500
+    assert response.json == {"error": {"reason": "internal_error", "field": None, "message":
+                             "internal error; quote the request id when reporting it"},
+                             "request_id": "req-9"}
+
+
+@pytest.mark.parametrize("damage", ["missing", "tampered", "garbage-json"])
+def test_a_bad_bundle_leaves_the_server_up_but_not_ready(tmp_path, bundle_dir, damage, caplog):
+    import shutil
+
+    target = tmp_path / "models"
+    if damage != "missing":
+        shutil.copytree(bundle_dir, target)
+    if damage == "tampered":
+        with open(target / "model.skops", "r+b") as handle:
+            handle.seek(100)
+            handle.write(b"\0\0\0\0")
+    if damage == "garbage-json":
+        (target / "model.json").write_text("{")
+    client = create_app(ServingConfig(model_dir=target)).test_client()
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["ready"] is False
+    assert {"missing": "not found", "tampered": "does not match model.json",
+            "garbage-json": "not valid JSON"}[damage] in ready.json["reason"]
+    predict = client.post("/predict", json=body_with())
+    assert predict.status_code == 503 and predict.json["error"]["reason"] == "model_not_ready"
+    assert client.get("/").status_code == 200
+    assert metric(client, "slipway_model_ready") == 0
+
+
+def test_model_card(client, reference_model):
+    page = client.get("/").get_data(as_text=True)
+    assert reference_model.version in page
+    assert reference_model.metadata["sha256"] in page
+    assert "PASS" in page and "0.8123" in page
+    assert "month-to-month" in page
+
+
+def test_openapi_describes_every_route(app, client):
+    document = client.get("/openapi.json").json
+    validate(document)
+    routes = {rule.rule.replace("<", "{").replace(">", "}") for rule in app.url_map.iter_rules()
+              if rule.endpoint != "static"}
+    assert routes == set(document["paths"])
+    instance = document["components"]["schemas"]["Instance"]
+    assert instance["required"] == list(VALID)
+    assert instance["properties"]["contract"]["enum"][:3] == ["month-to-month", "one-year", "two-year"]
+
+
+def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):
+    from dataclasses import replace
+
+    log_path = tmp_path / "predictions.jsonl"
+    client = create_app(replace(config, prediction_log=log_path, prediction_log_rate=1.0)).test_client()
+    client.post("/predict", json={"instances": churn_instances(3)}, headers={"X-Request-ID": "r1"})
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["request_id"] == "r1" and lines[0]["inputs"] == churn_instances(3)[0]
+    assert lines[0]["prediction"] in (0, 1) and len(lines[0]["probabilities"]) == 2
+
+
+def test_config_from_environment_is_checked():
+    config = ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "7", "SLIPWAY_TRACK": "canary"})
+    assert config.max_batch == 7 and config.track == "canary"
+    with pytest.raises(Exception, match="SLIPWAY_MAX_BATCH='x' is not a int"):
+        ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "x"})
+    with pytest.raises(Exception, match="SLIPWAY_UNSEEN_CATEGORIES must be one of"):
+        ServingConfig.from_env({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"})
+
+
+def test_the_server_does_not_import_the_pipeline_tooling():
+    code = ("import sys, slipway.serving.wsgi; "
+            "heavy = [m for m in ('deepchecks', 'dvc', 'boto3') if m in sys.modules]; "
+            "print(heavy); sys.exit(bool(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={"SLIPWAY_MODEL_DIR": "/nonexistent", "PATH": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Open Inference Protocol (V2) --------------------------------------------------------------
+
+
+def tensors(instances):
+    names = list(instances[0])
+    return [{"name": n, "shape": [len(instances)],
+             "datatype": "BYTES" if isinstance(instances[0][n], str) else "FP64",
+             "data": [row[n] for row in instances]} for n in names]
+
+
+def test_v2_metadata_and_model_readiness(client, reference_model):
+    meta = client.get("/v2/models/slipway").json
+    assert meta["name"] == "slipway" and meta["versions"] == [reference_model.version]
+    assert [i["name"] for i in meta["inputs"]] == list(VALID)
+    assert {i["name"]: i["datatype"] for i in meta["inputs"]}["contract"] == "BYTES"
+    assert meta["outputs"] == [{"name": "label", "datatype": "INT64", "shape": [-1]},
+                               {"name": "probabilities", "datatype": "FP64", "shape": [-1, 2]}]
+    assert client.get("/v2/models/slipway/ready").json == {"name": "slipway", "ready": True}
+    assert client.get(f"/v2/models/slipway/versions/{reference_model.version}/ready").status_code == 200
+    missing = client.get("/v2/models/other")
+    assert missing.status_code == 404 and "is not served here" in missing.json["error"]
+
+
+def test_v2_infer_per_feature_tensors_matches_predict(client):
+    instances = churn_instances(4)
+    v2 = client.post("/v2/models/slipway/infer", json={"id": "q1", "inputs": tensors(instances)})
+    assert v2.status_code == 200
+    body = v2.json
+    assert body["id"] == "q1" and body["model_name"] == "slipway"
+    label, proba = body["outputs"]
+    assert label["name"] == "label" and label["shape"] == [4] and label["datatype"] == "INT64"
+    assert proba["shape"] == [4, 2] and len(proba["data"]) == 8
+    predict = client.post("/predict", json={"instances": instances}).json["predictions"]
+    assert label["data"] == [p["label"] for p in predict]
+    assert proba["data"][1::2] == [p["probabilities"]["1"] for p in predict]
+
+
+def test_v2_infer_row_major_tensor_and_output_selection(client):
+    instances = churn_instances(3)
+    flat = [row[n] for row in instances for n in VALID]
+    body = {"inputs": [{"name": "input-0", "shape": [3, len(VALID)], "datatype": "BYTES", "data": flat}],
+            "outputs": [{"name": "probabilities"}]}
+    response = client.post("/v2/models/slipway/infer", json=body)
+    assert response.status_code == 200
+    assert [o["name"] for o in response.json["outputs"]] == ["probabilities"]
+    per_feature = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances)})
+    assert response.json["outputs"][0]["data"] == per_feature.json["outputs"][1]["data"]
+
+
+def test_v2_binary_tensor_extension(client):
+    """The request tritonclient sends by default: a JSON header, then raw little-endian tensors."""
+    instances = churn_instances(2)
+    header = {"inputs": []}
+    payload = b""
+    for tensor in tensors(instances):
+        if tensor["datatype"] == "BYTES":
+            raw = b"".join(len(v.encode()).to_bytes(4, "little") + v.encode() for v in tensor["data"])
+        else:
+            raw = np.array([np.nan if v is None else v for v in tensor["data"]], dtype="<f8").tobytes()
+        header["inputs"].append({k: tensor[k] for k in ("name", "shape", "datatype")}
+                                | {"parameters": {"binary_data_size": len(raw)}})
+        payload += raw
+    head = json.dumps(header).encode()
+    response = client.post("/v2/models/slipway/infer", data=head + payload,
+                           headers={"Inference-Header-Content-Length": str(len(head)),
+                                    "Content-Type": "application/octet-stream"})
+    assert response.status_code == 200, response.json
+    expected = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances)}).json
+    assert response.json["outputs"] == expected["outputs"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "reason", "field"),
+    [
+        (lambda t: t[:-1], 422, "missing_feature", "inputs[plan_tier]"),
+        (lambda t: t + [{**t[0], "name": "bogus"}], 422, "unknown_feature", "inputs[bogus]"),
+        (lambda t: [{**t[0], "shape": [5]}] + t[1:], 400, "invalid_body", "inputs[0].data"),
+        (lambda t: [{**t[0], "datatype": "BYTES"}] + t[1:], 422, "wrong_type", "inputs[tenure_months].datatype"),
+        (lambda t: [{**t[0], "datatype": "FP99"}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
+        (lambda t: [{**t[0], "data": ["x"]}] + t[1:], 422, "wrong_type", "inputs[tenure_months].data[0]"),
+        (lambda t: [{**t[0], "shape": [0], "data": []}] + [{**x, "shape": [0], "data": []} for x in t[1:]],
+         400, "empty_batch", "inputs"),
+        (lambda t: [{"name": "x"}], 400, "invalid_body", "inputs[0]"),
+    ],
+    ids=["missing", "unknown", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty", "incomplete"],
+)
+def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
+    response = client.post("/v2/models/slipway/infer", json={"inputs": mutate(tensors(churn_instances(1)))})
+    assert response.status_code == status
+    assert response.json["reason"] == reason and response.json["field"] == field
+    assert isinstance(response.json["error"], str) and response.json["error"]
