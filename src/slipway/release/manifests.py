@@ -88,8 +88,8 @@ def validate(docs: list[dict], crds: dict[tuple[str, str], dict] | None) -> list
             continue
         try:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{name}: {_where(exc.caught_exception)}: {exc.caught_exception.message}")
+        except jsonschema.ValidationError as exc:  # kubernetes_validate's errors derive from it
+            problems.append(f"{name}: {_where(exc)}: {exc.message}")
         except kubernetes_validate.SchemaNotFoundError:
             if crds is not None:  # without the CRDs, custom resources cannot be checked here
                 problems.append(f"{name}: no schema for {key[0]} {key[1]} (neither Kubernetes "
