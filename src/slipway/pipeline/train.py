@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,11 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
 
 def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:
     classes = [json_value(c) for c in estimator.classes_]
+    target = lookup(params, "data.target", str)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     return {
         "task": "binary" if len(classes) == 2 else "multiclass",
-        "target": lookup(params, "data.target", str),
+        "target": target,
         "classes": classes,
         "positive_class": classes[-1] if len(classes) == 2 else None,
         "estimator": type(estimator).__name__,
@@ -74,10 +75,10 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
             "data_until": str(features[timestamp].max()) if timestamp else None,
             "class_fractions": {
                 str(k): round(float(v), 6)
-                for k, v in features[lookup(params, "data.target", str)].value_counts(normalize=True).sort_index().items()
+                for k, v in features[target].value_counts(normalize=True).sort_index().items()
             },
         },
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
         "data": {
             "raw": data_hashes(),

@@ -1,0 +1,157 @@
+"""Overlay edits and the git operations, on scratch repositories (git is real, the remote bare)."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from slipway.errors import SlipwayError
+from slipway.release import gitops
+from slipway.release.overlay import Image, kustomization, read_image, set_image
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+       "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def git(cwd: Path, *args: str) -> str:
+    import os
+
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env={**os.environ, **ENV}).stdout.strip()
+
+
+@pytest.fixture
+def repos(tmp_path, monkeypatch):
+    """A bare remote and a clone of it holding the template's overlays."""
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    shutil.copytree(REPO / "kustomize", seed / "kustomize")
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "template")
+    git(seed, "remote", "add", "origin", str(remote))
+    git(seed, "push", "-q", "origin", "main")
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "-q", str(remote), str(work))
+    return remote, work
+
+
+def write_bundle(root: Path, version: str, verdict: str = "pass") -> None:
+    (root / "models").mkdir(exist_ok=True)
+    (root / "reports").mkdir(exist_ok=True)
+    (root / "models/model.json").write_text(json.dumps({
+        "model_version": version, "git_commit": "abc", "data": {"raw": {"data/raw": "f00.dir"}}}))
+    (root / "reports/gate.json").write_text(json.dumps({
+        "verdict": verdict, "models": {"challenger": version}, "metrics": {"roc_auc": 0.81, "accuracy": 0.9}}))
+
+
+def release(work: Path, version: str, verdict: str = "pass") -> str:
+    write_bundle(work, version, verdict)
+    return gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+
+
+def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
+    path = tmp_path / "kustomization.yaml"
+    shutil.copy(REPO / "kustomize/overlays/canary/kustomization.yaml", path)
+    before = path.read_text()
+    assert set_image(path, Image("registry/slipway", "abc123")) is True
+    after = path.read_text()
+    assert read_image(path) == Image("registry/slipway", "abc123")
+    assert "# Canary: one replica" in after and "patch: |-" in after
+    changed = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert changed == ["    newName: registry/slipway", "    newTag: abc123"]
+    assert set_image(path, Image("registry/slipway", "abc123")) is False
+
+
+def test_release_commits_and_pushes_once(repos):
+    remote, work = repos
+    message = release(work, "v1")
+    assert message.startswith("release: canary -> model v1 (")
+    log = git(remote, "log", "-1", "--format=%B", "main")
+    assert log.startswith("release: canary -> model v1")
+    assert "Data: data/raw f00.dir" in log and "roc_auc=0.8100" in log
+    assert git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml").count("newTag: v1") == 1
+    assert git(work, "status", "--porcelain", "kustomize") == ""
+    assert release(work, "v1") == "release: canary already runs model v1; nothing to do"
+    assert git(remote, "rev-list", "--count", "main") == "2"
+
+
+def test_release_refuses_a_failed_gate_and_commits_nothing(repos):
+    remote, work = repos
+    with pytest.raises(gitops.ReleaseRefused, match="the gate did not pass model v2"):
+        release(work, "v2", verdict="fail")
+    assert git(remote, "rev-list", "--count", "main") == "1"
+    assert git(work, "status", "--porcelain") .count("kustomize") == 0
+
+
+def test_promote_needs_a_passing_analysis_or_a_reason(repos):
+    remote, work = repos
+    repo = gitops.Repo(work)
+    with pytest.raises(gitops.ReleaseRefused, match="canary is not ahead of production"):
+        gitops.promote(repo, None, None)
+    release(work, "v3")
+    analysis = work / "analysis.json"
+    with pytest.raises(gitops.ReleaseRefused, match="canary analysis verdict is missing"):
+        gitops.promote(repo, analysis, None)
+    analysis.write_text(json.dumps({"verdict": "fail", "canary_version": "v3"}))
+    with pytest.raises(gitops.ReleaseRefused, match="verdict is fail"):
+        gitops.promote(repo, analysis, None)
+    analysis.write_text(json.dumps({"verdict": "pass", "canary_version": "v2"}))
+    with pytest.raises(gitops.ReleaseRefused, match="analysis is for model v2, the canary runs v3"):
+        gitops.promote(repo, analysis, None)
+    analysis.write_text(json.dumps({"verdict": "pass", "canary_version": "v3"}))
+    assert gitops.promote(repo, analysis, None).startswith("promote: production -> model v3")
+    assert read_image(kustomization("production", work)).tag == "v3"
+    release(work, "v4")
+    assert gitops.promote(repo, None, "hotfix for incident 42").startswith("promote: production -> model v4")
+    assert "Forced: hotfix for incident 42" in git(remote, "log", "-1", "--format=%B", "main")
+
+
+def test_rollback_and_status_come_from_history(repos):
+    remote, work = repos
+    repo = gitops.Repo(work)
+    original = read_image(kustomization("production", work))
+    with pytest.raises(gitops.ReleaseRefused, match="production has run no image other than"):
+        gitops.rollback(repo)
+    for version in ("v5", "v6"):
+        release(work, version)
+        gitops.promote(repo, None, "test")
+    state = gitops.status(repo)
+    assert state["production"]["model_version"] == "v6" and state["canary"]["model_version"] == "v6"
+    assert state["production"]["since_commit"] == git(work, "rev-parse", "HEAD")
+    assert gitops.rollback(repo).startswith("rollback: production -> model v5 (")
+    assert read_image(kustomization("production", work)).tag == "v5"
+    assert gitops.rollback(repo).startswith("rollback: production -> model v6 (")  # v5's previous
+    assert original.tag != "v6"
+
+
+def test_a_push_race_is_rebased_when_it_does_not_conflict(repos, tmp_path):
+    remote, work = repos
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    (other / "NOTES").write_text("unrelated change\n")
+    git(other, "add", "NOTES")
+    git(other, "commit", "-qm", "notes")
+    git(other, "push", "-q", "origin", "main")
+    release(work, "v7")  # rejected first (the remote moved on), rebased, pushed
+    assert git(remote, "log", "--format=%s", "main").splitlines()[:2] == [
+        "release: canary -> model v7", "notes"]
+
+
+def test_a_conflicting_race_fails_clearly_and_leaves_no_commit(repos, tmp_path):
+    remote, work = repos
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    release(other, "v8")
+    head = git(work, "rev-parse", "HEAD")
+    with pytest.raises(SlipwayError, match="conflicts; the local commit was dropped"):
+        release(work, "v9")
+    assert git(work, "rev-parse", "HEAD") == head
+    assert git(remote, "log", "-1", "--format=%s", "main") == "release: canary -> model v8"
