@@ -30,7 +30,7 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
     assert ran_stages(project.repro().stdout) == ["evaluate"]
 
     project.set_params({"train.hyperparameters.learning_rate": 0.05})
-    assert ran_stages(project.repro().stdout) == ["train", "evaluate"]
+    assert ran_stages(project.repro().stdout) == ["train", "evaluate", "gate"]
     project.commit("slower learning")
 
     params_diff = project.run("dvc", "params", "diff", "HEAD~1", "--md").stdout

@@ -52,6 +52,9 @@ class ModelMetrics:
         self.feature_bins = Counter("slipway_feature_bin", "Served feature values per training "
                                     "reference bin (drift is computed from these)",
                                     ["feature", "bin"], **kwargs)
+        self.reference = Gauge("slipway_feature_reference_fraction", "Share of the training data in "
+                               "each reference bin (model.json), for drift in PromQL",
+                               ["feature", "bin"], multiprocess_mode="livemax", **kwargs)
         self.model_info = Gauge("slipway_model_info", "The served model (value 1)",
                                 ["model_name", "model_version", "track"],
                                 multiprocess_mode="livemax", **kwargs)
@@ -76,6 +79,8 @@ class ModelMetrics:
         for feature, entry in model.metadata.get("reference", {}).items():
             self._bin_children[feature] = [self.feature_bins.labels(feature, label)
                                            for label in bin_labels(entry)]
+            for label, fraction in zip(bin_labels(entry), entry["fractions"], strict=True):
+                self.reference.labels(feature, label).set(fraction)
 
     def model_failed(self) -> None:
         self.model_ready.set(0)
