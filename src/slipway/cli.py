@@ -176,6 +176,42 @@ def pr_report(base, gate) -> None:
                f"### Params vs {base}\n\n{dvc_diff('params')}\n")
 
 
+@cli.command("canary-analysis")
+@params_option
+@click.option("--prometheus-url", required=True, envvar="PROMETHEUS_URL", help="[env: PROMETHEUS_URL]")
+@click.option("--out", default="reports/canary-analysis.json", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--markdown", "markdown_path", default="reports/canary-analysis.md", show_default=True,
+              type=click.Path(dir_okay=False))
+def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
+    """Canary vs stable in Prometheus. Exit 0 pass, 1 fail, 3 inconclusive."""
+    from slipway import io
+    from slipway.monitoring import canary
+
+    result = canary.analyse(canary.PrometheusClient(prometheus_url), params_module.load(params_path))
+    io.write_json(out, result)
+    io.write_text(markdown_path, canary.markdown(result))
+    click.echo(canary.markdown(result))
+    sys.exit(canary.EXIT_CODES[result["verdict"]])
+
+
+@cli.command("monitoring-rules")
+@click.option("--check", is_flag=True, help="Fail if prometheusrule.yaml is not up to date.")
+def monitoring_rules(check) -> None:
+    """Build k8s/monitoring/prometheusrule.yaml from k8s/monitoring/rules.yaml."""
+    from slipway import io
+    from slipway.monitoring import rules
+
+    text = rules.render()
+    if check:
+        current = rules.PROMETHEUS_RULE.read_text() if rules.PROMETHEUS_RULE.is_file() else ""
+        if current != text:
+            raise SlipwayError(f"{rules.PROMETHEUS_RULE} is out of date: run slipway monitoring-rules")
+        click.echo(f"{rules.PROMETHEUS_RULE} is up to date")
+        return
+    io.write_text(rules.PROMETHEUS_RULE, text)
+    click.echo(f"wrote {rules.PROMETHEUS_RULE}")
+
+
 @cli.command("check-manifests")
 @click.option("--crds", default="../shared/crds", show_default=True, type=click.Path(),
               help="Upstream CRDs for the custom resources; skipped with a note when absent.")

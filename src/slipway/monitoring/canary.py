@@ -1,0 +1,129 @@
+"""Canary analysis: the canary against stable in Prometheus, over one window, for promotion.
+
+Verdicts: ``pass``; ``fail`` (errors, p95 latency or the score distribution differ beyond
+``params.yaml``'s ``canary`` limits); ``inconclusive`` (too little canary traffic to say).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from slipway.errors import SlipwayError
+from slipway.params import lookup
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+JOB = 'job="slipway"'
+
+
+class PrometheusClient:
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def query(self, promql: str) -> list[dict]:
+        address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        try:
+            with urllib.request.urlopen(address, timeout=self.timeout) as response:
+                body = json.loads(response.read())
+        except OSError as exc:
+            raise SlipwayError(f"Prometheus at {self.url}: {exc}") from None
+        if body.get("status") != "success":
+            raise SlipwayError(f"Prometheus query failed: {body.get('error')}: {promql}")
+        return body["data"]["result"]
+
+    def by_track(self, promql: str) -> dict[str, float]:
+        out = {}
+        for sample in self.query(promql):
+            value = float(sample["value"][1])
+            out[sample["metric"].get("track", "")] = value
+        return out
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def score_ks(client: PrometheusClient, window: str) -> float | None:
+    """Largest gap between the canary's and stable's cumulative score distributions."""
+    rows = client.query(f"sum by (track, le) (increase(slipway_prediction_score_bucket{{{JOB}}}[{window}]))")
+    cdf: dict[str, dict[float, float]] = {}
+    for sample in rows:
+        le = float(sample["metric"]["le"])
+        cdf.setdefault(sample["metric"].get("track", ""), {})[le] = float(sample["value"][1])
+    if not {"canary", "stable"} <= cdf.keys():
+        return None
+    totals = {track: buckets.get(math.inf, max(buckets.values())) for track, buckets in cdf.items()}
+    if min(totals["canary"], totals["stable"]) <= 0:
+        return None
+    edges = sorted(set(cdf["canary"]) & set(cdf["stable"]))
+    return max(abs(cdf["canary"][le] / totals["canary"] - cdf["stable"][le] / totals["stable"]) for le in edges)
+
+
+def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
+    window = lookup(params, "canary.window", str)
+    limits = {key: lookup(params, f"canary.{key}", (int, float)) for key in (
+        "min_requests", "max_error_ratio", "max_error_ratio_increase", "max_latency_p95_ratio",
+        "min_latency_p95_seconds", "max_score_ks")}
+    requests = client.by_track(f"sum by (track) (increase(slipway_http_request_total{{{JOB}}}[{window}]))")
+    errors = client.by_track(
+        f'sum by (track) (increase(slipway_http_request_total{{{JOB}, status=~"5.."}}[{window}]))')
+    p95 = client.by_track(
+        f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
+        f'{{{JOB}, endpoint=~"api\\\\..*"}}[{window}])))')
+    versions = {s["metric"].get("track"): s["metric"].get("model_version")
+                for s in client.query(f"max by (track, model_version) (slipway_model_info{{{JOB}}})")}
+    checks = []
+
+    def check(name: str, value, threshold, ok: bool, detail: str) -> None:
+        checks.append({"check": name, "value": value, "threshold": threshold,
+                       "verdict": PASS if ok else FAIL, "detail": detail})
+
+    canary_requests = requests.get("canary", 0.0)
+    result = {"window": window, "canary_version": versions.get("canary"),
+              "stable_version": versions.get("stable"),
+              "requests": {"canary": round(canary_requests, 3), "stable": round(requests.get("stable", 0.0), 3)},
+              "checks": checks}
+    if canary_requests < limits["min_requests"] or requests.get("stable", 0.0) < limits["min_requests"]:
+        result["verdict"] = INCONCLUSIVE
+        result["reason"] = (f"too little traffic in {window}: canary {canary_requests:.0f}, stable "
+                            f"{requests.get('stable', 0.0):.0f} requests (need {limits['min_requests']:g} each)")
+        return result
+
+    ratio = {t: errors.get(t, 0.0) / requests[t] for t in ("canary", "stable")}
+    check("error_ratio", round(ratio["canary"], 6), limits["max_error_ratio"],
+          ratio["canary"] <= limits["max_error_ratio"]
+          and ratio["canary"] <= ratio["stable"] + limits["max_error_ratio_increase"],
+          f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}")
+    latency = {t: _finite(p95.get(t)) for t in ("canary", "stable")}
+    if latency["canary"] is None or latency["stable"] is None:
+        check("latency_p95", None, limits["max_latency_p95_ratio"], False, "no latency data for a track")
+    else:
+        slow = (latency["canary"] > limits["max_latency_p95_ratio"] * latency["stable"]
+                and latency["canary"] > limits["min_latency_p95_seconds"])
+        check("latency_p95", round(latency["canary"], 6), limits["max_latency_p95_ratio"], not slow,
+              f"canary {latency['canary'] * 1000:.1f} ms vs stable {latency['stable'] * 1000:.1f} ms")
+    ks = score_ks(client, window)
+    check("score_ks", None if ks is None else round(ks, 6), limits["max_score_ks"],
+          ks is not None and ks <= limits["max_score_ks"],
+          "no score data for a track" if ks is None else f"max CDF gap {ks:.3f}")
+    result["verdict"] = PASS if all(c["verdict"] == PASS for c in checks) else FAIL
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    icon = {PASS: "✅", FAIL: "❌", INCONCLUSIVE: "⚠️"}[result["verdict"]]
+    lines = [f"## {icon} Canary analysis: {result['verdict'].upper()}", "",
+             f"Canary `{result['canary_version']}` vs stable `{result['stable_version']}` over "
+             f"{result['window']}: {result['requests']['canary']:.0f} canary and "
+             f"{result['requests']['stable']:.0f} stable requests."]
+    if result.get("reason"):
+        lines += ["", result["reason"]]
+    if result["checks"]:
+        lines += ["", "| check | verdict | detail | limit |", "| --- | --- | --- | --- |"]
+        lines += [f"| {c['check']} | {c['verdict']} | {c['detail']} | {c['threshold']} |" for c in result["checks"]]
+    return "\n".join(lines) + "\n"

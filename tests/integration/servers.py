@@ -1,0 +1,65 @@
+"""Real gunicorn servers on 127.0.0.1 for the integration tests, and small HTTP helpers."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.integration.conftest import free_port
+
+GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:slipway.serving.gunicorn_conf",
+            "slipway.serving.wsgi:app"]
+
+
+@contextmanager
+def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool = True, **env):
+    port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, "SLIPWAY_MODEL_DIR": str(model_dir), "SLIPWAY_BIND": f"127.0.0.1:{port}",
+                   "SLIPWAY_WORKERS": str(workers), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+                   **env}
+    with open(tmp_path / "gunicorn.log", "w") as log:
+        process = subprocess.Popen(GUNICORN, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + ("/readyz" if wait_ready else "/healthz"), timeout=2)
+                break
+            except urllib.error.HTTPError as exc:
+                if not wait_ready and exc.code:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise AssertionError("gunicorn did not start:\n" + (tmp_path / "gunicorn.log").read_text())
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def post(url: str, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def scrape(url: str, name: str, labels: str = "") -> float:
+    """The sum of the samples of metric ``name`` whose labels match the regex ``labels``."""
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if re.match(rf"{name}[{{ ]", line) and re.search(labels, line))

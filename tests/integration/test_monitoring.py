@@ -1,0 +1,140 @@
+"""Monitoring against a real Prometheus scraping real gunicorn servers on 127.0.0.1: the
+dashboard's queries, canary analysis verdicts, and drift from a shifted month."""
+
+import copy
+import json
+import time
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from slipway.monitoring import canary
+from tests.conftest import build_bundle, churn_instances
+from tests.integration.prometheus import REPO, RULES, active_alerts, prometheus, query, wait_until
+from tests.integration.servers import gunicorn, post
+
+
+def address(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def warm_up(prom: str, *urls: str) -> None:
+    """One request each, then two scrapes: every series exists before the measured traffic, so
+    increase() over the window sees all of it (a counter's first sample is not an increase)."""
+    assert wait_until(lambda: len(query(prom, "up == 1")) == len(urls), seconds=30)
+    for url in urls:
+        post(url, "/predict", {"instances": churn_instances(1, seed=999)})
+    time.sleep(2.5)
+
+
+def send(url: str, instances_per_request: int, requests: int, drift: float = 0.0, seed: int = 0) -> None:
+    for i in range(requests):
+        status, _ = post(url, "/predict", {"instances": churn_instances(instances_per_request, seed=seed + i,
+                                                                            drift=drift)})
+        assert status in (200, 503)
+
+
+def settle() -> None:
+    """Two scrapes and rule evaluations after the last request, so queries see all of it."""
+    time.sleep(3)
+
+
+def test_rules_check_and_unit_tests_pass():
+    checked = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(["promtool", "test", "rules", "tests/alerts_test.yaml"], capture_output=True,
+                            text=True, cwd=RULES.parent)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    alerts = {r["alert"] for g in __import__("yaml").safe_load(RULES.read_text())["groups"]
+              for r in g["rules"] if "alert" in r}
+    tests_text = (RULES.parent / "tests/alerts_test.yaml").read_text()
+    assert all(f"alertname: {name}" in tests_text for name in alerts)
+
+
+def test_prometheusrule_is_built_from_the_rules_file():
+    result = subprocess.run([str(Path(__import__("sys").executable).parent / "slipway"), "monitoring-rules",
+                             "--check"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def other_bundle(tmp_path_factory, repo_params):
+    """A model that scores differently: barely trained."""
+    params = copy.deepcopy(repo_params)
+    params["train"]["hyperparameters"].update(learning_rate=0.01)
+    directory = build_bundle(tmp_path_factory.mktemp("weak"), params)
+    meta = json.loads((directory / "model.json").read_text())
+    assert meta["model_version"]
+    return directory
+
+
+def test_every_dashboard_query_returns_data(bundle_dir, tmp_path):
+    dashboard = json.loads((REPO / "k8s/monitoring/dashboard.json").read_text())
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+            gunicorn(bundle_dir, tmp_path / "canary", SLIPWAY_TRACK="canary") as (canary_url, _), \
+            prometheus(tmp_path, {"stable": address(stable), "canary": address(canary_url)}) as prom:
+        send(stable, 2, 30)
+        send(canary_url, 2, 10)
+        post(stable, "/predict", {"instances": []})
+        settle()
+        for expression in expressions:
+            assert wait_until(lambda e=expression: query(prom, e), seconds=30), f"no data for {expression}"
+
+
+def analyse(prom: str, repo_params: dict, **limits) -> dict:
+    params = copy.deepcopy(repo_params)
+    params["canary"].update({"window": "1m", "min_requests": 40, **limits})
+    return wait_until(lambda: (r := canary.analyse(canary.PrometheusClient(prom), params))["verdict"] != "inconclusive"
+                      and r, seconds=20) or canary.analyse(canary.PrometheusClient(prom), params)
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "errors", "slow", "scores", "no-traffic"])
+def test_canary_analysis(scenario, bundle_dir, other_bundle, tmp_path, repo_params):
+    canary_dir = {"scores": other_bundle}.get(scenario, bundle_dir)
+    if scenario == "errors":
+        canary_dir = tmp_path / "broken"
+        shutil.copytree(bundle_dir, canary_dir)
+        (canary_dir / "model.skops").write_bytes(b"broken")
+    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+            gunicorn(canary_dir, tmp_path / "canary", wait_ready=scenario != "errors",
+                     SLIPWAY_TRACK="canary") as (canary_url, _), \
+            prometheus(tmp_path, {"stable": address(stable), "canary": address(canary_url)}) as prom:
+        warm_up(prom, stable, canary_url)
+        if scenario != "no-traffic":
+            send(stable, 1, 60, seed=0)
+            send(canary_url, 400 if scenario == "slow" else 1, 60, seed=0)
+        settle()
+        # The slow canary is ~10x slower, still milliseconds: the absolute floor must not hide it.
+        result = analyse(prom, repo_params, **({"min_latency_p95_seconds": 0.002} if scenario == "slow" else {}))
+    expected = {"healthy": "pass", "no-traffic": "inconclusive"}.get(scenario, "fail")
+    assert result["verdict"] == expected, result
+    failed = {c["check"] for c in result["checks"] if c["verdict"] == "fail"}
+    assert failed == {"healthy": set(), "no-traffic": set(), "errors": {"error_ratio", "latency_p95", "score_ks"},
+                      "slow": {"latency_p95"}, "scores": {"score_ks"}}[scenario] or scenario == "errors"
+    if scenario == "errors":
+        assert "error_ratio" in failed
+    if scenario == "no-traffic":
+        assert result["reason"].startswith("too little traffic in 1m")
+    text = canary.markdown(result)
+    assert f"Canary analysis: {expected.upper()}" in text
+
+
+@pytest.mark.parametrize("drift", [0.0, 2.0])
+def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir, tmp_path):
+    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+            prometheus(tmp_path, {"stable": address(stable)}) as prom:
+        warm_up(prom, stable)
+        send(stable, 20, 40, drift=drift, seed=100)
+        settle()
+        psi = wait_until(lambda: query(prom, "slipway:feature_psi:1h"), seconds=30)
+        assert psi
+        worst = max(float(s["value"][1]) for s in psi)
+        if drift:
+            assert worst > 0.2
+            assert wait_until(lambda: active_alerts(prom, "SlipwayFeatureDrift"), seconds=20)
+        else:
+            assert worst < 0.2
+            assert active_alerts(prom, "SlipwayFeatureDrift") == []
