@@ -64,6 +64,16 @@ def lookup(
     return node
 
 
+def key_columns(params: dict[str, Any]) -> list[str]:
+    """Target, id and timestamp columns (those set): carried beside the features, never fed to the model."""
+    names = [lookup(params, "data.target", str)]
+    for key in ("data.id_column", "data.timestamp_column"):
+        value = lookup(params, key, (str, type(None)), None)
+        if value:
+            names.append(value)
+    return names
+
+
 def column_list(params: dict[str, Any], key: str) -> list[str] | None:
     """A list of column names, or ``None`` for ``auto``."""
     value = lookup(params, key, (list, str), "auto")

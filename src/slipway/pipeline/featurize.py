@@ -12,18 +12,8 @@ import pandas as pd
 
 from slipway import io
 from slipway.featureset import FeatureSpec, infer_spec
-from slipway.params import column_list, lookup
+from slipway.params import column_list, key_columns, lookup
 from slipway.pipeline import paths
-
-
-def key_columns(params: dict[str, Any]) -> list[str]:
-    """Target, id and timestamp: carried along beside the features, never fed to the model."""
-    names = [lookup(params, "data.target", str)]
-    for key in ("data.id_column", "data.timestamp_column"):
-        value = lookup(params, key, (str, type(None)), None)
-        if value:
-            names.append(value)
-    return names
 
 
 def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:

@@ -16,7 +16,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, lookup
+from slipway.params import column_list, key_columns, lookup
 from slipway.pipeline import paths
 
 COLUMN_RULE_KEYS = {"type", "min", "max", "allowed", "max_null_fraction"}
@@ -51,11 +51,7 @@ def column_rules(params: dict[str, Any]) -> dict[str, dict]:
 
 
 def required_columns(params: dict[str, Any]) -> list[str]:
-    names = [lookup(params, "data.target", str)]
-    for key in ("data.id_column", "data.timestamp_column"):
-        value = lookup(params, key, (str, type(None)), None)
-        if value:
-            names.append(value)
+    names = key_columns(params)
     for key in ("data.numeric_features", "data.categorical_features"):
         names += column_list(params, key) or []
     names += list(column_rules(params))
