@@ -21,16 +21,29 @@ REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "k8s/monitoring/rules.yaml"
 
 
+def rules_file(tmp_path: Path) -> Path:
+    rules = yaml.safe_load(RULES.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "0s"
+    path = tmp_path / "rules-no-delay.yaml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    return path
+
+
 @contextmanager
-def prometheus(tmp_path: Path, targets: dict[str, str]):
-    """``targets``: track -> host:port. Yields the base URL."""
+def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bool = False):
+    """``targets``: track -> host:port. Yields the base URL. ``alerts_without_delay``: the same
+    rules with every ``for:`` set to 0s, so an alert whose expression holds fires within seconds
+    (the delays themselves are covered by the promtool tests)."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus not found: .ci/run installs Debian's prometheus package")
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
+        "rule_files": [str(rules_file(tmp_path) if alerts_without_delay else RULES)],
         "scrape_configs": [{"job_name": "slipway", "static_configs": [
             {"targets": [address], "labels": {"track": track}} for track, address in targets.items()]}],
     }

@@ -128,7 +128,7 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
     log = tmp_path / "predictions" / "server.jsonl"
     with gunicorn(bundle_dir, tmp_path / "stable", SLIPWAY_PREDICTION_LOG=str(log),
                   SLIPWAY_PREDICTION_LOG_RATE="1.0") as (stable, _), \
-            prometheus(tmp_path, {"stable": address(stable)}) as prom:
+            prometheus(tmp_path, {"stable": address(stable)}, alerts_without_delay=True) as prom:
         warm_up(prom, stable)
         send(stable, 20, 40, drift=drift, seed=100)
         settle()
@@ -137,7 +137,9 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
         worst = max(float(s["value"][1]) for s in psi)
         if drift:
             assert worst > 0.2
-            assert wait_until(lambda: active_alerts(prom, "SlipwayFeatureDrift"), seconds=20)
+            firing = wait_until(lambda: [a for a in active_alerts(prom, "SlipwayFeatureDrift")
+                                         if a["state"] == "firing"], seconds=20)
+            assert firing and {a["labels"]["track"] for a in firing} == {"stable"}
         else:
             assert worst < 0.2
             assert active_alerts(prom, "SlipwayFeatureDrift") == []
