@@ -16,6 +16,7 @@ from tests.conftest import make_churn
 def base_params(repo_params):
     params = copy.deepcopy(repo_params)
     params["gate"]["sample_size"] = 2000
+    params["gate"]["champion"] = None  # the unit tests give the champion as a directory
     params["train"]["hyperparameters"]["max_iter"] = 60
     return params
 

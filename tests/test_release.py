@@ -155,3 +155,22 @@ def test_a_conflicting_race_fails_clearly_and_leaves_no_commit(repos, tmp_path):
         release(work, "v9")
     assert git(work, "rev-parse", "HEAD") == head
     assert git(remote, "log", "-1", "--format=%s", "main") == "release: canary -> model v8"
+
+
+def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
+    from slipway.release import champion
+
+    remote, work = repos
+    repo = gitops.Repo(work)
+    production = read_image(kustomization("production", work)).tag
+    directory, reason = champion.fetch_production_bundle(repo, tmp_path / "champion")
+    assert directory is None
+    assert reason == f"no release commit for the production model {production} (not released by slipway yet)"
+    release(work, "v10")
+    assert champion.release_commit(repo, "v10") == git(work, "rev-parse", "HEAD")
+    assert champion.release_commit(repo, "v1") is None  # a prefix of v10 is not v10
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert champion.fetch_production_bundle(gitops.Repo(empty), tmp_path / "x")[1].startswith(
+        "no production overlay")

@@ -75,7 +75,8 @@ def remote(tmp_path_factory):
     run(seed, "dvc", "remote", "add", "-d", "local", str(base / "dvc-remote"))
     set_params(seed, {"example_data.months": 4, "example_data.rows_per_month": 500,
                       "train.hyperparameters.max_iter": 40, "evaluate.importance_sample": 200,
-                      "gate.sample_size": 1000, "gate.min_roc_auc": 0.6, "gate.min_accuracy": 0.6})
+                      "gate.sample_size": 1000, "gate.min_roc_auc": 0.6, "gate.min_accuracy": 0.6,
+                      "gate.max_regression": 0.05})
     run(seed, "git", "remote", "add", "origin", str(bare))
     make(seed, "data", "pipeline", "dvc-push")
     run(seed, "git", "add", "-A")
@@ -103,6 +104,10 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
     ci = clone(remote, tmp_path / "ci")
     make(ci, "pipeline", "dvc-push", "release")
     new_version = version(ci)
+    gate = json.loads((ci / "reports/gate.json").read_text())
+    # The gate fetched the model production runs (from the DVC remote, at its release commit).
+    assert first.endswith(f":{gate['models']['champion']}")
+    assert gate["models"]["champion_score"] > 0.5
     assert not first.endswith(new_version)
     upstream = clone(remote, tmp_path / "after-release")
     assert image(upstream, "canary").endswith(f":{new_version}")

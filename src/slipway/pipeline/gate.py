@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,13 +213,13 @@ def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
 
 
 def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_dir: str | None,
-                        gate: dict[str, Any]) -> tuple[dict, dict]:
+                        gate: dict[str, Any], absent_reason: str = "no production model yet") -> tuple[dict, dict]:
     """Both models scored on the same (whole) test set, each with its own feature spec."""
     metric = gate["primary_metric"]
     margin = float(gate["max_regression"])
     condition = f"{metric} no worse than production by more than {margin:g}"
     if not champion_dir or not (Path(champion_dir) / bundle.METADATA_FILE).exists():
-        reason = "no production model yet" if not champion_dir else f"no bundle at {champion_dir}"
+        reason = absent_reason if not champion_dir else f"no bundle at {champion_dir}"
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
                      SKIPPED, reason), {"champion": None}
     champion = bundle.load(champion_dir)
@@ -239,6 +240,22 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
         {"champion": champion.version, "champion_score": round(scores["champion"], 6),
          "challenger_score": round(scores["challenger"], 6)},
     )
+
+
+def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | dict | None, str]:
+    """``gate.champion``: ``production`` (the bundle the production overlay runs, fetched from the
+    DVC remote), a bundle directory, or null (no comparison)."""
+    if setting != "production":
+        return setting, "no production model yet"
+    from slipway.release.champion import fetch_production_bundle
+    from slipway.release.gitops import Repo
+
+    try:
+        directory, description = fetch_production_bundle(Repo(Path(".")), scratch)
+    except SlipwayError as exc:
+        return entry("champion_challenger", "regression", "fetch the production model", "test", None,
+                     None, "min", ERROR, f"could not run: {exc}"), ""
+    return (str(directory) if directory else None), description
 
 
 def verdict(entries: list[dict], fail_on_error: bool) -> str:
@@ -288,11 +305,16 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     size = lookup(params, "gate.sample_size", int, minimum=100)
     seed = lookup(params, "gate.seed", int)
     lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
-    champion_dir = lookup(params, "gate.champion", (str, type(None)), None)
+    champion_setting = lookup(params, "gate.champion", (str, type(None)), None)
     train_sample, test_sample = sample(train, size, seed), sample(test, size, seed)
     entries, results = run_checks(train_sample, test_sample, model, gate)
     entries += metric_floors(metrics, gate)
-    comparison, champion = champion_challenger(test, model, champion_dir, gate)
+    with tempfile.TemporaryDirectory(prefix="slipway-champion-") as scratch:
+        champion_dir, absent = resolve_champion(champion_setting, Path(scratch) / "models")
+        if isinstance(champion_dir, dict):  # could not be fetched: reported, never silently skipped
+            comparison, champion = champion_dir, {"champion": None}
+        else:
+            comparison, champion = champion_challenger(test, model, champion_dir, gate, absent)
     entries.append(comparison)
     report = {
         "verdict": verdict(entries, lookup(params, "gate.fail_on_check_error", bool)),

@@ -37,11 +37,14 @@ class Repo:
         return self.remote in self.git("remote").stdout.split()
 
 
-def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4) -> str:
-    """Commit ``path`` alone; push, rebasing onto the remote when it moved on. Returns the commit."""
-    relative = str(path.relative_to(repo.root)) if path.is_absolute() else str(path)
-    repo.git("add", "--", relative)
-    repo.git("commit", "--quiet", "-m", message, "--", relative)
+def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4,
+                    also: tuple[str, ...] = ()) -> str:
+    """Commit ``path`` (and the files in ``also`` that exist) alone; push, rebasing onto the
+    remote when it moved on. Returns the commit."""
+    relative = [str(path.relative_to(repo.root)) if path.is_absolute() else str(path)]
+    relative += [name for name in also if (repo.root / name).is_file()]
+    repo.git("add", "--", *relative)
+    repo.git("commit", "--quiet", "-m", message, "--", *relative)
     if not repo.has_remote():
         return repo.git("rev-parse", "HEAD").stdout.strip()
     for attempt in range(1, attempts + 1):
@@ -84,7 +87,9 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
                f"Image: {repository}:{version}\nData: {data}\n"
                f"Metrics: {_metrics_line(gate.get('metrics', {}))}\nGate: pass\n"
                f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
-    commit = commit_and_push(repo, path, message)
+    # dvc.lock goes with it: the release commit records what produced the model, so the gate can
+    # fetch this very bundle later when it is production's (slipway.release.champion).
+    commit = commit_and_push(repo, path, message, also=("dvc.lock",))
     return f"release: canary -> model {version} ({commit[:12]})"
 
 
