@@ -242,19 +242,17 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
     )
 
 
-def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | dict | None, str]:
+def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | None, str]:
     """``gate.champion``: ``production`` (the bundle the production overlay runs, fetched from the
-    DVC remote), a bundle directory, or null (no comparison)."""
+    DVC remote), a bundle directory, or null (no comparison). Returns the directory (or None)
+    and what to say when there is none; raises :class:`SlipwayError` when a production model
+    exists but cannot be fetched."""
     if setting != "production":
         return setting, "no production model yet"
     from slipway.release.champion import fetch_production_bundle
     from slipway.release.gitops import Repo
 
-    try:
-        directory, description = fetch_production_bundle(Repo(Path(".")), scratch)
-    except SlipwayError as exc:
-        return entry("champion_challenger", "regression", "fetch the production model", "test", None,
-                     None, "min", ERROR, f"could not run: {exc}"), ""
+    directory, description = fetch_production_bundle(Repo(Path(".")), scratch)
     return (str(directory) if directory else None), description
 
 
@@ -310,9 +308,12 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     entries, results = run_checks(train_sample, test_sample, model, gate)
     entries += metric_floors(metrics, gate)
     with tempfile.TemporaryDirectory(prefix="slipway-champion-") as scratch:
-        champion_dir, absent = resolve_champion(champion_setting, Path(scratch) / "models")
-        if isinstance(champion_dir, dict):  # could not be fetched: reported, never silently skipped
-            comparison, champion = champion_dir, {"champion": None}
+        try:
+            champion_dir, absent = resolve_champion(champion_setting, Path(scratch) / "models")
+        except SlipwayError as exc:  # could not be fetched: reported, never silently skipped
+            comparison = entry("champion_challenger", "regression", "fetch the production model", "test",
+                               None, None, "min", ERROR, f"could not run: {exc}")
+            champion = {"champion": None}
         else:
             comparison, champion = champion_challenger(test, model, champion_dir, gate, absent)
     entries.append(comparison)
