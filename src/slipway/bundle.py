@@ -1,5 +1,8 @@
 """The model bundle: ``model.skops`` plus ``model.json``, written by ``train``, read by the server.
 
+Where the estimator has one, the bundle also holds ``model.onnx``: the same model for the server's
+fast inference path (:mod:`slipway.inference`), verified against the estimator before release.
+
 skops loads only the types it is told to trust; :data:`TRUSTED_TYPES` is that explicit list (on
 top of skops' own defaults for scikit-learn estimators). A bundle that asks for anything else is
 refused, as is one whose bytes do not match the sha256 recorded in ``model.json``.
@@ -16,9 +19,10 @@ from typing import Any
 import skops.io as sio
 
 from slipway.errors import SlipwayError
-from slipway.io import atomic_path, read_json, sha256_file, write_json
+from slipway.io import atomic_path, write_bytes, read_json, sha256_file, write_json
 
 MODEL_FILE = "model.skops"
+ONNX_FILE = "model.onnx"
 METADATA_FILE = "model.json"
 
 # Beyond skops' defaults, what the estimators in slipway.model.estimator need to load back.
@@ -41,6 +45,7 @@ class BundleError(SlipwayError):
 class Bundle:
     estimator: Any
     metadata: dict[str, Any]
+    onnx: bytes | None = None
 
     @property
     def version(self) -> str:
@@ -56,10 +61,12 @@ def content_version(estimator: Any) -> str:
     return hashlib.sha256(pickle.dumps(estimator, protocol=5)).hexdigest()[:16]
 
 
-def save(directory: str | Path, estimator: Any, metadata: dict[str, Any]) -> dict[str, Any]:
-    """Write the model, then ``model.json`` naming its sha256. Returns the full metadata.
+def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
+         onnx: bytes | None = None) -> dict[str, Any]:
+    """Write the model (and its ONNX form), then ``model.json`` naming their sha256. Returns the
+    full metadata.
 
-    Each file is replaced atomically; a reader between the two renames sees a sha256 mismatch
+    Each file is replaced atomically; a reader between the renames sees a sha256 mismatch
     and refuses the bundle rather than serving a mix of two models.
     """
     directory = Path(directory)
@@ -68,7 +75,12 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any]) -> dic
         digest = sha256_file(tmp)
     full = {**metadata, "model_version": content_version(estimator),
             "model_file": MODEL_FILE, "sha256": digest}
+    if onnx is not None:
+        write_bytes(directory / ONNX_FILE, onnx)
+        full["onnx"] = {"file": ONNX_FILE, "sha256": hashlib.sha256(onnx).hexdigest()}
     write_json(directory / METADATA_FILE, full)
+    if onnx is None:  # a previous model's ONNX file must not outlive it
+        (directory / ONNX_FILE).unlink(missing_ok=True)
     return full
 
 
@@ -82,19 +94,28 @@ def load_metadata(directory: str | Path) -> dict[str, Any]:
         raise BundleError(f"{path}: not valid JSON: {exc}") from None
 
 
+def _verified_bytes(path: Path, expected: str | None) -> bytes:
+    if not path.is_file():
+        raise BundleError(f"{path}: not found")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise BundleError(
+            f"{path}: sha256 {digest[:12]}… does not match model.json "
+            f"({str(expected)[:12]}…): corrupt or tampered"
+        )
+    return data
+
+
 def load(directory: str | Path) -> Bundle:
     """Load and verify a bundle; raises :class:`BundleError` naming what is wrong."""
     directory = Path(directory)
     metadata = load_metadata(directory)
     model_path = directory / metadata.get("model_file", MODEL_FILE)
-    if not model_path.is_file():
-        raise BundleError(f"{model_path}: not found")
-    digest = sha256_file(model_path)
-    if digest != metadata.get("sha256"):
-        raise BundleError(
-            f"{model_path}: sha256 {digest[:12]}… does not match model.json "
-            f"({str(metadata.get('sha256'))[:12]}…): corrupt or tampered"
-        )
+    _verified_bytes(model_path, metadata.get("sha256"))
+    onnx = None
+    if metadata.get("onnx"):
+        onnx = _verified_bytes(directory / Path(metadata["onnx"]["file"]).name, metadata["onnx"].get("sha256"))
     try:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as exc:
@@ -106,4 +127,4 @@ def load(directory: str | Path) -> Bundle:
         estimator = sio.load(model_path, trusted=untrusted)
     except Exception as exc:
         raise BundleError(f"{model_path}: cannot be loaded: {exc}") from None
-    return Bundle(estimator, metadata)
+    return Bundle(estimator, metadata, onnx)

@@ -33,7 +33,7 @@ class FeatureSpec:
     categorical: dict[str, list[str]]
     derived: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def inputs(self) -> list[str]:
         """Raw columns a row must carry: declared features plus what derived features read."""
         names = list(self.numeric) + list(self.categorical)
@@ -41,35 +41,46 @@ class FeatureSpec:
             names += [c for c in DERIVED_FEATURES[name].inputs if c not in names]
         return names
 
-    @property
+    @cached_property
+    def numeric_inputs(self) -> list[str]:
+        """The inputs read as numbers: every input that is not categorical."""
+        return [name for name in self.inputs if name not in self.categorical]
+
+    @cached_property
     def columns(self) -> list[str]:
         """The model's input columns, in order."""
         return list(self.numeric) + list(self.derived) + list(self.categorical)
 
     @cached_property
-    def _category_index(self) -> dict[str, dict[str, int]]:
+    def category_index(self) -> dict[str, dict[str, int]]:
+        """Per categorical feature, each category's code (its position in the training list)."""
         return {name: {c: i for i, c in enumerate(cats)} for name, cats in self.categorical.items()}
 
-    def derive(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Derived features from raw input arrays; infinities become missing (NaN)."""
-        out = {}
-        for name in self.derived:
-            values = np.asarray(DERIVED_FEATURES[name].compute(raw), dtype="float64")
-            out[name] = np.where(np.isfinite(values), values, np.nan)
-        return out
+    def derive(self, raw: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """Derived features from raw input arrays, one column each; infinities become missing."""
+        block = np.empty((rows, len(self.derived)))
+        for j, name in enumerate(self.derived):
+            block[:, j] = DERIVED_FEATURES[name].compute(raw)
+        block[~np.isfinite(block)] = np.nan
+        return block
 
-    def category_codes(self, name: str, values) -> np.ndarray:
+    def category_codes(self, name: str, values) -> list[float]:
         """Index of each value in the training categories; NaN for missing or unseen."""
-        index = self._category_index[name]
-        return np.array([index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values],
-                        dtype="float64")
+        index = self.category_index[name]
+        return [index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
 
     def matrix(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """Model input as one float matrix (categories as codes): the serving fast path."""
-        columns = {name: raw[name] for name in self.numeric}
-        columns.update(self.derive(raw))
-        columns.update({name: self.category_codes(name, raw[name]) for name in self.categorical})
-        return np.column_stack([np.asarray(columns[c], dtype="float64") for c in self.columns])
+        rows = len(raw[self.inputs[0]])
+        out = np.empty((rows, len(self.columns)))
+        first_derived, first_categorical = len(self.numeric), len(self.numeric) + len(self.derived)
+        for j, name in enumerate(self.numeric):
+            out[:, j] = raw[name]
+        out[:, first_derived:first_categorical] = self.derive(raw, rows)
+        if self.categorical:
+            out[:, first_categorical:] = np.array(
+                [self.category_codes(name, raw[name]) for name in self.categorical]).T
+        return out
 
     def frame(self, matrix: np.ndarray) -> pd.DataFrame:
         """:meth:`matrix` as the DataFrame the estimator was fitted on (categorical dtypes)."""
@@ -108,7 +119,7 @@ class FeatureSpec:
             except (ValueError, TypeError) as exc:
                 raise DataError(f"column {name!r} is not numeric: {exc}") from None
         out = {name: arrays[name] for name in self.numeric}
-        out.update(self.derive(arrays))
+        out.update(zip(self.derived, self.derive(arrays, len(raw)).T, strict=True))
         for name, categories in self.categorical.items():
             out[name] = pd.Categorical(arrays[name], categories=categories)
         return pd.DataFrame(out, index=raw.index)[self.columns]

@@ -1,7 +1,7 @@
 """Per-feature reference distributions from the training data, stored in ``model.json``.
 
 Numeric features get decile bin edges; categorical ones their categories. The server counts live
-values into the same bins (one Prometheus counter per feature and bin), so drift (PSI) can be
+values into the same bins (one Prometheus counter per feature and bin, see :class:`Binner`), so drift (PSI) can be
 computed in PromQL against these reference fractions, and offline by ``slipway drift``. Both
 sides bin the model's input matrix (:meth:`FeatureSpec.matrix`, categories as codes) with the
 same function.
@@ -26,13 +26,18 @@ def bin_labels(entry: dict) -> list[str]:
     return [f"le_{e:.6g}" for e in edges] + [f"gt_{edges[-1]:.6g}" if edges else "all", MISSING_BIN]
 
 
-def bin_index(entry: dict, column: np.ndarray, edges: np.ndarray | None = None) -> np.ndarray:
-    """The bin of :func:`bin_labels` each value falls in. Categorical values are codes."""
-    missing = np.isnan(column)
+def bin_edges(entry: dict) -> np.ndarray:
+    """The edges a value is counted against: a value's bin is the number of edges below it.
+    Numeric features use their deciles; categorical codes 0..n-1 use the half-way points."""
     if entry["kind"] == "categorical":
-        return np.where(missing, len(entry["categories"]), np.where(missing, 0, column)).astype(np.intp)
-    edges = np.asarray(entry["edges"], dtype="float64") if edges is None else edges
-    return np.where(missing, len(edges) + 1, np.searchsorted(edges, column, side="left"))
+        return np.arange(len(entry["categories"]) - 1, dtype="float64") + 0.5
+    return np.asarray(entry["edges"], dtype="float64")
+
+
+def bin_index(entry: dict, column: np.ndarray) -> np.ndarray:
+    """The bin of :func:`bin_labels` each value falls in; missing values in the last bin."""
+    missing = len(bin_labels(entry)) - 1
+    return np.where(np.isnan(column), missing, np.searchsorted(bin_edges(entry), column, side="left"))
 
 
 def bin_counts(entry: dict, column: np.ndarray) -> np.ndarray:
@@ -40,16 +45,28 @@ def bin_counts(entry: dict, column: np.ndarray) -> np.ndarray:
 
 
 class Binner:
-    """Bins a model input matrix column by column against a reference; set up once per model."""
+    """:func:`bin_index` for every referenced column of a model input matrix at once (the server
+    counts each request's values this way), as positions in one flat list of all features' bins:
+    ``labels[i]`` is the ``(feature, bin)`` of position ``i``."""
 
     def __init__(self, reference: dict[str, dict], columns: list[str]):
-        self.features = [(name, j, reference[name], np.asarray(reference[name].get("edges", []), "float64"),
-                          len(bin_labels(reference[name])))
-                         for j, name in enumerate(columns) if name in reference]
+        names = [name for name in columns if name in reference]
+        self.columns = np.array([columns.index(name) for name in names], dtype=np.intp)
+        edges = [bin_edges(reference[name]) for name in names]
+        # Padding edges are +inf: no value is above them.
+        self.edges = np.full((len(names), max([len(e) for e in edges] + [0])), np.inf)
+        for row, feature_edges in zip(self.edges, edges, strict=True):
+            row[:len(feature_edges)] = feature_edges
+        sizes = [len(bin_labels(reference[name])) for name in names]
+        self.missing = np.array(sizes, dtype=np.intp) - 1
+        self.offsets = np.cumsum([0] + sizes[:-1]).astype(np.intp)
+        self.labels = [(name, label) for name in names for label in bin_labels(reference[name])]
 
-    def counts(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: np.bincount(bin_index(entry, matrix[:, j], edges), minlength=n)
-                for name, j, entry, edges, n in self.features}
+    def positions(self, matrix: np.ndarray) -> np.ndarray:
+        """``(rows, features)``: each value's position in :attr:`labels`."""
+        values = matrix[:, self.columns]
+        below = (values[:, :, None] > self.edges).sum(axis=2)
+        return np.where(np.isnan(values), self.missing, below) + self.offsets
 
 
 def _entry(column: np.ndarray, categories: list[str] | None) -> dict:

@@ -14,7 +14,7 @@ import yaml
 from slipway import bundle, io
 from slipway.errors import SlipwayError
 from slipway.featureset import FeatureSpec
-from slipway.inference import TOLERANCE, compile_estimator, max_difference
+from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
 from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
 from slipway.params import lookup
@@ -89,17 +89,19 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
     }
 
 
-def verify_inference(estimator, features: pd.DataFrame, spec: FeatureSpec, rows: int = 5000) -> dict:
-    """The server's fast path must give scikit-learn's probabilities; checked before release."""
-    compiled = compile_estimator(estimator, spec)
-    if compiled is None:
-        return {"engine": "scikit-learn"}
+def fast_inference(estimator, features: pd.DataFrame, spec: FeatureSpec,
+                   rows: int = 5000) -> tuple[bytes | None, dict]:
+    """The server's fast path (ONNX) and its record for ``model.json``. It must give
+    scikit-learn's probabilities; checked here, before release."""
+    onnx = export_onnx(estimator, spec)
+    if onnx is None:
+        return None, {"engine": "scikit-learn"}
     matrix = spec.frame_matrix(features.head(rows)[spec.columns])
-    difference = max_difference(compiled, estimator, spec, matrix)
+    difference = max_difference(OnnxPredictor(onnx), estimator, spec, matrix)
     if difference > TOLERANCE:
-        raise SlipwayError(f"train: the fast inference path differs from scikit-learn by "
+        raise SlipwayError(f"train: the ONNX inference path differs from scikit-learn by "
                            f"{difference:.3g} (> {TOLERANCE:g}); not releasing this bundle")
-    return {"engine": "slipway.inference", "max_abs_difference": difference, "rows_checked": len(matrix)}
+    return onnx, {"engine": "onnxruntime", "max_abs_difference": difference, "rows_checked": len(matrix)}
 
 
 def main(params: dict[str, Any]) -> None:
@@ -107,6 +109,6 @@ def main(params: dict[str, Any]) -> None:
     features = pd.read_parquet(paths.TRAIN_FEATURES)
     estimator = fit(features, spec, params)
     meta = metadata(estimator, features, spec, params)
-    meta["inference"] = verify_inference(estimator, features, spec)
-    meta = bundle.save(paths.MODELS, estimator, meta)
+    onnx, meta["inference"] = fast_inference(estimator, features, spec)
+    meta = bundle.save(paths.MODELS, estimator, meta, onnx)
     print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}")

@@ -50,7 +50,7 @@ def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
     for feature, count in batch.unseen.items():
         st.metrics.unseen.labels(feature).inc(count)
     matrix, proba = model.predict_proba(batch.columns)
-    st.metrics.observe(proba, model.feature_bins(matrix))
+    st.metrics.observe(proba, matrix)
     labels = [model.classes[i] for i in proba.argmax(axis=1).tolist()]
     g.rows = len(labels)
     if st.prediction_log.rate:

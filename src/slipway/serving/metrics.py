@@ -3,55 +3,143 @@
 Under gunicorn (``PROMETHEUS_MULTIPROC_DIR`` set) every worker writes its samples to files in that
 directory and ``/metrics``, whichever worker answers it, aggregates all of them: counters stay exact
 across workers and scrapes. Without it (tests, ``flask run``) metrics live in a per-app registry.
+
+The per-prediction counts (predictions by class, the score histogram and about 150 drift bins)
+are not prometheus_client children: incrementing twenty of those per request cost more than the
+rest of the request (each is a lock and an mmap write). Each process keeps them instead in one
+float64 array, file-backed in multiprocess mode, and adds a request's counts with one vectorised
+operation; :class:`PredictionCounts` sums every process's array at scrape time and exports the
+same series prometheus_client would.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from pathlib import Path
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, multiprocess
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
 
-from slipway.monitoring.reference import bin_labels
+from slipway.monitoring.reference import Binner, bin_labels
 
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+COUNTS_SUFFIX = ".counts"
 
 
-def multiprocess_mode() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+def multiprocess_dir() -> Path | None:
+    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(value) if value else None
 
 
-def install_http_metrics(app, registry: CollectorRegistry | None):
-    """Request count and latency histograms by endpoint and status, and the /metrics endpoint."""
-    common = dict(group_by="endpoint", defaults_prefix="slipway", buckets=LATENCY_BUCKETS,
-                  excluded_paths=["^/metrics$"])
-    if registry is None:
-        from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
-
-        return GunicornInternalPrometheusMetrics(app, **common)
+def install_http_metrics(app, registry: CollectorRegistry):
+    """Request count and latency histograms by endpoint and status (``/metrics`` is ours)."""
     from prometheus_flask_exporter import PrometheusMetrics
 
-    return PrometheusMetrics(app, registry=registry, **common)
+    return PrometheusMetrics(app, path=None, registry=registry, group_by="endpoint",
+                             defaults_prefix="slipway", buckets=LATENCY_BUCKETS,
+                             excluded_paths=["^/metrics$"])
+
+
+class CountArray:
+    """This process's counts: in memory, or in ``<directory>/<name>_<pid>.counts`` where every
+    process's file is summed by :meth:`totals`. The file is opened by the process that first adds
+    to it, so workers forked after the app was created each get their own."""
+
+    def __init__(self, size: int, directory: Path | None, name: str):
+        self.size, self.directory, self.name = size, directory, name
+        self._pid = None
+        self._array = np.zeros(size) if directory is None else None
+        self._lock = threading.Lock()  # gthread workers share the array between threads
+
+    def _own(self) -> np.ndarray:
+        if self.directory is not None and self._pid != os.getpid():
+            self._pid = os.getpid()
+            path = self.directory / f"{self.name}_{self._pid}{COUNTS_SUFFIX}"
+            mapped = np.memmap(path, dtype=np.float64, mode="r+" if path.exists() else "w+", shape=(self.size,))
+            self._array = mapped.view(np.ndarray)  # plain ndarray arithmetic; the view keeps the map open
+        return self._array
+
+    def add(self, increments: np.ndarray) -> None:
+        with self._lock:
+            array = self._own()
+            array += increments
+
+    def totals(self) -> np.ndarray:
+        if self.directory is None:
+            return self._array.copy()
+        total = np.zeros(self.size)
+        for path in self.directory.glob(f"{self.name}_*{COUNTS_SUFFIX}"):
+            values = np.fromfile(path, dtype=np.float64)
+            if len(values) == self.size:  # a file still being created is skipped, not misread
+                total += values
+        return total
+
+
+class PredictionCounts:
+    """Predictions by class, the score histogram and the drift bins of one model, as a collector.
+
+    Layout of the count array: one slot per class, one per score bucket (the last is +Inf), the
+    score sum, then one per drift bin (:attr:`Binner.labels`).
+    """
+
+    def __init__(self, model, directory: Path | None):
+        self.version = model.version
+        self.classes = [str(c) for c in model.classes]
+        self.binary = len(self.classes) == 2
+        self.binner = Binner(model.metadata.get("reference", {}), model.spec.columns)
+        self.bucket_offset = len(self.classes)
+        self.sum_slot = self.bucket_offset + len(SCORE_BUCKETS) + 1
+        self.bin_offset = self.sum_slot + 1
+        size = self.bin_offset + len(self.binner.labels)
+        self.counts = CountArray(size, directory, f"slipway_predictions_{model.version}")
+        self._bounds = np.array(SCORE_BUCKETS)
+
+    def observe(self, proba: np.ndarray, matrix: np.ndarray) -> None:
+        scores = proba[:, 1] if self.binary else proba.max(axis=1)
+        positions = np.concatenate([
+            proba.argmax(axis=1),
+            self.bucket_offset + np.searchsorted(self._bounds, scores, side="left"),  # le buckets
+            self.bin_offset + self.binner.positions(matrix).ravel(),
+        ])
+        increments = np.bincount(positions, minlength=self.counts.size).astype(np.float64)
+        increments[self.sum_slot] = scores.sum()
+        self.counts.add(increments)
+
+    def collect(self):
+        totals = self.counts.totals()
+        predictions = CounterMetricFamily("slipway_predictions", "Predictions by predicted class",
+                                          labels=["model_version", "class"])
+        for index, name in enumerate(self.classes):
+            predictions.add_metric([self.version, name], totals[index])
+        yield predictions
+        buckets = np.cumsum(totals[self.bucket_offset:self.sum_slot])
+        score = HistogramMetricFamily("slipway_prediction_score", "Positive-class probability (binary) "
+                                      "or top probability (multiclass)", labels=["model_version"])
+        score.add_metric([self.version], [(f"{b}", float(c)) for b, c in zip(
+            [*SCORE_BUCKETS, "+Inf"], buckets, strict=True)], sum_value=float(totals[self.sum_slot]))
+        yield score
+        bins = CounterMetricFamily("slipway_feature_bin", "Served feature values per training "
+                                   "reference bin (drift is computed from these)", labels=["feature", "bin"])
+        for (feature, label), value in zip(self.binner.labels, totals[self.bin_offset:], strict=True):
+            bins.add_metric([feature, label], value)
+        yield bins
 
 
 class ModelMetrics:
-    """The model's metrics. Label children are created once, so the hot path only increments."""
+    """The model's metrics: the per-prediction counts plus prometheus_client metrics for what
+    changes rarely (rejections, unseen categories, the loaded model)."""
 
-    def __init__(self, registry: CollectorRegistry | None):
+    def __init__(self, registry: CollectorRegistry):
         kwargs = {"registry": registry}
-        self.predictions = Counter("slipway_predictions", "Predictions by predicted class",
-                                   ["model_version", "class"], **kwargs)
-        self.score = Histogram("slipway_prediction_score", "Positive-class probability (binary) "
-                               "or top probability (multiclass)", ["model_version"],
-                               buckets=SCORE_BUCKETS, **kwargs)
+        self.registry = registry
         self.rejected = Counter("slipway_rejected_requests", "Requests refused as bad input, "
                                 "by reason", ["reason"], **kwargs)
         self.unseen = Counter("slipway_unseen_categories", "Unseen category values treated as "
                               "missing", ["feature"], **kwargs)
-        self.feature_bins = Counter("slipway_feature_bin", "Served feature values per training "
-                                    "reference bin (drift is computed from these)",
-                                    ["feature", "bin"], **kwargs)
         self.reference = Gauge("slipway_feature_reference_fraction", "Share of the training data in "
                                "each reference bin (model.json), for drift in PromQL",
                                ["feature", "bin"], multiprocess_mode="livemax", **kwargs)
@@ -62,37 +150,33 @@ class ModelMetrics:
                                  multiprocess_mode="livemin", **kwargs)
         self.trained_at = Gauge("slipway_model_trained_timestamp_seconds", "When the served model "
                                 "was trained (unix time)", multiprocess_mode="livemax", **kwargs)
-        self._bin_children: dict[str, list] = {}
-        self._class_children: list = []
-        self._score_child = None
-        self._positive = -1
+        self.predictions: PredictionCounts | None = None
 
     def model_loaded(self, model, name: str, track: str, trained_at: float | None) -> None:
-        version = model.version
-        self.model_info.labels(name, version, track).set(1)
+        self.model_info.labels(name, model.version, track).set(1)
         self.model_ready.set(1)
         if trained_at is not None:
             self.trained_at.set(trained_at)
-        self._class_children = [self.predictions.labels(version, str(c)) for c in model.classes]
-        self._score_child = self.score.labels(version)
-        self._positive = 1 if len(model.classes) == 2 else -1
+        self.predictions = PredictionCounts(model, multiprocess_dir())
+        if multiprocess_dir() is None:
+            self.registry.register(self.predictions)
         for feature, entry in model.metadata.get("reference", {}).items():
-            self._bin_children[feature] = [self.feature_bins.labels(feature, label)
-                                           for label in bin_labels(entry)]
             for label, fraction in zip(bin_labels(entry), entry["fractions"], strict=True):
                 self.reference.labels(feature, label).set(fraction)
 
     def model_failed(self) -> None:
         self.model_ready.set(0)
 
-    def observe(self, proba: np.ndarray, bins: dict[str, np.ndarray]) -> None:
-        for index, count in enumerate(np.bincount(proba.argmax(axis=1), minlength=proba.shape[1])):
-            if count:
-                self._class_children[index].inc(int(count))
-        scores = proba[:, 1] if self._positive == 1 else proba.max(axis=1)
-        for value in scores.tolist():
-            self._score_child.observe(value)
-        for feature, counts in bins.items():
-            children = self._bin_children[feature]
-            for index in np.flatnonzero(counts).tolist():
-                children[index].inc(int(counts[index]))
+    def observe(self, proba: np.ndarray, matrix: np.ndarray) -> None:
+        self.predictions.observe(proba, matrix)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The ``/metrics`` body: every process's samples in multiprocess mode, else this app's."""
+        registry = self.registry
+        if multiprocess_dir() is not None:  # a registry per scrape, as prometheus_client advises
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            if self.predictions is not None:
+                registry.register(self.predictions)
+        encoder, content_type = choose_encoder(accept)
+        return encoder(registry), content_type

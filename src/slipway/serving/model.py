@@ -10,8 +10,7 @@ import numpy as np
 
 from slipway import bundle
 from slipway.featureset import FeatureSpec
-from slipway.inference import TOLERANCE, compile_estimator, max_difference
-from slipway.monitoring.reference import Binner
+from slipway.inference import TOLERANCE, OnnxPredictor, max_difference
 
 log = logging.getLogger("slipway.serving")
 
@@ -21,15 +20,13 @@ class ServedModel:
     bundle: bundle.Bundle
     spec: FeatureSpec = field(init=False)
     classes: list = field(init=False)
-    compiled: object = field(init=False)
-    binner: Binner = field(init=False)
+    fast: OnnxPredictor | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.spec = FeatureSpec.from_dict(self.bundle.metadata["features"])
         # Python values, so labels serialise as the training data had them (1, not "1").
         self.classes = [c.item() if isinstance(c, np.generic) else c for c in self.bundle.estimator.classes_]
-        self.compiled = compile_estimator(self.bundle.estimator, self.spec)
-        self.binner = Binner(self.metadata.get("reference", {}), self.spec.columns)
+        self.fast = OnnxPredictor(self.bundle.onnx) if self.bundle.onnx else None
 
     @property
     def version(self) -> str:
@@ -42,13 +39,9 @@ class ServedModel:
     def predict_proba(self, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Model input matrix (the pipeline's own feature code) and class probabilities."""
         matrix = self.spec.matrix(raw)
-        if self.compiled is not None:
-            return matrix, self.compiled.predict_proba(matrix)
+        if self.fast is not None:
+            return matrix, self.fast.predict_proba(matrix)
         return matrix, self.bundle.estimator.predict_proba(self.spec.frame(matrix))
-
-    def feature_bins(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """Per feature, how many rows fell in each reference bin (see monitoring.reference)."""
-        return self.binner.counts(matrix)
 
     def probe_rows(self) -> dict[str, np.ndarray]:
         """Plausible rows built from the reference distributions, to verify predictions work:
@@ -74,8 +67,8 @@ def load(model_dir: Path) -> tuple[ServedModel | None, str | None]:
         matrix, proba = model.predict_proba(model.probe_rows())
         if not np.isfinite(proba).all() or not np.allclose(proba.sum(axis=1), 1.0):
             raise bundle.BundleError(f"probe prediction returned {proba!r}")
-        if model.compiled is not None:
-            difference = max_difference(model.compiled, model.bundle.estimator, model.spec, matrix)
+        if model.fast is not None:
+            difference = max_difference(model.fast, model.bundle.estimator, model.spec, matrix)
             if difference > TOLERANCE:
                 raise bundle.BundleError(f"fast inference path differs from scikit-learn by {difference:.3g}")
     except Exception as exc:  # any failure leaves the server up but not ready

@@ -1,8 +1,8 @@
-"""Health, readiness, the model card and the OpenAPI description."""
+"""Health, readiness, metrics, the model card and the OpenAPI description."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template_string
+from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from slipway.serving.openapi import build_openapi
 from slipway.serving.state import state
@@ -25,6 +25,13 @@ def ready():
     if st.model is None:
         return jsonify({"ready": False, "reason": st.load_error}), 503
     return jsonify({"ready": True, "model_version": st.model.version})
+
+
+@pages.get("/metrics")
+def metrics():
+    """Prometheus exposition (OpenMetrics when the scraper asks for it)."""
+    body, content_type = state().metrics.exposition(request.headers.get("Accept"))
+    return Response(body, content_type=content_type)
 
 
 @pages.get("/openapi.json")

@@ -36,35 +36,51 @@ class CheckedBatch:
 Locator = Callable[[str, int], str]
 
 
-def _numeric(values: list, name: str, where: Locator) -> np.ndarray:
-    out = np.empty(len(values), dtype="float64")
-    for i, value in enumerate(values):
-        if value is None:
-            out[i] = np.nan
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
-                               where(name, i))
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise RequestError(422, "non_finite", f"{value!r} is not allowed; send null for a "
-                               "missing value", where(name, i))
-        else:
-            out[i] = value
-    return out
+# Exactly these: bool is an int subclass but not a number here, and numpy would also turn
+# numeric strings into floats.
+_NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
-def _categorical(values: list, name: str, allowed: list[str], policy: str, where: Locator,
+def _numeric(columns: dict[str, list], names: list[str], where: Locator) -> np.ndarray:
+    """All numeric inputs at once, one row of the result per input (``None`` -> NaN)."""
+    for name in names:
+        for i, value in enumerate(columns[name]):
+            if type(value) not in _NUMBER_TYPES:
+                raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
+                                   where(name, i))
+    try:
+        block = np.array([columns[name] for name in names], dtype="float64")
+    except OverflowError:
+        block = None
+    if block is None or not np.isfinite(block).all():  # None (missing) is fine; these are not
+        for name in names:
+            for i, value in enumerate(columns[name]):
+                if value is not None and not _finite(value):
+                    raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
+                                       "finite float64 values; send null for a missing value",
+                                       where(name, i))
+    return block
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float64
+        return False
+
+
+def _categorical(values: list, name: str, known: dict[str, int], policy: str, where: Locator,
                  unseen: dict[str, int]) -> np.ndarray:
-    known = set(allowed)
     out = np.array(values, dtype=object)
     for i, value in enumerate(values):
-        if value is None or (isinstance(value, str) and value in known):
+        if value is None or (type(value) is str and value in known):
             continue
         if not isinstance(value, str):
             raise RequestError(422, "wrong_type", f"expected a string or null, got {value!r}",
                                where(name, i))
         if policy == "reject":
             raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
-                               f"was trained on; expected one of {allowed}", where(name, i))
+                               f"was trained on; expected one of {list(known)}", where(name, i))
         out[i] = None
         unseen[name] = unseen.get(name, 0) + 1
     return out
@@ -72,12 +88,9 @@ def _categorical(values: list, name: str, allowed: list[str], policy: str, where
 
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
-    data = {}
-    for name in spec.inputs:
-        if name in spec.categorical:
-            data[name] = _categorical(columns[name], name, spec.categorical[name], policy, where, unseen)
-        else:
-            data[name] = _numeric(columns[name], name, where)
+    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where), strict=True))
+    for name, known in spec.category_index.items():
+        data[name] = _categorical(columns[name], name, known, policy, where, unseen)
     return CheckedBatch(data, unseen)
 
 
