@@ -19,7 +19,7 @@ from typing import Any
 import skops.io as sio
 
 from slipway.errors import SlipwayError
-from slipway.io import atomic_path, write_bytes, read_json, sha256_file, write_json
+from slipway.io import atomic_path, read_json, sha256_file, write_bytes, write_json
 
 MODEL_FILE = "model.skops"
 ONNX_FILE = "model.onnx"
