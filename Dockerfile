@@ -27,7 +27,7 @@ LABEL org.opencontainers.image.title="slipway-model-server" \
 RUN groupadd --system --gid 10001 slipway \
     && useradd --system --uid 10001 --gid slipway --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin slipway
 COPY --from=build /opt/venv /opt/venv
-COPY models/model.skops models/model.json reports/metrics.json reports/gate.json /app/model/
+COPY models/ reports/metrics.json reports/gate.json /app/model/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

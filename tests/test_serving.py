@@ -73,6 +73,14 @@ def test_predict_matches_the_pipeline_model(client, reference_model):
     assert response.headers["X-Request-ID"]
 
 
+def test_each_request_is_one_json_log_line(client, capsys):
+    client.post("/predict", json={"instances": churn_instances(2)}, headers={"X-Request-ID": "log-1"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"log-1"' in line]
+    assert len(lines) == 1
+    assert lines[0]["msg"] == "request" and lines[0]["path"] == "/predict"
+    assert lines[0]["status"] == 200 and lines[0]["rows"] == 2 and lines[0]["duration_ms"] > 0
+
+
 def test_request_id_is_echoed(client):
     response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
@@ -109,13 +117,14 @@ def body_with(**changes):
               content_type="application/json"), 422, "non_finite", "instances[0].age", "send null"),
         (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": -Infinity'),
               content_type="application/json"), 422, "non_finite", "instances[0].age", "-inf"),
+        (dict(json=body_with(age=10**400)), 422, "non_finite", "instances[0].age", "finite float64"),
         (dict(json=body_with(contract="lifetime")), 422, "unseen_category", "instances[0].contract",
          "expected one of ['month-to-month', 'one-year', 'two-year']"),
         (dict(data="x" * (70 * 1024), content_type="application/json"), 413, "body_too_large", None, ""),
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
          "not-instance", "missing", "unknown", "string-number", "bool", "number-category", "nan",
-         "infinity", "unseen-category", "body-too-large"],
+         "infinity", "beyond-float64", "unseen-category", "body-too-large"],
 )
 def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, message):
     response = client.post("/predict", **kwargs)
@@ -236,7 +245,7 @@ def test_config_from_environment_is_checked():
 
 def test_the_server_does_not_import_the_pipeline_tooling():
     code = ("import sys, slipway.serving.wsgi; "
-            "heavy = [m for m in ('deepchecks', 'dvc', 'boto3') if m in sys.modules]; "
+            "heavy = [m for m in ('deepchecks', 'dvc', 'boto3', 'onnx') if m in sys.modules]; "
             "print(heavy); sys.exit(bool(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={"SLIPWAY_MODEL_DIR": "/nonexistent", "PATH": ""})

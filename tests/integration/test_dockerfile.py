@@ -47,9 +47,10 @@ def test_the_dockerfile_cmd_serves_the_baked_bundle(bundle_dir, tmp_path):
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports/metrics.json").write_text(json.dumps({"roc_auc": 0.8}))
     (tmp_path / "reports/gate.json").write_text(json.dumps({"verdict": "pass", "failed": []}))
-    for source in sources:
+    for source in sources:  # a directory source copies its contents, as COPY does
         folder, name = source.split("/", 1)
-        shutil.copy(built[folder] / name, target / name)
+        for path in [built[folder] / name] if name else sorted(built[folder].iterdir()):
+            shutil.copy(path, target / path.name)
     for path in target.iterdir():
         path.chmod(0o444)  # read-only, as in the image
 

@@ -1,0 +1,51 @@
+import multiprocessing
+from types import SimpleNamespace
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+
+from slipway.featureset import FeatureSpec
+from slipway.serving.metrics import CountArray, PredictionCounts
+
+
+def _add_in_child(counts: CountArray, value: float) -> None:
+    counts.add(np.full(counts.size, value))
+
+
+def test_counts_of_every_process_are_summed(tmp_path):
+    counts = CountArray(3, tmp_path, "demo")
+    counts.add(np.array([1.0, 0.0, 2.0]))
+    context = multiprocessing.get_context("fork")  # as gunicorn forks its workers
+    for value in (10.0, 100.0):
+        child = context.Process(target=_add_in_child, args=(counts, value))
+        child.start()
+        child.join()
+        assert child.exitcode == 0
+    assert len(list(tmp_path.glob("demo_*.counts"))) == 3  # one file per process
+    (tmp_path / "demo_999999.counts").write_bytes(b"\0" * 8)  # a file still being created
+    np.testing.assert_array_equal(counts.totals(), [111.0, 110.0, 112.0])
+
+
+def test_prediction_counts_export_what_prometheus_client_would():
+    model = SimpleNamespace(
+        version="v1", classes=[0, 1], spec=FeatureSpec(numeric=["x"], categorical={}),
+        metadata={"reference": {"x": {"kind": "numeric", "edges": [1.0], "fractions": [0.5, 0.5, 0.0]}}})
+    predictions = PredictionCounts(model, None)
+    proba = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    predictions.observe(proba, np.array([[0.0], [3.0], [np.nan]]))
+    registry = CollectorRegistry()
+    registry.register(predictions)
+    text = generate_latest(registry).decode()
+    # a tie predicts the first class, as argmax does everywhere else
+    assert 'slipway_predictions_total{class="0",model_version="v1"} 2.0' in text
+    assert 'slipway_predictions_total{class="1",model_version="v1"} 1.0' in text
+    # le buckets: 0.5 counts in le="0.5"; the histogram is cumulative
+    assert 'slipway_prediction_score_bucket{le="0.1",model_version="v1"} 1.0' in text
+    assert 'slipway_prediction_score_bucket{le="0.45",model_version="v1"} 1.0' in text
+    assert 'slipway_prediction_score_bucket{le="0.5",model_version="v1"} 2.0' in text
+    assert 'slipway_prediction_score_bucket{le="+Inf",model_version="v1"} 3.0' in text
+    assert 'slipway_prediction_score_count{model_version="v1"} 3.0' in text
+    assert 'slipway_prediction_score_sum{model_version="v1"} 1.4' in text
+    assert 'slipway_feature_bin_total{bin="le_1",feature="x"} 1.0' in text
+    assert 'slipway_feature_bin_total{bin="gt_1",feature="x"} 1.0' in text
+    assert 'slipway_feature_bin_total{bin="missing",feature="x"} 1.0' in text
