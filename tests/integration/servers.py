@@ -32,7 +32,10 @@ def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool
         while True:
             try:
                 urllib.request.urlopen(url + ("/readyz" if wait_ready else "/healthz"), timeout=2)
-                break
+                # One ready worker answers /readyz; the tests want every worker serving (a worker
+                # still loading counts slipway_model_ready as 0).
+                if not wait_ready or (tmp_path / "gunicorn.log").read_text().count(" loaded from ") >= workers:
+                    break
             except urllib.error.HTTPError as exc:
                 if not wait_ready and exc.code:
                     break
