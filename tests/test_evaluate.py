@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from slipway import bundle
+from slipway.featureset import FeatureSpec
 from slipway.pipeline import evaluate, featurize, paths, train
+from tests.conftest import build_bundle
 
 
 def test_binary_scores():
@@ -55,3 +57,55 @@ def test_main_writes_metrics_and_plots(workdir, churn, params):
     importance = json.loads((paths.PLOTS / "importance.json").read_text())
     assert {row["feature"] for row in importance} == set(spec.columns)
     assert len(pd.read_csv(paths.PLOTS / "confusion.csv")) == metrics["rows"]
+
+
+def test_permutation_importance_ranks_the_informative_column_first():
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(400, 3))
+    y = (matrix[:, 0] > 0).astype(int)
+
+    def predict(m: np.ndarray) -> np.ndarray:  # the model looks at column 0 only
+        p = 1 / (1 + np.exp(-4 * m[:, 0]))
+        return np.column_stack([1 - p, p])
+
+    ranked = evaluate.importances(predict, matrix, y, [0, 1], ["signal", "noise", "other"], 300, 1)
+    assert ranked[0]["feature"] == "signal" and ranked[0]["importance"] > 0.3
+    assert {r["feature"]: r["importance"] for r in ranked[1:]} == {"noise": 0.0, "other": 0.0}
+    assert ranked == evaluate.importances(predict, matrix, y, [0, 1], ["signal", "noise", "other"], 300, 1)
+
+
+def test_multiclass_permutation_importance_uses_accuracy():
+    matrix = np.repeat(np.arange(3.0), 20)[:, None]
+    labels = np.array(["a", "b", "c"], dtype=object)[matrix[:, 0].astype(int)]
+    ranked = evaluate.importances(lambda m: np.eye(3)[m[:, 0].astype(int)], matrix, labels,
+                                  ["a", "b", "c"], ["code"], 60, 0)
+    assert 0.4 < ranked[0]["importance"] <= 1.0  # accuracy 1.0 falls to about a third
+
+
+@pytest.mark.parametrize("estimator", ["hist_gradient_boosting", "logistic_regression"])
+def test_scores_come_from_the_served_path(tmp_path, params, estimator):
+    """ONNX where the bundle has it (without reading the skops file), else the estimator; both
+    give the estimator's probabilities."""
+    params["train"]["estimator"] = estimator
+    params["train"]["hyperparameters"] = {"max_iter": 40} if estimator == "hist_gradient_boosting" else {}
+    model_dir = build_bundle(tmp_path, params)
+    loaded = bundle.load(model_dir)
+    spec = FeatureSpec.from_dict(loaded.metadata["features"])
+    matrix = spec.frame_matrix(pd.read_parquet(tmp_path / "data/features/train.parquet").head(300))
+    expected = loaded.estimator.predict_proba(spec.frame(matrix))
+    if estimator == "hist_gradient_boosting":
+        (model_dir / "model.skops").unlink()
+    predict = evaluate.served_predictor(model_dir, loaded.metadata, spec)
+    np.testing.assert_allclose(predict(matrix), expected, rtol=0, atol=1e-9)
+
+
+def test_a_tampered_onnx_model_is_refused(tmp_path, bundle_dir):
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    for name in ("model.json", "model.skops", "model.onnx"):
+        (model_dir / name).write_bytes((bundle_dir / name).read_bytes())
+    with open(model_dir / "model.onnx", "ab") as handle:
+        handle.write(b"x")
+    metadata = bundle.load_metadata(model_dir)
+    with pytest.raises(bundle.BundleError, match="model.onnx: sha256 .* corrupt or tampered"):
+        evaluate.served_predictor(model_dir, metadata, FeatureSpec.from_dict(metadata["features"]))

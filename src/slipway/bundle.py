@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import skops.io as sio
-
 from slipway.errors import SlipwayError
 from slipway.io import atomic_path, read_json, sha256_file, write_bytes, write_json
 
@@ -69,6 +67,8 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
     Each file is replaced atomically; a reader between the renames sees a sha256 mismatch
     and refuses the bundle rather than serving a mix of two models.
     """
+    import skops.io as sio  # here, not at the top: its import walks all of scikit-learn (~0.5 s)
+
     directory = Path(directory)
     with atomic_path(directory / MODEL_FILE) as tmp:
         sio.dump(estimator, tmp)
@@ -107,15 +107,23 @@ def _verified_bytes(path: Path, expected: str | None) -> bytes:
     return data
 
 
+def load_onnx(directory: str | Path, metadata: dict[str, Any]) -> bytes | None:
+    """The bundle's verified ONNX model; ``None`` when it has none."""
+    entry = metadata.get("onnx")
+    if not entry:
+        return None
+    return _verified_bytes(Path(directory) / Path(entry["file"]).name, entry.get("sha256"))
+
+
 def load(directory: str | Path) -> Bundle:
     """Load and verify a bundle; raises :class:`BundleError` naming what is wrong."""
+    import skops.io as sio
+
     directory = Path(directory)
     metadata = load_metadata(directory)
     model_path = directory / metadata.get("model_file", MODEL_FILE)
     _verified_bytes(model_path, metadata.get("sha256"))
-    onnx = None
-    if metadata.get("onnx"):
-        onnx = _verified_bytes(directory / Path(metadata["onnx"]["file"]).name, metadata["onnx"].get("sha256"))
+    onnx = load_onnx(directory, metadata)
     try:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as exc:

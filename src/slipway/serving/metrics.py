@@ -157,8 +157,9 @@ class ModelMetrics:
         self.model_ready.set(1)
         if trained_at is not None:
             self.trained_at.set(trained_at)
-        self.predictions = PredictionCounts(model, multiprocess_dir())
-        if multiprocess_dir() is None:
+        directory = multiprocess_dir()
+        self.predictions = PredictionCounts(model, directory)
+        if directory is None:  # in multiprocess mode exposition() registers it per scrape
             self.registry.register(self.predictions)
         for feature, entry in model.metadata.get("reference", {}).items():
             for label, fraction in zip(bin_labels(entry), entry["fractions"], strict=True):
