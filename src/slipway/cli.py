@@ -186,12 +186,13 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
     """Canary vs stable in Prometheus. Exit 0 pass, 1 fail, 3 inconclusive."""
     from slipway import io
     from slipway.monitoring import canary
+    from slipway.monitoring.verdicts import EXIT_CODES
 
     result = canary.analyse(canary.PrometheusClient(prometheus_url), params_module.load(params_path))
     io.write_json(out, result)
     io.write_text(markdown_path, canary.markdown(result))
     click.echo(canary.markdown(result))
-    sys.exit(canary.EXIT_CODES[result["verdict"]])
+    sys.exit(EXIT_CODES[result["verdict"]])
 
 
 @cli.command()
@@ -210,6 +211,7 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     from slipway.bundle import load_metadata
     from slipway.featureset import FeatureSpec
     from slipway.monitoring import drift as drift_module
+    from slipway.monitoring.verdicts import EXIT_CODES
     from slipway.pipeline.gate import quiet_deepchecks
 
     quiet_deepchecks()
@@ -224,7 +226,7 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
         with io.atomic_path(out / "drift.html") as tmp, open(tmp, "w", encoding="utf-8") as handle:
             result.save_as_html(handle)
     click.echo(drift_module.markdown(report))
-    sys.exit(drift_module.EXIT_CODES[report["verdict"]])
+    sys.exit(EXIT_CODES[report["verdict"]])
 
 
 @cli.command("report-run")

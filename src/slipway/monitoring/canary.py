@@ -13,10 +13,10 @@ import urllib.request
 from typing import Any
 
 from slipway.errors import SlipwayError
+from slipway.monitoring import verdicts
+from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import lookup
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
 JOB = 'job="slipway"'
 
 
@@ -116,14 +116,10 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    icon = {PASS: "✅", FAIL: "❌", INCONCLUSIVE: "⚠️"}[result["verdict"]]
-    lines = [f"## {icon} Canary analysis: {result['verdict'].upper()}", "",
-             f"Canary `{result['canary_version']}` vs stable `{result['stable_version']}` over "
-             f"{result['window']}: {result['requests']['canary']:.0f} canary and "
-             f"{result['requests']['stable']:.0f} stable requests."]
-    if result.get("reason"):
-        lines += ["", result["reason"]]
-    if result["checks"]:
-        lines += ["", "| check | verdict | detail | limit |", "| --- | --- | --- | --- |"]
-        lines += [f"| {c['check']} | {c['verdict']} | {c['detail']} | {c['threshold']} |" for c in result["checks"]]
-    return "\n".join(lines) + "\n"
+    return verdicts.markdown(
+        "Canary analysis", result["verdict"],
+        f"Canary `{result['canary_version']}` vs stable `{result['stable_version']}` over "
+        f"{result['window']}: {result['requests']['canary']:.0f} canary and "
+        f"{result['requests']['stable']:.0f} stable requests.",
+        result.get("reason"), ["check", "verdict", "detail", "limit"],
+        [[c["check"], c["verdict"], c["detail"], c["threshold"]] for c in result["checks"]])

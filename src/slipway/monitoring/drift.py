@@ -15,10 +15,9 @@ import pandas as pd
 
 from slipway.errors import DataError
 from slipway.featureset import FeatureSpec
+from slipway.monitoring import verdicts
+from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import lookup
-
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
 
 
 def read_prediction_log(path: Path) -> pd.DataFrame:
@@ -69,14 +68,11 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
 
 
 def markdown(report: dict) -> str:
-    icon = {PASS: "✅", FAIL: "❌", INCONCLUSIVE: "⚠️"}[report["verdict"]]
-    lines = [f"## {icon} Drift: {report['verdict'].upper()}", "",
-             f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
-             f"a feature drifts above {report['threshold']:g}."]
-    if report.get("reason"):
-        lines += ["", report["reason"]]
-    if report["features"]:
-        lines += ["", "| feature | drift score |", "| --- | --- |"]
-        lines += [f"| {n}{' ⚠️' if n in report.get('drifted', []) else ''} | {s:.3f} |"
-                  for n, s in sorted(report["features"].items(), key=lambda t: -t[1])]
-    return "\n".join(lines) + "\n"
+    drifted = report.get("drifted", [])
+    return verdicts.markdown(
+        "Drift", report["verdict"],
+        f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
+        f"a feature drifts above {report['threshold']:g}.",
+        report.get("reason"), ["feature", "drift score"],
+        [[f"{n}{' ⚠️' if n in drifted else ''}", f"{s:.3f}"]
+         for n, s in sorted(report["features"].items(), key=lambda t: -t[1])])
