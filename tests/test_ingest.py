@@ -20,6 +20,19 @@ def test_rows_sharing_the_cutoff_all_go_to_test():
     assert len(train) == 0 and len(test) == 6
 
 
+def test_time_split_orders_rows_stably_and_accepts_time_zones():
+    times = pd.to_datetime(["2025-01-03", "2025-01-01", "2025-01-02", "2025-01-01"]).tz_localize("Europe/Paris")
+    frame = pd.DataFrame({"t": times, "y": range(4)})
+    train, test = ingest.split_by_time(frame, "t", test_size=0.25)
+    assert train["y"].tolist() == [1, 3, 2] and test["y"].tolist() == [0]
+
+
+def test_rows_without_a_timestamp_cannot_be_split_by_time():
+    frame = pd.DataFrame({"t": pd.to_datetime(["2025-01-01", None, None]), "y": range(3)})
+    with pytest.raises(DataError, match=r"column 't', rule not_null: 2 rows have no timestamp.*ingest.split: random"):
+        ingest.split_by_time(frame, "t", test_size=0.5)
+
+
 def test_random_split_is_seeded(churn, params):
     params["ingest"]["split"] = "random"
     first = ingest.split(churn, params)[1]

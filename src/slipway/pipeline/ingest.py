@@ -39,12 +39,19 @@ def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The newest ``test_size`` share of events is the test set. Rows sharing the cut-off
-    timestamp all go to the test side, so no training row is newer than a test row."""
+    timestamp all go to the test side, so no training row is newer than a test row. A row with
+    no timestamp has no place on the timeline: it is an error, not a guess."""
+    times = frame[column]
+    missing = int(times.isna().sum())
+    if missing:
+        raise DataError(f"column {column!r}, rule not_null: {missing} rows have no timestamp, so they "
+                        f"cannot be split by time (fix the data, or set ingest.split: random)")
     n_test = max(1, int(round(len(frame) * test_size)))
-    ordered = frame.sort_values(column, kind="stable")
-    cutoff = ordered[column].iloc[len(ordered) - n_test]
-    is_test = ordered[column] >= cutoff
-    return ordered[~is_test], ordered[is_test]
+    # Order the timestamps only, then copy each side once (sorting the frame copies all of it).
+    order = times.array.argsort(kind="stable")
+    ordered = times.iloc[order]
+    first_test = int(ordered.searchsorted(ordered.iloc[len(ordered) - n_test], side="left"))
+    return frame.take(order[:first_test]), frame.take(order[first_test:])
 
 
 def split_randomly(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,6 +84,6 @@ def main(params: dict[str, Any]) -> None:
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp)
     train, test = split(frame, params)
-    io.write_parquet(paths.TRAIN_RAW, train.reset_index(drop=True))
-    io.write_parquet(paths.TEST_RAW, test.reset_index(drop=True))
+    io.write_parquet(paths.TRAIN_RAW, train)  # written without the index
+    io.write_parquet(paths.TEST_RAW, test)
     print(f"ingest: {len(frame)} rows from {source} -> {len(train)} train, {len(test)} test")
