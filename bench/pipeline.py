@@ -5,7 +5,9 @@ much example data and runs `dvc repro` once, as a user would. A `slipway` shim f
 times each stage's command and records its peak RSS, so the per-stage figures come from that same
 run; the total is the whole `dvc repro` (DVC's own work included). Then a no-op `dvc repro`, then
 the same work as one plain in-process script (read the batches, split, fit the same estimator,
-predict the test set). Figures only, no pass/fail: record them in bench/README.md.
+predict the test set). Derived lines: DVC's own work (the total minus the stages), the pipeline
+without the gate, and the ratios to the plain script. Figures only, no pass/fail: record them in
+bench/README.md.
 
     .venv/bin/python bench/pipeline.py [--rows 100000 1000000]
 """
@@ -113,14 +115,25 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    print(f"{'rows':>9}  {'step':<18} {'wall s':>8} {'peak MiB':>9}")
+    print(f"{'rows':>9}  {'step':<22} {'wall s':>8} {'peak MiB':>9}")
     for rows in args.rows:
         figures = bench(rows, env)
         for name, wall, peak in figures:
-            print(f"{rows:>9}  {name:<18} {wall:>8.2f} {peak:>9.0f}")
-        pipeline = next(f for f in figures if f[0] == "pipeline total")
-        plain = next(f for f in figures if f[0] == "plain script")
-        print(f"{rows:>9}  {'pipeline / plain':<18} {pipeline[1] / plain[1]:>8.2f}x {pipeline[2] / plain[2]:>8.2f}x")
+            print(f"{rows:>9}  {name:<22} {wall:>8.2f} {peak:>9.0f}")
+        seconds = {name: wall for name, wall, _ in figures}
+        mib = {name: peak for name, _, peak in figures}
+        plain = seconds["plain script"]
+        stages = [name for name in seconds if name not in ("pipeline total", "no op dvc repro", "plain script")]
+        # The 1.3x target predates the gate: it is about the five stages and DVC's work around them.
+        derived = {"dvc own work": seconds["pipeline total"] - sum(seconds[name] for name in stages),
+                   "without gate": seconds["pipeline total"] - seconds.get("gate", 0.0)}
+        for name, wall in derived.items():
+            print(f"{rows:>9}  {name:<22} {wall:>8.2f}")
+        print(f"{rows:>9}  {'pipeline / plain':<22} {seconds['pipeline total'] / plain:>8.2f}x "
+              f"{mib['pipeline total'] / mib['plain script']:>8.2f}x")
+        for name, wall in (("without gate", derived["without gate"]), ("train", seconds["train"]),
+                           ("dvc own work", derived["dvc own work"])):
+            print(f"{rows:>9}  {name + ' / plain':<22} {wall / plain:>8.2f}x")
         sys.stdout.flush()
 
 
