@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +72,20 @@ def test_other_estimators_are_left_to_scikit_learn():
     spec = FeatureSpec(numeric=["a"], categorical={})
     estimator = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
     assert export_onnx(estimator, spec) is None
+
+
+def test_onnxruntime_writes_nothing_to_home_and_sends_no_telemetry(tmp_path):
+    """onnxruntime's telemetry (a device id under $HOME/.cache, uploads to Microsoft) stays off:
+    the image's root filesystem is read-only and its NetworkPolicy allows no egress."""
+    estimator, spec, matrix = fitted(2, categorical=True)
+    (tmp_path / "model.onnx").write_bytes(export_onnx(estimator, spec))
+    home = tmp_path / "home"
+    home.mkdir()
+    probe = ("import numpy as np; from slipway.inference import OnnxPredictor; "
+             f"p = OnnxPredictor(open({str(tmp_path / 'model.onnx')!r}, 'rb').read()); "
+             f"print(p.predict_proba(np.zeros((1, {matrix.shape[1]}))).shape)")
+    environment = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    result = subprocess.run([sys.executable, "-c", probe], env={**environment, "HOME": str(home)},
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "(1, 2)"
+    assert list(home.rglob("*")) == []

@@ -16,6 +16,8 @@ at load; any other estimator is served through scikit-learn.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -172,6 +174,11 @@ class OnnxPredictor:
     """Runs the exported model: the float matrix in, class probabilities out."""
 
     def __init__(self, model: bytes):
+        # onnxruntime (1.32 on Linux) uploads usage telemetry to Microsoft and writes a device id
+        # under $HOME/.cache when imported, unless this is set first: a server behind a no-egress
+        # NetworkPolicy with a read-only root filesystem must do neither. ORT_DISABLE_TELEMETRY=0
+        # in the environment opts back in.
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

@@ -30,9 +30,9 @@ max_requests_jitter = max_requests // 10
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
 # Heartbeat files in memory, not on a (possibly read-only) root filesystem; and no control socket
-# in $HOME (gunicorn 23+ opens one there by default), which a read-only container cannot create.
+# in $HOME (gunicorn opens one there by default), which a read-only container cannot create.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-no_control_socket = True
+control_socket_disable = True
 
 # Prometheus multiprocess mode: every worker writes its samples to files here, /metrics sums them.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -1,0 +1,63 @@
+"""The gunicorn settings module: every name in it is a setting gunicorn knows, with a valid value.
+
+gunicorn ignores unknown names in a config module without a word, so a misspelt setting would
+silently keep gunicorn's default. The module is loaded in a subprocess: importing it sets
+``PROMETHEUS_MULTIPROC_DIR`` and the thread variables for the process, as gunicorn needs.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import __future__, json, types
+import gunicorn.config
+from slipway.serving import gunicorn_conf as conf
+
+names = [n for n, v in vars(conf).items() if not n.startswith("_")
+         and not isinstance(v, (types.ModuleType, __future__._Feature))]
+known = {s.name for s in gunicorn.config.KNOWN_SETTINGS}
+cfg = gunicorn.config.Config()
+for name in names:
+    if name in known:
+        cfg.set(name, getattr(conf, name))  # gunicorn's own validation of the value
+print(json.dumps({"unknown": [n for n in names if n not in known],
+                  "settings": {n: str(getattr(cfg, n)) for n in ("bind", "workers", "worker_class_str",
+                               "control_socket_disable", "worker_tmp_dir", "accesslog")}}))
+"""
+
+
+@pytest.fixture
+def load(tmp_path):
+    def settings_with(env: dict[str, str]) -> dict:
+        result = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
+                                env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), **env})
+        return json.loads(result.stdout)
+    return settings_with
+
+
+def test_every_name_is_a_gunicorn_setting(load):
+    assert load({})["unknown"] == []
+
+
+def test_defaults_are_what_the_image_needs(load):
+    settings = load({})["settings"]
+    assert settings["bind"] == "['0.0.0.0:8080']"
+    assert settings["workers"] == "2"
+    assert settings["worker_class_str"] == "sync"
+    # A read-only root filesystem: no control socket in $HOME, heartbeats in memory.
+    assert settings["control_socket_disable"] == "True"
+    assert settings["worker_tmp_dir"] in ("/dev/shm", "None")
+    assert settings["accesslog"] == "None"  # the app writes its own JSON access line
+
+
+@pytest.mark.parametrize(("env", "key", "expected"), [
+    ({"SLIPWAY_BIND": "127.0.0.1:9000"}, "bind", "['127.0.0.1:9000']"),
+    ({"PORT": "9001"}, "bind", "['0.0.0.0:9001']"),
+    ({"SLIPWAY_WORKERS": "4"}, "workers", "4"),
+    ({"SLIPWAY_THREADS": "4"}, "worker_class_str", "gthread"),
+])
+def test_environment_overrides(load, env, key, expected):
+    assert load(env)["settings"][key] == expected
