@@ -65,7 +65,9 @@ def test_the_dockerfile_cmd_serves_the_baked_bundle(bundle_dir, tmp_path):
                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "PORT": str(port),
                    "HOST": "127.0.0.1", "HOME": str(tmp_path / "no-home")}  # the image's user has none
     (tmp_path / "tmp").mkdir()
-    server = subprocess.Popen(cmd, env=environment, cwd=tmp_path, stdout=subprocess.PIPE,
+    workdir = tmp_path / "workdir"  # the working directory: / in the image, read-only
+    workdir.mkdir()
+    server = subprocess.Popen(cmd, env=environment, cwd=workdir, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     try:
         for _ in range(150):
@@ -89,4 +91,5 @@ def test_the_dockerfile_cmd_serves_the_baked_bundle(bundle_dir, tmp_path):
         print(output)  # pytest shows it when the test fails
     # Nothing written outside /tmp (no control socket in $HOME), and nothing to warn about.
     assert not (tmp_path / "no-home").exists()
+    assert list(workdir.iterdir()) == []
     assert "[WARNING]" not in output and "[ERROR]" not in output
