@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from slipway import bundle
+from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
 from slipway.model.example_data import generate_month
 from slipway.pipeline import evaluate, featurize, gate, ingest, train
@@ -165,3 +166,16 @@ def test_markdown_puts_failures_first(good):
     assert text.startswith("## ❌ Gate: FAIL")
     assert text.index("### Failed") < text.index("### Key metrics")
     assert "| roc_auc | 0." in text
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda g: g.pop("max_null_ratio"), "gate.max_null_ratio is required but missing"),
+    (lambda g: g.update(min_roc_auc="high"), "gate.min_roc_auc must be float, got 'high'"),
+    (lambda g: g.update(max_regression=-0.1), "gate.max_regression must be >= 0.0"),
+    (lambda g: g.update(primary_metric="auc"), "gate.primary_metric must be one of roc_auc, accuracy, f1"),
+])
+def test_thresholds_are_checked_before_any_check_runs(base_params, change, message):
+    params = copy.deepcopy(base_params)
+    change(params["gate"])
+    with pytest.raises(ParamsError, match=message):
+        gate.thresholds(params)

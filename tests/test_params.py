@@ -50,3 +50,41 @@ def test_load_reports_missing_and_malformed_files(tmp_path):
 def test_repository_params_are_complete(repo_params):
     for key in ("data.source", "data.target", "ingest.split", "train.estimator", "evaluate.seed"):
         lookup(repo_params, key, (str, int, float))
+
+
+def test_the_repository_params_use_only_known_keys():
+    params_module.load(params_module.DEFAULT_PATH)  # raises on an unknown key
+
+
+def test_unknown_keys_are_refused_with_a_suggestion(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  estimator: hist_gradient_boosting\n  hyperparamters: {max_iter: 5}\n"
+                    "validate:\n  colums: {}\ngat: {}\nmy_section: {}\ndata: auto\n")
+    with pytest.raises(ParamsError) as error:
+        params_module.load(path)
+    message = str(error.value)
+    assert "unknown key train.hyperparamters (did you mean train.hyperparameters?)" in message
+    assert "unknown key validate.colums (did you mean validate.columns?)" in message
+    assert "unknown key gat (did you mean gate?)" in message
+    assert "unknown key my_section;" in message
+    assert "data must be a mapping of keys, got 'auto'" in message
+
+
+def test_every_key_the_code_reads_is_known():
+    """Literal keys passed to ``lookup`` anywhere in the package are in KNOWN_KEYS."""
+    import ast
+    from pathlib import Path
+
+    import slipway
+
+    read = set()
+    for path in Path(slipway.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lookup"
+                    and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)):
+                read.add(node.args[1].value)
+    assert len(read) > 20
+    for key in read:
+        section, _, name = key.partition(".")
+        assert section in params_module.KNOWN_KEYS, key
+        assert not name or name.split(".")[0] in params_module.KNOWN_KEYS[section], key

@@ -1,11 +1,13 @@
 """Reading ``params.yaml``: every tunable number and threshold lives there.
 
-``lookup`` names the exact key and the rule when a value is missing or of the wrong kind, so a
-typo in params fails the stage before any work is done.
+``lookup`` names the exact key and the rule when a value is missing or of the wrong kind, and
+``load`` refuses a key it does not know, so a typo in params fails the stage before any work is
+done instead of leaving a default silently in force.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,29 @@ from slipway.errors import ParamsError
 
 DEFAULT_PATH = Path("params.yaml")
 _MISSING = object()
+
+# Every key params.yaml may hold, by section. Values that are themselves mappings with free-form
+# keys (the estimator's keyword arguments, per-column rules) are checked where they are read.
+# A key your own code reads goes here too.
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "example_data": ("start", "months", "rows_per_month", "seed", "drift", "drift_start"),
+    "data": ("source", "format", "target", "id_column", "timestamp_column", "numeric_features",
+             "categorical_features", "drop_columns"),
+    "ingest": ("split", "test_size", "seed"),
+    "validate": ("max_null_fraction", "max_examples", "columns"),
+    "featurize": ("derived", "max_categories"),
+    "train": ("estimator", "seed", "hyperparameters"),
+    "evaluate": ("importance_sample", "seed"),
+    "gate": ("sample_size", "seed", "fail_on_check_error", "max_null_ratio", "max_mixed_type_ratio",
+             "max_duplicate_ratio", "max_conflicting_label_ratio", "max_feature_label_pps",
+             "max_feature_drift", "max_label_drift", "max_new_category_ratio",
+             "max_train_test_mix_ratio", "min_roc_auc", "min_accuracy", "min_baseline_gain",
+             "primary_metric", "max_regression", "champion"),
+    "release": ("image_repository", "remote", "branch"),
+    "canary": ("window", "min_requests", "max_error_ratio", "max_error_ratio_increase",
+               "max_latency_p95_ratio", "min_latency_p95_seconds", "max_score_ks"),
+    "drift": ("max_feature_drift", "min_rows", "sample_size", "seed"),
+}
 
 
 def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
@@ -27,7 +52,29 @@ def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: must be a mapping of sections, got {type(params).__name__}")
+    check_keys(params, path)
     return params
+
+
+def _unknown(key: str, known) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def check_keys(params: dict[str, Any], path: str | Path = DEFAULT_PATH) -> None:
+    """Every section and key one of :data:`KNOWN_KEYS`; all the unknown ones named at once."""
+    problems = []
+    for section, values in params.items():
+        if section not in KNOWN_KEYS:
+            problems.append(_unknown(str(section), KNOWN_KEYS))
+        elif not isinstance(values, dict):
+            problems.append(f"{section} must be a mapping of keys, got {values!r}")
+        else:
+            known = [f"{section}.{key}" for key in KNOWN_KEYS[section]]
+            problems += [_unknown(f"{section}.{key}", known) for key in values
+                         if f"{section}.{key}" not in known]
+    if problems:
+        raise ParamsError(f"{path}: " + "; ".join(problems))
 
 
 def lookup(

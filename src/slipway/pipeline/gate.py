@@ -296,13 +296,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def thresholds(params: dict[str, Any]) -> dict[str, Any]:
+    """Every threshold and the primary metric, checked before any check runs."""
+    keys = [rule.param for rule in RULES] + [key for _, key in METRIC_FLOORS] + ["max_regression"]
+    gate: dict[str, Any] = {key: lookup(params, f"gate.{key}", float, minimum=0.0) for key in keys}
+    gate["primary_metric"] = lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
+    return gate
+
+
 def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                   metrics: dict[str, Any], params: dict[str, Any]) -> tuple[dict, list]:
     """The whole gate, pure of file output: returns the report and the deepchecks results."""
-    gate = lookup(params, "gate", dict)
+    gate = thresholds(params)
     size = lookup(params, "gate.sample_size", int, minimum=100)
     seed = lookup(params, "gate.seed", int)
-    lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
     champion_setting = lookup(params, "gate.champion", (str, type(None)), None)
     train_sample, test_sample = sample(train, size, seed), sample(test, size, seed)
     entries, results = run_checks(train_sample, test_sample, model, gate)
