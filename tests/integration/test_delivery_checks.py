@@ -1,6 +1,6 @@
 """What CI and the cluster consume, checked with the real tools the project installs (make tools):
 kubectl kustomize, strict Kubernetes and CRD schemas, actionlint, the GitHub workflow schema,
-hadolint and checkov."""
+npm-groovy-lint on the Jenkinsfile, hadolint and checkov."""
 
 import os
 import subprocess
@@ -90,6 +90,22 @@ def test_workflows_pass_actionlint_and_the_workflow_schema():
     workflows = sorted(str(p) for p in (REPO / ".github/workflows").glob("*.yml"))
     schema = run(str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows)
     assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+def groovy_lint(path: Path) -> subprocess.CompletedProcess:
+    """npm-groovy-lint (CodeNarc) without its background server, failing on errors (a file that
+    does not parse as Groovy); its style findings are left to review."""
+    return run(str(TOOLS / "node/node_modules/.bin/npm-groovy-lint"), "--noserver", "--failon", "error",
+               "--loglevel", "error", "--output", "txt", str(path), timeout=300)
+
+
+def test_the_jenkinsfile_parses_as_groovy(tmp_path):
+    lint = groovy_lint(REPO / "Jenkinsfile")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    broken = tmp_path / "Jenkinsfile"
+    broken.write_text((REPO / "Jenkinsfile").read_text().replace("    stages {", "    stages {{", 1))
+    lint = groovy_lint(broken)
+    assert lint.returncode == 1 and "Unexpected input" in lint.stdout, lint.stdout + lint.stderr
 
 
 def test_workflows_are_least_privilege_and_pinned():
