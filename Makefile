@@ -117,7 +117,7 @@ canary-analysis: venv ## Canary vs stable in Prometheus ($PROMETHEUS_URL); write
 	$(BIN)/slipway canary-analysis --prometheus-url "$(PROMETHEUS_URL)"
 
 PREDICTIONS ?= data/predictions
-drift: venv ## Served traffic (the prediction log in $PREDICTIONS) vs the training data; exit 1 on drift
+drift: venv ## Served traffic (the prediction log in $PREDICTIONS) vs the training data; fails on drift
 	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
 
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)

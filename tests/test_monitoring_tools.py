@@ -51,7 +51,7 @@ def test_report_run_pushes_the_retrain_status(recorder):
 
 def test_report_run_names_an_unreachable_pushgateway():
     result = slipway("report-run", "--pushgateway", "http://127.0.0.1:9", "--status", "success")
-    assert result.returncode == 1 and "report-run: Pushgateway at http://127.0.0.1:9" in result.stderr
+    assert result.returncode == 2 and "report-run: Pushgateway at http://127.0.0.1:9" in result.stderr
 
 
 ALERTS = {"alerts": [

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
 from slipway import params as params_module
-from slipway.errors import SlipwayError
+from slipway.errors import ERROR_EXIT, SlipwayError
 
 params_option = click.option(
     "--params", "params_path", default=str(params_module.DEFAULT_PATH), show_default=True,
@@ -183,7 +184,7 @@ def pr_report(base, gate) -> None:
 @click.option("--markdown", "markdown_path", default="reports/canary-analysis.md", show_default=True,
               type=click.Path(dir_okay=False))
 def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
-    """Canary vs stable in Prometheus. Exit 0 pass, 1 fail, 3 inconclusive."""
+    """Canary vs stable in Prometheus. Exit 0 pass, 1 fail, 2 error, 3 inconclusive."""
     from slipway import io
     from slipway.monitoring import canary
     from slipway.monitoring.verdicts import EXIT_CODES
@@ -200,13 +201,11 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
 @click.option("--predictions", required=True, type=click.Path(exists=True),
               help="The server's prediction log: a .jsonl file or a directory of them.")
 @click.option("--reference", default="data/interim/train.parquet", show_default=True,
-              type=click.Path(dir_okay=False), help="The training split.")
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+              type=click.Path(exists=True, dir_okay=False), help="The training split.")
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
-    """Served traffic vs the training data. Exit 0 no drift, 1 drift, 3 too few rows."""
-    import pandas as pd
-
+    """Served traffic vs the training data. Exit 0 no drift, 1 drift, 2 error, 3 too few rows."""
     from slipway import io
     from slipway.bundle import load_metadata
     from slipway.featureset import FeatureSpec
@@ -216,7 +215,7 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
 
     quiet_deepchecks()
     spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
-    report, result = drift_module.analyse(pd.read_parquet(reference),
+    report, result = drift_module.analyse(io.read_parquet(reference),
                                           drift_module.read_prediction_log(Path(predictions)), spec,
                                           params_module.load(params_path))
     out = Path(out_dir)
@@ -316,4 +315,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except SlipwayError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(ERROR_EXIT)
+    except Exception:  # a bug: show it, but never exit 1, which CI reads as a verdict
+        traceback.print_exc()
+        sys.exit(ERROR_EXIT)

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from slipway.errors import DataError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
@@ -50,6 +52,16 @@ def write_json(target: str | Path, obj: Any) -> None:
 def write_parquet(target: str | Path, frame: pd.DataFrame) -> None:
     with atomic_path(target) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A Parquet file, or a :class:`DataError` naming the file and what is wrong with it."""
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pyarrow.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
 def read_json(path: str | Path) -> Any:

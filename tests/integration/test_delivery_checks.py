@@ -108,6 +108,26 @@ def test_the_jenkinsfile_parses_as_groovy(tmp_path):
     assert lint.returncode == 1 and "Unexpected input" in lint.stdout, lint.stdout + lint.stderr
 
 
+def test_ci_acts_on_slipway_exit_statuses_not_makes():
+    """make reports every failed recipe as status 2, so a step that branches on a status (drift:
+    1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a
+    failure piped into tee would pass."""
+    import re
+
+    import yaml
+
+    branching = []
+    for path in (REPO / ".github/workflows").glob("*.yml"):
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["defaults"] == {"run": {"shell": "bash"}}, path.name
+        for job in workflow["jobs"].values():
+            branching += [step["run"] for step in job["steps"] if "PIPESTATUS" in step.get("run", "")]
+    branching += re.findall(r"sh\(script: '([^']*)', returnStatus: true\)", (REPO / "Jenkinsfile").read_text())
+    assert len(branching) == 2  # drift.yml and the Jenkinsfile's drift stage
+    for run in branching:
+        assert "slipway drift" in run and "make " not in run, run
+
+
 def test_workflows_are_least_privilege_and_pinned():
     import yaml
 

@@ -4,7 +4,7 @@ and the shape of the markdown summary CI posts."""
 from __future__ import annotations
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
-EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}
+EXIT_CODES = {PASS: 0, FAIL: 1, INCONCLUSIVE: 3}  # an error exits errors.ERROR_EXIT (2)
 ICONS = {PASS: "✅", FAIL: "❌", INCONCLUSIVE: "⚠️"}
 
 

@@ -131,7 +131,7 @@ def main(params: dict[str, Any]) -> None:
     spec = FeatureSpec.from_dict(metadata["features"])
     predict = served_predictor(paths.MODELS, metadata, spec)
     classes = metadata["classes"]
-    test = pd.read_parquet(paths.TEST_FEATURES)
+    test = io.read_parquet(paths.TEST_FEATURES)
     y_true = test[metadata["target"]].to_numpy()
     matrix = spec.frame_matrix(test)
     proba = predict(matrix)

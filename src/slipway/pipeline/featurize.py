@@ -34,8 +34,8 @@ def featurize(raw: pd.DataFrame, spec: FeatureSpec, keys: list[str]) -> pd.DataF
 
 
 def main(params: dict[str, Any]) -> None:
-    train = pd.read_parquet(paths.TRAIN_RAW)
-    test = pd.read_parquet(paths.TEST_RAW)
+    train = io.read_parquet(paths.TRAIN_RAW)
+    test = io.read_parquet(paths.TEST_RAW)
     spec = build_spec(train, params)
     keys = key_columns(params)
     io.write_parquet(paths.TRAIN_FEATURES, featurize(train, spec, keys))

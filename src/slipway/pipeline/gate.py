@@ -348,8 +348,8 @@ def main(params: dict[str, Any]) -> None:
     from deepchecks.core import SuiteResult
 
     model = bundle.load(paths.MODELS)
-    train = pd.read_parquet(paths.TRAIN_RAW)
-    test = pd.read_parquet(paths.TEST_RAW)
+    train = io.read_parquet(paths.TRAIN_RAW)
+    test = io.read_parquet(paths.TEST_RAW)
     report, results = evaluate_gate(train, test, model, io.read_json(paths.METRICS), params)
     io.write_json(GATE_JSON, report)
     io.write_text(GATE_MD, markdown(report))

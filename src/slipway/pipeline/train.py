@@ -106,7 +106,7 @@ def fast_inference(estimator, features: pd.DataFrame, spec: FeatureSpec,
 
 def main(params: dict[str, Any]) -> None:
     spec = FeatureSpec.from_dict(io.read_json(paths.FEATURE_SPEC))
-    features = pd.read_parquet(paths.TRAIN_FEATURES)
+    features = io.read_parquet(paths.TRAIN_FEATURES)
     estimator = fit(features, spec, params)
     meta = metadata(estimator, features, spec, params)
     onnx, meta["inference"] = fast_inference(estimator, features, spec)

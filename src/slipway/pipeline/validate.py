@@ -131,8 +131,8 @@ def summarize(problems: list[Problem]) -> str:
 
 
 def main(params: dict[str, Any]) -> None:
-    train = pd.read_parquet(paths.TRAIN_RAW)
-    test = pd.read_parquet(paths.TEST_RAW)
+    train = io.read_parquet(paths.TRAIN_RAW)
+    test = io.read_parquet(paths.TEST_RAW)
     problems = check(train, "train", params) + check(test, "test", params) + check_target(train, params)
     io.write_json(paths.VALIDATION_REPORT, {
         "passed": not problems,

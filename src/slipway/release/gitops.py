@@ -1,6 +1,6 @@
 """release, promote, rollback, status: each one overlay edit, one commit, one push.
 
-A refusal raises :class:`ReleaseRefused` (one line, exit status 1) before anything is written.
+A refusal raises :class:`ReleaseRefused` (one line, exit status 2) before anything is written.
 A push rejected because the remote moved on is rebased and retried a bounded number of times;
 if it still fails, the local commit is undone, so nothing half-done is left behind.
 """

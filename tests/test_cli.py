@@ -1,0 +1,65 @@
+"""Exit statuses CI acts on: a verdict's 1 (drift, a failed canary) is never an error's.
+
+Errors exit 2, whether a SlipwayError with its one line or an unexpected exception with its
+traceback; otherwise a crash in ``slipway drift`` would start a retrain.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slipway import cli
+from slipway.errors import ERROR_EXIT
+from tests.conftest import make_churn
+
+SLIPWAY = str(Path(sys.executable).parent / "slipway")
+
+
+@pytest.fixture
+def predictions(tmp_path) -> Path:
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    return folder
+
+
+def drift(tmp_path, bundle_dir, reference) -> subprocess.CompletedProcess:
+    return subprocess.run([SLIPWAY, "drift", "--predictions", str(tmp_path / "predictions"),
+                           "--reference", str(reference), "--model-dir", str(bundle_dir),
+                           "--out-dir", str(tmp_path / "reports")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_a_bad_prediction_log_is_an_error_not_drift(tmp_path, bundle_dir, predictions):
+    (predictions / "a.jsonl").write_text('{"inputs": \n')
+    reference = tmp_path / "train.parquet"
+    make_churn(months=1, rows=100).to_parquet(reference)
+    result = drift(tmp_path, bundle_dir, reference)
+    assert result.returncode == ERROR_EXIT == 2
+    assert "error: " in result.stderr and "a.jsonl:1: not a prediction log line" in result.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_reference_that_is_not_parquet_is_named(tmp_path, bundle_dir, predictions):
+    reference = tmp_path / "train.parquet"
+    reference.write_text("not parquet")
+    result = drift(tmp_path, bundle_dir, reference)
+    assert result.returncode == 2
+    assert f"error: {reference}: not a readable Parquet file" in result.stderr
+
+
+def test_a_missing_reference_is_a_usage_error(tmp_path, bundle_dir, predictions):
+    result = drift(tmp_path, bundle_dir, tmp_path / "missing.parquet")
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_an_unexpected_exception_exits_2_with_its_traceback(monkeypatch, capsys):
+    def crash(**_):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "cli", crash)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2
+    assert "RuntimeError: a bug" in capsys.readouterr().err
