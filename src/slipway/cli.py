@@ -163,18 +163,9 @@ def image_tag(params_path, model_dir, version_only) -> None:
 @click.option("--gate", default="reports/gate.md", show_default=True, type=click.Path(dir_okay=False))
 def pr_report(base, gate) -> None:
     """Markdown for the pull-request comment: gate summary, metrics and params diff vs --base."""
-    import subprocess
+    from slipway.release import pr_report as pr_report_module
 
-    def dvc_diff(kind: str) -> str:
-        result = subprocess.run(["dvc", kind, "diff", base, "--md"], capture_output=True, text=True)
-        if result.returncode != 0:
-            return f"_dvc {kind} diff failed: {result.stderr.strip()}_"
-        return result.stdout.strip() or f"_no {kind} changed against {base}_"
-
-    gate_path = Path(gate)
-    summary = gate_path.read_text() if gate_path.is_file() else "## Gate: no report (the pipeline stopped earlier)\n"
-    click.echo(f"{summary}\n### Metrics vs {base}\n\n{dvc_diff('metrics')}\n\n"
-               f"### Params vs {base}\n\n{dvc_diff('params')}\n")
+    click.echo(pr_report_module.report(base, Path(gate)))
 
 
 @cli.command("canary-analysis")

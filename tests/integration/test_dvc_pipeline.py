@@ -10,6 +10,10 @@ from tests.integration.conftest import ran_stages
 STAGES = ["ingest", "validate", "featurize", "train", "evaluate", "gate"]
 
 
+def pr_report(project) -> str:
+    return project.run("slipway", "pr-report", "--base", "HEAD").stdout
+
+
 def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(example_project):
     project = example_project
     first = project.repro()
@@ -38,6 +42,12 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
     metrics_diff = project.run("dvc", "metrics", "diff", "HEAD~1", "--json").stdout
     assert "roc_auc" in json.loads(metrics_diff)["reports/metrics.json"]
     assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+    assert "Gate: PASS" in pr_report(project)
+
+    project.set_params({"gate.min_roc_auc": 0.999})
+    assert project.repro(check=False).returncode != 0
+    report = pr_report(project)  # the gate ran and failed: its own verdict, fresh
+    assert "Gate: FAIL" in report and "test roc_auc" in report
 
 
 def test_failed_stage_keeps_the_previous_outputs(example_project):
@@ -51,6 +61,8 @@ def test_failed_stage_keeps_the_previous_outputs(example_project):
     assert (project.root / "models/model.json").read_text() == before
     assert (project.root / "models/model.skops").is_file()
     assert not list((project.root / "models").glob(".*tmp"))
+    report = pr_report(project)  # the committed gate.md is not this change's verdict
+    assert "Pipeline stopped at `train`" in report and "Gate: PASS" not in report
 
 
 def test_bad_data_fails_validate_with_every_problem_and_nothing_downstream_runs(example_project):
