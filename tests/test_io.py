@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from slipway import io
+from slipway.errors import DataError
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -34,3 +35,15 @@ def test_sha256(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     assert io.sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_read_parquet_reads_what_pandas_wrote_and_names_a_bad_file(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2], "b": pd.Categorical(["x", "y"]),
+                          "t": pd.to_datetime(["2025-01-01", "2025-02-01"])})
+    io.write_parquet(tmp_path / "f.parquet", frame)
+    pd.testing.assert_frame_equal(io.read_parquet(tmp_path / "f.parquet"), frame)
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="bad.parquet: not a readable Parquet file"):
+        io.read_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match="missing.parquet: not a readable Parquet file"):
+        io.read_parquet(tmp_path / "missing.parquet")

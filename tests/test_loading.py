@@ -38,5 +38,5 @@ def test_missing_or_empty_sources_are_named(tmp_path, batches):
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="bad.parquet: cannot be read"):
+    with pytest.raises(DataError, match="bad.parquet: not a readable Parquet file"):
         loading.load_raw(str(bad))

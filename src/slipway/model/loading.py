@@ -12,8 +12,9 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from slipway.errors import DataError
+from slipway.io import read_parquet
 
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+READERS = {".csv": pd.read_csv, ".parquet": read_parquet, ".pq": read_parquet}
 
 
 def _filesystem(source: str):
@@ -45,6 +46,8 @@ def read_batch(path: str) -> pd.DataFrame:
     reader = READERS[PurePosixPath(path).suffix.lower()]
     try:
         return reader(path)
+    except DataError:
+        raise
     except Exception as exc:  # a parser's own message names the line or the field
         raise DataError(f"{path}: cannot be read: {exc}") from exc
 
