@@ -74,7 +74,11 @@ def test_corrupt_bundle_serves_not_ready_without_crash_looping(bundle_dir, tmp_p
             urllib.request.urlopen(url + "/readyz", timeout=5)
         assert not_ready.value.code == 503
         assert "does not match model.json" in json.loads(not_ready.value.read())["reason"]
-        time.sleep(1)
+        # One worker answered; under load the other may still be loading.
+        deadline = time.time() + 60
+        while (tmp_path / "gunicorn.log").read_text().count("model not loaded") < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # a crash loop would show as a restart within this
         assert process.poll() is None
         log = (tmp_path / "gunicorn.log").read_text()
         assert log.count("model not loaded") == 2  # one clear line per worker, no restarts
