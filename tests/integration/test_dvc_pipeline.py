@@ -42,12 +42,15 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
     metrics_diff = project.run("dvc", "metrics", "diff", "HEAD~1", "--json").stdout
     assert "roc_auc" in json.loads(metrics_diff)["reports/metrics.json"]
     assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
-    assert "Gate: PASS" in pr_report(project)
+    report = pr_report(project)
+    assert "Gate: PASS" in report
+    assert "_no metrics changed against HEAD_" in report and "_no params changed against HEAD_" in report
 
     project.set_params({"gate.min_roc_auc": 0.999})
     assert project.repro(check=False).returncode != 0
     report = pr_report(project)  # the gate ran and failed: its own verdict, fresh
     assert "Gate: FAIL" in report and "test roc_auc" in report
+    assert "gate.min_roc_auc" in report and "0.999" in report  # the params diff against HEAD
 
 
 def test_failed_stage_keeps_the_previous_outputs(example_project):

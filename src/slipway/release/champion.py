@@ -7,11 +7,11 @@ so ``dvc get`` at that commit fetches the very bundle from the DVC remote.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from slipway import bundle
 from slipway.errors import SlipwayError
+from slipway.release.dvc import dvc
 from slipway.release.gitops import Repo
 from slipway.release.overlay import kustomization, read_image
 
@@ -37,8 +37,7 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Path | None,
     commit = release_commit(repo, version)
     if commit is None:
         return None, f"no release commit for the production model {version} (not released by slipway yet)"
-    result = subprocess.run(["dvc", "get", str(repo.root.resolve()), "models", "--rev", commit,
-                             "-o", str(destination), "--force"], capture_output=True, text=True)
+    result = dvc("get", str(repo.root.resolve()), "models", "--rev", commit, "-o", str(destination), "--force")
     if result.returncode != 0:
         raise SlipwayError(f"cannot fetch production model {version} from the DVC remote at "
                            f"{commit[:12]}: {result.stderr.strip()}")

@@ -9,10 +9,11 @@ stopped before the gate, and the comment says where instead of showing a stale v
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
+
+from slipway.release.dvc import dvc
 
 GATE_STAGE = "gate"
 
@@ -36,15 +37,14 @@ def gate_section(gate_md: Path, stopped_at: str | None) -> str:
     return gate_md.read_text()
 
 
-def dvc(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["dvc", *args], capture_output=True, text=True)
-
-
 def diff_section(kind: str, base: str) -> str:
     result = dvc(kind, "diff", base, "--md")
     if result.returncode != 0:
         return f"_dvc {kind} diff failed: {result.stderr.strip()}_"
-    return result.stdout.strip() or f"_no {kind} changed against {base}_"
+    table = result.stdout.strip()
+    if len(table.splitlines()) <= 2:  # dvc prints the header rows even when nothing changed
+        return f"_no {kind} changed against {base}_"
+    return table
 
 
 def report(base: str, gate_md: Path) -> str:
