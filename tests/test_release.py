@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slipway.errors import SlipwayError
 from slipway.release import gitops
@@ -81,6 +82,23 @@ def test_release_commits_and_pushes_once(repos):
     assert git(work, "status", "--porcelain", "kustomize") == ""
     assert release(work, "v1") == "release: canary already runs model v1; nothing to do"
     assert git(remote, "rev-list", "--count", "main") == "2"
+
+
+def test_the_release_commit_carries_dvc_lock_and_the_outputs_git_holds(repos):
+    remote, work = repos
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        "train": {"cmd": "slipway train", "outs": ["models"]},
+        "evaluate": {"cmd": "slipway evaluate", "metrics": [{"reports/metrics.json": {"cache": False}}]},
+        "gate": {"cmd": "slipway gate", "outs": [{"reports/gate.json": {"cache": False}},
+                                                 {"reports/gate.html": {"persist": True}}]}}}))
+    (work / "dvc.lock").write_text("schema: '2.0'\n")
+    (work / "reports").mkdir()
+    (work / "reports/metrics.json").write_text('{"roc_auc": 0.81}')
+    (work / "reports/gate.html").write_text("<html></html>")  # in the DVC cache, not git
+    release(work, "v1")
+    committed = git(remote, "show", "--name-only", "--format=", "main").split()
+    assert sorted(committed) == ["dvc.lock", "kustomize/overlays/canary/kustomization.yaml",
+                                 "reports/gate.json", "reports/metrics.json"]
 
 
 def test_release_refuses_a_failed_gate_and_commits_nothing(repos):

@@ -11,3 +11,20 @@ from pathlib import Path
 def dvc(*args: str) -> subprocess.CompletedProcess:
     beside = Path(sys.executable).parent / "dvc"
     return subprocess.run([str(beside) if beside.exists() else "dvc", *args], capture_output=True, text=True)
+
+
+def uncached_outputs(root: Path) -> list[str]:
+    """The stage outputs ``dvc.yaml`` marks ``cache: false`` (metrics, plots, reports): git, not
+    the DVC cache, holds them, so a commit of ``dvc.lock`` must carry them or the two disagree."""
+    path = root / "dvc.yaml"
+    if not path.is_file():
+        return []
+    import yaml
+
+    found = []
+    for stage in (yaml.safe_load(path.read_text()).get("stages") or {}).values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind) or []:
+                if isinstance(entry, dict):
+                    found += [name for name, options in entry.items() if (options or {}).get("cache") is False]
+    return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slipway.errors import SlipwayError
+from slipway.release.dvc import uncached_outputs
 from slipway.release.overlay import Image, kustomization, parse_image, read_image, set_image
 
 
@@ -88,8 +89,10 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
                f"Metrics: {_metrics_line(gate.get('metrics', {}))}\nGate: pass\n"
                f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
     # dvc.lock goes with it: the release commit records what produced the model, so the gate can
-    # fetch this very bundle later when it is production's (slipway.release.champion).
-    commit = commit_and_push(repo, path, message, also=("dvc.lock",))
+    # fetch this very bundle later when it is production's (slipway.release.champion). So do the
+    # metrics and reports git holds, or main's would disagree with its dvc.lock and pull requests
+    # would diff their metrics against the previous model's.
+    commit = commit_and_push(repo, path, message, also=("dvc.lock", *uncached_outputs(repo.root)))
     return f"release: canary -> model {version} ({commit[:12]})"
 
 
