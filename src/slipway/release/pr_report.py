@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
-from slipway.release.dvc import dvc
+from slipway.release.dvc import dvc, pipeline_stages
 
 GATE_STAGE = "gate"
 
 
 def stages(dvc_yaml: Path = Path("dvc.yaml")) -> list[str]:
     """The pipeline's stage names, in the order dvc.yaml lists them."""
-    return list(yaml.safe_load(dvc_yaml.read_text())["stages"])
+    return list(pipeline_stages(dvc_yaml))
 
 
 def first_changed(status: dict, order: list[str]) -> str | None:
