@@ -140,6 +140,39 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
     assert [c["verdict"] for c in same["conditions"] if c["group"] == "champion_challenger"] == ["pass"]
 
 
+@pytest.mark.parametrize("change, reason", [
+    ("target", "predicts 'retained', this model 'churned'"),
+    ("classes", "has classes ['0', '1', '2'], this model ['0', '1']"),
+    ("inputs", "needs input columns the test set lacks: legacy_score"),
+])
+def test_a_production_model_for_another_problem_is_an_error_that_says_so(
+        tmp_path, churn_split, base_params, change, reason):
+    """A team adopting the template (or changing its problem) still has the previous model in
+    production: the comparison is reported as impossible, not a bare missing-column error."""
+    train_frame, test_frame = churn_split
+    champion_frame = train_frame.copy()
+    if change == "classes":
+        champion_frame.loc[champion_frame.index[::5], "churned"] = 2
+    champion = fit_bundle(champion_frame, base_params)
+    metadata = dict(champion.metadata)
+    if change == "target":
+        metadata["target"] = "retained"
+    if change == "inputs":
+        features = copy.deepcopy(metadata["features"])
+        features["numeric"].append("legacy_score")
+        metadata["features"] = features
+    saved = bundle.save(tmp_path / "champion", champion.estimator, metadata)
+    challenger = fit_bundle(train_frame, base_params)
+
+    comparison, models = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"),
+                                                  gate.thresholds(base_params))
+    assert comparison["verdict"] == gate.ERROR
+    assert comparison["detail"] == (f"production model {saved['model_version']} {reason}; set "
+                                    "gate.champion: null to release without a comparison when the "
+                                    "problem itself changed")
+    assert models == {"champion": saved["model_version"]}
+
+
 def test_a_check_that_cannot_run_is_reported_and_params_decide(monkeypatch, churn_split, base_params):
     def broken(value):
         raise KeyError("scores")

@@ -1,6 +1,7 @@
 """The server through Flask's test client: every endpoint, every kind of bad input."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -209,6 +210,20 @@ def test_model_card(client, reference_model):
     assert reference_model.metadata["sha256"] in page
     assert "PASS" in page and "0.8123" in page
     assert "month-to-month" in page
+    assert f"data until {reference_model.metadata['training']['data_until']}" in page
+
+
+def test_model_card_of_data_without_timestamps(config, bundle_dir, tmp_path):
+    from dataclasses import replace
+
+    untimed = tmp_path / "untimed"
+    shutil.copytree(bundle_dir, untimed)
+    metadata = json.loads((untimed / "model.json").read_text())
+    metadata["training"]["data_until"] = None
+    (untimed / "model.json").write_text(json.dumps(metadata))
+    page = create_app(replace(config, model_dir=untimed)).test_client().get("/").get_data(as_text=True)
+    rows = metadata["training"]["rows"]
+    assert f"<td>{rows}</td>" in page and "None" not in page and "data until" not in page
 
 
 def test_openapi_describes_every_route(app, client):

@@ -223,6 +223,12 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
                      SKIPPED, reason), {"champion": None}
     champion = bundle.load(champion_dir)
+    unlike = incomparable(champion, challenger, test)
+    if unlike:
+        return entry("champion_challenger", "regression", condition, "test", None, None, "min", ERROR,
+                     f"production model {champion.version} {unlike}; set gate.champion: null to "
+                     "release without a comparison when the problem itself changed"), \
+            {"champion": champion.version}
     target = challenger.metadata["target"]
     scores = {}
     for role, model in (("champion", champion), ("challenger", challenger)):
@@ -240,6 +246,22 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
         {"champion": champion.version, "champion_score": round(scores["champion"], 6),
          "challenger_score": round(scores["challenger"], 6)},
     )
+
+
+def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.DataFrame) -> str | None:
+    """Why the production model cannot be scored against this one on this test set, if it cannot:
+    another target, other classes, or raw inputs the data no longer has (a team that adopts the
+    template, or changes its problem, still has the previous model in production)."""
+    target, theirs = challenger.metadata["target"], champion.metadata["target"]
+    if theirs != target:
+        return f"predicts {theirs!r}, this model {target!r}"
+    classes, their_classes = list(challenger.estimator.classes_), list(champion.estimator.classes_)
+    if [str(c) for c in their_classes] != [str(c) for c in classes]:
+        return f"has classes {[str(c) for c in their_classes]}, this model {[str(c) for c in classes]}"
+    missing = [c for c in FeatureSpec.from_dict(champion.metadata["features"]).inputs if c not in test.columns]
+    if missing:
+        return f"needs input columns the test set lacks: {', '.join(missing)}"
+    return None
 
 
 def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | None, str]:

@@ -58,7 +58,7 @@ code{background:#f4f4f4;padding:0 .2rem}
 <tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}</td></tr>
 <tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
 <tr><th>git commit</th><td><code>{{ meta.git_commit or "unknown" }}</code></td></tr>
-<tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}, data until {{ meta.training.data_until if meta.training else "unknown" }}</td></tr>
+<tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}{% if meta.training and meta.training.data_until %}, data until {{ meta.training.data_until }}{% endif %}</td></tr>
 {% for path, digest in (meta.data or {}).get("raw", {}).items() %}
 <tr><th>data <code>{{ path }}</code></th><td><code>{{ digest }}</code></td></tr>
 {% endfor %}
