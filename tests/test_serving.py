@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -113,7 +114,12 @@ def body_with(**changes):
         (dict(json=body_with(agee=3)), 422, "unknown_feature", "instances[0].agee", "unknown feature 'agee'"),
         (dict(json=body_with(age="forty")), 422, "wrong_type", "instances[0].age", "expected a number"),
         (dict(json=body_with(age=True)), 422, "wrong_type", "instances[0].age", "got True"),
-        (dict(json=body_with(contract=3)), 422, "wrong_type", "instances[0].contract", "expected a string"),
+        (dict(json=body_with(contract=[3])), 422, "wrong_type", "instances[0].contract",
+         "expected a string, a boolean, a number or null, got [3]"),
+        (dict(json=body_with(contract=3)), 422, "unseen_category", "instances[0].contract",
+         "'3' is not a category"),
+        (dict(data=json.dumps(body_with(contract=1.5)).replace("1.5", "Infinity"),
+              content_type="application/json"), 422, "non_finite", "instances[0].contract", "inf"),
         (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": NaN'),
               content_type="application/json"), 422, "non_finite", "instances[0].age", "send null"),
         (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": -Infinity'),
@@ -124,7 +130,8 @@ def body_with(**changes):
         (dict(data="x" * (70 * 1024), content_type="application/json"), 413, "body_too_large", None, ""),
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
-         "not-instance", "missing", "unknown", "string-number", "bool", "number-category", "nan",
+         "not-instance", "missing", "unknown", "string-number", "bool", "list-category", "number-category",
+         "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large"],
 )
 def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, message):
@@ -135,6 +142,28 @@ def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, messa
     assert message in error["message"]
     assert response.json["request_id"]
     assert metric(client, "slipway_rejected_requests_total", reason=reason) == 1
+
+
+def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():
+    """A boolean or integer column becomes a categorical feature labelled "True" or "2"; a client
+    sends the values as JSON has them."""
+    from slipway.serving.openapi import instance_schema
+    from slipway.serving.schemas import RequestError, check_columns
+
+    spec = FeatureSpec(["x"], {"organic": ["False", "True"], "grade": ["1", "2", "3"]})
+    batch = check_columns({"x": [1.0, 2.0], "organic": [True, "False"], "grade": [2, None]}, spec,
+                          "reject", lambda name, i: f"{name}[{i}]")
+    assert batch.columns["organic"].tolist() == ["True", "False"]
+    assert batch.columns["grade"].tolist() == ["2", None]
+    np.testing.assert_array_equal(spec.matrix(batch.columns)[:, 1:], [[1.0, 1.0], [0.0, np.nan]])
+    with pytest.raises(RequestError) as unseen:
+        check_columns({"x": [1.0], "organic": [False], "grade": [4]}, spec, "reject", lambda n, i: f"{n}[{i}]")
+    assert (unseen.value.reason, unseen.value.field) == ("unseen_category", "grade[0]")
+    assert "'4' is not a category the model was trained on; expected one of ['1', '2', '3']" in unseen.value.message
+    properties = instance_schema(SimpleNamespace(spec=spec))["properties"]
+    assert properties["organic"] == {"type": ["boolean", "string", "null"],
+                                     "enum": ["False", False, "True", True, None]}
+    assert properties["grade"] == {"type": ["integer", "string", "null"], "enum": ["1", 1, "2", 2, "3", 3, None]}
 
 
 def test_nulls_are_missing_values(client):
@@ -350,8 +379,11 @@ def test_v2_binary_tensor_extension(client):
         (lambda t: [{**t[0], "shape": [0], "data": []}] + [{**x, "shape": [0], "data": []} for x in t[1:]],
          400, "empty_batch", "inputs"),
         (lambda t: [{"name": "x"}], 400, "invalid_body", "inputs[0]"),
+        (lambda t: [{**x, "datatype": "INT64", "data": [3]} if x["name"] == "contract" else x for x in t],
+         422, "unseen_category", "inputs[contract].data[0]"),
     ],
-    ids=["missing", "unknown", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty", "incomplete"],
+    ids=["missing", "unknown", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty", "incomplete",
+         "number-for-category"],
 )
 def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     response = client.post("/v2/models/slipway/infer", json={"inputs": mutate(tensors(churn_instances(1)))})

@@ -20,7 +20,7 @@ from slipway.errors import DataError, ParamsError
 from slipway.model.features import DERIVED_FEATURES
 
 
-def _as_category_labels(series: pd.Series) -> pd.Series:
+def category_labels(series: pd.Series) -> pd.Series:
     """Category labels are strings, so ``1`` in a CSV and ``"1"`` in a JSON request agree."""
     if ptypes.is_string_dtype(series) and not ptypes.is_bool_dtype(series):
         return series
@@ -112,7 +112,7 @@ class FeatureSpec:
         arrays = {}
         for name in self.inputs:
             if name in self.categorical:
-                arrays[name] = _as_category_labels(raw[name]).to_numpy(dtype=object)
+                arrays[name] = category_labels(raw[name]).to_numpy(dtype=object)
                 continue
             try:
                 arrays[name] = pd.to_numeric(raw[name], errors="raise").to_numpy(dtype="float64")
@@ -170,7 +170,7 @@ def infer_spec(
         )
     categories = {}
     for name in categorical:
-        labels = _as_category_labels(train[name]).dropna().unique()
+        labels = category_labels(train[name]).dropna().unique()
         if len(labels) > max_categories:
             raise ParamsError(
                 f"params: categorical feature {name!r} has {len(labels)} categories, more than "

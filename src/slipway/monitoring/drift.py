@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from slipway.errors import DataError
-from slipway.featureset import FeatureSpec
+from slipway.featureset import FeatureSpec, category_labels
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import lookup
@@ -58,7 +58,11 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
 
     def dataset(frame: pd.DataFrame) -> Dataset:
         frame = frame if len(frame) <= size else frame.sample(n=size, random_state=seed)
-        return Dataset(frame[spec.inputs].reset_index(drop=True), cat_features=categorical)
+        frame = frame[spec.inputs].reset_index(drop=True)
+        # Both sides as the model's category labels: the training data holds a boolean column as
+        # booleans, the log holds what clients sent (true or "True"); unlabelled, they differ.
+        return Dataset(frame.assign(**{name: category_labels(frame[name]) for name in categorical}),
+                       cat_features=categorical)
 
     result = FeatureDrift().run(dataset(reference), dataset(served))
     scores = {name: round(float(v["Drift score"]), 6) for name, v in result.value.items()}

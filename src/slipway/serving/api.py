@@ -219,11 +219,10 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
                            "[rows, 1], with the same rows", "inputs")
     n_rows = rows.pop()
     check_batch_size(n_rows, max_batch, "inputs")
-    for name, tensor in by_name.items():
-        expected = "BYTES" if name in spec.categorical else "numeric"
-        if (expected == "BYTES") != (tensor["datatype"] == "BYTES"):
-            raise RequestError(422, "wrong_type", f"input {name!r} must be {expected}, got datatype "
-                               f"{tensor['datatype']}", f"inputs[{name}].datatype")
+    for name, tensor in by_name.items():  # categorical inputs take BYTES, BOOL or numbers
+        if name not in spec.categorical and tensor["datatype"] == "BYTES":
+            raise RequestError(422, "wrong_type", f"input {name!r} must be numeric, got datatype "
+                               "BYTES", f"inputs[{name}].datatype")
     return {name: by_name[name]["data"] for name in inputs}, n_rows
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from slipway.serving.config import ServingConfig
+from slipway.serving.schemas import json_forms
+
+JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -26,7 +29,9 @@ def instance_schema(model) -> dict:
     properties = {}
     for name in model.spec.inputs:
         if name in model.spec.categorical:
-            properties[name] = {"type": ["string", "null"], "enum": [*model.spec.categorical[name], None]}
+            values = [form for label in model.spec.categorical[name] for form in json_forms(label)]
+            types = {JSON_TYPES[type(value)] for value in values}
+            properties[name] = {"type": sorted(types) + ["null"], "enum": [*values, None]}
         else:
             properties[name] = {"type": ["number", "null"]}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),

@@ -5,8 +5,10 @@ of values per input column; :func:`check_columns` then validates the values agai
 feature spec and builds the frame that :meth:`FeatureSpec.transform` turns into model input.
 
 Policies: ``null`` is a missing value (the model handles missing values natively); NaN and
-infinity are refused (send ``null``); booleans are not numbers; an unseen category is refused with
-the allowed values (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
+infinity are refused (send ``null``); booleans are not numbers; a boolean or number given for a
+categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
+boolean column); an unseen category is refused with the allowed values
+(``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
 
@@ -69,15 +71,46 @@ def _finite(value: int | float) -> bool:
         return False
 
 
+# Training labels the categories of a boolean or numeric column by their string form
+# (``featureset.category_labels``), so ``true`` and ``2`` in a request mean "True" and "2".
+_LABELLED_TYPES = frozenset({bool, int, float})
+
+
+def json_forms(label: str) -> list:
+    """The JSON values that stand for a category label: the label, and the boolean or number it
+    is the string form of (``"True"``: ``true``; ``"2"``: ``2``)."""
+    for native in (label == "True" if label in ("True", "False") else None, _number(label)):
+        if native is not None and str(native) == label:
+            return [label, native]
+    return [label]
+
+
+def _number(label: str) -> int | float | None:
+    for kind in (int, float):
+        try:
+            value = kind(label)
+        except ValueError:
+            continue
+        return value if _finite(value) else None
+    return None
+
+
 def _categorical(values: list, name: str, known: dict[str, int], policy: str, where: Locator,
                  unseen: dict[str, int]) -> np.ndarray:
     out = np.array(values, dtype=object)
     for i, value in enumerate(values):
         if value is None or (type(value) is str and value in known):
             continue
-        if not isinstance(value, str):
-            raise RequestError(422, "wrong_type", f"expected a string or null, got {value!r}",
-                               where(name, i))
+        if type(value) in _LABELLED_TYPES:
+            if not _finite(value):
+                raise RequestError(422, "non_finite", f"{value!r} is not allowed; send null for a "
+                                   "missing value", where(name, i))
+            value = out[i] = str(value)
+            if value in known:
+                continue
+        elif not isinstance(value, str):
+            raise RequestError(422, "wrong_type", f"expected a string, a boolean, a number or null, "
+                               f"got {value!r}", where(name, i))
         if policy == "reject":
             raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
                                f"was trained on; expected one of {list(known)}", where(name, i))
