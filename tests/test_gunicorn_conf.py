@@ -61,3 +61,23 @@ def test_defaults_are_what_the_image_needs(load):
 ])
 def test_environment_overrides(load, env, key, expected):
     assert load(env)["settings"][key] == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"SLIPWAY_WORKERS": "two"}, "SLIPWAY_WORKERS='two' is not an integer"),
+    ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY='0' must be at least 1"),
+    ({"SLIPWAY_THREADS_PER_WORKER": "auto"}, "SLIPWAY_THREADS_PER_WORKER='auto' is not an integer"),
+    ({"SLIPWAY_MAX_BATCH": "many"}, "SLIPWAY_MAX_BATCH='many' is not an integer"),
+    ({"SLIPWAY_PREDICTION_LOG_RATE": "half"}, "SLIPWAY_PREDICTION_LOG_RATE='half' is not a number"),
+    ({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"}, "SLIPWAY_UNSEEN_CATEGORIES must be one of"),
+])
+def test_a_bad_setting_stops_gunicorn_before_any_worker_boots(tmp_path, env, message):
+    """One line naming the variable, from the master: not a traceback from every worker."""
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:slipway.serving.gunicorn_conf",
+                "slipway.serving.wsgi:app"]
+    result = subprocess.run(gunicorn, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+                                 "SLIPWAY_BIND": "127.0.0.1:0", **env})
+    assert result.returncode == 1
+    assert f"Error: {message}" in result.stderr
+    assert "Booting worker" not in result.stderr and "Traceback" not in result.stderr

@@ -281,7 +281,7 @@ def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):
 def test_config_from_environment_is_checked():
     config = ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "7", "SLIPWAY_TRACK": "canary"})
     assert config.max_batch == 7 and config.track == "canary"
-    with pytest.raises(Exception, match="SLIPWAY_MAX_BATCH='x' is not a int"):
+    with pytest.raises(Exception, match="SLIPWAY_MAX_BATCH='x' is not an integer"):
         ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "x"})
     with pytest.raises(Exception, match="SLIPWAY_UNSEEN_CATEGORIES must be one of"):
         ServingConfig.from_env({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"})

@@ -38,7 +38,8 @@ class ServingConfig:
                                       else int(raw) if field.type == "int"
                                       else float(raw) if field.type == "float" else raw)
             except ValueError:
-                raise ParamsError(f"SLIPWAY_{field.name.upper()}={raw!r} is not a {field.type}") from None
+                kind = "an integer" if field.type == "int" else "a number"
+                raise ParamsError(f"SLIPWAY_{field.name.upper()}={raw!r} is not {kind}") from None
         config = cls(**values)
         config.check()
         return config
@@ -51,3 +52,19 @@ class ServingConfig:
             raise ParamsError("SLIPWAY_MAX_BATCH must be >= 1 and SLIPWAY_MAX_BODY_BYTES >= 1024")
         if not 0.0 <= self.prediction_log_rate <= 1.0:
             raise ParamsError("SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1]")
+
+
+def env_int(names: tuple[str, ...], default: int, minimum: int = 0) -> int:
+    """The first of ``names`` set in the environment, as an integer of at least ``minimum``; an
+    error names the variable (the server's gunicorn settings)."""
+    for name in names:
+        raw = os.environ.get(name, "")
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ParamsError(f"{name}={raw!r} is not an integer") from None
+            if value < minimum:
+                raise ParamsError(f"{name}={raw!r} must be at least {minimum}")
+            return value
+    return default

@@ -14,18 +14,25 @@ import os
 import shutil
 import tempfile
 
+from slipway.serving import config as _config
+
+# The app's own settings, checked here in the master: a bad value stops gunicorn with one line
+# naming the variable, before any worker imports the model libraries and fails on it.
+_config.ServingConfig.from_env()
+
 # Before any worker imports numpy or scikit-learn (workers import the app after the fork).
+_threads_per_worker = str(_config.env_int(("SLIPWAY_THREADS_PER_WORKER",), 1, minimum=1))
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = os.environ.get("SLIPWAY_THREADS_PER_WORKER", "1")
+    os.environ[_var] = _threads_per_worker
 
 bind = os.environ.get("SLIPWAY_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}")
-workers = int(os.environ.get("SLIPWAY_WORKERS", os.environ.get("WEB_CONCURRENCY", "2")))
-threads = int(os.environ.get("SLIPWAY_THREADS", "1"))
+workers = _config.env_int(("SLIPWAY_WORKERS", "WEB_CONCURRENCY"), 2, minimum=1)
+threads = _config.env_int(("SLIPWAY_THREADS",), 1, minimum=1)
 worker_class = "sync" if threads == 1 else "gthread"
-timeout = int(os.environ.get("SLIPWAY_TIMEOUT", "30"))
-graceful_timeout = int(os.environ.get("SLIPWAY_GRACEFUL_TIMEOUT", "30"))
-keepalive = int(os.environ.get("SLIPWAY_KEEPALIVE", "5"))
-max_requests = int(os.environ.get("SLIPWAY_MAX_REQUESTS", "0"))
+timeout = _config.env_int(("SLIPWAY_TIMEOUT",), 30)
+graceful_timeout = _config.env_int(("SLIPWAY_GRACEFUL_TIMEOUT",), 30)
+keepalive = _config.env_int(("SLIPWAY_KEEPALIVE",), 5)
+max_requests = _config.env_int(("SLIPWAY_MAX_REQUESTS",), 0)
 max_requests_jitter = max_requests // 10
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
