@@ -40,3 +40,17 @@ def test_unreadable_file_is_named(tmp_path):
     bad.write_bytes(b"not parquet")
     with pytest.raises(DataError, match="bad.parquet: not a readable Parquet file"):
         loading.load_raw(str(bad))
+
+
+def test_batches_with_other_columns_are_refused_with_every_difference(tmp_path):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    pd.DataFrame({"x": [1], "y": [0]}).to_csv(folder / "2025-01.csv", index=False)
+    pd.DataFrame({"x": [2], "y": [1]}).to_csv(folder / "2025-02.csv", index=False)
+    pd.DataFrame({"x": [3], "z": [1]}).to_csv(folder / "2025-03.csv", index=False)
+    pd.DataFrame({"y": [0], "x": [4], "w": [5]}).to_csv(folder / "2025-04.csv", index=False)
+    with pytest.raises(DataError) as refused:
+        loading.load_raw(str(folder))
+    assert str(refused.value) == (
+        f"batches disagree on columns (against {folder}/2025-01.csv): "
+        f"{folder}/2025-03.csv lacks ['y'] and adds ['z']; {folder}/2025-04.csv adds ['w']")

@@ -54,8 +54,14 @@ def test_examples_are_listed(churn, params):
 def test_empty_data_and_single_class(churn, params):
     assert problems(churn.iloc[:0], params) == [("*", "not_empty", 0)]
     one_class = churn.assign(churned=0)
-    assert [(p.column, p.rule) for p in validate.check_target(one_class, params)] == [
-        ("churned", "at_least_2_classes")]
+    assert [p.line() for p in validate.check_target(one_class, params)] == [
+        "  train: column 'churned', rule at_least_2_classes: 1 class(es), e.g. [0]"]
+
+
+def test_a_rule_without_examples_says_only_how_many(churn, params):
+    frame = churn.assign(age=churn["age"].where(churn.index >= 400))
+    lines = [p.line() for p in validate.check(frame, "train", params) if p.column == "age"]
+    assert lines == ["  train: column 'age', rule nulls<=0.05: 400 rows"]
 
 
 def test_main_lists_every_problem_and_writes_the_report(workdir, churn, params):

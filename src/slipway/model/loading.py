@@ -52,13 +52,27 @@ def read_batch(path: str) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read: {exc}") from exc
 
 
+def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
+    """Every batch must have the first one's columns: concatenated, a column one month lacks would
+    be silently missing in all its rows (and the model would learn the month from it)."""
+    (first, expected), *rest = ((name, list(frame.columns)) for name, frame in frames.items())
+    differences = []
+    for name, columns in rest:
+        lacks = [c for c in expected if c not in columns]
+        adds = [c for c in columns if c not in expected]
+        if lacks or adds:
+            parts = ([f"lacks {lacks}"] if lacks else []) + ([f"adds {adds}"] if adds else [])
+            differences.append(f"{name} {' and '.join(parts)}")
+    if differences:
+        raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
+
+
 def load_raw(source: str, fmt: str = "auto") -> pd.DataFrame:
     """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
-    frames = []
-    for path in list_batches(source, fmt):
-        frame = read_batch(path)
+    frames = {path: read_batch(path) for path in list_batches(source, fmt)}
+    check_same_columns(frames)
+    for path, frame in frames.items():
         frame["__batch__"] = PurePosixPath(path).name
-        frames.append(frame)
-    combined = pd.concat(frames, ignore_index=True)
+    combined = pd.concat(frames.values(), ignore_index=True)
     combined["__batch__"] = combined["__batch__"].astype("category")
     return combined

@@ -29,10 +29,11 @@ class Problem:
     rule: str
     count: int
     examples: list
+    unit: str = "rows"
 
     def line(self) -> str:
-        return (f"  {self.split}: column {self.column!r}, rule {self.rule}: "
-                f"{self.count} rows, e.g. {self.examples}")
+        examples = f", e.g. {self.examples}" if self.examples else ""
+        return f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}{examples}"
 
 
 def _examples(values: pd.Series, limit: int) -> list:
@@ -121,7 +122,7 @@ def check_target(train: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
         return []
     classes = train[target].dropna().unique()
     if len(classes) < 2:
-        return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist())]
+        return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist(), "class(es)")]
     return []
 
 
