@@ -70,6 +70,8 @@ def test_environment_overrides(load, env, key, expected):
     ({"SLIPWAY_MAX_BATCH": "many"}, "SLIPWAY_MAX_BATCH='many' is not an integer"),
     ({"SLIPWAY_PREDICTION_LOG_RATE": "half"}, "SLIPWAY_PREDICTION_LOG_RATE='half' is not a number"),
     ({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"}, "SLIPWAY_UNSEEN_CATEGORIES must be one of"),
+    ({"SLIPWAY_PREDICTION_LOG": "/proc/none/predictions.jsonl", "SLIPWAY_PREDICTION_LOG_RATE": "0.1"},
+     "SLIPWAY_PREDICTION_LOG='/proc/none/predictions.jsonl' cannot be written: No such file or directory"),
 ])
 def test_a_bad_setting_stops_gunicorn_before_any_worker_boots(tmp_path, env, message):
     """One line naming the variable, from the master: not a traceback from every worker."""

@@ -52,6 +52,17 @@ class ServingConfig:
             raise ParamsError("SLIPWAY_MAX_BATCH must be >= 1 and SLIPWAY_MAX_BODY_BYTES >= 1024")
         if not 0.0 <= self.prediction_log_rate <= 1.0:
             raise ParamsError("SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1]")
+        if self.prediction_log and self.prediction_log_rate > 0:
+            os.close(open_prediction_log(self.prediction_log))
+
+
+def open_prediction_log(path: Path) -> int:
+    """The log opened for appending (O_APPEND: each write lands whole after the others')."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ParamsError(f"SLIPWAY_PREDICTION_LOG={str(path)!r} cannot be written: {exc.strerror}") from None
 
 
 def env_int(names: tuple[str, ...], default: int, minimum: int = 0) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from slipway.serving.config import ServingConfig
+from slipway.serving.config import ServingConfig, open_prediction_log
 from slipway.serving.metrics import ModelMetrics
 from slipway.serving.model import ServedModel
 
@@ -32,8 +32,7 @@ class PredictionLog:
         self._random = random.Random(seed)
         self._fd = None
         if self.rate > 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._fd = open_prediction_log(path)
 
     def write(self, request_id: str, version: str, columns: dict[str, list], labels: list,
               probabilities: list[list[float]]) -> None:
