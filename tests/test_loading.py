@@ -22,10 +22,22 @@ def test_directory_reads_every_batch_in_name_order(batches):
     assert frame["__batch__"].tolist() == ["2025-01.parquet", "2025-02.csv", "2025-02.csv"]
 
 
-def test_format_and_glob_filter(batches):
+def test_format_and_pattern_filter(batches):
     assert loading.load_raw(str(batches), "csv")["x"].tolist() == [1, 2]
-    assert loading.load_raw(str(batches / "*.parquet"))["x"].tolist() == [3]
+    assert loading.load_raw(str(batches), pattern="*.parquet")["x"].tolist() == [3]
+    assert loading.load_raw(str(batches), pattern="2025-0[2-9].*")["x"].tolist() == [1, 2]
     assert loading.load_raw(str(batches / "2025-02.csv"))["x"].tolist() == [1, 2]
+    with pytest.raises(DataError, match=r"no CSV or Parquet files matching data.pattern '2024-\*' in"):
+        loading.load_raw(str(batches), pattern="2024-*")
+
+
+def test_a_glob_source_is_refused_with_the_way_to_say_it(batches):
+    """DVC tracks data.source as the ingest stage's dependency, and cannot track a glob."""
+    with pytest.raises(DataError) as refused:
+        loading.load_raw(str(batches / "*.csv"))
+    assert str(refused.value) == (f"data.source: {batches}/*.csv is a glob, which DVC cannot track as a "
+                                  "dependency; set data.source to the directory and data.pattern to the "
+                                  "file-name glob")
 
 
 def test_missing_or_empty_sources_are_named(tmp_path, batches):

@@ -95,8 +95,9 @@ def test_bring_your_own_multiclass_csv(project):
     frame["cellar"] = (frame.index % 3).map({0: "north", 1: "south", 2: "east"})
     (project.root / "data/wine").mkdir(parents=True)
     frame.to_csv(project.root / "data/wine/wine.csv", index=False)
+    frame.drop(columns="cellar").to_csv(project.root / "data/wine/wine-v0.csv", index=False)  # not matched
     project.set_params({
-        "data.source": "data/wine", "data.format": "csv", "data.target": "cultivar",
+        "data.source": "data/wine", "data.pattern": "wine.*", "data.format": "csv", "data.target": "cultivar",
         "data.id_column": None, "data.timestamp_column": None,
         "ingest.split": "random", "ingest.test_size": 0.3,
         "validate.columns": {"cultivar": {"allowed": ["barolo", "grignolino", "barbera"]},

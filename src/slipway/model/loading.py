@@ -1,12 +1,14 @@
 """Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API).
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
-which the pipeline extras install with ``dvc[s3]``). ``source`` is a file, a directory (every
-``.csv``/``.parquet`` file in it, in name order) or a glob.
+which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
+``.csv``/``.parquet`` file in it, in name order); ``pattern`` keeps the files whose name matches a
+glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -23,21 +25,24 @@ def _filesystem(source: str):
     return fsspec.core.url_to_fs(source)
 
 
-def list_batches(source: str, fmt: str = "auto") -> list[str]:
+def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> list[str]:
     """The batch files behind ``source``, sorted, with the protocol kept for remote ones."""
+    if any(ch in source for ch in "*?["):
+        raise DataError(f"data.source: {source} is a glob, which DVC cannot track as a dependency; "
+                        "set data.source to the directory and data.pattern to the file-name glob")
     fs, path = _filesystem(source)
-    if any(ch in path for ch in "*?["):
-        paths = fs.glob(path)
-    elif fs.isdir(path):
+    if fs.isdir(path):
         paths = [p for p in fs.find(path) if not PurePosixPath(p).name.startswith(".")]
     elif fs.exists(path):
         paths = [path]
     else:
         raise DataError(f"data.source: {source} does not exist")
     suffixes = set(READERS) if fmt == "auto" else {f".{fmt}"} | ({".pq"} if fmt == "parquet" else set())
-    batches = sorted(p for p in paths if PurePosixPath(p).suffix.lower() in suffixes)
+    batches = sorted(p for p in paths if PurePosixPath(p).suffix.lower() in suffixes
+                     and (pattern is None or fnmatch.fnmatchcase(PurePosixPath(p).name, pattern)))
     if not batches:
-        raise DataError(f"data.source: no {fmt if fmt != 'auto' else 'CSV or Parquet'} files in {source}")
+        matching = f" matching data.pattern {pattern!r}" if pattern else ""
+        raise DataError(f"data.source: no {fmt if fmt != 'auto' else 'CSV or Parquet'} files{matching} in {source}")
     protocol = source.split("://", 1)[0] + "://" if "://" in source else ""
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in batches]
 
@@ -67,9 +72,9 @@ def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
         raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
 
 
-def load_raw(source: str, fmt: str = "auto") -> pd.DataFrame:
+def load_raw(source: str, fmt: str = "auto", pattern: str | None = None) -> pd.DataFrame:
     """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
-    frames = {path: read_batch(path) for path in list_batches(source, fmt)}
+    frames = {path: read_batch(path) for path in list_batches(source, fmt, pattern)}
     check_same_columns(frames)
     for path, frame in frames.items():
         frame["__batch__"] = PurePosixPath(path).name

@@ -77,8 +77,8 @@ def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
 
 def main(params: dict[str, Any]) -> None:
     source = lookup(params, "data.source", str)
-    frame = load_raw(source, lookup(params, "data.format", str, "auto",
-                                    choices=("auto", "csv", "parquet")))
+    frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
+                     lookup(params, "data.pattern", (str, type(None)), None))
     frame = harmonize_mixed_types(frame)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
