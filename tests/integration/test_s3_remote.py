@@ -1,4 +1,5 @@
-"""A real `dvc push` / `dvc pull` round trip against an S3 endpoint (moto_server) on loopback."""
+"""S3 against an S3 endpoint (moto_server) on loopback: a real `dvc push` / `dvc pull` round trip,
+and raw data read from an ``s3://`` source that DVC tracks."""
 
 import shutil
 import subprocess
@@ -34,14 +35,16 @@ def s3_endpoint():
         server.wait(timeout=10)
 
 
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 def test_push_and_pull_through_s3(example_project, s3_endpoint, monkeypatch):
     import boto3
 
     project = example_project
-    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1"}
-    project.env.update(credentials)
-    for key, value in credentials.items():
+    project.env.update(CREDENTIALS)
+    for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="models")
     # As the README documents: bucket and endpoint in .dvc/config, credentials from the environment.
@@ -62,3 +65,35 @@ def test_push_and_pull_through_s3(example_project, s3_endpoint, monkeypatch):
     assert (project.root / "models/model.json").read_text() == model_json
     assert sorted(p.name for p in (project.root / "data/raw").iterdir())[0] == "2025-01.parquet"
     assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+
+
+def test_raw_data_from_an_s3_source(project, s3_endpoint, monkeypatch, tmp_path):
+    """data.source: s3://...: DVC tracks the prefix (a new batch reruns ingest), slipway reads it.
+    The endpoint comes from AWS_ENDPOINT_URL, as for any S3-compatible store."""
+    import boto3
+
+    from slipway.model.example_data import generate_month
+
+    for key, value in {**CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(key, value)
+        project.env[key] = value
+    lake = boto3.client("s3")
+    lake.create_bucket(Bucket="lake")
+
+    def upload(month: str) -> None:
+        generate_month(month, 400, seed=3).to_parquet(tmp_path / f"{month}.parquet")
+        lake.upload_file(str(tmp_path / f"{month}.parquet"), "lake", f"exports/churn/{month}.parquet")
+
+    for month in ("2025-01", "2025-02", "2025-03"):
+        upload(month)
+    lake.put_object(Bucket="lake", Key="exports/churn/_SUCCESS", Body=b"")  # not a batch: ignored
+    project.set_params({"data.source": "s3://lake/exports/churn"})
+    project.commit("data from S3")
+    first = project.run("dvc", "repro", "ingest")
+    assert "ingest: 1200 rows from s3://lake/exports/churn -> 960 train, 240 test" in first.stdout
+    assert project.run("dvc", "status", "ingest").stdout.strip() == "Data and pipelines are up to date."
+
+    upload("2025-04")
+    assert "modified:           s3://lake/exports/churn" in project.run("dvc", "status", "ingest").stdout
+    second = project.run("dvc", "repro", "ingest")
+    assert "ingest: 1600 rows from s3://lake/exports/churn -> 1280 train, 320 test" in second.stdout
