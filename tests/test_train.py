@@ -67,6 +67,21 @@ def test_estimator_params_errors(churn, params):
         make_estimator("hist_gradient_boosting", {"learning_rat": 0.1}, 0, spec)
 
 
+
+@pytest.mark.parametrize(("name", "hyperparameters", "message"), [
+    ("hist_gradient_boosting", {"learning_rate": "fast"},
+     "The 'learning_rate' parameter of HistGradientBoostingClassifier must be a float"),
+    ("logistic_regression", {"C": -1.0}, "The 'C' parameter of LogisticRegression must be a float"),
+])
+def test_a_bad_hyperparameter_value_is_a_params_error(churn, params, name, hyperparameters, message):
+    """scikit-learn checks values only when fitting: that is a params error too, not a traceback."""
+    params = {**params, "train": {**params["train"], "estimator": name, "hyperparameters": hyperparameters}}
+    features = featurize.featurize(churn, featurize.build_spec(churn, params), ["churned"])
+    with pytest.raises(ParamsError) as refused:
+        train.fit(features, featurize.build_spec(churn, params), params)
+    assert str(refused.value).startswith(f"params: train.hyperparameters: {message}")
+
+
 def test_data_hashes_come_from_dvc_lock(tmp_path):
     lock = tmp_path / "dvc.lock"
     assert train.data_hashes(lock) == {}

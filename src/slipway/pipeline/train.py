@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.utils._param_validation import InvalidParameterError  # what fit raises; no public name
 
 from slipway import bundle, io
-from slipway.errors import SlipwayError
+from slipway.errors import ParamsError, SlipwayError
 from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
 from slipway.model.estimator import make_estimator
@@ -54,7 +55,10 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
         lookup(params, "train.seed", int),
         spec,
     )
-    return estimator.fit(features[spec.columns], features[target])
+    try:
+        return estimator.fit(features[spec.columns], features[target])
+    except InvalidParameterError as exc:  # scikit-learn checks the values when fitting
+        raise ParamsError(f"params: train.hyperparameters: {exc}") from None
 
 
 def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:
