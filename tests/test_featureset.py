@@ -68,6 +68,11 @@ def test_bad_declarations_are_refused(churn):
         infer(churn, numeric=["nope"])
     with pytest.raises(ParamsError, match="featurize.derived names features not defined"):
         infer(churn, derived=["magic"])
+    with pytest.raises(ParamsError) as text:
+        infer(churn, numeric=["age", "contract"])
+    assert str(text.value) == ("params: data.numeric_features names columns that are not numeric: contract "
+                               f"(object, e.g. {churn['contract'].head(2).tolist()}); declare them in "
+                               "data.categorical_features")
     with pytest.raises(ParamsError, match="'customer_id' has .* categories, more than"):
         infer(churn, exclude=["churned", "event_timestamp"], categorical=["customer_id"])
     with pytest.raises(DataError, match="not defined in slipway.model.features"):

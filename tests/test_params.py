@@ -32,6 +32,8 @@ def test_column_list():
     assert column_list({"d": {"c": ["x", "y"]}}, "d.c") == ["x", "y"]
     with pytest.raises(ParamsError, match="d.c must be 'auto' or a list of column names"):
         column_list({"d": {"c": "x"}}, "d.c")
+    with pytest.raises(ParamsError, match="^params: d.c lists 'x' more than once$"):
+        column_list({"d": {"c": ["x", "y", "x"]}}, "d.c")
 
 
 def test_load_reports_missing_and_malformed_files(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slipway.errors import DataError
+from slipway.errors import DataError, ParamsError
 from slipway.pipeline import validate
 
 
@@ -88,6 +88,19 @@ def test_bad_column_rules_are_a_params_error(churn, params):
     params["validate"]["columns"]["age"] = {"minimum": 3}
     with pytest.raises(Exception, match="validate.columns.age must be a mapping with keys among"):
         validate.check(churn, "train", params)
+
+
+
+def test_every_bad_rule_value_is_named_at_once(churn, params):
+    params["validate"]["columns"]["age"] = {"min": "eighteen", "type": "number"}
+    params["validate"]["columns"]["region"] = {"allowed": "north", "max_null_fraction": 1.5}
+    with pytest.raises(ParamsError) as refused:
+        validate.check(churn, "train", params)
+    assert str(refused.value) == (
+        "params: validate.columns.age.min must be a number, got 'eighteen'; "
+        "validate.columns.age.type must be numeric or categorical, got 'number'; "
+        "validate.columns.region.allowed must be a non-empty list of values, got 'north'; "
+        "validate.columns.region.max_null_fraction must be a number within [0, 1], got 1.5")
 
 
 def test_declared_categorical_column_with_fractions(params):

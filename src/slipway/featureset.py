@@ -154,6 +154,12 @@ def infer_spec(
         absent = [c for c in declared or [] if c not in train.columns]
         if absent:
             raise ParamsError(f"params: data.{key} names columns not in the data: {absent}")
+    text = [c for c in numeric or [] if not ptypes.is_numeric_dtype(train[c]) or ptypes.is_bool_dtype(train[c])]
+    if text:
+        examples = {c: train[c].dropna().head(2).tolist() for c in text}
+        raise ParamsError("params: data.numeric_features names columns that are not numeric: "
+                          + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples[c]})" for c in text)
+                          + "; declare them in data.categorical_features")
     if numeric is None:
         numeric = [
             c for c in candidates

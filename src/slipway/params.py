@@ -128,4 +128,7 @@ def column_list(params: dict[str, Any], key: str) -> list[str] | None:
         return None
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise ParamsError(f"params: {key} must be 'auto' or a list of column names, got {value!r}")
+    repeated = sorted({v for v in value if value.count(v) > 1})
+    if repeated:
+        raise ParamsError(f"params: {key} lists {', '.join(map(repr, repeated))} more than once")
     return list(value)

@@ -8,6 +8,7 @@ problems (column, rule, count, examples) rather than the first one only. Rules c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,8 +19,6 @@ from slipway import io
 from slipway.errors import DataError, ParamsError
 from slipway.params import column_list, key_columns, lookup
 from slipway.pipeline import paths
-
-COLUMN_RULE_KEYS = {"type", "min", "max", "allowed", "max_null_fraction"}
 
 
 @dataclass
@@ -40,14 +39,33 @@ def _examples(values: pd.Series, limit: int) -> list:
     return values.drop_duplicates().head(limit).tolist()
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# What each rule's value must be, and how to say so.
+RULE_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "type": (lambda v: v in ("numeric", "categorical"), "numeric or categorical"),
+    "min": (_is_number, "a number"),
+    "max": (_is_number, "a number"),
+    "allowed": (lambda v: isinstance(v, list) and bool(v), "a non-empty list of values"),
+    "max_null_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number within [0, 1]"),
+}
+
+
 def column_rules(params: dict[str, Any]) -> dict[str, dict]:
     rules = lookup(params, "validate.columns", dict, {})
+    problems = []
     for column, rule in rules.items():
-        if not isinstance(rule, dict) or set(rule) - COLUMN_RULE_KEYS:
+        if not isinstance(rule, dict) or set(rule) - set(RULE_VALUES):
             raise ParamsError(
                 f"params: validate.columns.{column} must be a mapping with keys among "
-                f"{sorted(COLUMN_RULE_KEYS)}, got {rule!r}"
+                f"{sorted(RULE_VALUES)}, got {rule!r}"
             )
+        problems += [f"validate.columns.{column}.{key} must be {RULE_VALUES[key][1]}, got {value!r}"
+                     for key, value in rule.items() if not RULE_VALUES[key][0](value)]
+    if problems:
+        raise ParamsError("params: " + "; ".join(problems))
     return rules
 
 
