@@ -367,6 +367,41 @@ def test_v2_binary_tensor_extension(client):
     assert response.json["outputs"] == expected["outputs"]
 
 
+def binary_request(tensor: dict, raw: bytes, header_length: str | None = None) -> dict:
+    """A binary-extension request: the JSON header with this one tensor, then ``raw``."""
+    head = json.dumps({"inputs": [tensor]}).encode()
+    return {"data": head + raw, "headers": {"Inference-Header-Content-Length": header_length or str(len(head)),
+                                            "Content-Type": "application/octet-stream"}}
+
+
+@pytest.mark.parametrize(("request_kwargs", "message", "field"), [
+    (binary_request({"name": "age", "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": 5}},
+                    b"12345"), "binary_data_size 5 is not a whole number of FP64 elements (8 bytes each)", "inputs[0]"),
+    (binary_request({"name": "age", "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": "8"}},
+                    b"12345678"), "binary_data_size must be a byte count, got '8'",
+     "inputs[0].parameters.binary_data_size"),
+    (binary_request({"name": "region", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": 8}},
+                    (100).to_bytes(4, "little") + b"nort"), "a BYTES element runs past binary_data_size", "inputs[0]"),
+    (binary_request({"name": "age", "shape": [1], "datatype": "FP64"}, b"", header_length="999"),
+     "Inference-Header-Content-Length '999' is not a byte count within the", None),
+    ({"data": b"[1]", "headers": {"Inference-Header-Content-Length": "3"}},
+     'expected a JSON object {"inputs": [...]}', None),
+], ids=["partial-element", "size-not-a-number", "bytes-past-the-end", "header-length", "header-not-object"])
+def test_v2_bad_binary_requests_are_4xx_naming_the_problem(client, request_kwargs, message, field):
+    """Each of these was a 500 before: numpy, int() or dict access failing on the request."""
+    response = client.post("/v2/models/slipway/infer", **request_kwargs)
+    assert response.status_code == 400
+    assert response.json["reason"] == "invalid_body" and response.json["field"] == field
+    assert message in response.json["error"]
+
+
+def test_v2_outputs_must_be_a_list(client):
+    response = client.post("/v2/models/slipway/infer", json={"inputs": tensors(churn_instances(1)),
+                                                             "outputs": "label"})
+    assert response.status_code == 400 and response.json["field"] == "outputs"
+    assert response.json["error"] == 'outputs must be a list of {"name": ...}'
+
+
 @pytest.mark.parametrize(
     ("mutate", "status", "reason", "field"),
     [
@@ -381,9 +416,12 @@ def test_v2_binary_tensor_extension(client):
         (lambda t: [{"name": "x"}], 400, "invalid_body", "inputs[0]"),
         (lambda t: [{**x, "datatype": "INT64", "data": [3]} if x["name"] == "contract" else x for x in t],
          422, "unseen_category", "inputs[contract].data[0]"),
+        (lambda t: [{**t[0], "name": ["x"]}] + t[1:], 400, "invalid_body", "inputs[0].name"),
+        (lambda t: [{**t[0], "datatype": ["FP64"]}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
+        (lambda t: [{**t[0], "shape": [True]}] + t[1:], 400, "invalid_body", "inputs[0].shape"),
     ],
     ids=["missing", "unknown", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty", "incomplete",
-         "number-for-category"],
+         "number-for-category", "name-not-string", "datatype-not-string", "boolean-size"],
 )
 def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     response = client.post("/v2/models/slipway/infer", json={"inputs": mutate(tensors(churn_instances(1)))})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
@@ -17,11 +18,11 @@ from slipway.serving.state import state
 
 api = Blueprint("api", __name__)
 
-NUMERIC_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
-                     "INT64", "FP16", "FP32", "FP64"}
-BINARY_DTYPES = {"UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "INT8": "<i1",
-                 "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4",
-                 "FP64": "<f8"}
+# The protocol's tensor datatypes, by the numpy type of their binary form.
+BINARY_DTYPES = {"BOOL": "?", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+                 "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2",
+                 "FP32": "<f4", "FP64": "<f8"}
+DATATYPES = ("BYTES", *BINARY_DTYPES)
 OUTPUTS = ("label", "probabilities")
 
 
@@ -128,20 +129,28 @@ def _flatten(data):
     return data
 
 
-def _decode_binary(raw: bytes, datatype: str, size: int, field: str) -> list:
+def _decode_binary(raw: bytes, datatype: object, field: str) -> list:
     """The binary tensor extension (what tritonclient sends by default)."""
-    if datatype == "BYTES":
+    if datatype == "BYTES":  # each element: a 4-byte little-endian length, then the UTF-8 bytes
         values, offset = [], 0
-        while offset < size:
-            length = int.from_bytes(raw[offset:offset + 4], "little")
-            values.append(raw[offset + 4:offset + 4 + length].decode("utf-8", errors="strict"))
-            offset += 4 + length
+        while offset < len(raw):
+            end = offset + 4 + int.from_bytes(raw[offset:offset + 4], "little")
+            if end > len(raw):
+                raise RequestError(400, "invalid_body", "a BYTES element runs past binary_data_size", field)
+            try:
+                values.append(raw[offset + 4:end].decode("utf-8", errors="strict"))
+            except UnicodeDecodeError:
+                raise RequestError(422, "wrong_type", "BYTES element is not UTF-8", field) from None
+            offset = end
         return values
-    if datatype == "BOOL":
-        return np.frombuffer(raw, dtype="?").tolist()
-    if datatype not in BINARY_DTYPES:
+    dtype = BINARY_DTYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
         raise RequestError(422, "wrong_type", f"unsupported datatype {datatype!r}", field)
-    return np.frombuffer(raw, dtype=BINARY_DTYPES[datatype]).tolist()
+    width = np.dtype(dtype).itemsize
+    if len(raw) % width:
+        raise RequestError(400, "invalid_body", f"binary_data_size {len(raw)} is not a whole number of "
+                           f"{datatype} elements ({width} bytes each)", field)
+    return np.frombuffer(raw, dtype=dtype).tolist()
 
 
 def read_infer_request() -> dict:
@@ -149,30 +158,43 @@ def read_infer_request() -> dict:
     header_length = request.headers.get("Inference-Header-Content-Length")
     if header_length is None:
         body = read_json_body()
-        if not isinstance(body, dict):
-            raise RequestError(400, "invalid_body", 'expected a JSON object {"inputs": [...]}')
-        return body
-    raw = request.get_data(cache=False)
-    try:
-        length = int(header_length)
-        body = json.loads(raw[:length])
-    except ValueError as exc:
-        raise RequestError(400, "malformed_json", f"the inference header is not valid JSON: {exc}") from None
-    offset = length
-    for index, tensor in enumerate(body.get("inputs") or []):
-        size = (tensor.get("parameters") or {}).get("binary_data_size") if isinstance(tensor, dict) else None
-        if size is not None:
-            chunk = raw[offset:offset + int(size)]
-            if len(chunk) != int(size):
-                raise RequestError(400, "invalid_body", "binary data shorter than binary_data_size",
-                                   f"inputs[{index}]")
-            try:
-                tensor["data"] = _decode_binary(chunk, tensor.get("datatype", ""), int(size),
-                                                f"inputs[{index}]")
-            except UnicodeDecodeError:
-                raise RequestError(422, "wrong_type", "BYTES element is not UTF-8", f"inputs[{index}]") from None
-            offset += int(size)
+    else:
+        raw = request.get_data(cache=False)
+        try:
+            length = int(header_length)
+        except ValueError:
+            length = -1
+        if not 0 < length <= len(raw):
+            raise RequestError(400, "invalid_body", f"Inference-Header-Content-Length {header_length!r} "
+                               f"is not a byte count within the {len(raw)}-byte body")
+        try:
+            body = json.loads(raw[:length])
+        except ValueError as exc:
+            raise RequestError(400, "malformed_json", f"the inference header is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "invalid_body", 'expected a JSON object {"inputs": [...]}')
+    if header_length is not None:
+        _attach_binary_data(body, raw, length)
     return body
+
+
+def _attach_binary_data(body: dict, raw: bytes, offset: int) -> None:
+    """Each input with ``parameters.binary_data_size`` takes its data from the bytes after the header."""
+    inputs = body.get("inputs")
+    for index, tensor in enumerate(inputs if isinstance(inputs, list) else []):
+        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        field = f"inputs[{index}]"
+        if type(size) is not int or size < 0:
+            raise RequestError(400, "invalid_body", f"binary_data_size must be a byte count, got {size!r}",
+                               f"{field}.parameters.binary_data_size")
+        chunk = raw[offset:offset + size]
+        if len(chunk) != size:
+            raise RequestError(400, "invalid_body", "binary data shorter than binary_data_size", field)
+        tensor["data"] = _decode_binary(chunk, tensor.get("datatype"), field)
+        offset += size
 
 
 def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list], int]:
@@ -183,15 +205,18 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
         if not isinstance(tensor, dict) or not {"name", "shape", "datatype", "data"} <= tensor.keys():
             raise RequestError(400, "invalid_body", "each input needs name, shape, datatype and data",
                                f"inputs[{i}]")
+        if not isinstance(tensor["name"], str):
+            raise RequestError(400, "invalid_body", f"name must be a string, got {tensor['name']!r}",
+                               f"inputs[{i}].name")
         shape = tensor["shape"]
-        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d >= 0 for d in shape)):
+        if not (isinstance(shape, list) and shape and all(type(d) is int and d >= 0 for d in shape)):
             raise RequestError(400, "invalid_body", f"shape must be a list of sizes, got {shape!r}",
                                f"inputs[{i}].shape")
         tensor["data"] = _flatten(tensor["data"]) if isinstance(tensor["data"], list) else tensor["data"]
-        if not isinstance(tensor["data"], list) or len(tensor["data"]) != int(np.prod(shape)):
-            raise RequestError(400, "invalid_body", f"data must hold {int(np.prod(shape))} elements "
+        if not isinstance(tensor["data"], list) or len(tensor["data"]) != math.prod(shape):
+            raise RequestError(400, "invalid_body", f"data must hold {math.prod(shape)} elements "
                                f"for shape {shape}", f"inputs[{i}].data")
-        if tensor["datatype"] != "BYTES" and tensor["datatype"] not in NUMERIC_DATATYPES:
+        if not isinstance(tensor["datatype"], str) or tensor["datatype"] not in DATATYPES:
             raise RequestError(400, "invalid_body", f"unknown datatype {tensor['datatype']!r}",
                                f"inputs[{i}].datatype")
     inputs = spec.inputs
@@ -231,7 +256,10 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
 def v2_infer(name: str, version: str | None = None):
     model = v2_model(name, version)
     body = read_infer_request()
-    requested = [o.get("name") if isinstance(o, dict) else o for o in body.get("outputs") or []]
+    outputs = body.get("outputs") or []
+    if not isinstance(outputs, list):
+        raise RequestError(400, "invalid_body", 'outputs must be a list of {"name": ...}', "outputs")
+    requested = [o.get("name") if isinstance(o, dict) else o for o in outputs]
     unknown = [o for o in requested if o not in OUTPUTS]
     if unknown:
         raise RequestError(400, "invalid_body", f"unknown output {unknown[0]!r}; outputs are "
