@@ -128,11 +128,13 @@ def body_with(**changes):
         (dict(json=body_with(contract="lifetime")), 422, "unseen_category", "instances[0].contract",
          "expected one of ['month-to-month', 'one-year', 'two-year']"),
         (dict(data="x" * (70 * 1024), content_type="application/json"), 413, "body_too_large", None, ""),
+        (dict(data='{"instances": ' + "[" * 20000 + "]" * 20000 + "}", content_type="application/json"), 400,
+         "malformed_json", None, "the body nests arrays or objects too deeply"),
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
          "not-instance", "missing", "unknown", "string-number", "bool", "list-category", "number-category",
          "infinite-category", "nan",
-         "infinity", "beyond-float64", "unseen-category", "body-too-large"],
+         "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
 def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, message):
     response = client.post("/predict", **kwargs)
@@ -393,6 +395,19 @@ def test_v2_bad_binary_requests_are_4xx_naming_the_problem(client, request_kwarg
     assert response.status_code == 400
     assert response.json["reason"] == "invalid_body" and response.json["field"] == field
     assert message in response.json["error"]
+
+
+def test_v2_deeply_nested_data_is_read_row_major(client):
+    instances = churn_instances(1)
+    row = [instances[0][name] for name in VALID]
+    nested = row
+    for _ in range(900):  # near Python's recursion limit: flattening must not recurse per level
+        nested = [nested]
+    flat = {"name": "rows", "shape": [1, len(row)], "datatype": "BYTES"}
+    response = client.post("/v2/models/slipway/infer", json={"inputs": [{**flat, "data": nested}]})
+    assert response.status_code == 200, response.json
+    expected = client.post("/v2/models/slipway/infer", json={"inputs": [{**flat, "data": row}]}).json
+    assert response.json["outputs"] == expected["outputs"]
 
 
 def test_v2_outputs_must_be_a_list(client):

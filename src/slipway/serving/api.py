@@ -37,10 +37,16 @@ def read_json_body():
     if not request.is_json:
         raise RequestError(415, "wrong_content_type", "expected Content-Type: application/json, "
                            f"got {request.content_type or 'none'!r}")
+    return parse_json(request.get_data(cache=False), "the body")
+
+
+def parse_json(raw: bytes, what: str):
     try:
-        return json.loads(request.get_data(cache=False))
+        return json.loads(raw)
     except ValueError as exc:
-        raise RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+        raise RequestError(400, "malformed_json", f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # the parser recurses per level of nesting
+        raise RequestError(400, "malformed_json", f"{what} nests arrays or objects too deeply") from None
 
 
 def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
@@ -122,11 +128,19 @@ def v2_model_ready(name: str, version: str | None = None):
     return jsonify({"name": name, "ready": True})
 
 
-def _flatten(data):
-    """V2 ``data`` may be flat or nested row-major; the protocol's element order is row-major."""
-    if isinstance(data, list) and data and isinstance(data[0], list):
-        return [x for part in data for x in _flatten(part)]
-    return data
+def _flatten(data: list) -> list:
+    """V2 ``data`` may be flat or nested row-major; the protocol's element order is row-major.
+    Without recursion: the nesting depth is the client's to choose."""
+    flat, pending = [], [iter(data)]
+    while pending:
+        for item in pending[-1]:
+            if isinstance(item, list):
+                pending.append(iter(item))
+                break
+            flat.append(item)
+        else:
+            pending.pop()
+    return flat
 
 
 def _decode_binary(raw: bytes, datatype: object, field: str) -> list:
@@ -167,10 +181,7 @@ def read_infer_request() -> dict:
         if not 0 < length <= len(raw):
             raise RequestError(400, "invalid_body", f"Inference-Header-Content-Length {header_length!r} "
                                f"is not a byte count within the {len(raw)}-byte body")
-        try:
-            body = json.loads(raw[:length])
-        except ValueError as exc:
-            raise RequestError(400, "malformed_json", f"the inference header is not valid JSON: {exc}") from None
+        body = parse_json(raw[:length], "the inference header")
     if not isinstance(body, dict):
         raise RequestError(400, "invalid_body", 'expected a JSON object {"inputs": [...]}')
     if header_length is not None:
