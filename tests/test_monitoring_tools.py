@@ -73,3 +73,18 @@ def test_only_firing_retrain_alerts_dispatch(recorder):
     assert client.post("/alertmanager", json={"alerts": ALERTS["alerts"][1:]}).json["dispatched"] is False
     assert len(received) == 1
     assert client.post("/alertmanager", data="x", content_type="text/plain").status_code == 400
+
+
+
+@pytest.mark.parametrize(("payload", "error"), [
+    ("x", 'expected Alertmanager\'s webhook JSON: an object with an "alerts" list'),
+    ({"alerts": "firing"}, 'expected Alertmanager\'s webhook JSON: an object with an "alerts" list'),
+    ({"alerts": [ALERTS["alerts"][0], 3]}, "alerts[1] must be an object whose labels are an object"),
+    ({"alerts": [{"status": "firing", "labels": ["retrain"]}]},
+     "alerts[0] must be an object whose labels are an object"),
+])
+def test_a_payload_that_is_not_alertmanager_json_is_a_400_that_says_why(recorder, payload, error):
+    url, received = recorder
+    response = create_relay("org/repo", "t0ken", api=url).test_client().post("/alertmanager", json=payload)
+    assert (response.status_code, response.json) == (400, {"error": error})
+    assert received == []

@@ -17,8 +17,18 @@ from flask import Flask, jsonify, request
 GITHUB_API = "https://api.github.com"
 
 
+def payload_problem(payload: object) -> str | None:
+    """What makes this not Alertmanager's webhook JSON (``alerts``: objects with ``labels``)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
+        return 'expected Alertmanager\'s webhook JSON: an object with an "alerts" list'
+    for index, alert in enumerate(payload["alerts"]):
+        if not isinstance(alert, dict) or not isinstance(alert.get("labels", {}), dict):
+            return f"alerts[{index}] must be an object whose labels are an object"
+    return None
+
+
 def retrain_alerts(payload: dict) -> list[str]:
-    return sorted({a.get("labels", {}).get("alertname", "?") for a in payload.get("alerts", [])
+    return sorted({str(a.get("labels", {}).get("alertname", "?")) for a in payload["alerts"]
                    if a.get("status") == "firing" and a.get("labels", {}).get("action") == "retrain"})
 
 
@@ -37,8 +47,9 @@ def create_relay(repository: str, token: str, api: str = GITHUB_API) -> Flask:
     @app.post("/alertmanager")
     def alertmanager():
         payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            return jsonify({"error": "expected Alertmanager's webhook JSON"}), 400
+        problem = payload_problem(payload)
+        if problem:
+            return jsonify({"error": problem}), 400
         alerts = retrain_alerts(payload)
         if alerts:
             try:
