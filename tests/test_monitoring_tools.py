@@ -1,4 +1,5 @@
-"""report-run (Pushgateway) and the Alertmanager relay, against HTTP servers on 127.0.0.1."""
+"""report-run (Pushgateway), the Alertmanager relay and canary-analysis's Prometheus address,
+against HTTP servers on 127.0.0.1."""
 
 import json
 import subprocess
@@ -23,6 +24,13 @@ def recorder():
             received.append((self.path, dict(self.headers), body.decode()))
             self.send_response(204 if "dispatches" in self.path else 200)
             self.end_headers()
+
+        def do_GET(self):  # noqa: N802 (a web page where a Prometheus API was expected)
+            received.append((self.path, dict(self.headers), ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>Grafana</html>")
 
         def log_message(self, *args):
             pass
@@ -52,6 +60,22 @@ def test_report_run_pushes_the_retrain_status(recorder):
 def test_report_run_names_an_unreachable_pushgateway():
     result = slipway("report-run", "--pushgateway", "http://127.0.0.1:9", "--status", "success")
     assert result.returncode == 2 and "report-run: Pushgateway at http://127.0.0.1:9" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["canary-analysis", "--prometheus-url"],
+                                     ["report-run", "--status", "success", "--pushgateway"]])
+def test_an_address_that_is_not_an_http_url_is_a_usage_error(command):
+    result = slipway(*command, "prometheus:9090")
+    assert result.returncode == 2
+    assert "'prometheus:9090' is not an http:// or https:// URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_canary_analysis_names_an_address_that_is_not_prometheus(recorder):
+    url, _ = recorder
+    result = slipway("canary-analysis", "--prometheus-url", url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"Prometheus at {url}: the answer is not Prometheus API JSON" in result.stderr
 
 
 ALERTS = {"alerts": [

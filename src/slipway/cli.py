@@ -16,6 +16,17 @@ params_option = click.option(
     type=click.Path(dir_okay=False), help="The params file.")
 
 
+class HttpUrl(click.ParamType):
+    """An http(s) URL (a Prometheus, a Pushgateway): anything else is a usage error naming it."""
+
+    name = "url"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8:
+            return value.rstrip("/")
+        self.fail(f"{value!r} is not an http:// or https:// URL", param, ctx)
+
+
 @click.group()
 def cli() -> None:
     """Slipway: versioned data to a gated, served, monitored model."""
@@ -170,7 +181,8 @@ def pr_report(base, gate) -> None:
 
 @cli.command("canary-analysis")
 @params_option
-@click.option("--prometheus-url", required=True, envvar="PROMETHEUS_URL", help="[env: PROMETHEUS_URL]")
+@click.option("--prometheus-url", required=True, type=HttpUrl(), envvar="PROMETHEUS_URL",
+              help="[env: PROMETHEUS_URL]")
 @click.option("--out", default="reports/canary-analysis.json", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--markdown", "markdown_path", default="reports/canary-analysis.md", show_default=True,
               type=click.Path(dir_okay=False))
@@ -220,7 +232,7 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
 
 
 @cli.command("report-run")
-@click.option("--pushgateway", required=True, envvar="PUSHGATEWAY_URL", help="[env: PUSHGATEWAY_URL]")
+@click.option("--pushgateway", required=True, type=HttpUrl(), envvar="PUSHGATEWAY_URL", help="[env: PUSHGATEWAY_URL]")
 @click.option("--status", type=click.Choice(["success", "failure"]), required=True)
 @click.option("--job", default="slipway-retrain", show_default=True)
 def report_run(pushgateway, status, job) -> None:
@@ -234,7 +246,7 @@ def report_run(pushgateway, status, job) -> None:
         lines += ["# TYPE slipway_retrain_last_success_timestamp_seconds gauge",
                   f"slipway_retrain_last_success_timestamp_seconds {time.time():.0f}"]
     # POST replaces only these metric names in the group: a failure keeps the last success time.
-    request = urllib.request.Request(f"{pushgateway.rstrip('/')}/metrics/job/{job}", method="POST",
+    request = urllib.request.Request(f"{pushgateway}/metrics/job/{job}", method="POST",
                                      data=("\n".join(lines) + "\n").encode())
     try:
         urllib.request.urlopen(request, timeout=10).close()

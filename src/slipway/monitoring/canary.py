@@ -32,6 +32,11 @@ class PrometheusClient:
                 body = json.loads(response.read())
         except OSError as exc:
             raise SlipwayError(f"Prometheus at {self.url}: {exc}") from None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise SlipwayError(f"Prometheus at {self.url}: the answer is not Prometheus API JSON; is "
+                               "this a Prometheus server's address?")
         if body.get("status") != "success":
             raise SlipwayError(f"Prometheus query failed: {body.get('error')}: {promql}")
         return body["data"]["result"]
