@@ -71,6 +71,22 @@ def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
     assert set_image(path, Image("registry/slipway", "abc123")) is False
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("images: [ {name: x\n", "not valid YAML (line 2): "),
+    ("- images\n", "not a kustomization (a mapping of fields)"),
+    ("images: slipway-model-server\n", "images must be a list of entries (name, newName, newTag)"),
+    ("images:\n  - slipway-model-server\n", "images must be a list of entries (name, newName, newTag)"),
+])
+def test_a_broken_overlay_is_named_and_left_as_it_was(tmp_path, text, message):
+    path = tmp_path / "kustomization.yaml"
+    path.write_text(text)
+    for action in (lambda: read_image(path), lambda: set_image(path, Image("registry/slipway", "abc123"))):
+        with pytest.raises(SlipwayError) as refused:
+            action()
+        assert str(refused.value).startswith(f"{path}: {message}")
+    assert path.read_text() == text
+
+
 def test_release_commits_and_pushes_once(repos):
     remote, work = repos
     message = release(work, "v1")

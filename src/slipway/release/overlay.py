@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from slipway import io as slipway_io
 from slipway.errors import SlipwayError
@@ -36,14 +36,35 @@ def _yaml() -> YAML:
     return yaml
 
 
+def _load(yaml: YAML, text: str, where: str):
+    """The kustomization as a mapping; broken YAML or another shape is an error naming the file."""
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark else ""
+        raise SlipwayError(f"{where}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise SlipwayError(f"{where}: not a kustomization (a mapping of fields)")
+    images = data.get("images") or []
+    if not isinstance(images, list) or not all(isinstance(entry, dict) for entry in images):
+        raise SlipwayError(f"{where}: images must be a list of entries (name, newName, newTag)")
+    return data
+
+
+def _entry(data, where: str):
+    entry = next((e for e in data.get("images") or [] if e.get("name") == IMAGE_NAME), None)
+    if entry is None:
+        raise SlipwayError(f"{where}: no images entry named {IMAGE_NAME!r}")
+    return entry
+
+
 def parse_image(text: str, where: str) -> Image:
-    data = _yaml().load(text) or {}
-    for entry in data.get("images") or []:
-        if entry.get("name") == IMAGE_NAME:
-            if not entry.get("newName") or not entry.get("newTag"):
-                raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r} needs newName and newTag")
-            return Image(str(entry["newName"]), str(entry["newTag"]))
-    raise SlipwayError(f"{where}: no images entry named {IMAGE_NAME!r}")
+    entry = _entry(_load(_yaml(), text, where), where)
+    if not entry.get("newName") or not entry.get("newTag"):
+        raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r} needs newName and newTag")
+    return Image(str(entry["newName"]), str(entry["newTag"]))
 
 
 def read_image(path: Path) -> Image:
@@ -55,10 +76,8 @@ def read_image(path: Path) -> Image:
 def set_image(path: Path, image: Image) -> bool:
     """Point the overlay at ``image``; ``False`` (and no write) when it already does."""
     yaml = _yaml()
-    data = yaml.load(path.read_text())
-    entry = next((e for e in data.get("images") or [] if e.get("name") == IMAGE_NAME), None)
-    if entry is None:
-        raise SlipwayError(f"{path}: no images entry named {IMAGE_NAME!r}")
+    data = _load(yaml, path.read_text(), str(path))
+    entry = _entry(data, str(path))
     if str(entry.get("newName")) == image.repository and str(entry.get("newTag")) == image.tag:
         return False
     entry["newName"] = image.repository
