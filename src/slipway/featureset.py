@@ -148,17 +148,18 @@ def infer_spec(
     derived: list[str],
     max_categories: int,
 ) -> FeatureSpec:
-    """Declared features are taken as given; ``None`` (``auto``) infers them from dtypes."""
+    """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
+    infers them from dtypes."""
     candidates = [c for c in train.columns if c not in exclude and not c.startswith("__")]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical)):
         absent = [c for c in declared or [] if c not in train.columns]
         if absent:
             raise ParamsError(f"params: data.{key} names columns not in the data: {absent}")
-    text = [c for c in numeric or [] if not ptypes.is_numeric_dtype(train[c]) or ptypes.is_bool_dtype(train[c])]
-    if text:
-        examples = {c: train[c].dropna().head(2).tolist() for c in text}
+    not_numeric = [c for c in numeric or [] if not ptypes.is_numeric_dtype(train[c]) or ptypes.is_bool_dtype(train[c])]
+    if not_numeric:
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
-                          + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples[c]})" for c in text)
+                          + ", ".join(f"{c} ({train[c].dtype}, e.g. {train[c].dropna().head(2).tolist()})"
+                                      for c in not_numeric)
                           + "; declare them in data.categorical_features")
     if numeric is None:
         numeric = [
