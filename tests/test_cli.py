@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slipway import cli
 from slipway.errors import ERROR_EXIT
@@ -63,3 +64,21 @@ def test_an_unexpected_exception_exits_2_with_its_traceback(monkeypatch, capsys)
         cli.main()
     assert exit_.value.code == 2
     assert "RuntimeError: a bug" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"months": 0}, "params: example_data.months must be >= 1, got 0"),
+    ({"rows_per_month": -5}, "params: example_data.rows_per_month must be >= 10, got -5"),
+    ({"drift_start": -1}, "params: example_data.drift_start must be >= 0, got -1"),
+    ({"start": "January"}, "example_data.start (--start) must be a month as YYYY-MM, got 'January'"),
+    ({"start": "2025-13"}, "example_data.start (--start) must be a month as YYYY-MM, got '2025-13'"),
+])
+def test_example_data_params_get_the_options_bounds(tmp_path, repo_params, setting, message):
+    """months: 0 wrote nothing and said nothing; the others were pandas or numpy tracebacks."""
+    params = {**repo_params, "example_data": {**repo_params["example_data"], **setting}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([SLIPWAY, "example-data", "--params", str(tmp_path / "params.yaml"),
+                             "--out", str(tmp_path / "raw")], capture_output=True, text=True)
+    assert result.returncode == ERROR_EXIT and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"error: {message}"
+    assert not (tmp_path / "raw").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import click
 
 from slipway import params as params_module
-from slipway.errors import ERROR_EXIT, SlipwayError
+from slipway.errors import ERROR_EXIT, ParamsError, SlipwayError
 
 params_option = click.option(
     "--params", "params_path", default=str(params_module.DEFAULT_PATH), show_default=True,
@@ -77,10 +78,13 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
         click.echo(f"example-data: {out_dir} already holds batches; left as is")
         return
     params = params_module.load(params_path)
-    kinds = {"start": str, "months": int, "rows_per_month": int, "seed": int,
-             "drift": float, "drift_start": int}
-    settings = {key: value if value is not None else lookup(params, f"example_data.{key}", kind)
-                for key, kind in kinds.items() for value in [overrides[key]]}
+    # Each setting's type and least value: the same bounds as the options above.
+    kinds = {"start": (str, None), "months": (int, 1), "rows_per_month": (int, 10), "seed": (int, None),
+             "drift": (float, 0.0), "drift_start": (int, 0)}
+    settings = {key: value if value is not None else lookup(params, f"example_data.{key}", kind, minimum=least)
+                for key, (kind, least) in kinds.items() for value in [overrides[key]]}
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", settings["start"]):
+        raise ParamsError(f"example_data.start (--start) must be a month as YYYY-MM, got {settings['start']!r}")
     for index, month in enumerate(gen.month_range(settings["start"], settings["months"])):
         drift = gen.drift_for_month(index, settings["drift"], settings["drift_start"])
         frame = gen.generate_month(month, settings["rows_per_month"], settings["seed"], drift)
