@@ -10,7 +10,7 @@ import yaml
 
 from slipway.errors import SlipwayError
 from slipway.release import gitops
-from slipway.release.overlay import Image, kustomization, read_image, set_image
+from slipway.release.overlay import Image, check_repository, kustomization, read_image, set_image
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
@@ -69,6 +69,23 @@ def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
     assert changed == ["    newName: registry/slipway", "    newTag: abc123"]
     assert set_image(path, Image("registry/slipway", "abc123")) is False
+
+
+@pytest.mark.parametrize("repository", ["ghcr.io/your-org/slipway", "slipway", "localhost:5000/team/slipway",
+                                        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml/churn-server",
+                                        "registry.example.com/a__b/c.d-e"])
+def test_image_repositories_a_registry_accepts(repository):
+    assert check_repository(repository, "release.image_repository") == repository
+
+
+@pytest.mark.parametrize("repository", ["Not A Repo", "ghcr.io/Your-Org/slipway", "ghcr.io/org/slipway:1.0",
+                                        "ghcr.io/org/slipway/", "-slipway", "ghcr.io//slipway"])
+def test_image_repositories_a_registry_refuses_are_named(repository):
+    with pytest.raises(SlipwayError) as refused:
+        check_repository(repository, "params: release.image_repository")
+    assert str(refused.value) == ("params: release.image_repository must be an image repository without a tag "
+                                  "(registry/path, lowercase path), e.g. ghcr.io/your-org/slipway; "
+                                  f"got {repository!r}")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -92,6 +92,13 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
         click.echo(f"example-data: {out_dir / month}.parquet ({len(frame)} rows, drift {drift:g})")
 
 
+def _image_repository(params: dict) -> str:
+    from slipway.params import lookup
+    from slipway.release.overlay import check_repository
+
+    return check_repository(lookup(params, "release.image_repository", str), "params: release.image_repository")
+
+
 def _repo(params_path: str):
     from slipway.params import lookup
     from slipway.release.gitops import Repo
@@ -106,12 +113,10 @@ def _repo(params_path: str):
 @click.option("--reports-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 def release(params_path, model_dir, reports_dir) -> None:
     """Point the canary overlay at the gated model's image; commit and push."""
-    from slipway.params import lookup
     from slipway.release import gitops
 
     repo, params = _repo(params_path)
-    click.echo(gitops.release(repo, lookup(params, "release.image_repository", str),
-                              Path(model_dir), Path(reports_dir)))
+    click.echo(gitops.release(repo, _image_repository(params), Path(model_dir), Path(reports_dir)))
 
 
 @cli.command()
@@ -166,11 +171,9 @@ def status(params_path, as_json) -> None:
 def image_tag(params_path, model_dir, version_only) -> None:
     """The server image for the bundle in --model-dir: repository:model_version."""
     from slipway.bundle import load_metadata
-    from slipway.params import lookup
 
     version = load_metadata(model_dir)["model_version"]
-    repository = lookup(params_module.load(params_path), "release.image_repository", str)
-    click.echo(version if version_only else f"{repository}:{version}")
+    click.echo(version if version_only else f"{_image_repository(params_module.load(params_path))}:{version}")
 
 
 @cli.command("pr-report")

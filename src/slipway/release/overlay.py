@@ -4,6 +4,7 @@ file's comments and layout (ruamel.yaml round trip), written atomically."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,21 @@ from slipway.errors import SlipwayError
 
 IMAGE_NAME = "slipway-model-server"  # the placeholder name the base Deployment uses
 OVERLAYS = Path("kustomize/overlays")
+
+
+# The repository part of an image reference, as the OCI distribution grammar has it: an optional
+# registry host (and port), then lowercase path components.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+
+
+def check_repository(value: str, where: str) -> str:
+    """``value`` if it can name an image repository (the tag is the model version, added later)."""
+    if not REPOSITORY.fullmatch(value):
+        raise SlipwayError(f"{where} must be an image repository without a tag (registry/path, lowercase "
+                           f"path), e.g. ghcr.io/your-org/slipway; got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
