@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from slipway.errors import DataError
 from slipway.featureset import FeatureSpec
 from slipway.monitoring import drift
 from slipway.monitoring.verdicts import FAIL, PASS
@@ -31,3 +32,28 @@ def test_boolean_and_integer_categories_compare_as_the_model_labels_them(repo_pa
 def test_a_shifted_feature_drifts(repo_params):
     report, _ = drift.analyse(frame(3000, seed=1), frame(1000, seed=2, shift=1.5), SPEC, repo_params)
     assert report["verdict"] == FAIL and report["drifted"] == ["x"]
+
+
+def test_a_feature_served_only_as_null_drifts_with_the_reason(repo_params):
+    """An upstream that stops sending a feature: deepchecks cannot score it (too few values)."""
+    served = frame(1000, seed=2).astype({"x": object})
+    served["x"] = None
+    report, _ = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
+    assert report["verdict"] == FAIL and report["drifted"] == ["x"]
+    assert report["features"]["x"] == 1.0 and report["features"]["organic"] < 0.05
+    assert report["unserved"] == {"x": "0 of 1000 sampled rows have a value"}
+    assert "| x ⚠️ (not served: 0 of 1000 sampled rows have a value) | 1.000 |" in drift.markdown(report)
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("x", "forty", "x: 500 value(s) like 'forty', not a number"),
+    ("x", True, "x: 500 value(s) like True, not a number"),
+    ("grade", ["a"], "grade: 500 value(s) like ['a'], not a category"),
+])
+def test_values_the_server_refuses_mean_another_models_log(repo_params, column, value, message):
+    served = frame(1000, seed=2).astype({column: object})
+    served.loc[served.index[::2], column] = pd.Series([value] * 500, index=served.index[::2], dtype=object)
+    with pytest.raises(DataError) as refused:
+        drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
+    assert str(refused.value) == ("prediction log holds values this model's server refuses (is it another "
+                                  f"model's log?): {message}")

@@ -37,6 +37,38 @@ def read_prediction_log(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# deepchecks scores a feature only from this many values on each side (nulls do not count).
+MIN_VALUES = 10
+
+
+def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """The logged inputs as the model reads them (numbers as floats, ``None`` as NaN). A value the
+    server would have refused means the log is not this model's: every such input is named."""
+    missing = [c for c in spec.inputs if c not in served.columns]
+    if missing:
+        raise DataError(f"prediction log lacks inputs {missing}")
+    frame = served[spec.inputs].copy()
+    problems = []
+    for name in spec.inputs:
+        values = frame[name]
+        if values.dtype != object:
+            continue
+        present = values[values.notna()]
+        if name in spec.categorical:
+            bad = present[~present.map(lambda v: isinstance(v, str | bool | int | float))]
+        else:
+            bad = present[~present.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))]
+        if len(bad):
+            problems.append(f"{name}: {len(bad)} value(s) like {bad.iloc[0]!r}, not "
+                            f"{'a category' if name in spec.categorical else 'a number'}")
+        elif name not in spec.categorical:
+            frame[name] = values.astype(float)
+    if problems:
+        raise DataError("prediction log holds values this model's server refuses (is it another model's log?): "
+                        + "; ".join(problems))
+    return frame
+
+
 def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
             params: dict[str, Any]) -> tuple[dict, Any]:
     from deepchecks.tabular import Dataset
@@ -46,37 +78,44 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
     seed = lookup(params, "drift.seed", int)
-    missing = [c for c in spec.inputs if c not in served.columns]
-    if missing:
-        raise DataError(f"prediction log lacks inputs {missing}")
+    served = served_inputs(served, spec)
     report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit}
     if len(served) < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
                       features={})
         return report, None
-    categorical = list(spec.categorical)
 
-    def dataset(frame: pd.DataFrame) -> Dataset:
+    def sampled(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame if len(frame) <= size else frame.sample(n=size, random_state=seed)
         frame = frame[spec.inputs].reset_index(drop=True)
         # Both sides as the model's category labels: the training data holds a boolean column as
         # booleans, the log holds what clients sent (true or "True"); unlabelled, they differ.
-        return Dataset(frame.assign(**{name: category_labels(frame[name]) for name in categorical}),
-                       cat_features=categorical)
+        return frame.assign(**{name: category_labels(frame[name]) for name in spec.categorical})
 
-    result = FeatureDrift().run(dataset(reference), dataset(served))
-    scores = {name: round(float(v["Drift score"]), 6) for name, v in result.value.items()}
+    train_side, served_side = sampled(reference), sampled(served)
+    # A feature served (almost) only as null has drifted as far as it can: an upstream stopped
+    # sending it. deepchecks cannot score it, so it scores 1 here and the report says why.
+    unserved = {name: int(served_side[name].notna().sum()) for name in spec.inputs
+                if served_side[name].notna().sum() < MIN_VALUES <= train_side[name].notna().sum()}
+    compared = [n for n in spec.inputs if n not in unserved and train_side[n].notna().sum() >= MIN_VALUES]
+    categorical = [n for n in compared if n in spec.categorical]
+    result = FeatureDrift().run(Dataset(train_side[compared], cat_features=categorical),
+                                Dataset(served_side[compared], cat_features=categorical)) if compared else None
+    scores = {name: round(float(v["Drift score"]), 6) for name, v in (result.value if result else {}).items()}
+    scores.update(dict.fromkeys(unserved, 1.0))
     drifted = sorted((n for n, s in scores.items() if s > limit), key=lambda n: -scores[n])
-    report.update(verdict=FAIL if drifted else PASS, features=scores, drifted=drifted)
+    report.update(verdict=FAIL if drifted else PASS, features=scores, drifted=drifted,
+                  unserved={n: f"{count} of {len(served_side)} sampled rows have a value"
+                            for n, count in unserved.items()})
     return report, result
 
 
 def markdown(report: dict) -> str:
-    drifted = report.get("drifted", [])
+    drifted, unserved = report.get("drifted", []), report.get("unserved", {})
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
         f"a feature drifts above {report['threshold']:g}.",
         report.get("reason"), ["feature", "drift score"],
-        [[f"{n}{' ⚠️' if n in drifted else ''}", f"{s:.3f}"]
-         for n, s in sorted(report["features"].items(), key=lambda t: -t[1])])
+        [[f"{n}{' ⚠️' if n in drifted else ''}{' (not served: ' + unserved[n] + ')' if n in unserved else ''}",
+          f"{s:.3f}"] for n, s in sorted(report["features"].items(), key=lambda t: -t[1])])
