@@ -141,20 +141,27 @@ def test_workflows_are_least_privilege_and_pinned():
                     assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step["uses"]
 
 
-def test_every_job_that_reaches_the_dvc_remote_can_use_oidc():
-    """A job with an OIDC token (id-token: write) assumes AWS_ROLE_ARN when it is set, as the
-    README's CI secrets section offers: ci.yml's pipeline job asked for the token but never used it."""
+def test_every_job_that_reaches_the_dvc_remote_gets_its_credentials():
+    """Each job with an OIDC token (id-token: write) reaches the DVC remote as the README's CI
+    secrets section offers: the AWS_ROLE_ARN role, or else the access-key secrets, in one
+    configure-aws-credentials step before any make target. ci.yml's pipeline never used its token;
+    release.yml and drift.yml never read the secrets. No job sets AWS_* itself: a job's env wins
+    over what that step exports."""
     import yaml
 
     for path in (REPO / ".github/workflows").glob("*.yml"):
         for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            where = f"{path.name}: {name}"
+            assert not any(key.startswith("AWS_") for key in job.get("env") or {}), where
             if (job.get("permissions") or {}).get("id-token") != "write":
                 continue
             assume = [step for step in job["steps"] if "configure-aws-credentials" in step.get("uses", "")]
-            assert len(assume) == 1, f"{path.name}: {name}"
-            assert assume[0]["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}", f"{path.name}: {name}"
+            assert len(assume) == 1 and "if" not in assume[0], where
+            assert assume[0]["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}", where
+            assert assume[0]["with"]["aws-access-key-id"] == "${{ secrets.AWS_ACCESS_KEY_ID }}", where
+            assert assume[0]["with"]["aws-secret-access-key"] == "${{ secrets.AWS_SECRET_ACCESS_KEY }}", where
             first_make = next(i for i, step in enumerate(job["steps"]) if "make " in step.get("run", ""))
-            assert job["steps"].index(assume[0]) < first_make, f"{path.name}: {name}"
+            assert job["steps"].index(assume[0]) < first_make, where
 
 
 def test_dockerfile_passes_hadolint():
