@@ -95,9 +95,10 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     train_side, served_side = sampled(reference), sampled(served)
     # A feature served (almost) only as null has drifted as far as it can: an upstream stopped
     # sending it. deepchecks cannot score it, so it scores 1 here and the report says why.
-    unserved = {name: int(served_side[name].notna().sum()) for name in spec.inputs
-                if served_side[name].notna().sum() < MIN_VALUES <= train_side[name].notna().sum()}
-    compared = [n for n in spec.inputs if n not in unserved and train_side[n].notna().sum() >= MIN_VALUES]
+    served_values, train_values = served_side.notna().sum(), train_side.notna().sum()
+    unserved = {name: int(served_values[name]) for name in spec.inputs
+                if served_values[name] < MIN_VALUES <= train_values[name]}
+    compared = [n for n in spec.inputs if n not in unserved and train_values[n] >= MIN_VALUES]
     categorical = [n for n in compared if n in spec.categorical]
     result = FeatureDrift().run(Dataset(train_side[compared], cat_features=categorical),
                                 Dataset(served_side[compared], cat_features=categorical)) if compared else None
