@@ -77,6 +77,11 @@ def check_keys(params: dict[str, Any], path: str | Path = DEFAULT_PATH) -> None:
         raise ParamsError(f"{path}: " + "; ".join(problems))
 
 
+def is_number(value: Any) -> bool:
+    """An int or a float; bool is an int subclass and never a number here."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def lookup(
     params: dict[str, Any],
     key: str,
@@ -96,8 +101,8 @@ def lookup(
             raise ParamsError(f"params: {key} is required but missing")
         node = node[part]
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    # YAML reads 1 as int where a float is meant; bool is an int subclass and never a number here.
-    if float in kinds and isinstance(node, int) and not isinstance(node, bool):
+    # YAML reads 1 as int where a float is meant.
+    if float in kinds and isinstance(node, int) and is_number(node):
         node = float(node)
     if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
         names = " or ".join(k.__name__ if k is not type(None) else "null" for k in kinds)

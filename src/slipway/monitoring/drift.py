@@ -17,7 +17,7 @@ from slipway.errors import DataError
 from slipway.featureset import FeatureSpec, category_labels
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
-from slipway.params import lookup
+from slipway.params import is_number, lookup
 
 
 def read_prediction_log(path: Path) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         if name in spec.categorical:
             bad = present[~present.map(lambda v: isinstance(v, str | bool | int | float))]
         else:
-            bad = present[~present.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool))]
+            bad = present[~present.map(is_number)]
         if len(bad):
             problems.append(f"{name}: {len(bad)} value(s) like {bad.iloc[0]!r}, not "
                             f"{'a category' if name in spec.categorical else 'a number'}")

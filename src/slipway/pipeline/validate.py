@@ -17,7 +17,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, key_columns, lookup
+from slipway.params import column_list, is_number, key_columns, lookup
 from slipway.pipeline import paths
 
 
@@ -39,17 +39,13 @@ def _examples(values: pd.Series, limit: int) -> list:
     return values.drop_duplicates().head(limit).tolist()
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 # What each rule's value must be, and how to say so.
 RULE_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "type": (lambda v: v in ("numeric", "categorical"), "numeric or categorical"),
-    "min": (_is_number, "a number"),
-    "max": (_is_number, "a number"),
+    "min": (is_number, "a number"),
+    "max": (is_number, "a number"),
     "allowed": (lambda v: isinstance(v, list) and bool(v), "a non-empty list of values"),
-    "max_null_fraction": (lambda v: _is_number(v) and 0 <= v <= 1, "a number within [0, 1]"),
+    "max_null_fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number within [0, 1]"),
 }
 
 
