@@ -7,7 +7,7 @@ import pytest
 from slipway.errors import DataError
 from slipway.featureset import FeatureSpec
 from slipway.monitoring import drift
-from slipway.monitoring.verdicts import FAIL, PASS
+from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 
 SPEC = FeatureSpec(["x"], {"organic": ["False", "True"], "grade": ["1", "2", "3"]})
 
@@ -57,3 +57,22 @@ def test_values_the_server_refuses_mean_another_models_log(repo_params, column, 
         drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
     assert str(refused.value) == ("prediction log holds values this model's server refuses (is it another "
                                   f"model's log?): {message}")
+
+
+def test_a_feature_almost_always_null_in_training_is_named_unscored(repo_params):
+    """No reference to compare with: listed with the reason, never silently dropped."""
+    reference = frame(3000, seed=1).astype({"x": object})
+    reference.loc[reference.index[9:], "x"] = None
+    report, _ = drift.analyse(reference, frame(1000, seed=2), SPEC, repo_params)
+    assert report["verdict"] == PASS and "x" not in report["features"]
+    assert report["unscored"] == {"x": "9 of 3000 sampled training rows have a value"}
+    assert "| x (not scored: 9 of 3000 sampled training rows have a value) | – |" in drift.markdown(report)
+
+
+def test_nothing_to_compare_is_inconclusive(repo_params):
+    spec = FeatureSpec(["x"], {})
+    reference = frame(3000, seed=1).astype({"x": object})
+    reference["x"] = None
+    report, _ = drift.analyse(reference, frame(1000, seed=2), spec, repo_params)
+    assert report["verdict"] == INCONCLUSIVE and report["features"] == {}
+    assert report["reason"] == "no input has 10 or more values in the training data to compare with"

@@ -98,25 +98,32 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     served_values, train_values = served_side.notna().sum(), train_side.notna().sum()
     unserved = {name: int(served_values[name]) for name in spec.inputs
                 if served_values[name] < MIN_VALUES <= train_values[name]}
-    compared = [n for n in spec.inputs if n not in unserved and train_values[n] >= MIN_VALUES]
+    # A feature (almost) always null in training has no reference to compare with: named, unscored.
+    unscored = {name: int(train_values[name]) for name in spec.inputs if train_values[name] < MIN_VALUES}
+    compared = [n for n in spec.inputs if n not in unserved and n not in unscored]
     categorical = [n for n in compared if n in spec.categorical]
     result = FeatureDrift().run(Dataset(train_side[compared], cat_features=categorical),
                                 Dataset(served_side[compared], cat_features=categorical)) if compared else None
     scores = {name: round(float(v["Drift score"]), 6) for name, v in (result.value if result else {}).items()}
     scores.update(dict.fromkeys(unserved, 1.0))
     drifted = sorted((n for n, s in scores.items() if s > limit), key=lambda n: -scores[n])
-    report.update(verdict=FAIL if drifted else PASS, features=scores, drifted=drifted,
+    report.update(verdict=FAIL if drifted else PASS if scores else INCONCLUSIVE, features=scores, drifted=drifted,
                   unserved={n: f"{count} of {len(served_side)} sampled rows have a value"
-                            for n, count in unserved.items()})
+                            for n, count in unserved.items()},
+                  unscored={n: f"{count} of {len(train_side)} sampled training rows have a value"
+                            for n, count in unscored.items()})
+    if not scores:
+        report["reason"] = f"no input has {MIN_VALUES} or more values in the training data to compare with"
     return report, result
 
 
 def markdown(report: dict) -> str:
     drifted, unserved = report.get("drifted", []), report.get("unserved", {})
+    scored = [[f"{n}{' ⚠️' if n in drifted else ''}{' (not served: ' + unserved[n] + ')' if n in unserved else ''}",
+               f"{s:.3f}"] for n, s in sorted(report["features"].items(), key=lambda t: -t[1])]
+    unscored = [[f"{n} (not scored: {why})", "–"] for n, why in report.get("unscored", {}).items()]
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
         f"a feature drifts above {report['threshold']:g}.",
-        report.get("reason"), ["feature", "drift score"],
-        [[f"{n}{' ⚠️' if n in drifted else ''}{' (not served: ' + unserved[n] + ')' if n in unserved else ''}",
-          f"{s:.3f}"] for n, s in sorted(report["features"].items(), key=lambda t: -t[1])])
+        report.get("reason"), ["feature", "drift score"], scored + unscored)
