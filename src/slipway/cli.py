@@ -215,7 +215,7 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
 @click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
-    """Served traffic vs the training data. Exit 0 no drift, 1 drift, 2 error, 3 too few rows."""
+    """Served traffic vs the training data. Exit 0 no drift, 1 drift, 2 error, 3 too few rows or nothing to compare."""
     from slipway import io
     from slipway.bundle import load_metadata
     from slipway.featureset import FeatureSpec
