@@ -117,7 +117,7 @@ canary-analysis: venv ## Canary vs stable in Prometheus ($PROMETHEUS_URL); write
 	$(BIN)/slipway canary-analysis --prometheus-url "$(PROMETHEUS_URL)"
 
 PREDICTIONS ?= data/predictions
-drift: venv ## Served traffic (the prediction log in $PREDICTIONS) vs the training data; fails on drift
+drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory or s3:// prefix) vs the training data
 	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
 
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)

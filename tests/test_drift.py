@@ -1,5 +1,10 @@
 """Offline drift (deepchecks) of the prediction log against the training data."""
 
+import gzip
+import json
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +14,7 @@ from slipway.featureset import FeatureSpec
 from slipway.monitoring import drift
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 
+NOW = time.time()
 SPEC = FeatureSpec(["x"], {"organic": ["False", "True"], "grade": ["1", "2", "3"]})
 
 
@@ -76,3 +82,53 @@ def test_nothing_to_compare_is_inconclusive(repo_params):
     report, _ = drift.analyse(reference, frame(1000, seed=2), spec, repo_params)
     assert report["verdict"] == INCONCLUSIVE and report["features"] == {}
     assert report["reason"] == "no input has 10 or more values in the training data to compare with"
+
+
+def log_line(logged_at: float, x: float) -> str:
+    return json.dumps({"ts": logged_at, "inputs": {"x": x}}) + "\n"
+
+
+def test_the_log_is_read_from_every_jsonl_file_and_gzipped_one_below(tmp_path):
+    (tmp_path / "2026/11/26").mkdir(parents=True)
+    (tmp_path / "top.jsonl").write_text(log_line(NOW, 1) + "\n" + log_line(NOW, 2))
+    with gzip.open(tmp_path / "2026/11/26/worker-1.jsonl.gz", "wt") as handle:
+        handle.write(log_line(NOW, 3))
+    (tmp_path / "notes.txt").write_text("not a log")
+    assert sorted(drift.read_prediction_log(str(tmp_path)).x) == [1, 2, 3]
+    assert drift.read_prediction_log(str(tmp_path / "top.jsonl")).x.tolist() == [1, 2]
+
+
+def test_only_predictions_in_the_window_are_read(tmp_path, repo_params):
+    """A daily check of the last week: older lines, and files last written before it, are skipped."""
+    week = drift.window_start(repo_params, NOW)
+    assert week == NOW - 168 * 3600
+    (tmp_path / "mixed.jsonl").write_text(log_line(NOW - 1, 1) + log_line(week - 1, 2) + log_line(week, 3))
+    (tmp_path / "stale.jsonl").write_text(log_line(NOW, 4))  # written before the week: not opened
+    os.utime(tmp_path / "stale.jsonl", (week - 1, week - 1))
+    assert sorted(drift.read_prediction_log(str(tmp_path), week).x) == [1, 3]
+    assert drift.window_start({**repo_params, "drift": {**repo_params["drift"], "window_hours": None}}, NOW) is None
+
+
+def test_no_prediction_in_the_window_is_inconclusive(tmp_path, repo_params):
+    (tmp_path / "old.jsonl").write_text(log_line(NOW - 1000 * 3600, 1))
+    served = drift.read_prediction_log(str(tmp_path), drift.window_start(repo_params, NOW))
+    report, _ = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
+    assert report["verdict"] == INCONCLUSIVE and report["reason"] == "0 logged rows, fewer than 200"
+    assert "0 logged rows (the last 168 h) against 3000 training rows" in drift.markdown(report)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"inputs": {"x": 1}}', "'ts'"),
+    ('{"ts": "yesterday", "inputs": {"x": 1}}', "ts must be a number and inputs an object"),
+    ('{"ts": 1, "inputs": [1]}', "ts must be a number and inputs an object"),
+])
+def test_a_line_that_is_not_the_servers_is_named(tmp_path, line, problem):
+    (tmp_path / "a.jsonl").write_text(log_line(NOW, 1) + line + "\n")
+    with pytest.raises(DataError) as refused:
+        drift.read_prediction_log(str(tmp_path))
+    assert str(refused.value) == f"{tmp_path / 'a.jsonl'}:2: not a prediction log line ({problem})"
+
+
+def test_no_log_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"no prediction log \(\*.jsonl or \*.jsonl.gz\) found"):
+        drift.read_prediction_log(str(tmp_path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -208,8 +209,9 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
 
 @cli.command()
 @params_option
-@click.option("--predictions", required=True, type=click.Path(exists=True),
-              help="The server's prediction log: a .jsonl file or a directory of them.")
+@click.option("--predictions", required=True,
+              help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of "
+                   ".jsonl and .jsonl.gz files.")
 @click.option("--reference", default="data/interim/train.parquet", show_default=True,
               type=click.Path(exists=True, dir_okay=False), help="The training split.")
 @click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
@@ -224,10 +226,11 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     from slipway.pipeline.gate import quiet_deepchecks
 
     quiet_deepchecks()
+    params = params_module.load(params_path)
     spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
-    report, result = drift_module.analyse(io.read_parquet(reference),
-                                          drift_module.read_prediction_log(Path(predictions)), spec,
-                                          params_module.load(params_path))
+    training = io.read_parquet(reference)
+    served = drift_module.read_prediction_log(predictions, drift_module.window_start(params, time.time()))
+    report, result = drift_module.analyse(training, served, spec, params)
     out = Path(out_dir)
     io.write_json(out / "drift.json", report)
     io.write_text(out / "drift.md", drift_module.markdown(report))
@@ -244,7 +247,6 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
 @click.option("--job", default="slipway-retrain", show_default=True)
 def report_run(pushgateway, status, job) -> None:
     """Push the retrain run's outcome to a Pushgateway (the retrain alerts read it)."""
-    import time
     import urllib.request
 
     lines = ["# TYPE slipway_retrain_last_run_success gauge",

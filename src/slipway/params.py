@@ -38,7 +38,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "release": ("image_repository", "remote", "branch"),
     "canary": ("window", "min_requests", "max_error_ratio", "max_error_ratio_increase",
                "max_latency_p95_ratio", "min_latency_p95_seconds", "max_score_ks"),
-    "drift": ("max_feature_drift", "min_rows", "sample_size", "seed"),
+    "drift": ("max_feature_drift", "min_rows", "sample_size", "seed", "window_hours"),
 }
 
 

@@ -128,6 +128,29 @@ def test_ci_acts_on_slipway_exit_statuses_not_makes():
         assert "slipway drift" in run and "make " not in run, run
 
 
+def test_ci_steps_are_glue_over_make_and_slipway():
+    """Every command a workflow step or Jenkins stage runs is a make target or slipway, or the CI
+    host's own (gh, git config, docker login) and shell plumbing: anything else (an aws CLI, say)
+    is logic the tests never run and a tool an agent may lack."""
+    import re
+
+    import yaml
+
+    commands = []
+    for path in (REPO / ".github/workflows").glob("*.yml"):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            commands += [line for step in job["steps"] for line in step.get("run", "").splitlines()]
+    commands += re.findall(r"sh(?:\(script:)? '([^']*)'", (REPO / "Jenkinsfile").read_text())
+    allowed = {"make", ".venv/bin/slipway", "gh", "git", "docker", "echo", "cat", "tee", "set", "exit", "["}
+    programs = set()
+    for command in commands:
+        for part in re.split(r"\|\||&&|\||;", command):
+            words = [w for w in part.split() if not re.fullmatch(r"[A-Z_]+=\S*", w)]
+            if words:
+                programs.add(words[0])
+    assert {"make", ".venv/bin/slipway"} <= programs and programs <= allowed, programs - allowed
+
+
 def test_workflows_are_least_privilege_and_pinned():
     import yaml
 

@@ -1,6 +1,9 @@
 """S3 against an S3 endpoint (moto_server) on loopback: a real `dvc push` / `dvc pull` round trip,
-and raw data read from an ``s3://`` source that DVC tracks."""
+raw data read from an ``s3://`` source that DVC tracks, and drift on prediction logs shipped to S3."""
 
+import gzip
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO, churn_instances, make_churn
 from tests.integration.conftest import free_port
 
 
@@ -97,3 +101,31 @@ def test_raw_data_from_an_s3_source(project, s3_endpoint, monkeypatch, tmp_path)
     assert "modified:           s3://lake/exports/churn" in project.run("dvc", "status", "ingest").stdout
     second = project.run("dvc", "repro", "ingest")
     assert "ingest: 1600 rows from s3://lake/exports/churn -> 1280 train, 320 test" in second.stdout
+
+
+def test_drift_reads_the_prediction_logs_a_shipper_put_in_s3(s3_endpoint, bundle_dir, tmp_path):
+    """The drift job reads PREDICTION_LOG_URI itself (no aws CLI on the agent): gzipped JSON lines
+    under dated keys, only the window's."""
+    import boto3
+
+    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}
+    logs = boto3.client("s3", endpoint_url=s3_endpoint, **{
+        "aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"})
+    logs.create_bucket(Bucket="logs")
+    now = time.time()
+
+    def ship(key: str, logged_at: float, instances: list[dict]) -> None:
+        lines = "".join(json.dumps({"ts": logged_at, "inputs": row}) + "\n" for row in instances)
+        logs.put_object(Bucket="logs", Key=key, Body=gzip.compress(lines.encode()))
+
+    ship("served/2026/11/25/worker-1.jsonl.gz", now - 3600, churn_instances(300, seed=5, drift=2.0))
+    ship("served/2026/11/25/worker-2.jsonl.gz", now - 3600, churn_instances(100, seed=6, drift=2.0))
+    ship("served/2025/01/01/worker-1.jsonl.gz", now - 400 * 24 * 3600, churn_instances(50, seed=7))
+    reference = tmp_path / "train.parquet"
+    make_churn(months=3, rows=600).to_parquet(reference)
+    result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "drift", "--predictions", "s3://logs/served",
+                             "--reference", str(reference), "--model-dir", str(bundle_dir),
+                             "--out-dir", str(tmp_path / "reports")], capture_output=True, text=True, cwd=REPO, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "reports/drift.json").read_text())
+    assert report["rows"]["served"] == 400 and report["window_hours"] == 168 and report["drifted"]

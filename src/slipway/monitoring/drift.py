@@ -1,14 +1,14 @@
 """Offline drift: the server's sampled prediction log against the training data (deepchecks).
 
-Reads JSON lines written with ``SLIPWAY_PREDICTION_LOG`` (one object per row: ``inputs``,
-``prediction``, ``probabilities``), compares each input feature with the training split using
-deepchecks' feature drift, and reports the worst score against ``params.yaml``'s ``drift`` limits.
+Reads the JSON lines written with ``SLIPWAY_PREDICTION_LOG`` (one object per row: ``ts``,
+``inputs``, ``prediction``, ``probabilities``) of the last ``drift.window_hours``, compares each
+input feature with the training split using deepchecks' feature drift, and reports the worst score
+against ``params.yaml``'s ``drift`` limits.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,22 +19,55 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_number, lookup
 
+LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 
-def read_prediction_log(path: Path) -> pd.DataFrame:
-    """Every ``*.jsonl`` under ``path`` (or the file itself), one row per logged prediction."""
-    files = sorted(path.rglob("*.jsonl")) if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
-        raise DataError(f"{path}: no prediction log (*.jsonl) found")
+
+def read_prediction_log(location: str, since: float | None = None) -> pd.DataFrame:
+    """The inputs of every logged prediction made at ``since`` (epoch seconds) or later, from the
+    ``*.jsonl`` (or gzipped ``*.jsonl.gz``) files under ``location``: a local path or an ``s3://``
+    prefix where a log shipper puts them. Files last modified before ``since`` are not read: a
+    shipper writes a file after the lines in it."""
+    import fsspec  # only the drift job reads remote storage
+
+    fs, root = fsspec.core.url_to_fs(location)
+    if fs.isfile(root):
+        files = [root]
+    else:
+        found = {path: info for pattern in LOG_PATTERNS
+                 for path, info in fs.glob(f"{root.rstrip('/')}/**/{pattern}", detail=True).items()}
+        files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
+        if not found:
+            raise DataError(f"{location}: no prediction log (*.jsonl or *.jsonl.gz) found")
     rows = []
     for file in files:
-        for number, line in enumerate(file.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line)["inputs"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DataError(f"{file}:{number}: not a prediction log line ({exc})") from None
+        with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                    logged_at, inputs = entry["ts"], entry["inputs"]
+                    if not is_number(logged_at) or not isinstance(inputs, dict):
+                        raise TypeError("ts must be a number and inputs an object")
+                except (ValueError, KeyError, TypeError) as exc:
+                    shown = fs.unstrip_protocol(file) if "://" in location else file
+                    raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
+                if since is None or logged_at >= since:
+                    rows.append(inputs)
     return pd.DataFrame(rows)
+
+
+def _modified(info: dict) -> float:
+    """A file's last modification time (epoch seconds) from fsspec's details: ``mtime`` for a local
+    file, ``LastModified`` (a datetime) for an S3 object."""
+    stamp = info.get("mtime", info.get("LastModified"))
+    return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+
+
+def window_start(params: dict[str, Any], now: float) -> float | None:
+    """The oldest logged time drift reads (``drift.window_hours`` before ``now``); ``None``: all."""
+    hours = lookup(params, "drift.window_hours", (float, type(None)), minimum=1)
+    return None if hours is None else now - hours * 3600
 
 
 # deepchecks scores a feature only from this many values on each side (nulls do not count).
@@ -78,8 +111,9 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
     seed = lookup(params, "drift.seed", int)
-    served = served_inputs(served, spec)
-    report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit}
+    served = served_inputs(served, spec) if len(served) else served  # none in the window: inconclusive
+    report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit,
+              "window_hours": lookup(params, "drift.window_hours", (float, type(None)), minimum=1)}
     if len(served) < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
                       features={})
@@ -124,6 +158,11 @@ def markdown(report: dict) -> str:
     unscored = [[f"{n} (not scored: {why})", "–"] for n, why in report.get("unscored", {}).items()]
     return verdicts.markdown(
         "Drift", report["verdict"],
-        f"{report['rows']['served']} logged rows against {report['rows']['reference']} training rows; "
+        f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
         f"a feature drifts above {report['threshold']:g}.",
         report.get("reason"), ["feature", "drift score"], scored + unscored)
+
+
+def _window(report: dict) -> str:
+    hours = report.get("window_hours")
+    return "" if hours is None else f" (the last {hours:g} h)"
