@@ -2,9 +2,13 @@
 against HTTP servers on 127.0.0.1."""
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -40,6 +44,12 @@ def recorder():
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", received
     server.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def slipway(*args):
@@ -112,3 +122,47 @@ def test_a_payload_that_is_not_alertmanager_json_is_a_400_that_says_why(recorder
     response = create_relay("org/repo", "t0ken", api=url).test_client().post("/alertmanager", json=payload)
     assert (response.status_code, response.json) == (400, {"error": error})
     assert received == []
+
+
+def test_the_relay_serves_under_gunicorn_as_its_deployment_runs_it(recorder, tmp_path):
+    """The component's command and environment: repository, token and API from the environment."""
+    url, received = recorder
+    port = free_port()
+    token = tmp_path / "github-token"  # a mounted Secret
+    token.write_text("t0ken\n")
+    env = {**os.environ, "SLIPWAY_RELAY_REPOSITORY": "org/repo", "GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": url}
+    relay = subprocess.Popen([str(Path(sys.executable).parent / "slipway"), "alert-relay", "--host", "127.0.0.1",
+                              "--port", str(port)], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                assert json.load(urllib.request.urlopen(f"{base}/healthz", timeout=1)) == {"alive": True}
+                break
+            except OSError:
+                time.sleep(0.1)
+        request = urllib.request.Request(f"{base}/alertmanager", data=json.dumps(ALERTS).encode(),
+                                         headers={"Content-Type": "application/json"})
+        assert json.load(urllib.request.urlopen(request, timeout=10))["dispatched"] is True
+        assert [(path, headers["Authorization"]) for path, headers, _ in received] == [
+            ("/repos/org/repo/dispatches", "Bearer t0ken")]
+    finally:
+        relay.terminate()
+        output = relay.communicate(timeout=30)[0]
+    assert relay.returncode == 0 and "Booting worker" in output, output
+    assert "development server" not in output
+
+
+@pytest.mark.parametrize(("args", "env", "error"), [
+    (["--repository", "org"], {"GITHUB_TOKEN": "t"}, "Invalid value for --repository: 'org' is not owner/name"),
+    (["--repository", "org/repo"], {}, "error: alert-relay: GITHUB_TOKEN holds no token"),
+    (["--repository", "org/repo", "--token-file", "/nonexistent"], {}, "'/nonexistent' does not exist"),
+    (["--repository", "org/repo", "--github-api", "api.github.com"], {"GITHUB_TOKEN": "t"},
+     "'api.github.com' is not an http:// or https:// URL"),
+])
+def test_the_relay_refuses_to_start_misconfigured(args, env, error):
+    clean = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GITHUB_TOKEN_FILE", "GITHUB_API_URL")}
+    result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "alert-relay", *args],
+                            capture_output=True, text=True, env={**clean, **env}, timeout=30)
+    assert result.returncode == 2 and error in result.stderr, result.stderr

@@ -265,19 +265,28 @@ def report_run(pushgateway, status, job) -> None:
 
 
 @cli.command("alert-relay")
-@click.option("--repository", required=True, help="owner/name of the GitHub repository to dispatch to.")
+@click.option("--repository", required=True, envvar="SLIPWAY_RELAY_REPOSITORY",
+              help="owner/name of the GitHub repository to dispatch to. [env: SLIPWAY_RELAY_REPOSITORY]")
+@click.option("--github-api", default="https://api.github.com", show_default=True, type=HttpUrl(),
+              envvar="GITHUB_API_URL", help="GitHub Enterprise: https://HOST/api/v3. [env: GITHUB_API_URL]")
+@click.option("--token-file", envvar="GITHUB_TOKEN_FILE", type=click.Path(exists=True, dir_okay=False),
+              help="A file holding the token (a mounted Secret), instead of GITHUB_TOKEN. [env: GITHUB_TOKEN_FILE]")
 @click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--port", default=9095, show_default=True, type=int)
-def alert_relay(repository, host, port) -> None:
-    """Alertmanager webhook -> GitHub repository_dispatch (event "retrain"). Needs GITHUB_TOKEN."""
+@click.option("--port", default=9095, show_default=True, type=click.IntRange(1, 65535))
+def alert_relay(repository, github_api, token_file, host, port) -> None:
+    """Alertmanager webhook -> GitHub repository_dispatch (event "retrain"). Needs a GitHub token
+    that may dispatch to the repository: GITHUB_TOKEN, or --token-file."""
     import os
 
-    from slipway.monitoring.relay import create_relay
+    from slipway.monitoring.relay import REPOSITORY, create_relay, serve
 
-    token = os.environ.get("GITHUB_TOKEN")
+    if not REPOSITORY.fullmatch(repository):
+        raise click.BadParameter(f"{repository!r} is not owner/name", param_hint="--repository")
+    token = Path(token_file).read_text().strip() if token_file else os.environ.get("GITHUB_TOKEN")
     if not token:
-        raise SlipwayError("alert-relay: GITHUB_TOKEN is not set (a token that may dispatch to the repository)")
-    create_relay(repository, token).run(host=host, port=port)
+        raise SlipwayError(f"alert-relay: {token_file or 'GITHUB_TOKEN'} holds no token "
+                           "(a GitHub token that may dispatch to the repository)")
+    serve(create_relay(repository, token, api=github_api), f"{host}:{port}")
 
 
 @cli.command("monitoring-rules")

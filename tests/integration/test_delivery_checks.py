@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slipway.release import manifests
 
@@ -63,6 +64,33 @@ def test_overlays_render_and_validate_strictly():
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["image"].startswith("ghcr.io/") and ":" in container["image"]
+
+
+def test_the_alert_relay_component_joins_production_with_its_image_and_namespace():
+    """Opt-in: production does not run it until listed; listed, it runs production's image."""
+    os.chdir(REPO)
+    production = manifests.render("kustomize/overlays/production")
+    assert not [d for d in production if "alert-relay" in d["metadata"]["name"]]
+    with_relay = manifests.render_with_component("kustomize/overlays/production", "kustomize/components/alert-relay")
+    def names(docs):
+        return {(d["kind"], d["metadata"]["name"]) for d in docs}
+
+    added = names(with_relay) - names(production)
+    assert added == {("Deployment", "slipway-alert-relay"), ("Service", "slipway-alert-relay"),
+                     ("NetworkPolicy", "slipway-alert-relay")}
+    assert {d["metadata"]["namespace"] for d in with_relay} == {"slipway"}
+    stable, relay = (next(d for d in with_relay if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+                     for name in ("slipway", "slipway-alert-relay"))
+    container = relay["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == stable["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert container["command"] == ["slipway", "alert-relay"]
+    assert {e["name"] for e in container["env"]} == {"SLIPWAY_RELAY_REPOSITORY", "GITHUB_TOKEN_FILE"}
+    assert not list(REPO.glob("kustomize/overlays/.*"))  # the rendering copy is gone
+    # Argo CD's project admits every kind the overlays render, the component's included.
+    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
+    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    rendered = with_relay + manifests.render("kustomize/overlays/canary") + manifests.render("k8s/monitoring")
+    assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in rendered} <= admitted
 
 
 def test_unknown_fields_are_rejected(tmp_path):
@@ -198,6 +226,10 @@ def test_checkov_finds_no_failed_checks(tmp_path):
     for overlay in ("canary", "production"):
         result = run(str(TOOLS / "bin/kubectl"), "kustomize", f"kustomize/overlays/{overlay}")
         (rendered / f"{overlay}.yaml").write_text(result.stdout)
+    os.chdir(REPO)
+    for component, overlay in manifests.COMPONENTS.items():
+        docs = manifests.render_with_component(overlay, component)
+        (rendered / f"{Path(component).name}.yaml").write_text(yaml.safe_dump_all(docs))
     checkov = str(TOOLS / "checkov/bin/checkov")
     skip = ",".join(CHECKOV_SKIPS)
     for args in (["-d", str(rendered), "--framework", "kubernetes"],

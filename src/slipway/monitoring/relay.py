@@ -5,16 +5,23 @@ Alertmanager's webhook sends its own JSON; GitHub's ``repository_dispatch`` want
 point an Alertmanager ``webhook_configs`` receiver at ``http://<relay>/alertmanager``.
 
     slipway alert-relay --repository your-org/slipway   (GITHUB_TOKEN in the environment)
+
+It runs under gunicorn (Flask's own server is for development); the Kubernetes objects are the
+opt-in ``kustomize/components/alert-relay``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import urllib.request
 
 from flask import Flask, jsonify, request
 
 GITHUB_API = "https://api.github.com"
+# GitHub's owner/name: letters, digits, '-', '_' and '.'.
+REPOSITORY = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
 
 
 def payload_problem(payload: object) -> str | None:
@@ -44,6 +51,10 @@ def dispatch(api: str, repository: str, token: str, alerts: list[str]) -> None:
 def create_relay(repository: str, token: str, api: str = GITHUB_API) -> Flask:
     app = Flask("slipway.relay")
 
+    @app.get("/healthz")
+    def healthz():
+        return jsonify({"alive": True})
+
     @app.post("/alertmanager")
     def alertmanager():
         payload = request.get_json(silent=True)
@@ -59,3 +70,23 @@ def create_relay(repository: str, token: str, api: str = GITHUB_API) -> Flask:
         return jsonify({"dispatched": bool(alerts), "alerts": alerts})
 
     return app
+
+
+def serve(app: Flask, bind: str) -> None:
+    """Run ``app`` under gunicorn: one worker, a few threads (a webhook waits on GitHub's API)."""
+    from gunicorn.app.base import BaseApplication
+
+    settings = {"bind": bind, "workers": 1, "threads": 4, "timeout": 30, "accesslog": "-", "errorlog": "-",
+                # as the model server: heartbeat files in memory, no control socket in $HOME
+                "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
+                "control_socket_disable": True}
+
+    class Relay(BaseApplication):
+        def load_config(self):
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return app
+
+    Relay().run()

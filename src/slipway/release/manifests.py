@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -16,6 +18,8 @@ from slipway.errors import SlipwayError
 KUBERNETES_VERSION = "1.35.0"
 KUBECTL = Path(".tools/bin/kubectl")
 RENDERED = ("kustomize/overlays/canary", "kustomize/overlays/production", "k8s/argocd", "k8s/monitoring")
+# Opt-in Kustomize components, each checked as rendered by the overlay that would list it.
+COMPONENTS = {"kustomize/components/alert-relay": "kustomize/overlays/production"}
 
 
 class ManifestError(SlipwayError):
@@ -34,6 +38,18 @@ def render(directory: str | Path) -> list[dict]:
     if result.returncode != 0:
         raise ManifestError(f"{directory}: kubectl kustomize failed: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def render_with_component(overlay: str | Path, component: str | Path) -> list[dict]:
+    """``overlay`` as it renders once its kustomization lists ``component`` (so the overlay's
+    namespace and images apply to it): a sibling copy, where every relative path still resolves."""
+    overlay = Path(overlay)
+    with tempfile.TemporaryDirectory(dir=overlay.parent, prefix=f".{overlay.name}-with-") as tmp:
+        shutil.copytree(overlay, tmp, dirs_exist_ok=True)
+        kustomization = yaml.safe_load((Path(tmp) / "kustomization.yaml").read_text())
+        kustomization["components"] = [*kustomization.get("components", []), os.path.relpath(component, tmp)]
+        (Path(tmp) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+        return render(tmp)
 
 
 def strict(schema: dict) -> dict:
@@ -97,12 +113,16 @@ def validate(docs: list[dict], crds: dict[tuple[str, str], dict] | None) -> list
     return problems
 
 
-def check(directories=RENDERED, crd_dir: Path | None = None) -> list[str]:
-    """Render and validate each directory that exists. Custom resources are skipped (and the
-    returned notes say so) when ``crd_dir`` is absent."""
+def check(directories=RENDERED, crd_dir: Path | None = None, components=COMPONENTS) -> list[str]:
+    """Render and validate each directory and component that exists. Custom resources are skipped
+    (and the returned notes say so) when ``crd_dir`` is absent."""
     crds = crd_schemas(crd_dir) if crd_dir and crd_dir.is_dir() else None
     problems = []
     for directory in directories:
         if Path(directory).is_dir():
             problems += [f"{directory}: {p}" for p in validate(render(directory), crds)]
+    for component, overlay in components.items():
+        if Path(component).is_dir():
+            problems += [f"{overlay} with {component}: {p}"
+                         for p in validate(render_with_component(overlay, component), crds)]
     return problems
