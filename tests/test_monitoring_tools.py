@@ -166,3 +166,12 @@ def test_the_relay_refuses_to_start_misconfigured(args, env, error):
     result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "alert-relay", *args],
                             capture_output=True, text=True, env={**clean, **env}, timeout=30)
     assert result.returncode == 2 and error in result.stderr, result.stderr
+
+
+def test_the_relay_needs_only_what_the_server_image_installs():
+    """The component runs `slipway alert-relay` in the model server's image: no pipeline extras."""
+    code = ("import sys, slipway.cli, slipway.monitoring.relay, gunicorn.app.base; "
+            "heavy = [m for m in ('deepchecks', 'dvc', 'boto3', 'onnx', 'fsspec') if m in sys.modules]; "
+            "print(heavy); sys.exit(bool(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
