@@ -53,6 +53,34 @@ def test_unparseable_timestamps_are_listed():
         ingest.parse_timestamps(frame, "t")
 
 
+@pytest.mark.parametrize(("values", "expected"), [
+    ([1735689600, 1735776000.0], ["2025-01-01", "2025-01-02"]),  # epoch seconds, not nanoseconds of 1970
+    ([1735689600000, None], ["2025-01-01", None]),  # milliseconds
+    ([1735689600000000, 1735776000000000], ["2025-01-01", "2025-01-02"]),  # microseconds
+    (["2025-01-01T01:00:00+01:00", "2025-01-02T02:00:00+02:00"], ["2025-01-01", "2025-01-02"]),  # to UTC
+    (pd.to_datetime(["2025-01-01 09:00", "2025-01-02 09:00"]).tz_localize("Asia/Tokyo"),
+     ["2025-01-01", "2025-01-02"]),  # Parquet's zoned timestamps
+])
+def test_timestamps_become_naive_utc_dates(values, expected):
+    parsed = ingest.parse_timestamps(pd.DataFrame({"t": values}), "t")["t"]
+    assert parsed.dtype == "datetime64[ns]"
+    assert [None if pd.isna(v) else v.strftime("%Y-%m-%d") for v in parsed] == expected
+
+
+def test_zoned_and_unzoned_timestamps_together_are_refused():
+    frame = pd.DataFrame({"t": ["2025-01-01T00:00:00Z", "2025-01-02 00:00:00", "2025-01-03T00:00:00+01:00"]})
+    with pytest.raises(DataError) as refused:
+        ingest.parse_timestamps(frame, "t")
+    assert str(refused.value) == ("column 't', rule timestamp: 2 values have a time zone and 1 do not, e.g. "
+                                  "'2025-01-01T00:00:00Z' and '2025-01-02 00:00:00'; which moment the unzoned "
+                                  "ones mean is unknown")
+
+
+def test_numbers_that_are_not_moments_are_listed():
+    with pytest.raises(DataError, match=r"column 't', rule timestamp: 1 values are not dates, e.g. \['inf'\]"):
+        ingest.parse_timestamps(pd.DataFrame({"t": [1735689600.0, float("inf")]}), "t")
+
+
 def test_mixed_types_become_text_so_validate_can_report_them():
     frame = pd.DataFrame({"x": pd.Series([1, "two", 3.0, None], dtype=object), "y": ["a", "b", "c", "d"]})
     out = ingest.harmonize_mixed_types(frame)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -23,13 +24,41 @@ def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def epoch_to_datetime(values: pd.Series) -> pd.Series:
+    """Epoch numbers as dates, the unit read from their size: seconds below 1e11 (the year 5138),
+    then milliseconds, microseconds, nanoseconds. Read as nanoseconds, epoch seconds would all be
+    a moment of 1970."""
+    largest = values.abs().max()
+    unit = "s" if largest < 1e11 else "ms" if largest < 1e14 else "us" if largest < 1e17 else "ns"
+    return pd.to_datetime(values.where(np.isfinite(values)), unit=unit, errors="coerce")
+
+
 def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The timestamp column as naive UTC dates: text in any unambiguous format (values with time
+    zones are converted to UTC), or epoch numbers."""
     if column not in frame.columns:
         raise DataError(f"data.timestamp_column: column {column!r} not in the data")
-    parsed = pd.to_datetime(frame[column], errors="coerce", utc=False, format="mixed")
-    bad = parsed.isna() & frame[column].notna()
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        parsed = epoch_to_datetime(values)
+    else:
+        with warnings.catch_warnings():  # pandas warns of mixed offsets; handled below
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        if parsed.dtype == object:  # several UTC offsets, or zoned and unzoned values together
+            zoned = parsed.map(lambda v: getattr(v, "tzinfo", None) is not None).astype(bool)
+            unzoned = parsed.notna() & ~zoned
+            if unzoned.any():
+                raise DataError(
+                    f"column {column!r}, rule timestamp: {int(zoned.sum())} values have a time zone and "
+                    f"{int(unzoned.sum())} do not, e.g. {values[zoned].iloc[0]!r} and {values[unzoned].iloc[0]!r}; "
+                    "which moment the unzoned ones mean is unknown")
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = parsed.isna() & values.notna()
     if bad.any():
-        examples = frame.loc[bad, column].astype(str).unique()[:5].tolist()
+        examples = values[bad].astype(str).unique()[:5].tolist()
         raise DataError(
             f"column {column!r}, rule timestamp: {int(bad.sum())} values are not dates, e.g. {examples}"
         )
