@@ -93,6 +93,12 @@ def test_the_alert_relay_component_joins_production_with_its_image_and_namespace
     assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in rendered} <= admitted
 
 
+def test_nothing_to_check_is_an_error_not_a_pass(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the repository: no overlay to render
+    with pytest.raises(manifests.ManifestError, match="kustomize/overlays/canary, .*: not found"):
+        manifests.check()
+
+
 def test_unknown_fields_are_rejected(tmp_path):
     if not CRDS.is_dir():
         pytest.skip(f"{CRDS} not found: the upstream CRDs are needed to validate custom resources")

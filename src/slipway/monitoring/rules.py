@@ -9,13 +9,23 @@ from pathlib import Path
 
 import yaml
 
+from slipway.errors import SlipwayError
+
 RULES = Path("k8s/monitoring/rules.yaml")
 PROMETHEUS_RULE = Path("k8s/monitoring/prometheusrule.yaml")
 HEADER = "# Generated from rules.yaml by `slipway monitoring-rules`; edit rules.yaml, not this file.\n"
 
 
 def prometheus_rule(rules_file: Path = RULES) -> dict:
-    groups = yaml.safe_load(rules_file.read_text())["groups"]
+    try:
+        document = yaml.safe_load(rules_file.read_text())
+    except FileNotFoundError:
+        raise SlipwayError(f"{rules_file}: not found (run from the repository root)") from None
+    except yaml.YAMLError as exc:
+        raise SlipwayError(f"{rules_file}: not valid YAML: {exc}") from None
+    groups = document.get("groups") if isinstance(document, dict) else None
+    if not isinstance(groups, list) or not groups:
+        raise SlipwayError(f"{rules_file}: not a Prometheus rules file (a mapping with a list of groups)")
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

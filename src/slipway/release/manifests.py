@@ -114,15 +114,16 @@ def validate(docs: list[dict], crds: dict[tuple[str, str], dict] | None) -> list
 
 
 def check(directories=RENDERED, crd_dir: Path | None = None, components=COMPONENTS) -> list[str]:
-    """Render and validate each directory and component that exists. Custom resources are skipped
-    (and the returned notes say so) when ``crd_dir`` is absent."""
+    """Render and validate each directory and component. Custom resources are skipped (and the
+    returned notes say so) when ``crd_dir`` is absent."""
     crds = crd_schemas(crd_dir) if crd_dir and crd_dir.is_dir() else None
     problems = []
+    missing = [d for d in [*directories, *components] if not Path(d).is_dir()]
+    if missing:  # nothing checked is not a pass
+        raise ManifestError(f"{', '.join(missing)}: not found (run from the repository root)")
     for directory in directories:
-        if Path(directory).is_dir():
-            problems += [f"{directory}: {p}" for p in validate(render(directory), crds)]
+        problems += [f"{directory}: {p}" for p in validate(render(directory), crds)]
     for component, overlay in components.items():
-        if Path(component).is_dir():
-            problems += [f"{overlay} with {component}: {p}"
-                         for p in validate(render_with_component(overlay, component), crds)]
+        problems += [f"{overlay} with {component}: {p}"
+                     for p in validate(render_with_component(overlay, component), crds)]
     return problems
