@@ -225,3 +225,16 @@ def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
     git(empty, "init", "-q")
     assert champion.fetch_production_bundle(gitops.Repo(empty), tmp_path / "x")[1].startswith(
         "no production overlay")
+
+
+def test_a_shallow_clone_never_skips_the_champion_for_want_of_history(repos, tmp_path):
+    """CI checkouts are shallow by default: the release commit may just be outside the clone."""
+    from slipway.release import champion
+
+    remote, work = repos
+    production = read_image(kustomization("production", work)).tag
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{remote}", str(shallow))
+    with pytest.raises(SlipwayError, match=f"no release commit for the production model {production} in "
+                                           "this shallow clone: fetch the whole history"):
+        champion.fetch_production_bundle(gitops.Repo(shallow), tmp_path / "champion")

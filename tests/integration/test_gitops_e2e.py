@@ -119,6 +119,12 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
     (ci / "reports/canary-analysis.json").write_text(json.dumps({"verdict": "pass", "canary_version": new_version}))
     make(ci, "promote")
     assert image(ci, "production").endswith(f":{new_version}")
+    # Production changed, so the gate's verdict is stale: the next repro reruns the gate alone,
+    # against the new champion (a stale pass would release a model worse than production).
+    assert "kustomize/overlays/production/kustomization.yaml" in run(ci, "dvc", "status", "gate").stdout
+    rerun = run(ci, "dvc", "repro").stdout
+    assert [line for line in rerun.splitlines() if line.startswith("Running stage")] == ["Running stage 'gate':"]
+    assert json.loads((ci / "reports/gate.json").read_text())["models"]["champion"] == new_version
     status = json.loads(run(ci, "slipway", "status", "--json").stdout)
     assert status["production"]["model_version"] == new_version
 

@@ -36,6 +36,11 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Path | None,
     version = read_image(overlay).tag
     commit = release_commit(repo, version)
     if commit is None:
+        if repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+            # The release commit may be older than the clone: skipping the comparison would be a guess.
+            raise SlipwayError(f"no release commit for the production model {version} in this shallow "
+                               "clone: fetch the whole history (git fetch --unshallow; actions/checkout "
+                               "with fetch-depth: 0)")
         return None, f"no release commit for the production model {version} (not released by slipway yet)"
     result = dvc("get", str(repo.root.resolve()), "models", "--rev", commit, "-o", str(destination), "--force")
     if result.returncode != 0:
