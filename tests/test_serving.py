@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -278,6 +279,19 @@ def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):
     assert len(lines) == 3
     assert lines[0]["request_id"] == "r1" and lines[0]["inputs"] == churn_instances(3)[0]
     assert lines[0]["prediction"] in (0, 1) and len(lines[0]["probabilities"]) == 2
+
+
+def test_a_prediction_log_that_cannot_be_written_drops_lines_not_predictions(config, caplog):
+    """A full disk (/dev/full answers every write with ENOSPC): 200s, the loss counted, one log line."""
+    from dataclasses import replace
+
+    client = create_app(replace(config, prediction_log=Path("/dev/full"), prediction_log_rate=1.0)).test_client()
+    with caplog.at_level("ERROR", logger="slipway.serving"):
+        for _ in range(3):
+            assert client.post("/predict", json={"instances": churn_instances(2)}).status_code == 200
+    assert metric(client, "slipway_prediction_log_dropped_lines_total") == 6
+    complaints = [r.getMessage() for r in caplog.records if "prediction log /dev/full" in r.getMessage()]
+    assert len(complaints) == 1 and "No space left on device" in complaints[0]
 
 
 def test_config_from_environment_is_checked():

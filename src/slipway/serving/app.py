@@ -121,7 +121,8 @@ def create_app(config: ServingConfig | None = None) -> Flask:
         metrics.model_loaded(model, config.model_name, config.track, trained_timestamp(model.metadata))
         log.info(f"model {model.version} loaded from {config.model_dir}")
     app.extensions["slipway"] = ServingState(
-        config, model, error, metrics, PredictionLog(config.prediction_log, config.prediction_log_rate))
+        config, model, error, metrics,
+        PredictionLog(config.prediction_log, config.prediction_log_rate, dropped=metrics.log_dropped))
     register_hooks(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)

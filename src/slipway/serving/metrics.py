@@ -140,6 +140,8 @@ class ModelMetrics:
                                 "by reason", ["reason"], **kwargs)
         self.unseen = Counter("slipway_unseen_categories", "Unseen category values treated as "
                               "missing", ["feature"], **kwargs)
+        self.log_dropped = Counter("slipway_prediction_log_dropped_lines", "Sampled prediction log "
+                                   "lines lost to a failed write (a full disk)", **kwargs)
         self.reference = Gauge("slipway_feature_reference_fraction", "Share of the training data in "
                                "each reference bin (model.json), for drift in PromQL",
                                ["feature", "bin"], multiprocess_mode="livemax", **kwargs)

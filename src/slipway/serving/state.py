@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from prometheus_client import Counter
 
 from slipway.serving.config import ServingConfig, open_prediction_log
 from slipway.serving.metrics import ModelMetrics
@@ -24,12 +25,18 @@ class PredictionLog:
     """Sampled predictions as JSON lines, for drift analysis and joining with later labels.
 
     Each line is one ``write`` on a file opened with O_APPEND, so lines from several workers
-    interleave whole.
+    interleave whole. A write that fails (a full disk) drops the lines, never the prediction: the
+    ``dropped`` counter counts them and the error is logged at most once a minute.
     """
 
-    def __init__(self, path: Path | None, rate: float, seed: int | None = None):
+    COMPLAINT_INTERVAL = 60.0  # seconds between two log lines about failing writes
+
+    def __init__(self, path: Path | None, rate: float, seed: int | None = None, dropped: Counter | None = None):
+        self.path = path
         self.rate = rate if path else 0.0
         self._random = random.Random(seed)
+        self._dropped = dropped
+        self._last_complaint = -self.COMPLAINT_INTERVAL
         self._fd = None
         if self.rate > 0:
             self._fd = open_prediction_log(path)
@@ -48,7 +55,19 @@ class PredictionLog:
                                          "inputs": row, "prediction": label,
                                          "probabilities": proba}, default=str) + "\n")
         if lines:
-            os.write(self._fd, "".join(lines).encode())
+            try:
+                os.write(self._fd, "".join(lines).encode())
+            except OSError as exc:
+                self._drop(len(lines), exc)
+
+    def _drop(self, count: int, exc: OSError) -> None:
+        if self._dropped is not None:
+            self._dropped.inc(count)
+        now = time.monotonic()
+        if now - self._last_complaint >= self.COMPLAINT_INTERVAL:
+            self._last_complaint = now
+            log.error(f"prediction log {self.path}: write failed ({exc}); predictions go on, their log "
+                      f"lines are dropped (slipway_prediction_log_dropped_lines_total)")
 
 
 @dataclass
