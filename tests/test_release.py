@@ -142,6 +142,23 @@ def test_release_refuses_a_failed_gate_and_commits_nothing(repos):
     assert git(work, "status", "--porcelain") .count("kustomize") == 0
 
 
+def test_release_refuses_a_checkout_behind_a_production_change(repos, tmp_path):
+    """A release run queued behind a promote builds its own (older) commit: its gate compared the
+    model with the production before the promote, so it may not release."""
+    remote, work = repos
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    release(other, "v20")
+    gitops.promote(gitops.Repo(other), None, "test")
+    head = git(work, "rev-parse", "HEAD")
+    with pytest.raises(gitops.ReleaseRefused, match=r"production on origin/main runs model v20, this "
+                                                    r"checkout's runs \w+, so the gate compared against"):
+        release(work, "v21")
+    assert git(work, "rev-parse", "HEAD") == head and "kustomize" not in git(work, "status", "--porcelain")
+    git(work, "pull", "-q", "--rebase", "origin", "main")  # on the latest main it releases
+    assert release(work, "v21").startswith("release: canary -> model v21")
+
+
 def test_promote_needs_a_passing_analysis_or_a_reason(repos):
     remote, work = repos
     repo = gitops.Repo(work)

@@ -80,6 +80,7 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     if gate.get("verdict") != "pass" or gate.get("models", {}).get("challenger") != version:
         raise ReleaseRefused(f"release refused: the gate did not pass model {version} "
                              f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
+    _refuse_if_production_moved(repo)
     path = kustomization("canary", repo.root)
     if not set_image(path, Image(repository, version)):
         return f"release: canary already runs model {version}; nothing to do"
@@ -94,6 +95,24 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     # would diff their metrics against the previous model's.
     commit = commit_and_push(repo, path, message, also=("dvc.lock", *uncached_outputs(repo.root)))
     return f"release: canary -> model {version} ({commit[:12]})"
+
+
+def _refuse_if_production_moved(repo: Repo) -> None:
+    """A checkout older than the remote's last promote or rollback (a run queued behind it, or CI
+    building its trigger commit) gated the model against a production that is no longer live."""
+    if not repo.has_remote():
+        return
+    repo.git("fetch", "--quiet", repo.remote, repo.branch)
+    local = kustomization("production", repo.root)
+    relative = local.relative_to(repo.root).as_posix()
+    remote = repo.git("show", f"{repo.remote}/{repo.branch}:{relative}", check=False)
+    if remote.returncode != 0 or not local.is_file():
+        return
+    here, there = read_image(local), parse_image(remote.stdout, f"{repo.remote}/{repo.branch}:{relative}")
+    if here != there:
+        raise ReleaseRefused(f"release refused: production on {repo.remote}/{repo.branch} runs model {there.tag}, "
+                             f"this checkout's runs {here.tag}, so the gate compared against a production "
+                             f"that is no longer live; rerun the pipeline on the latest {repo.branch}")
 
 
 def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
