@@ -196,8 +196,24 @@ def test_rollback_and_status_come_from_history(repos):
     assert state["production"]["since_commit"] == git(work, "rev-parse", "HEAD")
     assert gitops.rollback(repo).startswith("rollback: production -> model v5 (")
     assert read_image(kustomization("production", work)).tag == "v5"
-    assert gitops.rollback(repo).startswith("rollback: production -> model v6 (")  # v5's previous
-    assert original.tag != "v6"
+    # Again: further back, to what ran before v5, never forward to v6, which was rolled back from.
+    assert gitops.rollback(repo).startswith(f"rollback: production -> model {original.tag} (")
+    with pytest.raises(gitops.ReleaseRefused, match=r"production has run no image other than \S+ or those "
+                                                    r"rolled back from \(v5, v6\)"):
+        gitops.rollback(repo)
+    assert original.tag not in ("v5", "v6")
+
+
+def test_a_shallow_clone_says_why_it_cannot_roll_back(repos, tmp_path):
+    remote, work = repos
+    repo = gitops.Repo(work)
+    for version in ("v8", "v9"):
+        release(work, version)
+        gitops.promote(repo, None, "test")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{remote}", str(shallow))
+    with pytest.raises(gitops.ReleaseRefused, match="in this shallow clone: fetch the whole history"):
+        gitops.rollback(gitops.Repo(shallow))
 
 
 def test_a_push_race_is_rebased_when_it_does_not_conflict(repos, tmp_path):

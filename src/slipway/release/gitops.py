@@ -8,6 +8,7 @@ if it still fails, the local commit is undone, so nothing half-done is left behi
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -155,13 +156,25 @@ def image_history(repo: Repo, track: str) -> list[tuple[str, str, Image]]:
     return history
 
 
+ROLLBACK_SUBJECT = re.compile(r"^rollback: production -> model \S+ \(was (\S+)\)$")
+
+
 def rollback(repo: Repo) -> str:
-    """Production back to the image it ran before its current one, from the overlay's history."""
+    """Production back to the image it ran before its current one, from the overlay's history.
+    Images production was rolled back from are skipped: a second rollback goes further back, not
+    forward to the model the first one removed."""
     path = kustomization("production", repo.root)
     current = read_image(path)
-    previous = next((image for _, _, image in image_history(repo, "production") if image != current), None)
+    subjects = repo.git("log", "--format=%s", "--", str(kustomization("production"))).stdout.splitlines()
+    removed = {m.group(1) for m in map(ROLLBACK_SUBJECT.match, subjects) if m}
+    previous = next((image for _, _, image in image_history(repo, "production")
+                     if image != current and image.tag not in removed), None)
     if previous is None:
-        raise ReleaseRefused(f"rollback refused: production has run no image other than {current}")
+        shallow = repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+        raise ReleaseRefused(f"rollback refused: production has run no image other than {current}"
+                             + (f" or those rolled back from ({', '.join(sorted(removed))})" if removed else "")
+                             + (" in this shallow clone: fetch the whole history (git fetch --unshallow)"
+                                if shallow else ""))
     set_image(path, previous)
     commit = commit_and_push(repo, path, f"rollback: production -> model {previous.tag} (was {current.tag})\n\n"
                                          f"Image: {previous}\n")
