@@ -194,14 +194,28 @@ def test_rollback_and_status_come_from_history(repos):
     state = gitops.status(repo)
     assert state["production"]["model_version"] == "v6" and state["canary"]["model_version"] == "v6"
     assert state["production"]["since_commit"] == git(work, "rev-parse", "HEAD")
-    assert gitops.rollback(repo).startswith("rollback: production -> model v5 (")
-    assert read_image(kustomization("production", work)).tag == "v5"
+    # The canary ran v6 too: it goes back with production, in the same commit.
+    assert gitops.rollback(repo).startswith("rollback: production and canary -> model v5 (")
+    assert read_image(kustomization("production", work)).tag == read_image(kustomization("canary", work)).tag == "v5"
+    assert git(work, "show", "--stat", "--format=%b", "HEAD").count("kustomization.yaml") == 2
+    assert "Canary: back to v5 too (it ran v6)" in git(work, "log", "-1", "--format=%b")
     # Again: further back, to what ran before v5, never forward to v6, which was rolled back from.
-    assert gitops.rollback(repo).startswith(f"rollback: production -> model {original.tag} (")
+    assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {original.tag} (")
     with pytest.raises(gitops.ReleaseRefused, match=r"production has run no image other than \S+ or those "
                                                     r"rolled back from \(v5, v6\)"):
         gitops.rollback(repo)
     assert original.tag not in ("v5", "v6")
+
+
+def test_a_canary_on_another_model_stays_where_it_is_on_rollback(repos):
+    remote, work = repos
+    repo = gitops.Repo(work)
+    for version in ("v10", "v11"):
+        release(work, version)
+        gitops.promote(repo, None, "test")
+    release(work, "v12")  # the next candidate, on the canary only
+    assert gitops.rollback(repo).startswith("rollback: production -> model v10 (")
+    assert read_image(kustomization("canary", work)).tag == "v12"
 
 
 def test_a_shallow_clone_says_why_it_cannot_roll_back(repos, tmp_path):

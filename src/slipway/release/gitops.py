@@ -176,9 +176,13 @@ def rollback(repo: Repo) -> str:
                              + (" in this shallow clone: fetch the whole history (git fetch --unshallow)"
                                 if shallow else ""))
     set_image(path, previous)
-    commit = commit_and_push(repo, path, f"rollback: production -> model {previous.tag} (was {current.tag})\n\n"
-                                         f"Image: {previous}\n")
-    return f"rollback: production -> model {previous.tag} ({commit[:12]})"
+    # The canary takes a share of live traffic: left on the removed model, it would keep serving it.
+    canary = kustomization("canary", repo.root)
+    with_canary = read_image(canary) == current and set_image(canary, previous)
+    message = (f"rollback: production -> model {previous.tag} (was {current.tag})\n\nImage: {previous}\n"
+               + (f"Canary: back to {previous.tag} too (it ran {current.tag})\n" if with_canary else ""))
+    commit = commit_and_push(repo, path, message, also=(str(kustomization("canary")),) if with_canary else ())
+    return f"rollback: production{' and canary' if with_canary else ''} -> model {previous.tag} ({commit[:12]})"
 
 
 def status(repo: Repo) -> dict:
