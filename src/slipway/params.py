@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from slipway.errors import ParamsError
+from slipway.errors import ParamsError, SlipwayError
 
 DEFAULT_PATH = Path("params.yaml")
 _MISSING = object()
@@ -42,14 +42,19 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def read_yaml(path: Path, error: type[SlipwayError] = ParamsError) -> Any:
+    """A repository file's YAML document; a missing or malformed file is an ``error`` naming it."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: not found (run from the repository root)") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
+
+
 def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     path = Path(path)
-    try:
-        params = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: not found (run from the repository root)") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    params = read_yaml(path)
     if not isinstance(params, dict):
         raise ParamsError(f"{path}: must be a mapping of sections, got {type(params).__name__}")
     check_keys(params, path)

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from slipway.errors import SlipwayError
+from slipway.params import read_yaml
 
 RULES = Path("k8s/monitoring/rules.yaml")
 PROMETHEUS_RULE = Path("k8s/monitoring/prometheusrule.yaml")
@@ -17,12 +18,7 @@ HEADER = "# Generated from rules.yaml by `slipway monitoring-rules`; edit rules.
 
 
 def prometheus_rule(rules_file: Path = RULES) -> dict:
-    try:
-        document = yaml.safe_load(rules_file.read_text())
-    except FileNotFoundError:
-        raise SlipwayError(f"{rules_file}: not found (run from the repository root)") from None
-    except yaml.YAMLError as exc:
-        raise SlipwayError(f"{rules_file}: not valid YAML: {exc}") from None
+    document = read_yaml(rules_file, SlipwayError)
     groups = document.get("groups") if isinstance(document, dict) else None
     if not isinstance(groups, list) or not groups:
         raise SlipwayError(f"{rules_file}: not a Prometheus rules file (a mapping with a list of groups)")
