@@ -169,3 +169,31 @@ def test_each_stage_declares_exactly_the_params_it_reads(example_project, monkey
         assert {k for k in read if not covered(k, declared)} == set(), f"{stage} reads undeclared params"
         unread = {d for d in declared if not any(covered(k, {d}) for k in read)}
         assert unread == CONDITIONAL_READS.get(stage, set()), f"{stage} declares params it never reads"
+
+
+# Modules every stage shares that decide nothing about its outputs' content: errors, params
+# parsing, atomic writing, output paths, package markers, and the git/DVC plumbing the gate's
+# champion lookup goes through (the production overlay itself is a gate dependency).
+INFRASTRUCTURE = {"slipway", "slipway.errors", "slipway.params", "slipway.io", "slipway.pipeline",
+                  "slipway.pipeline.paths", "slipway.model", "slipway.monitoring", "slipway.release",
+                  "slipway.release.dvc", "slipway.release.gitops", "slipway.release.overlay"}
+
+
+def test_each_stage_declares_the_code_it_runs(example_project):
+    """A stage's code dependencies cover every slipway module it imports while it runs: a change
+    to one it does not declare would leave its outputs stale."""
+    import sys
+
+    import yaml
+
+    example_project.repro()
+    graph = yaml.safe_load((example_project.root / "dvc.yaml").read_text())["stages"]
+    for stage in STAGES:
+        code = (f"import sys; from slipway import params; from slipway.pipeline import {stage}; "
+                f"{stage}.main(params.load('params.yaml')); "
+                "print(' '.join(n for n in sys.modules if n.startswith('slipway')), file=sys.stderr)")
+        ran = example_project.run(sys.executable, "-c", code)
+        imported = set(ran.stderr.strip().splitlines()[-1].split()) - INFRASTRUCTURE
+        declared = {d for d in graph[stage]["deps"] if d.startswith("src/")}
+        files = {"src/" + name.replace(".", "/") + ".py" for name in imported}
+        assert files - declared == set(), f"{stage} runs code it does not declare"
