@@ -132,3 +132,14 @@ def test_a_line_that_is_not_the_servers_is_named(tmp_path, line, problem):
 def test_no_log_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"no prediction log \(\*.jsonl or \*.jsonl.gz\) found"):
         drift.read_prediction_log(str(tmp_path))
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), [
+    ("broken.jsonl.gz", b"not gzip at all", "cannot be read (Not a gzipped file"),
+    ("latin.jsonl", "{\"ts\": 1, \"inputs\": {\"x\": \"caf\u00e9\"}}\n".encode("latin-1"), "cannot be read ("),
+])
+def test_a_file_that_cannot_be_read_is_named(tmp_path, name, content, problem):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError) as refused:
+        drift.read_prediction_log(str(tmp_path))
+    assert str(refused.value).startswith(f"{tmp_path / name}: {problem}")

@@ -30,31 +30,43 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
     import fsspec  # only the drift job reads remote storage
 
     fs, root = fsspec.core.url_to_fs(location)
-    if fs.isfile(root):
-        files = [root]
-    else:
-        found = {path: info for pattern in LOG_PATTERNS
-                 for path, info in fs.glob(f"{root.rstrip('/')}/**/{pattern}", detail=True).items()}
-        files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
-        if not found:
-            raise DataError(f"{location}: no prediction log (*.jsonl or *.jsonl.gz) found")
+    try:
+        if fs.isfile(root):
+            files = [root]
+        else:
+            found = {path: info for pattern in LOG_PATTERNS
+                     for path, info in fs.glob(f"{root.rstrip('/')}/**/{pattern}", detail=True).items()}
+            if not found:
+                raise DataError(f"{location}: no prediction log (*.jsonl or *.jsonl.gz) found")
+            files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
+    except OSError as exc:  # unreachable storage, no permission
+        raise DataError(f"{location}: cannot be listed ({exc})") from None
     rows = []
     for file in files:
-        with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    logged_at, inputs = entry["ts"], entry["inputs"]
-                    if not is_number(logged_at) or not isinstance(inputs, dict):
-                        raise TypeError("ts must be a number and inputs an object")
-                except (ValueError, KeyError, TypeError) as exc:
-                    shown = fs.unstrip_protocol(file) if "://" in location else file
-                    raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
-                if since is None or logged_at >= since:
-                    rows.append(inputs)
+        shown = fs.unstrip_protocol(file) if "://" in location else file
+        try:
+            with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
+                rows += _logged_inputs(handle, shown, since)
+        except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
+            raise DataError(f"{shown}: cannot be read ({exc})") from None
     return pd.DataFrame(rows)
+
+
+def _logged_inputs(lines, shown: str, since: float | None) -> list[dict]:
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            logged_at, inputs = entry["ts"], entry["inputs"]
+            if not is_number(logged_at) or not isinstance(inputs, dict):
+                raise TypeError("ts must be a number and inputs an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
+        if since is None or logged_at >= since:
+            rows.append(inputs)
+    return rows
 
 
 def _modified(info: dict) -> float:
@@ -64,9 +76,13 @@ def _modified(info: dict) -> float:
     return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
 
 
+def window_hours(params: dict[str, Any]) -> float | None:
+    return lookup(params, "drift.window_hours", (float, type(None)), minimum=1)
+
+
 def window_start(params: dict[str, Any], now: float) -> float | None:
     """The oldest logged time drift reads (``drift.window_hours`` before ``now``); ``None``: all."""
-    hours = lookup(params, "drift.window_hours", (float, type(None)), minimum=1)
+    hours = window_hours(params)
     return None if hours is None else now - hours * 3600
 
 
@@ -113,7 +129,7 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     seed = lookup(params, "drift.seed", int)
     served = served_inputs(served, spec) if len(served) else served  # none in the window: inconclusive
     report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit,
-              "window_hours": lookup(params, "drift.window_hours", (float, type(None)), minimum=1)}
+              "window_hours": window_hours(params)}
     if len(served) < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
                       features={})
