@@ -36,7 +36,7 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Path | None,
     version = read_image(overlay).tag
     commit = release_commit(repo, version)
     if commit is None:
-        if repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        if repo.is_shallow():
             # The release commit may be older than the clone: skipping the comparison would be a guess.
             raise SlipwayError(f"no release commit for the production model {version} in this shallow "
                                "clone: fetch the whole history (git fetch --unshallow; actions/checkout "

@@ -38,6 +38,10 @@ class Repo:
     def has_remote(self) -> bool:
         return self.remote in self.git("remote").stdout.split()
 
+    def is_shallow(self) -> bool:
+        """A clone with part of the history (CI checkouts by default): what it lacks may exist."""
+        return self.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+
 
 def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4,
                     also: tuple[str, ...] = ()) -> str:
@@ -170,11 +174,10 @@ def rollback(repo: Repo) -> str:
     previous = next((image for _, _, image in image_history(repo, "production")
                      if image != current and image.tag not in removed), None)
     if previous is None:
-        shallow = repo.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
         raise ReleaseRefused(f"rollback refused: production has run no image other than {current}"
                              + (f" or those rolled back from ({', '.join(sorted(removed))})" if removed else "")
                              + (" in this shallow clone: fetch the whole history (git fetch --unshallow)"
-                                if shallow else ""))
+                                if repo.is_shallow() else ""))
     set_image(path, previous)
     # The canary takes a share of live traffic: left on the removed model, it would keep serving it.
     canary = kustomization("canary", repo.root)
