@@ -34,7 +34,7 @@ def rules_file(tmp_path: Path) -> Path:
 
 @contextmanager
 def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bool = False):
-    """``targets``: track -> host:port. Yields the base URL. ``alerts_without_delay``: the same
+    """``targets``: track -> host:port (or several). Yields the base URL. ``alerts_without_delay``: the same
     rules with every ``for:`` set to 0s, so an alert whose expression holds fires within seconds
     (the delays themselves are covered by the promtool tests)."""
     binary = shutil.which("prometheus")
@@ -45,7 +45,8 @@ def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bo
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules_file(tmp_path) if alerts_without_delay else RULES)],
         "scrape_configs": [{"job_name": "slipway", "static_configs": [
-            {"targets": [address], "labels": {"track": track}} for track, address in targets.items()]}],
+            {"targets": [address] if isinstance(address, str) else list(address), "labels": {"track": track}}
+            for track, address in targets.items()]}],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     with open(tmp_path / "prometheus.log", "w") as log:

@@ -71,6 +71,23 @@ def other_bundle(tmp_path_factory, repo_params):
     return directory
 
 
+def test_a_window_that_mixes_two_canary_models_is_inconclusive(bundle_dir, other_bundle, tmp_path, repo_params):
+    """A rollout in progress: pods of the old and the new canary model both served in the window."""
+    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+            gunicorn(bundle_dir, tmp_path / "old-canary", SLIPWAY_TRACK="canary") as (old, _), \
+            gunicorn(other_bundle, tmp_path / "new-canary", SLIPWAY_TRACK="canary") as (new, _), \
+            prometheus(tmp_path, {"stable": address(stable), "canary": [address(old), address(new)]}) as prom:
+        warm_up(prom, stable, old, new)
+        for url in (stable, old, new):
+            send(url, 1, 60, seed=0)
+        settle()
+        result = analyse(prom, repo_params)
+    models = sorted(json.loads((d / "model.json").read_text())["model_version"] for d in (bundle_dir, other_bundle))
+    assert result["verdict"] == "inconclusive", result
+    assert result["reason"] == (f"canary ran models {models[0]}, {models[1]} within 1m: analyse again once each "
+                                "track has run one model for a whole window")
+
+
 def test_every_dashboard_query_returns_data(bundle_dir, tmp_path):
     dashboard = json.loads((REPO / "k8s/monitoring/dashboard.json").read_text())
     expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]

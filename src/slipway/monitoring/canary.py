@@ -93,6 +93,18 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
               "stable_version": versions.get("stable"),
               "requests": {"canary": round(canary_requests, 3), "stable": round(requests.get("stable", 0.0), 3)},
               "checks": checks}
+    # Right after a rollout the window holds the previous model's traffic too: judging the new
+    # canary by it would pass a model on another model's record.
+    served: dict[str, set[str]] = {}
+    models_in_window = f"count by (track, model_version) (count_over_time(slipway_model_info{{{JOB}}}[{window}]))"
+    for sample in client.query(models_in_window):
+        served.setdefault(sample["metric"].get("track", ""), set()).add(sample["metric"].get("model_version", ""))
+    mixed = {track: sorted(models) for track, models in sorted(served.items()) if len(models) > 1}
+    if mixed:
+        result["verdict"] = INCONCLUSIVE
+        result["reason"] = ("; ".join(f"{track} ran models {', '.join(models)}" for track, models in mixed.items())
+                            + f" within {window}: analyse again once each track has run one model for a whole window")
+        return result
     if canary_requests < limits["min_requests"] or requests.get("stable", 0.0) < limits["min_requests"]:
         result["verdict"] = INCONCLUSIVE
         result["reason"] = (f"too little traffic in {window}: canary {canary_requests:.0f}, stable "
