@@ -91,8 +91,8 @@ def log_line(logged_at: float, x: float) -> str:
 def test_the_log_is_read_from_every_jsonl_file_and_gzipped_one_below(tmp_path):
     (tmp_path / "2026/11/26").mkdir(parents=True)
     (tmp_path / "top.jsonl").write_text(log_line(NOW, 1) + "\n" + log_line(NOW, 2))
-    with gzip.open(tmp_path / "2026/11/26/worker-1.jsonl.gz", "wt") as handle:
-        handle.write(log_line(NOW, 3))
+    with gzip.open(tmp_path / "2026/11/26/worker-1.jsonl.gz", "wt") as handle:  # as a shipper wraps it
+        handle.write(json.dumps({"date": NOW, "pod": "slipway-1", "ts": NOW, "inputs": {"x": 3}}) + "\n")
     (tmp_path / "notes.txt").write_text("not a log")
     assert sorted(drift.read_prediction_log(str(tmp_path)).x) == [1, 2, 3]
     assert drift.read_prediction_log(str(tmp_path / "top.jsonl")).x.tolist() == [1, 2]
