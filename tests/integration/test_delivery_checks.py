@@ -185,6 +185,21 @@ def test_ci_steps_are_glue_over_make_and_slipway():
     assert {"make", ".venv/bin/slipway"} <= programs and programs <= allowed, programs - allowed
 
 
+def test_jobs_that_push_to_main_start_from_its_tip():
+    """release, promote and rollback wait in one concurrency group: a run must act on the main
+    it finds when it starts (and its whole history), not on the commit it was queued for."""
+    import yaml
+
+    pushing = []
+    for path in (REPO / ".github/workflows").glob("*.yml"):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            if job.get("permissions", {}).get("contents") == "write":
+                checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+                assert checkout.get("with", {}) == {"ref": "main", "fetch-depth": 0}, path.name
+                pushing.append(path.name)
+    assert sorted(pushing) == ["promote.yml", "release.yml", "rollback.yml"]
+
+
 def test_workflows_are_least_privilege_and_pinned():
     import yaml
 
