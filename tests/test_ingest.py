@@ -57,6 +57,8 @@ def test_unparseable_timestamps_are_listed():
     ([1735689600, 1735776000.0], ["2025-01-01", "2025-01-02"]),  # epoch seconds, not nanoseconds of 1970
     ([1735689600000, None], ["2025-01-01", None]),  # milliseconds
     ([1735689600000000, 1735776000000000], ["2025-01-01", "2025-01-02"]),  # microseconds
+    ([20250101, 20250102, None], ["2025-01-01", "2025-01-02", None]),  # YYYYMMDD, not seconds of 1970
+    ([20250101, 1735776000], ["1970-08-23", "2025-01-02"]),  # not all dates: epoch seconds, as given
     (["2025-01-01T01:00:00+01:00", "2025-01-02T02:00:00+02:00"], ["2025-01-01", "2025-01-02"]),  # to UTC
     (pd.to_datetime(["2025-01-01 09:00", "2025-01-02 09:00"]).tz_localize("Asia/Tokyo"),
      ["2025-01-01", "2025-01-02"]),  # Parquet's zoned timestamps

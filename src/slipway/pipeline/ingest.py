@@ -24,23 +24,30 @@ def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def epoch_to_datetime(values: pd.Series) -> pd.Series:
-    """Epoch numbers as dates, the unit read from their size: seconds below 1e11 (the year 5138),
-    then milliseconds, microseconds, nanoseconds. Read as nanoseconds, epoch seconds would all be
-    a moment of 1970."""
-    largest = values.abs().max()
+def numbers_to_datetime(values: pd.Series) -> pd.Series:
+    """Numbers as dates: whole numbers that all read as YYYYMMDD (20250131) are dates; otherwise
+    epoch time, the unit read from the size: seconds below 1e11 (the year 5138), then milliseconds,
+    microseconds, nanoseconds. (Read as nanoseconds, epoch seconds would all be a moment of 1970;
+    read as seconds, 20250131 would be in August 1970.)"""
+    finite = values.where(np.isfinite(values))
+    present = finite.dropna()
+    if len(present) and (present == present.round()).all() and present.between(10000101, 99991231).all():
+        as_days = pd.to_datetime(present.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
+        if as_days.notna().all():
+            return as_days.reindex(values.index)
+    largest = present.abs().max() if len(present) else 0
     unit = "s" if largest < 1e11 else "ms" if largest < 1e14 else "us" if largest < 1e17 else "ns"
-    return pd.to_datetime(values.where(np.isfinite(values)), unit=unit, errors="coerce")
+    return pd.to_datetime(finite, unit=unit, errors="coerce")
 
 
 def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """The timestamp column as naive UTC dates: text in any unambiguous format (values with time
-    zones are converted to UTC), or epoch numbers."""
+    zones are converted to UTC), YYYYMMDD numbers or epoch numbers."""
     if column not in frame.columns:
         raise DataError(f"data.timestamp_column: column {column!r} not in the data")
     values = frame[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        parsed = epoch_to_datetime(values)
+        parsed = numbers_to_datetime(values)
     else:
         with warnings.catch_warnings():  # pandas warns of mixed offsets; handled below
             warnings.simplefilter("ignore", FutureWarning)
