@@ -159,6 +159,28 @@ def test_release_refuses_a_checkout_behind_a_production_change(repos, tmp_path):
     assert release(work, "v21").startswith("release: canary -> model v21")
 
 
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("reports/gate.json", "{\"verdict\": ", "reports/gate.json: not valid JSON"),
+    ("reports/gate.json", "[]", "reports/gate.json: not a JSON object"),
+    ("models/model.json", "{}", "models/model.json names no model_version"),
+])
+def test_release_names_a_broken_report(repos, name, content, message):
+    remote, work = repos
+    write_bundle(work, "v30")
+    (work / name).write_text(content)
+    with pytest.raises(gitops.ReleaseRefused, match=message):
+        gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+    assert git(remote, "rev-list", "--count", "main") == "1"
+
+
+def test_promote_names_a_broken_canary_analysis(repos):
+    remote, work = repos
+    release(work, "v31")
+    (work / "reports/canary-analysis.json").write_text("<html>")
+    with pytest.raises(gitops.ReleaseRefused, match="canary-analysis.json: not valid JSON"):
+        gitops.promote(gitops.Repo(work), work / "reports/canary-analysis.json", None)
+
+
 def test_promote_needs_a_passing_analysis_or_a_reason(repos):
     remote, work = repos
     repo = gitops.Repo(work)

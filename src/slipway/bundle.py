@@ -85,13 +85,7 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
 
 
 def load_metadata(directory: str | Path) -> dict[str, Any]:
-    path = Path(directory) / METADATA_FILE
-    try:
-        return read_json(path)
-    except FileNotFoundError:
-        raise BundleError(f"{path}: not found") from None
-    except ValueError as exc:
-        raise BundleError(f"{path}: not valid JSON: {exc}") from None
+    return read_json(Path(directory) / METADATA_FILE, BundleError)
 
 
 def _verified_bytes(path: Path, expected: str | None) -> bytes:

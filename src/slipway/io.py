@@ -12,11 +12,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from slipway.errors import DataError, SlipwayError
 
-from slipway.errors import DataError
+if TYPE_CHECKING:  # pandas only where Parquet is read: the release commands import this module
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -62,6 +63,7 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
     without an active exception", exit status 134 (apache/arrow#34314), in 9 of 100 runs under load
     here and in none of 200 this way. Remote paths (``s3://``) go through pandas and fsspec.
     """
+    import pandas as pd
     import pyarrow
     import pyarrow.parquet as pq
 
@@ -73,8 +75,14 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
 
 
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path, error: type[SlipwayError] = DataError) -> Any:
+    """A JSON file; a missing or malformed one is an ``error`` naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: not found") from None
+    except ValueError as exc:
+        raise error(f"{path}: not valid JSON: {exc}") from None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -7,7 +7,6 @@ if it still fails, the local commit is undone, so nothing half-done is left behi
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slipway.errors import SlipwayError
+from slipway.io import read_json
 from slipway.release.dvc import uncached_outputs
 from slipway.release.overlay import Image, kustomization, parse_image, read_image, set_image
 
@@ -74,14 +74,23 @@ def _metrics_line(metrics: dict) -> str:
                      if isinstance(metrics.get(k), float))
 
 
+def _json_object(path: Path) -> dict:
+    document = read_json(path, ReleaseRefused)
+    if not isinstance(document, dict):
+        raise ReleaseRefused(f"{path}: not a JSON object")
+    return document
+
+
 def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> str:
     """Point the canary overlay at the gated model's image. Idempotent."""
     gate_path = reports_dir / "gate.json"
     if not gate_path.is_file():
         raise ReleaseRefused(f"release refused: {gate_path} not found (run the pipeline's gate)")
-    gate = json.loads(gate_path.read_text())
-    meta = json.loads((model_dir / "model.json").read_text())
-    version = meta["model_version"]
+    gate = _json_object(gate_path)
+    meta = _json_object(model_dir / "model.json")
+    version = meta.get("model_version")
+    if not isinstance(version, str):
+        raise ReleaseRefused(f"release refused: {model_dir / 'model.json'} names no model_version")
     if gate.get("verdict") != "pass" or gate.get("models", {}).get("challenger") != version:
         raise ReleaseRefused(f"release refused: the gate did not pass model {version} "
                              f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
@@ -128,7 +137,7 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
         raise ReleaseRefused(f"promote refused: canary is not ahead of production (both run model {canary.tag})")
     verdict = None
     if analysis is not None and analysis.is_file():
-        result = json.loads(analysis.read_text())
+        result = _json_object(analysis)
         verdict = result.get("verdict")
         if result.get("canary_version") not in (None, canary.tag):
             raise ReleaseRefused(f"promote refused: the canary analysis is for model "
