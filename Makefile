@@ -102,13 +102,14 @@ dvc-pull: venv ## Fetch the data and cached outputs from the DVC remote
 dvc-push: venv ## Send data and outputs to the DVC remote
 	$(BIN)/dvc push
 
-IMAGE = $(shell $(BIN)/slipway image-tag 2>/dev/null)
+# The tag comes from slipway image-tag in the recipe itself, so a missing or unreleasable bundle
+# stops here with its own message (not an empty -t for docker).
 image: venv ## Build the server image, tagged with the model version (needs a Docker engine)
-	docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD) \
-		--build-arg MODEL_VERSION=$$($(BIN)/slipway image-tag --version-only) -t $(IMAGE) .
+	image=$$($(BIN)/slipway image-tag); version=$$($(BIN)/slipway image-tag --version-only); \
+		docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD) --build-arg MODEL_VERSION="$$version" -t "$$image" .
 
 image-push: image ## Push the server image
-	docker push $(IMAGE)
+	image=$$($(BIN)/slipway image-tag); docker push "$$image"
 
 release: venv ## Point the canary overlay at the gated model's image; commit and push
 	$(BIN)/slipway release
