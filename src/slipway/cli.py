@@ -225,6 +225,8 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     from slipway.monitoring.verdicts import EXIT_CODES
     from slipway.pipeline.gate import quiet_deepchecks
 
+    if not predictions.strip():  # CI passes $PREDICTION_LOG_URI: unset, it is empty
+        raise click.BadParameter("is empty (is PREDICTION_LOG_URI set?)", param_hint="--predictions")
     quiet_deepchecks()
     params = params_module.load(params_path)
     spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
