@@ -52,7 +52,8 @@ def test_a_reference_that_is_not_parquet_is_named(tmp_path, bundle_dir, predicti
 
 def test_an_empty_prediction_log_location_is_a_usage_error(tmp_path, bundle_dir):
     """drift.yml passes $PREDICTION_LOG_URI: an unset variable must not mean 'the current directory'."""
-    result = subprocess.run([SLIPWAY, "drift", "--predictions", "", "--model-dir", str(bundle_dir)],
+    result = subprocess.run([SLIPWAY, "drift", "--predictions", "", "--model-dir", str(bundle_dir),
+                             "--reference", str(bundle_dir / "model.json")],  # a clean clone has no split
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 2
     assert "Invalid value for --predictions: is empty (is PREDICTION_LOG_URI set?)" in result.stderr
