@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from slipway.monitoring import canary
 from slipway.monitoring.relay import create_relay, retrain_alerts
 
 
@@ -175,3 +176,19 @@ def test_the_relay_needs_only_what_the_server_image_installs():
             "print(heavy); sys.exit(bool(heavy))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything(repo_params):
+    """The traffic, error, latency and score queries would judge a model by another's record."""
+    asked = []
+
+    class Prometheus(canary.PrometheusClient):
+        def query(self, promql):
+            asked.append(promql)
+            if "count_over_time" in promql:
+                return [{"metric": {"track": "canary", "model_version": v}, "value": [0, "1"]} for v in "ab"]
+            return []
+
+    result = canary.analyse(Prometheus("http://prometheus.invalid"), repo_params)
+    assert result["verdict"] == "inconclusive" and result["reason"].startswith("canary ran models a, b")
+    assert len(asked) == 3 and not any("status=" in q or "duration" in q or "score" in q for q in asked)

@@ -240,6 +240,20 @@ def test_a_canary_on_another_model_stays_where_it_is_on_rollback(repos):
     assert read_image(kustomization("canary", work)).tag == "v12"
 
 
+def test_a_model_promoted_again_after_its_rollback_is_a_rollback_target(repos):
+    """A rollback rules out the image it removed until someone deliberately promotes it again."""
+    remote, work = repos
+    repo = gitops.Repo(work)
+    for version in ("v20", "v21"):
+        release(work, version)
+        gitops.promote(repo, None, "test")
+    gitops.rollback(repo)  # v21 -> v20
+    for version in ("v21", "v22"):  # v21 fixed and promoted again, then v22
+        release(work, version)
+        gitops.promote(repo, None, "test")
+    assert gitops.rollback(repo).startswith("rollback: production and canary -> model v21 (")
+
+
 def test_a_shallow_clone_says_why_it_cannot_roll_back(repos, tmp_path):
     remote, work = repos
     repo = gitops.Repo(work)

@@ -75,11 +75,6 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
         "min_requests", "max_error_ratio", "max_error_ratio_increase", "max_latency_p95_ratio",
         "min_latency_p95_seconds", "max_score_ks")}
     requests = client.by_track(f"sum by (track) (increase(slipway_http_request_total{{{JOB}}}[{window}]))")
-    errors = client.by_track(
-        f'sum by (track) (increase(slipway_http_request_total{{{JOB}, status=~"5.."}}[{window}]))')
-    p95 = client.by_track(
-        f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
-        f'{{{JOB}, endpoint=~"api\\\\..*"}}[{window}])))')
     versions = {s["metric"].get("track"): s["metric"].get("model_version")
                 for s in client.query(f"max by (track, model_version) (slipway_model_info{{{JOB}}})")}
     checks = []
@@ -111,11 +106,16 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
                             f"{requests.get('stable', 0.0):.0f} requests (need {limits['min_requests']:g} each)")
         return result
 
+    errors = client.by_track(
+        f'sum by (track) (increase(slipway_http_request_total{{{JOB}, status=~"5.."}}[{window}]))')
     ratio = {t: errors.get(t, 0.0) / requests[t] for t in ("canary", "stable")}
     check("error_ratio", round(ratio["canary"], 6), limits["max_error_ratio"],
           ratio["canary"] <= limits["max_error_ratio"]
           and ratio["canary"] <= ratio["stable"] + limits["max_error_ratio_increase"],
           f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}")
+    p95 = client.by_track(
+        f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
+        f'{{{JOB}, endpoint=~"api\\\\..*"}}[{window}])))')
     latency = {t: _finite(p95.get(t)) for t in ("canary", "stable")}
     if latency["canary"] is None or latency["stable"] is None:
         check("latency_p95", None, limits["max_latency_p95_ratio"], False, "no latency data for a track")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,20 +154,27 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
     return f"promote: production -> model {canary.tag} ({commit[:12]})"
 
 
-def image_history(repo: Repo, track: str) -> list[tuple[str, str, Image]]:
-    """(commit, committed at, image) for each commit that touched the overlay, newest first."""
+@dataclass(frozen=True)
+class OverlayChange:
+    commit: str
+    committed_at: str
+    subject: str
+    image: Image
+
+
+def image_history(repo: Repo, track: str) -> Iterator[OverlayChange]:
+    """Each commit that touched the overlay, newest first, with the image it left. Lazy (one
+    ``git show`` per commit): callers stop walking the history once they have what they need."""
     relative = str(kustomization(track))
-    log = repo.git("log", "--format=%H %cI", "--", relative).stdout.split("\n")
-    history = []
+    log = repo.git("log", "--format=%H %cI %s", "--", relative).stdout.split("\n")
     for line in filter(None, log):
-        commit, when = line.split(" ", 1)
+        commit, when, subject = line.split(" ", 2)
         shown = repo.git("show", f"{commit}:{relative}", check=False)
         if shown.returncode == 0:
             try:
-                history.append((commit, when, parse_image(shown.stdout, f"{relative}@{commit[:12]}")))
+                yield OverlayChange(commit, when, subject, parse_image(shown.stdout, f"{relative}@{commit[:12]}"))
             except SlipwayError:
                 continue
-    return history
 
 
 ROLLBACK_SUBJECT = re.compile(r"^rollback: production -> model \S+ \(was (\S+)\)$")
@@ -174,14 +182,19 @@ ROLLBACK_SUBJECT = re.compile(r"^rollback: production -> model \S+ \(was (\S+)\)
 
 def rollback(repo: Repo) -> str:
     """Production back to the image it ran before its current one, from the overlay's history.
-    Images production was rolled back from are skipped: a second rollback goes further back, not
-    forward to the model the first one removed."""
+    Images production was rolled back from since they were set are skipped: a second rollback goes
+    further back, not forward to the model the first one removed."""
     path = kustomization("production", repo.root)
     current = read_image(path)
-    subjects = repo.git("log", "--format=%s", "--", str(kustomization("production"))).stdout.splitlines()
-    removed = {m.group(1) for m in map(ROLLBACK_SUBJECT.match, subjects) if m}
-    previous = next((image for _, _, image in image_history(repo, "production")
-                     if image != current and image.tag not in removed), None)
+    removed: set[str] = set()
+    previous = None
+    # Newest first, so a rollback's commit is seen before any commit that set the image it removed.
+    for change in image_history(repo, "production"):
+        if rolled_back := ROLLBACK_SUBJECT.match(change.subject):
+            removed.add(rolled_back.group(1))
+        if change.image != current and change.image.tag not in removed:
+            previous = change.image
+            break
     if previous is None:
         raise ReleaseRefused(f"rollback refused: production has run no image other than {current}"
                              + (f" or those rolled back from ({', '.join(sorted(removed))})" if removed else "")
@@ -203,10 +216,10 @@ def status(repo: Repo) -> dict:
     for track in ("canary", "production"):
         image = read_image(kustomization(track, repo.root))
         since = None
-        for commit, when, seen in image_history(repo, track):
-            if seen != image:
+        for change in image_history(repo, track):
+            if change.image != image:
                 break
-            since = (commit, when)
+            since = (change.commit, change.committed_at)
         out[track] = {"image": str(image), "model_version": image.tag,
                       "since_commit": since[0] if since else None, "since": since[1] if since else None}
     return out
