@@ -13,6 +13,7 @@ from openapi_spec_validator import validate
 
 from slipway import bundle
 from slipway.featureset import FeatureSpec
+from slipway.serving import api
 from slipway.serving.app import create_app
 from slipway.serving.config import ServingConfig
 from tests.conftest import churn_instances
@@ -333,6 +334,13 @@ def test_v2_metadata_and_model_readiness(client, reference_model):
     assert client.get(f"/v2/models/slipway/versions/{reference_model.version}/ready").status_code == 200
     missing = client.get("/v2/models/other")
     assert missing.status_code == 404 and "is not served here" in missing.json["error"]
+
+
+@pytest.mark.parametrize(("classes", "datatype"), [
+    ([0, 1], "INT64"), ([False, True], "BOOL"), ([0.0, 0.5, 1.0], "FP64"), (["no", "yes"], "BYTES")])
+def test_the_label_tensor_has_the_classes_datatype(classes, datatype):
+    """A target of booleans (a flag column) answers BOOL, not INT64: a V2 client decodes by it."""
+    assert api.label_datatype(classes) == datatype
 
 
 def test_v2_infer_per_feature_tensors_matches_predict(client):

@@ -94,7 +94,12 @@ def v2_model(name: str, version: str | None = None):
 
 
 def label_datatype(classes: list) -> str:
-    return "INT64" if all(isinstance(c, int) for c in classes) else "BYTES"
+    """The label tensor's datatype, from the classes' JSON types (a bool is also an int in Python)."""
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if any(isinstance(c, bool) or not isinstance(c, int | float) for c in classes):
+        return "BYTES"
+    return "INT64" if all(isinstance(c, int) for c in classes) else "FP64"
 
 
 @api.get("/v2/models/<name>")
