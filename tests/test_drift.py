@@ -143,3 +143,23 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path, name, content, problem):
     with pytest.raises(DataError) as refused:
         drift.read_prediction_log(str(tmp_path))
     assert str(refused.value).startswith(f"{tmp_path / name}: {problem}")
+
+
+def test_a_line_cut_short_is_skipped_and_reported(tmp_path, repo_params):
+    """A full disk or a killed shipper cuts a line: the check goes on, and says it skipped it."""
+    lines = [json.dumps({"ts": NOW, "inputs": row}) + "\n" for row in frame(301, seed=2).to_dict("records")]
+    (tmp_path / "a.jsonl").write_text("".join(lines[:300]) + lines[300][:12] + "\n" + lines[300])
+    served = drift.read_prediction_log(str(tmp_path))
+    assert len(served) == 301
+    report, _ = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
+    assert report["skipped_lines"] == {"count": 1, "first": f"{tmp_path / 'a.jsonl'}:301"}
+    assert f"1 log line(s) that were not JSON (cut short) skipped, the first at {tmp_path / 'a.jsonl'}:301" \
+        in drift.markdown(report)
+
+
+def test_a_file_mostly_not_json_is_refused(tmp_path):
+    (tmp_path / "a.jsonl").write_text("x,ts\n1,2\n" + log_line(NOW, 1))
+    with pytest.raises(DataError) as refused:
+        drift.read_prediction_log(str(tmp_path))
+    assert str(refused.value).startswith(f"{tmp_path / 'a.jsonl'}: not a prediction log: 2 of 3 lines are not "
+                                         "JSON (the first, line 1: ")

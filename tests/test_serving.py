@@ -1,6 +1,8 @@
 """The server through Flask's test client: every endpoint, every kind of bad input."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from slipway.featureset import FeatureSpec
 from slipway.serving import api
 from slipway.serving.app import create_app
 from slipway.serving.config import ServingConfig
+from slipway.serving.state import PredictionLog
 from tests.conftest import churn_instances
 
 
@@ -295,6 +298,68 @@ def test_a_prediction_log_that_cannot_be_written_drops_lines_not_predictions(con
     assert len(complaints) == 1 and "No space left on device" in complaints[0]
 
 
+def log_some(log: PredictionLog, rows: int, request_id: str = "r") -> None:
+    log.write(request_id, "v1", {"x": list(range(rows))}, [0] * rows, [[1.0, 0.0]] * rows)
+
+
+def logged_lines(directory: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(directory.iterdir()) for line in path.read_text().splitlines()]
+
+
+def test_the_prediction_log_rotates_and_keeps_its_backups(tmp_path):
+    """Bounded: past max_bytes the file is renamed, the oldest beyond `backups` deleted."""
+    log = PredictionLog(tmp_path / "predictions.jsonl", 1.0, max_bytes=1000, backups=2)
+    for _ in range(40):
+        log_some(log, 3)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and "predictions.jsonl" in names
+    rotated = [n for n in names if n != "predictions.jsonl"]
+    assert all(re.fullmatch(r"predictions\.\d{8}T\d{12}\.jsonl", n) for n in rotated)
+    assert all((tmp_path / n).stat().st_size < 1000 + 600 for n in rotated)
+
+
+def test_workers_sharing_the_prediction_log_lose_no_line_across_rotations(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    workers = [PredictionLog(path, 1.0, max_bytes=2000, backups=1000) for _ in range(2)]
+    for i in range(60):
+        log_some(workers[i % 2], 2, request_id=f"r{i}")
+    lines = logged_lines(tmp_path)
+    assert len(lines) == 120 and {line["request_id"] for line in lines} == {f"r{i}" for i in range(60)}
+    assert len(list(tmp_path.iterdir())) > 3
+
+
+def test_the_prediction_log_follows_an_outside_rotation(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    log = PredictionLog(path, 1.0, max_bytes=0)
+    log_some(log, 1)
+    path.rename(tmp_path / "predictions.1.jsonl")
+    log_some(log, 2)
+    assert len(path.read_text().splitlines()) == 2
+    path.unlink()
+    log_some(log, 1)
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_write_cut_short_breaks_one_line_only(tmp_path, monkeypatch):
+    """A nearly full disk writes part of the data: the lost lines are counted, and the next write
+    (whichever worker's) starts on a new line, so the log stays one JSON object per line."""
+    from prometheus_client import CollectorRegistry, Counter
+
+    dropped = Counter("dropped", "", registry=CollectorRegistry())
+    path = tmp_path / "predictions.jsonl"
+    log, other_worker = (PredictionLog(path, 1.0, dropped=dropped) for _ in range(2))
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, data[:len(data) // 2 + 3]))
+    log_some(log, 4)
+    monkeypatch.setattr(os, "write", real_write)
+    log_some(other_worker, 1, request_id="after")
+    lines = path.read_text().splitlines()
+    assert dropped._value.get() == 2 and len(lines) == 4
+    assert [json.loads(line)["request_id"] for line in lines[:2] + lines[3:]] == ["r", "r", "after"]
+    with pytest.raises(ValueError):
+        json.loads(lines[2])
+
+
 def test_config_from_environment_is_checked():
     config = ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "7", "SLIPWAY_TRACK": "canary"})
     assert config.max_batch == 7 and config.track == "canary"
@@ -302,6 +367,8 @@ def test_config_from_environment_is_checked():
         ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "x"})
     with pytest.raises(Exception, match="SLIPWAY_UNSEEN_CATEGORIES must be one of"):
         ServingConfig.from_env({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"})
+    with pytest.raises(Exception, match="SLIPWAY_PREDICTION_LOG_MAX_BYTES and SLIPWAY_PREDICTION_LOG_BACKUPS must be"):
+        ServingConfig.from_env({"SLIPWAY_PREDICTION_LOG_BACKUPS": "-1"})
 
 
 def test_the_server_does_not_import_the_pipeline_tooling():

@@ -35,6 +35,18 @@ def test_counters_are_exact_across_workers_and_scrapes(bundle_dir, tmp_path):
         assert len(pids) == 2
 
 
+def test_two_workers_rotate_one_prediction_log_without_losing_a_line(bundle_dir, tmp_path):
+    logs = tmp_path / "log"
+    with gunicorn(bundle_dir, tmp_path, SLIPWAY_PREDICTION_LOG=str(logs / "predictions.jsonl"),
+                  SLIPWAY_PREDICTION_LOG_RATE="1", SLIPWAY_PREDICTION_LOG_MAX_BYTES="4000",
+                  SLIPWAY_PREDICTION_LOG_BACKUPS="1000") as (url, _):
+        for i in range(60):  # a new connection each time, so both workers write
+            assert post(url, "/predict", {"instances": churn_instances(2, seed=i)})[0] == 200
+    lines = [json.loads(line) for path in logs.iterdir() for line in path.read_text().splitlines()]
+    assert len(lines) == 120 and len({line["request_id"] for line in lines}) == 60
+    assert len(list(logs.iterdir())) > 10
+
+
 def test_a_standard_v2_client_works_unchanged(bundle_dir, tmp_path):
     import tritonclient.http as triton
 

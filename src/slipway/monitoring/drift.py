@@ -20,6 +20,7 @@ from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_number, lookup
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
+CUT_LINES = "cut_lines"  # the served frame's attrs: where lines that were not JSON were skipped
 
 
 def read_prediction_log(location: str, since: float | None = None) -> pd.DataFrame:
@@ -41,24 +42,34 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
             files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
     except OSError as exc:  # unreachable storage, no permission
         raise DataError(f"{location}: cannot be listed ({exc})") from None
-    rows = []
+    rows, cut = [], []
     for file in files:
         shown = fs.unstrip_protocol(file) if "://" in location else file
         try:
             with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
-                rows += _logged_inputs(handle, shown, since)
+                rows += _logged_inputs(handle, shown, since, cut)
         except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
-    return pd.DataFrame(rows)
+    served = pd.DataFrame(rows)
+    served.attrs[CUT_LINES] = cut
+    return served
 
 
-def _logged_inputs(lines, shown: str, since: float | None) -> list[dict]:
-    rows = []
+def _logged_inputs(lines, shown: str, since: float | None, cut: list[str]) -> list[dict]:
+    """The file's rows in the window. A line that is not JSON is skipped and its place added to
+    ``cut``: a write cut short (a full disk, a killed shipper) leaves one, and one cut line must not
+    stop every drift check until its file leaves the window. A file mostly not JSON is refused."""
+    rows, parsed, skipped = [], 0, []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
+        except ValueError as exc:
+            skipped.append((number, exc))
+            continue
+        parsed += 1
+        try:
             logged_at, inputs = entry["ts"], entry["inputs"]
             if not is_number(logged_at) or not isinstance(inputs, dict):
                 raise TypeError("ts must be a number and inputs an object")
@@ -66,6 +77,11 @@ def _logged_inputs(lines, shown: str, since: float | None) -> list[dict]:
             raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
         if since is None or logged_at >= since:
             rows.append(inputs)
+    if len(skipped) > parsed:
+        number, exc = skipped[0]
+        raise DataError(f"{shown}: not a prediction log: {len(skipped)} of {len(skipped) + parsed} lines "
+                        f"are not JSON (the first, line {number}: {exc})")
+    cut += [f"{shown}:{number}" for number, _ in skipped]
     return rows
 
 
@@ -127,9 +143,12 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
     seed = lookup(params, "drift.seed", int)
+    cut = served.attrs.get(CUT_LINES, [])
     served = served_inputs(served, spec) if len(served) else served  # none in the window: inconclusive
     report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit,
               "window_hours": window_hours(params)}
+    if cut:
+        report["skipped_lines"] = {"count": len(cut), "first": cut[0]}
     if len(served) < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
                       features={})
@@ -175,8 +194,14 @@ def markdown(report: dict) -> str:
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
-        f"a feature drifts above {report['threshold']:g}.",
+        f"a feature drifts above {report['threshold']:g}.{_skipped(report)}",
         report.get("reason"), ["feature", "drift score"], scored + unscored)
+
+
+def _skipped(report: dict) -> str:
+    skipped = report.get("skipped_lines")
+    return "" if not skipped else (f" {skipped['count']} log line(s) that were not JSON (cut short) skipped, "
+                                   f"the first at {skipped['first']}.")
 
 
 def _window(report: dict) -> str:

@@ -122,7 +122,8 @@ def create_app(config: ServingConfig | None = None) -> Flask:
         log.info(f"model {model.version} loaded from {config.model_dir}")
     app.extensions["slipway"] = ServingState(
         config, model, error, metrics,
-        PredictionLog(config.prediction_log, config.prediction_log_rate, dropped=metrics.log_dropped))
+        PredictionLog(config.prediction_log, config.prediction_log_rate, dropped=metrics.log_dropped,
+                      max_bytes=config.prediction_log_max_bytes, backups=config.prediction_log_backups))
     register_hooks(app)
     app.register_blueprint(pages)
     app.register_blueprint(api)

@@ -23,6 +23,9 @@ class ServingConfig:
     unseen_categories: str = "reject"  # reject (422) | missing (treated as missing, counted)
     prediction_log: Path | None = None  # JSON lines of sampled inputs and outputs
     prediction_log_rate: float = 0.0
+    # Rotated past this size, keeping this many rotated files: a pod's log volume stays bounded.
+    prediction_log_max_bytes: int = 64 * 1024 * 1024  # 0: never (an outside rotator's job)
+    prediction_log_backups: int = 3
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServingConfig:
@@ -52,15 +55,18 @@ class ServingConfig:
             raise ParamsError("SLIPWAY_MAX_BATCH must be >= 1 and SLIPWAY_MAX_BODY_BYTES >= 1024")
         if not 0.0 <= self.prediction_log_rate <= 1.0:
             raise ParamsError("SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1]")
+        if self.prediction_log_max_bytes < 0 or self.prediction_log_backups < 0:
+            raise ParamsError("SLIPWAY_PREDICTION_LOG_MAX_BYTES and SLIPWAY_PREDICTION_LOG_BACKUPS must be >= 0")
         if self.prediction_log and self.prediction_log_rate > 0:
             os.close(open_prediction_log(self.prediction_log))
 
 
 def open_prediction_log(path: Path) -> int:
-    """The log opened for appending (O_APPEND: each write lands whole after the others')."""
+    """The log opened for appending (O_APPEND: each write lands whole after the others'), and for
+    reading its last byte (whether a cut-short write left a partial line)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     except OSError as exc:
         raise ParamsError(f"SLIPWAY_PREDICTION_LOG={str(path)!r} cannot be written: {exc.strerror}") from None
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import current_app
 from prometheus_client import Counter
 
+from slipway.errors import ParamsError
 from slipway.serving.config import ServingConfig, open_prediction_log
 from slipway.serving.metrics import ModelMetrics
 from slipway.serving.model import ServedModel
@@ -26,14 +29,23 @@ class PredictionLog:
 
     Each line is one ``write`` on a file opened with O_APPEND, so lines from several workers
     interleave whole. A write that fails (a full disk) drops the lines, never the prediction: the
-    ``dropped`` counter counts them and the error is logged at most once a minute.
+    ``dropped`` counter counts them and the error is logged at most once a minute. A write cut
+    short ends its last line there; the next write, whichever worker's, starts on a new line, so
+    only that one line is broken (the drift job skips it).
+
+    The log stays within ``max_bytes`` times ``backups + 1``: past ``max_bytes`` the worker that
+    notices renames the file to ``<name>.<UTC time><suffix>`` (an flock on it keeps two workers from
+    both doing so) and deletes the oldest beyond ``backups``; every worker then writes to a new file
+    at ``path``, as it also does when something else renamed or deleted it (a log rotator).
     """
 
     COMPLAINT_INTERVAL = 60.0  # seconds between two log lines about failing writes
 
-    def __init__(self, path: Path | None, rate: float, seed: int | None = None, dropped: Counter | None = None):
+    def __init__(self, path: Path | None, rate: float, seed: int | None = None, dropped: Counter | None = None,
+                 max_bytes: int = 0, backups: int = 0):
         self.path = path
         self.rate = rate if path else 0.0
+        self.max_bytes, self.backups = max_bytes, backups
         self._random = random.Random(seed)
         self._dropped = dropped
         self._last_complaint = -self.COMPLAINT_INTERVAL
@@ -55,19 +67,65 @@ class PredictionLog:
                                          "inputs": row, "prediction": label,
                                          "probabilities": proba}, default=str) + "\n")
         if lines:
-            try:
-                os.write(self._fd, "".join(lines).encode())
-            except OSError as exc:
-                self._drop(len(lines), exc)
+            self._append("".join(lines).encode(), len(lines))
 
-    def _drop(self, count: int, exc: OSError) -> None:
+    def _append(self, body: bytes, count: int) -> None:
+        try:
+            self._follow_path()
+            size = os.fstat(self._fd).st_size
+            # A write cut short (by any worker) left the file in the middle of a line: start a new one.
+            start = b"\n" if size and os.pread(self._fd, 1, size - 1) != b"\n" else b""
+            written = os.write(self._fd, start + body)
+        except (OSError, ParamsError) as exc:  # ParamsError: the reopened path cannot be created
+            self._drop(count, exc)
+            return
+        if written < len(start) + len(body):  # a full disk: the kernel wrote what fitted
+            whole = body[:max(written - len(start), 0)].count(b"\n")
+            self._drop(count - whole, OSError(errno.ENOSPC, f"wrote {written} of {len(start) + len(body)} bytes"))
+        elif self.max_bytes and size + written >= self.max_bytes:
+            self._rotate()
+
+    def _follow_path(self) -> None:
+        """Reopen ``path`` when it no longer names the open file (rotated or deleted meanwhile)."""
+        if not _same_file(self.path, self._fd):
+            fresh = open_prediction_log(self.path)
+            os.close(self._fd)
+            self._fd = fresh
+
+    def _rotate(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if _same_file(self.path, self._fd):  # no other worker rotated it meanwhile
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                os.rename(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
+                rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}"))
+                for stale in rotated[:max(len(rotated) - self.backups, 0)]:
+                    stale.unlink(missing_ok=True)
+        except OSError as exc:
+            self._complain(f"prediction log {self.path}: rotation failed ({exc}); writing on")
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _drop(self, count: int, exc: Exception) -> None:
         if self._dropped is not None:
             self._dropped.inc(count)
+        self._complain(f"prediction log {self.path}: write failed ({exc}); predictions go on, their log "
+                       f"lines are dropped (slipway_prediction_log_dropped_lines_total)")
+
+    def _complain(self, message: str) -> None:
         now = time.monotonic()
         if now - self._last_complaint >= self.COMPLAINT_INTERVAL:
             self._last_complaint = now
-            log.error(f"prediction log {self.path}: write failed ({exc}); predictions go on, their log "
-                      f"lines are dropped (slipway_prediction_log_dropped_lines_total)")
+            log.error(message)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 @dataclass
