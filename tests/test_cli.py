@@ -38,7 +38,7 @@ def test_a_bad_prediction_log_is_an_error_not_drift(tmp_path, bundle_dir, predic
     make_churn(months=1, rows=100).to_parquet(reference)
     result = drift(tmp_path, bundle_dir, reference)
     assert result.returncode == ERROR_EXIT == 2
-    assert "error: " in result.stderr and "a.jsonl:1: not a prediction log line" in result.stderr
+    assert "error: " in result.stderr and "a.jsonl: not a prediction log: 1 of 1 lines are not JSON" in result.stderr
     assert not (tmp_path / "reports").exists()
 
 
