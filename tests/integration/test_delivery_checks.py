@@ -231,6 +231,28 @@ def test_every_job_that_pushes_to_main_waits_its_turn_and_no_approval_holds_the_
     assert pushing == 3
 
 
+def test_every_setting_ci_reads_is_documented():
+    """A team adopting the template learns from the README's CI settings table what to set: every
+    variable, secret and environment a workflow reads, and every variable the Jenkinsfile does."""
+    import re
+
+    import yaml
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("### CI settings"):readme.index("## Layout")]
+    settings = set()
+    for path in (REPO / ".github/workflows").glob("*.yml"):
+        settings |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z_]+)", path.read_text()))
+        settings |= {job["environment"] for job in yaml.safe_load(path.read_text())["jobs"].values()
+                     if "environment" in job}
+    jenkins = (REPO / "Jenkinsfile").read_text()
+    bound = set(re.findall(r"(?:usernameVariable|passwordVariable): '([A-Z_]+)'", jenkins)) | {"FORCE_REASON"}
+    settings |= set(re.findall(r"\$\{?([A-Z_]+)", jenkins)) - bound
+    settings |= set(re.findall(r"credentials(?:Id)?: \[?'([a-z-]+)'", jenkins))
+    assert {"PROMETHEUS_URL", "REGISTRY_HOST", "production", "slipway-git"} <= settings
+    assert [s for s in sorted(settings) if f"`{s}`" not in table] == []
+
+
 def test_workflows_are_least_privilege_and_pinned():
     import yaml
 
