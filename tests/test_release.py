@@ -58,6 +58,12 @@ def release(work: Path, version: str, verdict: str = "pass") -> str:
     return gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
 
 
+def release_and_promote(work: Path, *versions: str) -> None:
+    for version in versions:
+        release(work, version)
+        gitops.promote(gitops.Repo(work), None, "test")
+
+
 def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
     path = tmp_path / "kustomization.yaml"
     shutil.copy(REPO / "kustomize/overlays/canary/kustomization.yaml", path)
@@ -210,9 +216,7 @@ def test_rollback_and_status_come_from_history(repos):
     original = read_image(kustomization("production", work))
     with pytest.raises(gitops.ReleaseRefused, match="production has run no image other than"):
         gitops.rollback(repo)
-    for version in ("v5", "v6"):
-        release(work, version)
-        gitops.promote(repo, None, "test")
+    release_and_promote(work, "v5", "v6")
     state = gitops.status(repo)
     assert state["production"]["model_version"] == "v6" and state["canary"]["model_version"] == "v6"
     assert state["production"]["since_commit"] == git(work, "rev-parse", "HEAD")
@@ -232,9 +236,7 @@ def test_rollback_and_status_come_from_history(repos):
 def test_a_canary_on_another_model_stays_where_it_is_on_rollback(repos):
     remote, work = repos
     repo = gitops.Repo(work)
-    for version in ("v10", "v11"):
-        release(work, version)
-        gitops.promote(repo, None, "test")
+    release_and_promote(work, "v10", "v11")
     release(work, "v12")  # the next candidate, on the canary only
     assert gitops.rollback(repo).startswith("rollback: production -> model v10 (")
     assert read_image(kustomization("canary", work)).tag == "v12"
@@ -244,22 +246,15 @@ def test_a_model_promoted_again_after_its_rollback_is_a_rollback_target(repos):
     """A rollback rules out the image it removed until someone deliberately promotes it again."""
     remote, work = repos
     repo = gitops.Repo(work)
-    for version in ("v20", "v21"):
-        release(work, version)
-        gitops.promote(repo, None, "test")
+    release_and_promote(work, "v20", "v21")
     gitops.rollback(repo)  # v21 -> v20
-    for version in ("v21", "v22"):  # v21 fixed and promoted again, then v22
-        release(work, version)
-        gitops.promote(repo, None, "test")
+    release_and_promote(work, "v21", "v22")  # v21 fixed and promoted again, then v22
     assert gitops.rollback(repo).startswith("rollback: production and canary -> model v21 (")
 
 
 def test_a_shallow_clone_says_why_it_cannot_roll_back(repos, tmp_path):
     remote, work = repos
-    repo = gitops.Repo(work)
-    for version in ("v8", "v9"):
-        release(work, version)
-        gitops.promote(repo, None, "test")
+    release_and_promote(work, "v8", "v9")
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{remote}", str(shallow))
     with pytest.raises(gitops.ReleaseRefused, match="in this shallow clone: fetch the whole history"):
