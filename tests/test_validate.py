@@ -58,8 +58,16 @@ def test_empty_data_and_single_class(churn, params):
         "  train: column 'churned', rule at_least_2_classes: 1 class(es), e.g. [0]"]
 
 
-def test_a_rule_without_examples_says_only_how_many(churn, params):
+def test_missing_values_are_located_by_the_rows_ids(churn, params):
     frame = churn.assign(age=churn["age"].where(churn.index >= 400))
+    lines = [p.line() for p in validate.check(frame, "train", params) if p.column == "age"]
+    ids = [f"customer_id={i}" for i in churn["customer_id"].head(params["validate"]["max_examples"])]
+    assert lines == [f"  train: column 'age', rule nulls<=0.05: 400 rows, e.g. {ids}"]
+
+
+def test_without_an_id_column_missing_values_are_only_counted(churn, params):
+    params["data"]["id_column"] = None
+    frame = churn.drop(columns="customer_id").assign(age=churn["age"].where(churn.index >= 400))
     lines = [p.line() for p in validate.check(frame, "train", params) if p.column == "age"]
     assert lines == ["  train: column 'age', rule nulls<=0.05: 400 rows"]
 

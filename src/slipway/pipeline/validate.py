@@ -39,6 +39,13 @@ def _examples(values: pd.Series, limit: int) -> list:
     return values.drop_duplicates().head(limit).tolist()
 
 
+def _rows_named(rows: pd.DataFrame, id_column: str | None, column: str, limit: int) -> list:
+    """Rows whose value is missing have no value to show: their ids say where to look."""
+    if not id_column or id_column == column or id_column not in rows.columns:
+        return []
+    return [f"{id_column}={value}" for value in _examples(rows[id_column].dropna(), limit)]
+
+
 # What each rule's value must be, and how to say so.
 RULE_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "type": (lambda v: v in ("numeric", "categorical"), "numeric or categorical"),
@@ -102,7 +109,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         nulls = values.isna()
         limit_nulls = 0.0 if column in strict else float(rule.get("max_null_fraction", default_nulls))
         if nulls.mean() > limit_nulls:
-            problems.append(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()), []))
+            problems.append(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
+                                    _rows_named(frame.loc[nulls], id_column, column, limit)))
         present = values[~nulls]
         kind = rule.get("type")
         if kind == "numeric" or ("min" in rule or "max" in rule):
