@@ -47,18 +47,20 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
         shown = fs.unstrip_protocol(file) if "://" in location else file
         try:
             with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
-                rows += _logged_inputs(handle, shown, since, cut)
+                inputs, skipped = _logged_inputs(handle, shown, since)
         except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
+        rows += inputs
+        cut += [f"{shown}:{number}" for number in skipped]
     served = pd.DataFrame(rows)
     served.attrs[CUT_LINES] = cut
     return served
 
 
-def _logged_inputs(lines, shown: str, since: float | None, cut: list[str]) -> list[dict]:
-    """The file's rows in the window. A line that is not JSON is skipped and its place added to
-    ``cut``: a write cut short (a full disk, a killed shipper) leaves one, and one cut line must not
-    stop every drift check until its file leaves the window. A file mostly not JSON is refused."""
+def _logged_inputs(lines, shown: str, since: float | None) -> tuple[list[dict], list[int]]:
+    """The file's rows in the window, and the numbers of the lines skipped as not JSON: a write cut
+    short (a full disk, a killed shipper) leaves one, and one cut line must not stop every drift
+    check until its file leaves the window. A file mostly not JSON is refused."""
     rows, parsed, skipped = [], 0, []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -81,8 +83,7 @@ def _logged_inputs(lines, shown: str, since: float | None, cut: list[str]) -> li
         number, exc = skipped[0]
         raise DataError(f"{shown}: not a prediction log: {len(skipped)} of {len(skipped) + parsed} lines "
                         f"are not JSON (the first, line {number}: {exc})")
-    cut += [f"{shown}:{number}" for number, _ in skipped]
-    return rows
+    return rows, [number for number, _ in skipped]
 
 
 def _modified(info: dict) -> float:
