@@ -66,6 +66,23 @@ def test_overlays_render_and_validate_strictly():
     assert container["image"].startswith("ghcr.io/") and ":" in container["image"]
 
 
+def test_a_rollout_drains_each_server_pod_before_it_stops():
+    """A pod being replaced stays in the Service's endpoints for a moment after SIGTERM: it pauses
+    before gunicorn stops accepting, then lets in-flight requests finish, all within the grace period."""
+    # gunicorn's default, read in a subprocess: importing the config sets the process's environment.
+    probe = "import slipway.serving.gunicorn_conf as c; print(c.graceful_timeout)"
+    default = int(run(str(VENV_BIN / "python"), "-c", probe, env={"PATH": os.environ["PATH"]}).stdout)
+    os.chdir(REPO)
+    for overlay in ("canary", "production"):
+        deployment = next(d for d in manifests.render(f"kustomize/overlays/{overlay}") if d["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        graceful = int(env.get("SLIPWAY_GRACEFUL_TIMEOUT", default))
+        assert pause >= 5 and pod["terminationGracePeriodSeconds"] >= pause + graceful + 5, overlay
+
+
 def test_the_alert_relay_component_joins_production_with_its_image_and_namespace():
     """Opt-in: production does not run it until listed; listed, it runs production's image."""
     os.chdir(REPO)
