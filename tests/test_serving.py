@@ -328,6 +328,23 @@ def test_workers_sharing_the_prediction_log_lose_no_line_across_rotations(tmp_pa
     assert len(list(tmp_path.iterdir())) > 3
 
 
+def test_threads_sharing_a_prediction_log_lose_no_line_across_rotations(tmp_path):
+    """gthread workers: one thread reopening the rotated file must not close the descriptor another
+    thread is writing through."""
+    import threading
+
+    from prometheus_client import CollectorRegistry, Counter
+
+    dropped = Counter("dropped", "", registry=CollectorRegistry())
+    log = PredictionLog(tmp_path / "predictions.jsonl", 1.0, dropped=dropped, max_bytes=1500, backups=100_000)
+    threads = [threading.Thread(target=lambda: [log_some(log, 1) for _ in range(300)]) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert dropped._value.get() == 0 and len(logged_lines(tmp_path)) == 1800
+
+
 def test_the_prediction_log_follows_an_outside_rotation(tmp_path):
     path = tmp_path / "predictions.jsonl"
     log = PredictionLog(path, 1.0, max_bytes=0)

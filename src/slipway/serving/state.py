@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ class PredictionLog:
         self._dropped = dropped
         self._last_complaint = -self.COMPLAINT_INTERVAL
         self._fd = None
+        self._lock = threading.Lock()
         if self.rate > 0:
             self._fd = open_prediction_log(path)
 
@@ -67,7 +69,8 @@ class PredictionLog:
                                          "inputs": row, "prediction": label,
                                          "probabilities": proba}, default=str) + "\n")
         if lines:
-            self._append("".join(lines).encode(), len(lines))
+            with self._lock:  # gthread workers: one thread's reopen must not close another's fd mid-write
+                self._append("".join(lines).encode(), len(lines))
 
     def _append(self, body: bytes, count: int) -> None:
         try:
