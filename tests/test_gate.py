@@ -201,6 +201,16 @@ def test_markdown_puts_failures_first(good):
     assert "| roc_auc | 0." in text
 
 
+def test_markdown_says_why_production_was_not_compared(good):
+    """Production may run a model the gate could not compare with: the summary says why, not `none`."""
+    report = copy.deepcopy(good[0])
+    why = "no release commit for the production model abc (not released by slipway yet)"
+    next(e for e in report["conditions"] if e["group"] == "champion_challenger").update(verdict="skipped", detail=why)
+    report["models"]["champion"] = None
+    challenger = report["models"]["challenger"]
+    assert f"Challenger `{challenger}` not compared with production: {why};" in gate.markdown(report)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda g: g.pop("max_null_ratio"), "gate.max_null_ratio is required but missing"),
     (lambda g: g.update(min_roc_auc="high"), "gate.min_roc_auc must be float, got 'high'"),

@@ -298,8 +298,12 @@ def markdown(report: dict) -> str:
     icon = {"pass": "✅", "fail": "❌"}[report["verdict"]]
     lines = [f"## {icon} Gate: {report['verdict'].upper()}", ""]
     models = report["models"]
-    lines.append(f"Challenger `{models['challenger']}` vs production "
-                 f"`{models['champion'] or 'none'}`; deepchecks on {report['sample']['train_rows']} "
+    if models["champion"]:
+        against = f"vs production `{models['champion']}`"
+    else:  # why: none in production, or one that cannot be fetched or compared
+        why = next((e["detail"] for e in report["conditions"] if e["group"] == "champion_challenger"), None)
+        against = f"not compared with production: {why or 'none in production'}"
+    lines.append(f"Challenger `{models['challenger']}` {against}; deepchecks on {report['sample']['train_rows']} "
                  f"train and {report['sample']['test_rows']} test rows (seed {report['sample']['seed']}).")
     problems = [e for e in report["conditions"] if e["verdict"] in (FAIL, ERROR)]
     if problems:
