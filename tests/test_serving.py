@@ -345,6 +345,23 @@ def test_threads_sharing_a_prediction_log_lose_no_line_across_rotations(tmp_path
     assert dropped._value.get() == 0 and len(logged_lines(tmp_path)) == 1800
 
 
+def test_a_rotation_that_fails_leaves_the_log_writing(tmp_path, monkeypatch, caplog):
+    """A filesystem without locks (or a directory that refuses the rename): one complaint, no 500."""
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    log = PredictionLog(tmp_path / "predictions.jsonl", 1.0, max_bytes=100, backups=1)
+    with caplog.at_level("ERROR", logger="slipway.serving"):
+        for _ in range(3):
+            log_some(log, 1)
+    assert len((tmp_path / "predictions.jsonl").read_text().splitlines()) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"prediction log {tmp_path / 'predictions.jsonl'}: rotation failed ([Errno 37] No locks available); writing on"]
+
+
 def test_the_prediction_log_follows_an_outside_rotation(tmp_path):
     path = tmp_path / "predictions.jsonl"
     log = PredictionLog(path, 1.0, max_bytes=0)

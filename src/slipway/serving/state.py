@@ -96,18 +96,19 @@ class PredictionLog:
             self._fd = fresh
 
     def _rotate(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            if _same_file(self.path, self._fd):  # no other worker rotated it meanwhile
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-                os.rename(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
-                rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}"))
-                for stale in rotated[:max(len(rotated) - self.backups, 0)]:
-                    stale.unlink(missing_ok=True)
-        except OSError as exc:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                if _same_file(self.path, self._fd):  # no other worker rotated it meanwhile
+                    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                    os.rename(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
+                    rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}"))
+                    for stale in rotated[:max(len(rotated) - self.backups, 0)]:
+                        stale.unlink(missing_ok=True)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except OSError as exc:  # no locks on this filesystem, a read-only directory: the log goes on
             self._complain(f"prediction log {self.path}: rotation failed ({exc}); writing on")
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _drop(self, count: int, exc: Exception) -> None:
         if self._dropped is not None:
