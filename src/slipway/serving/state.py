@@ -74,8 +74,7 @@ class PredictionLog:
 
     def _append(self, body: bytes, count: int) -> None:
         try:
-            self._follow_path()
-            size = os.fstat(self._fd).st_size
+            size = self._follow_path().st_size
             # A write cut short (by any worker) left the file in the middle of a line: start a new one.
             start = b"\n" if size and os.pread(self._fd, 1, size - 1) != b"\n" else b""
             written = os.write(self._fd, start + body)
@@ -88,18 +87,21 @@ class PredictionLog:
         elif self.max_bytes and size + written >= self.max_bytes:
             self._rotate()
 
-    def _follow_path(self) -> None:
-        """Reopen ``path`` when it no longer names the open file (rotated or deleted meanwhile)."""
-        if not _same_file(self.path, self._fd):
+    def _follow_path(self) -> os.stat_result:
+        """Reopen ``path`` when it no longer names the open file (rotated or deleted meanwhile);
+        returns the status of the file now open."""
+        opened = os.fstat(self._fd)
+        if not _same_file(self.path, opened):
             fresh = open_prediction_log(self.path)
             os.close(self._fd)
-            self._fd = fresh
+            self._fd, opened = fresh, os.fstat(fresh)
+        return opened
 
     def _rotate(self) -> None:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                if _same_file(self.path, self._fd):  # no other worker rotated it meanwhile
+                if _same_file(self.path, os.fstat(self._fd)):  # no other worker rotated it meanwhile
                     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
                     os.rename(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
                     rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}"))
@@ -123,12 +125,11 @@ class PredictionLog:
             log.error(message)
 
 
-def _same_file(path: Path, fd: int) -> bool:
+def _same_file(path: Path, opened: os.stat_result) -> bool:
     try:
         named = os.stat(path)
     except FileNotFoundError:
         return False
-    opened = os.fstat(fd)
     return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
 
 
