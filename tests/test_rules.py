@@ -1,13 +1,16 @@
 """The PrometheusRule built from the plain rules file."""
 
+import json
 import re
 
 import pytest
 import yaml
 
 from slipway.errors import SlipwayError
-from slipway.monitoring import rules
+from slipway.monitoring import canary, rules
 from tests.conftest import REPO
+
+HTTP_SERIES = re.compile(r"(slipway_http_request_\w+)\{([^}]*)\}")
 
 
 def test_the_prometheus_rule_carries_the_rules_files_groups():
@@ -28,3 +31,18 @@ def test_a_rules_file_that_is_not_one_is_named(tmp_path, text, error):
         path.write_text(text)
     with pytest.raises(SlipwayError, match=rf"^{re.escape(f'{path}: {error}')}"):
         rules.prometheus_rule(path)
+
+
+def test_rules_dashboard_and_canary_analysis_count_the_same_prediction_requests():
+    """Every selection of the HTTP series starts with canary analysis's selector: an alert, a
+    panel and a promotion all judge the same requests, probes left out."""
+    expressions = [rule["expr"] for group in yaml.safe_load((REPO / rules.RULES).read_text())["groups"]
+                   for rule in group["rules"]]
+    dashboard = json.loads((REPO / "k8s/monitoring/dashboard.json").read_text())
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    selections = [selection for expression in expressions for selection in HTTP_SERIES.findall(expression)]
+    assert len(selections) >= 15
+    assert [s for _, s in selections if not s.startswith(canary.PREDICTIONS)] == []
+    # prometheus-flask-exporter's slipway_http_request_total has no endpoint label to select by.
+    assert {series for series, _ in selections} == {"slipway_http_request_duration_seconds_count",
+                                                    "slipway_http_request_duration_seconds_bucket"}

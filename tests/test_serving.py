@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 
 from slipway import bundle
 from slipway.featureset import FeatureSpec
+from slipway.monitoring import canary
 from slipway.serving import api
 from slipway.serving.app import create_app
 from slipway.serving.config import ServingConfig
@@ -566,3 +567,13 @@ def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     assert response.status_code == status
     assert response.json["reason"] == reason and response.json["field"] == field
     assert isinstance(response.json["error"], str) and response.json["error"]
+
+
+def test_the_monitoring_selects_exactly_the_prediction_endpoints(app):
+    """Rules, dashboard and canary analysis count requests by Flask endpoint name: renaming a view
+    must not silently empty them. PromQL regexes match whole label values."""
+    promql_regex = re.search(r'endpoint=~"(.*)"', canary.PREDICTIONS).group(1).replace("\\\\", "\\")
+    endpoints = {rule.endpoint: rule.methods for rule in app.url_map.iter_rules()}
+    selected = {endpoint for endpoint in endpoints if re.fullmatch(promql_regex, endpoint)}
+    assert selected == {endpoint for endpoint, methods in endpoints.items() if "POST" in methods}
+    assert selected == {"api.predict", "api.v2_infer"}

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,15 @@ def analyse(prom: str, repo_params: dict, **limits) -> dict:
                       and r, seconds=20) or canary.analyse(canary.PrometheusClient(prom), params)
 
 
-@pytest.mark.parametrize("scenario", ["healthy", "errors", "slow", "scores", "no-traffic"])
+def probe(url: str, requests: int) -> None:
+    """What the kubelet and a V2 client's readiness checks send: no predictions."""
+    for i in range(requests):
+        path = ("/healthz", "/readyz", "/v2/health/ready", "/v2/models/slipway/ready")[i % 4]
+        with urllib.request.urlopen(url + path, timeout=10) as response:
+            assert response.status == 200
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "errors", "slow", "scores", "no-traffic", "probes-only"])
 def test_canary_analysis(scenario, bundle_dir, other_bundle, tmp_path, repo_params):
     canary_dir = {"scores": other_bundle}.get(scenario, bundle_dir)
     if scenario == "errors":
@@ -121,21 +130,27 @@ def test_canary_analysis(scenario, bundle_dir, other_bundle, tmp_path, repo_para
                      SLIPWAY_TRACK="canary") as (canary_url, _), \
             prometheus(tmp_path, {"stable": address(stable), "canary": address(canary_url)}) as prom:
         warm_up(prom, stable, canary_url)
-        if scenario != "no-traffic":
+        if scenario == "probes-only":  # a canary nobody calls yet, probed well past min_requests
+            send(stable, 1, 60, seed=0)
+            probe(canary_url, 120)
+        elif scenario != "no-traffic":
             send(stable, 1, 60, seed=0)
             send(canary_url, 400 if scenario == "slow" else 1, 60, seed=0)
         settle()
         # The slow canary is ~10x slower, still milliseconds: the absolute floor must not hide it.
         result = analyse(prom, repo_params, **({"min_latency_p95_seconds": 0.002} if scenario == "slow" else {}))
-    expected = {"healthy": "pass", "no-traffic": "inconclusive"}.get(scenario, "fail")
+    expected = {"healthy": "pass", "no-traffic": "inconclusive", "probes-only": "inconclusive"}.get(scenario, "fail")
     assert result["verdict"] == expected, result
     failed = {c["check"] for c in result["checks"] if c["verdict"] == "fail"}
-    assert failed == {"healthy": set(), "no-traffic": set(), "errors": {"error_ratio", "latency_p95", "score_ks"},
+    assert failed == {"healthy": set(), "no-traffic": set(), "probes-only": set(),
+                      "errors": {"error_ratio", "latency_p95", "score_ks"},
                       "slow": {"latency_p95"}, "scores": {"score_ks"}}[scenario] or scenario == "errors"
     if scenario == "errors":
         assert "error_ratio" in failed
     if scenario == "no-traffic":
-        assert result["reason"].startswith("too little traffic in 1m")
+        assert result["reason"].startswith("too little traffic in 1m: canary 0, stable 0")
+    if scenario == "probes-only":
+        assert result["reason"].startswith("too little traffic in 1m: canary 0, stable 6")
     text = canary.markdown(result)
     assert f"Canary analysis: {expected.upper()}" in text
 

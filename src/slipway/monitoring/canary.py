@@ -18,6 +18,13 @@ from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import lookup
 
 JOB = 'job="slipway"'
+# Prediction traffic: what clients send. Kubelet probes (about 180 per pod in 10 minutes), model
+# metadata and the model card are not traffic: counted, they would make an idle canary look busy
+# and water down its error ratio. Requests are counted by the latency histogram's _count, since
+# prometheus-flask-exporter's request counter has no endpoint label. k8s/monitoring (rules,
+# dashboard) selects the same series.
+PREDICTIONS = JOB + ', endpoint=~"api\\\\.(predict|v2_infer)"'
+REQUESTS = "slipway_http_request_duration_seconds_count"
 
 
 class PrometheusClient:
@@ -74,7 +81,7 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
     limits = {key: lookup(params, f"canary.{key}", (int, float)) for key in (
         "min_requests", "max_error_ratio", "max_error_ratio_increase", "max_latency_p95_ratio",
         "min_latency_p95_seconds", "max_score_ks")}
-    requests = client.by_track(f"sum by (track) (increase(slipway_http_request_total{{{JOB}}}[{window}]))")
+    requests = client.by_track(f"sum by (track) (increase({REQUESTS}{{{PREDICTIONS}}}[{window}]))")
     versions = {s["metric"].get("track"): s["metric"].get("model_version")
                 for s in client.query(f"max by (track, model_version) (slipway_model_info{{{JOB}}})")}
     checks = []
@@ -107,7 +114,7 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
         return result
 
     errors = client.by_track(
-        f'sum by (track) (increase(slipway_http_request_total{{{JOB}, status=~"5.."}}[{window}]))')
+        f'sum by (track) (increase({REQUESTS}{{{PREDICTIONS}, status=~"5.."}}[{window}]))')
     ratio = {t: errors.get(t, 0.0) / requests[t] for t in ("canary", "stable")}
     check("error_ratio", round(ratio["canary"], 6), limits["max_error_ratio"],
           ratio["canary"] <= limits["max_error_ratio"]
@@ -115,7 +122,7 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
           f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}")
     p95 = client.by_track(
         f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
-        f'{{{JOB}, endpoint=~"api\\\\..*"}}[{window}])))')
+        f'{{{PREDICTIONS}}}[{window}])))')
     latency = {t: _finite(p95.get(t)) for t in ("canary", "stable")}
     if latency["canary"] is None or latency["stable"] is None:
         check("latency_p95", None, limits["max_latency_p95_ratio"], False, "no latency data for a track")
