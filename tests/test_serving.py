@@ -1,5 +1,6 @@
 """The server through Flask's test client: every endpoint, every kind of bad input."""
 
+import gzip
 import json
 import os
 import re
@@ -317,6 +318,19 @@ def test_the_prediction_log_rotates_and_keeps_its_backups(tmp_path):
     rotated = [n for n in names if n != "predictions.jsonl"]
     assert all(re.fullmatch(r"predictions\.\d{8}T\d{12}\.jsonl", n) for n in rotated)
     assert all((tmp_path / n).stat().st_size < 1000 + 600 for n in rotated)
+
+
+def test_rotated_logs_a_shipper_compressed_count_against_the_backups(tmp_path):
+    log = PredictionLog(tmp_path / "predictions.jsonl", 1.0, max_bytes=1000, backups=2)
+    for _ in range(60):
+        log_some(log, 3)
+        for rotated in tmp_path.glob("predictions.*T*.jsonl"):  # the shipper: gzip, then remove
+            rotated.with_name(rotated.name + ".gz").write_bytes(gzip.compress(rotated.read_bytes()))
+            rotated.unlink()
+    log_some(log, 1)  # the last rotation left no current file yet
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and names[-1] == "predictions.jsonl"
+    assert all(re.fullmatch(r"predictions\.\d{8}T\d{12}\.jsonl\.gz", n) for n in names[:-1])
 
 
 def test_workers_sharing_the_prediction_log_lose_no_line_across_rotations(tmp_path):

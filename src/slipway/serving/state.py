@@ -36,7 +36,7 @@ class PredictionLog:
 
     The log stays within ``max_bytes`` times ``backups + 1``: past ``max_bytes`` the worker that
     notices renames the file to ``<name>.<UTC time><suffix>`` (an flock on it keeps two workers from
-    both doing so) and deletes the oldest beyond ``backups``; every worker then writes to a new file
+    both doing so) and deletes the oldest beyond ``backups``, compressed ones included; every worker then writes to a new file
     at ``path``, as it also does when something else renamed or deleted it (a log rotator).
     """
 
@@ -104,7 +104,8 @@ class PredictionLog:
                 if _same_file(self.path, os.fstat(self._fd)):  # no other worker rotated it meanwhile
                     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
                     os.rename(self.path, self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}"))
-                    rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}"))
+                    # Also those a shipper compressed since (.jsonl.gz): they count against the bound too.
+                    rotated = sorted(self.path.parent.glob(f"{self.path.stem}.*T*{self.path.suffix}*"))
                     for stale in rotated[:max(len(rotated) - self.backups, 0)]:
                         stale.unlink(missing_ok=True)
             finally:
