@@ -28,6 +28,8 @@ def test_train_writes_a_verifiable_bundle_with_reference_distributions(workdir, 
     assert meta["features"] == spec.to_dict()
     assert meta["params"]["train"]["hyperparameters"]["max_iter"] == 30
     assert meta["training"]["rows"] == len(churn)
+    newest = churn["event_timestamp"].max()
+    assert meta["training"]["data_until"] == f"{newest:%Y-%m-%dT%H:%M:%S}Z"
     contract = meta["reference"]["contract"]
     assert contract["categories"] == spec.categorical["contract"]
     assert sum(contract["fractions"]) == pytest.approx(1.0, abs=1e-4)

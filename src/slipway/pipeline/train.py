@@ -76,7 +76,8 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
         "reference": build_reference(features, spec),
         "training": {
             "rows": len(features),
-            "data_until": str(features[timestamp].max()) if timestamp else None,
+            # ingest leaves the timestamps naive UTC; the model card shows this as it is.
+            "data_until": features[timestamp].max().isoformat(timespec="seconds") + "Z" if timestamp else None,
             "class_fractions": {
                 str(k): round(float(v), 6)
                 for k, v in features[target].value_counts(normalize=True).sort_index().items()
