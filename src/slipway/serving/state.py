@@ -36,8 +36,9 @@ class PredictionLog:
 
     The log stays within ``max_bytes`` times ``backups + 1``: past ``max_bytes`` the worker that
     notices renames the file to ``<name>.<UTC time><suffix>`` (an flock on it keeps two workers from
-    both doing so) and deletes the oldest beyond ``backups``, compressed ones included; every worker then writes to a new file
-    at ``path``, as it also does when something else renamed or deleted it (a log rotator).
+    both doing so) and deletes the oldest beyond ``backups``, compressed ones included; every
+    worker then writes to a new file at ``path``, as it also does when something else renamed or
+    deleted it (a log rotator).
     """
 
     COMPLAINT_INTERVAL = 60.0  # seconds between two log lines about failing writes
