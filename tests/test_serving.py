@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from slipway import bundle
@@ -47,6 +48,21 @@ def client(app):
 @pytest.fixture(scope="module")
 def reference_model(bundle_dir):
     return bundle.load(bundle_dir)
+
+
+def assert_documented(app, method: str, path: str, response) -> None:
+    """``/openapi.json`` documents the response's status for this route, and its JSON body fits the
+    documented schema."""
+    document = app.test_client().get("/openapi.json").json
+    rule, _ = app.url_map.bind("localhost").match(path, method=method, return_rule=True)
+    operation = document["paths"][re.sub(r"<(\w+)>", r"{\1}", rule.rule)][method.lower()]
+    documented = operation["responses"].get(str(response.status_code))
+    assert documented, f"{method} {path}: status {response.status_code} is not documented"
+    content = documented.get("content", {})
+    assert response.mimetype in content, f"{method} {path}: {response.mimetype} is not documented"
+    if response.mimetype == "application/json":
+        schema = {**content["application/json"]["schema"], "components": document["components"]}
+        Draft202012Validator(schema).validate(response.json)
 
 
 def metric(client, name: str, **labels) -> float:
@@ -143,9 +159,10 @@ def body_with(**changes):
          "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
-def test_bad_input_gets_a_clear_4xx(client, kwargs, status, reason, field, message):
+def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, message):
     response = client.post("/predict", **kwargs)
     assert response.status_code == status
+    assert_documented(app, "POST", "/predict", response)
     error = response.json["error"]
     assert error["reason"] == reason and error["field"] == field
     assert message in error["message"]
@@ -273,6 +290,43 @@ def test_openapi_describes_every_route(app, client):
     instance = document["components"]["schemas"]["Instance"]
     assert instance["required"] == list(VALID)
     assert instance["properties"]["contract"]["enum"][:3] == ["month-to-month", "one-year", "two-year"]
+
+
+def test_every_answer_fits_the_openapi_description(app, client, reference_model, bundle_dir, tmp_path):
+    version = reference_model.version
+    infer = {"inputs": tensors(churn_instances(2))}
+    asked = [("GET", path, {}) for path in ("/", "/healthz", "/readyz", "/metrics", "/openapi.json",
+                                            "/v2/health/live", "/v2/health/ready", "/v2/models/slipway",
+                                            f"/v2/models/slipway/versions/{version}", "/v2/models/other",
+                                            "/v2/models/slipway/ready", "/v2/models/slipway/versions/v0/ready")]
+    asked += [("POST", "/predict", {"json": {"instances": churn_instances(3)}}),
+              ("POST", "/v2/models/slipway/infer", {"json": infer}),
+              ("POST", f"/v2/models/slipway/versions/{version}/infer", {"json": infer}),
+              ("POST", "/v2/models/slipway/infer", {"json": {"inputs": [{"name": "age"}]}}),
+              ("POST", "/v2/models/slipway/infer", {"json": {"inputs": tensors([{**VALID, "age": "x"}])}}),
+              ("POST", "/v2/models/slipway/infer", {"data": "x", "content_type": "text/plain"})]
+    statuses = set()
+    for method, path, kwargs in asked:
+        response = client.open(path, method=method, **kwargs)
+        assert_documented(app, method, path, response)
+        statuses.add(response.status_code)
+    not_ready = create_app(ServingConfig(model_dir=tmp_path / "no-model"))
+    for method, path, kwargs in asked:
+        response = not_ready.test_client().open(path, method=method, **kwargs)
+        assert_documented(not_ready, method, path, response)
+        statuses.add(response.status_code)
+    assert statuses == {200, 400, 404, 415, 422, 503}
+
+
+def test_a_prediction_of_a_boolean_target_is_documented_with_its_labels():
+    from jsonschema import ValidationError
+
+    from slipway.serving.openapi import prediction_schema
+
+    schema = prediction_schema(SimpleNamespace(classes=[False, True]))
+    Draft202012Validator(schema).validate({"label": True, "probabilities": {"False": 0.25, "True": 0.75}})
+    with pytest.raises(ValidationError):
+        Draft202012Validator(schema).validate({"label": 1, "probabilities": {"False": 0.0, "True": 1.0}})
 
 
 def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):

@@ -38,6 +38,17 @@ def instance_schema(model) -> dict:
             "additionalProperties": False}
 
 
+def prediction_schema(model) -> dict:
+    """One prediction: the label is one of the classes as JSON has them (true/false for a boolean
+    target, 0.0/1.0 for float classes), with a probability for each class."""
+    if model is None:
+        return {"type": "object", "description": "The model is not loaded: its classes are unknown."}
+    return {"type": "object", "required": ["label", "probabilities"], "additionalProperties": False,
+            "properties": {"label": {"enum": list(model.classes)}, "probabilities": {
+                "type": "object", "required": [str(c) for c in model.classes], "additionalProperties": False,
+                "properties": {str(c): {"type": "number", "minimum": 0, "maximum": 1} for c in model.classes}}}}
+
+
 def _tensor(direction: str) -> dict:
     return {
         "type": "object", "required": ["name", "shape", "datatype"] + (["data"] if direction == "in" else []),
@@ -70,8 +81,12 @@ def build_openapi(model, config: ServingConfig) -> dict:
     infer = {"post": {
         "summary": "V2 inference: one tensor per input (shape [rows] or [rows, 1]) or one row-major "
                    "tensor [rows, inputs]; the binary tensor extension is accepted",
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/InferRequest"}}}},
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
+            "application/octet-stream": {"schema": {
+                "type": "string", "format": "binary", "description": "The binary tensor extension: "
+                "an InferRequest header of Inference-Header-Content-Length bytes, then each tensor "
+                "with parameters.binary_data_size as raw little-endian data"}}}},
         "responses": {"200": _json({"$ref": "#/components/schemas/InferResponse"}, "Outputs: label, "
                                    "probabilities"), **_errors(400, 404, 413, 415, 422, 500, 503)}}}
     return {
@@ -117,10 +132,7 @@ def build_openapi(model, config: ServingConfig) -> dict:
             "Instance": instance_schema(model),
             "PredictResponse": {"type": "object", "required": ["model_version", "predictions"],
                                 "properties": {"model_version": {"type": "string"}, "predictions": {
-                                    "type": "array", "items": {"type": "object", "properties": {
-                                        "label": {"type": ["string", "integer"]},
-                                        "probabilities": {"type": "object", "additionalProperties":
-                                                          {"type": "number"}}}}}}},
+                                    "type": "array", "items": prediction_schema(model)}}},
             "Error": {"type": "object", "required": ["error"], "properties": {
                 "error": {"description": "/predict: {reason, field, message}; V2: the message",
                           "oneOf": [{"type": "string"}, {"type": "object", "properties": {
