@@ -33,26 +33,16 @@ def rules_file(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bool = False):
-    """``targets``: track -> host:port (or several). Yields the base URL. ``alerts_without_delay``: the same
-    rules with every ``for:`` set to 0s, so an alert whose expression holds fires within seconds
-    (the delays themselves are covered by the promtool tests)."""
-    binary = shutil.which("prometheus")
+def serving(binary_name: str, package: str, args: list[str], log_path: Path):
+    """Run a Debian-packaged Prometheus server on a free loopback port until its /-/ready answers;
+    yields its base URL."""
+    binary = shutil.which(binary_name)
     if binary is None:
-        pytest.fail("prometheus not found: .ci/run installs Debian's prometheus package")
+        pytest.fail(f"{binary_name} not found: .ci/run installs Debian's {package} package")
     port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_file(tmp_path) if alerts_without_delay else RULES)],
-        "scrape_configs": [{"job_name": "slipway", "static_configs": [
-            {"targets": [address] if isinstance(address, str) else list(address), "labels": {"track": track}}
-            for track, address in targets.items()]}],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    with open(tmp_path / "prometheus.log", "w") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([binary, *args, f"--web.listen-address=127.0.0.1:{port}"],
+                                   stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -62,11 +52,42 @@ def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bo
             except OSError:
                 time.sleep(0.2)
         else:
-            raise AssertionError("prometheus did not start:\n" + (tmp_path / "prometheus.log").read_text())
+            raise AssertionError(f"{binary_name} did not start:\n" + log_path.read_text())
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bool = False,
+               pushgateway: str | None = None):
+    """``targets``: track -> host:port (or several). Yields the base URL. ``alerts_without_delay``: the same
+    rules with every ``for:`` set to 0s, so an alert whose expression holds fires within seconds
+    (the delays themselves are covered by the promtool tests). ``pushgateway``: host:port, scraped as
+    the README says (``honor_labels``, so the pushed job label is kept)."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_file(tmp_path) if alerts_without_delay else RULES)],
+        "scrape_configs": [{"job_name": "slipway", "static_configs": [
+            {"targets": [address] if isinstance(address, str) else list(address), "labels": {"track": track}}
+            for track, address in targets.items()]}],
+    }
+    if pushgateway:
+        config["scrape_configs"].append({"job_name": "pushgateway", "honor_labels": True,
+                                         "static_configs": [{"targets": [pushgateway]}]})
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    with serving("prometheus", "prometheus", [f"--config.file={tmp_path / 'prometheus.yml'}",
+                                              f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
+                 tmp_path / "prometheus.log") as url:
+        yield url
+
+
+@contextmanager
+def pushgateway(tmp_path: Path):
+    """A real Pushgateway (Debian's prometheus-pushgateway), in memory only."""
+    with serving("prometheus-pushgateway", "prometheus-pushgateway", [], tmp_path / "pushgateway.log") as url:
+        yield url
 
 
 def query(url: str, promql: str) -> list[dict]:

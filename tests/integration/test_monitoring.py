@@ -14,7 +14,7 @@ import pytest
 
 from slipway.monitoring import canary
 from tests.conftest import build_bundle, churn_instances, make_churn
-from tests.integration.prometheus import REPO, RULES, active_alerts, prometheus, query, wait_until
+from tests.integration.prometheus import REPO, RULES, active_alerts, prometheus, pushgateway, query, wait_until
 from tests.integration.servers import gunicorn, post
 
 
@@ -186,3 +186,29 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
     assert report["rows"]["served"] == 40 * 20 + 1
     assert (report["verdict"], bool(report["drifted"])) == (("fail", True) if drift else ("pass", False))
     assert (tmp_path / "reports/drift.html").stat().st_size > 10000
+
+
+def test_the_retrain_alert_follows_the_runs_ci_pushes(tmp_path):
+    """``slipway report-run`` into a real Pushgateway, scraped as the README says: a failed run
+    raises SlipwayRetrainFailing, the next successful one clears it and records its time."""
+    def report(status: str) -> None:
+        result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "report-run", "--pushgateway",
+                                 gateway, "--status", status], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+    def firing() -> list[dict]:
+        return [a for a in active_alerts(prom, "SlipwayRetrainFailing") if a["state"] == "firing"]
+
+    with pushgateway(tmp_path) as gateway, \
+            prometheus(tmp_path, {}, alerts_without_delay=True, pushgateway=address(gateway)) as prom:
+        report("success")
+        assert wait_until(lambda: query(prom, 'slipway_retrain_last_success_timestamp_seconds{job="slipway-retrain"}'))
+        first_success = float(query(prom, "slipway_retrain_last_success_timestamp_seconds")[0]["value"][1])
+        assert abs(first_success - time.time()) < 60
+        report("failure")
+        alerts = wait_until(firing, seconds=20)
+        assert [a["labels"]["job"] for a in alerts] == ["slipway-retrain"]
+        # A failure keeps the last success's time: the stale-retrain alert still counts from it.
+        assert float(query(prom, "slipway_retrain_last_success_timestamp_seconds")[0]["value"][1]) == first_success
+        report("success")
+        assert wait_until(lambda: not firing(), seconds=20)
