@@ -1,8 +1,11 @@
-"""Shared fixtures: the repository's params, small example data, a scratch working directory."""
+"""Shared fixtures: the repository's params, small example data, a scratch working directory, an
+HTTP recorder standing in for GitHub's API and the Pushgateway."""
 
 from __future__ import annotations
 
 import copy
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -78,3 +81,32 @@ def churn_instances(count: int = 1, seed: int = 3, drift: float = 0.0) -> list[d
     frame = frame.drop(columns=["customer_id", "event_timestamp", "churned"])
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
             for row in frame.astype(object).to_dict("records")]
+
+
+@pytest.fixture
+def recorder():
+    """An HTTP server on 127.0.0.1 that records every request."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((self.path, dict(self.headers), body.decode()))
+            self.send_response(204 if "dispatches" in self.path else 200)
+            self.end_headers()
+
+        def do_GET(self):  # noqa: N802 (a web page where a Prometheus API was expected)
+            received.append((self.path, dict(self.headers), ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>Grafana</html>")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()

@@ -3,54 +3,17 @@ against HTTP servers on 127.0.0.1."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
 from slipway.monitoring import canary
 from slipway.monitoring.relay import create_relay, retrain_alerts
-
-
-@pytest.fixture
-def recorder():
-    """An HTTP server on 127.0.0.1 that records every request."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.path, dict(self.headers), body.decode()))
-            self.send_response(204 if "dispatches" in self.path else 200)
-            self.end_headers()
-
-        def do_GET(self):  # noqa: N802 (a web page where a Prometheus API was expected)
-            received.append((self.path, dict(self.headers), ""))
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            self.wfile.write(b"<html>Grafana</html>")
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", received
-    server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.integration.conftest import free_port
+from tests.integration.servers import alert_relay
 
 
 def slipway(*args):
@@ -131,28 +94,17 @@ def test_the_relay_serves_under_gunicorn_as_its_deployment_runs_it(recorder, tmp
     port = free_port()
     token = tmp_path / "github-token"  # a mounted Secret
     token.write_text("t0ken\n")
-    env = {**os.environ, "SLIPWAY_RELAY_REPOSITORY": "org/repo", "GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": url}
-    relay = subprocess.Popen([str(Path(sys.executable).parent / "slipway"), "alert-relay", "--host", "127.0.0.1",
-                              "--port", str(port)], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
+    env = {"SLIPWAY_RELAY_REPOSITORY": "org/repo", "GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": url}
+    with alert_relay(port, env) as relay:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                assert json.load(urllib.request.urlopen(f"{base}/healthz", timeout=1)) == {"alive": True}
-                break
-            except OSError:
-                time.sleep(0.1)
+        assert json.load(urllib.request.urlopen(f"{base}/healthz", timeout=1)) == {"alive": True}
         request = urllib.request.Request(f"{base}/alertmanager", data=json.dumps(ALERTS).encode(),
                                          headers={"Content-Type": "application/json"})
         assert json.load(urllib.request.urlopen(request, timeout=10))["dispatched"] is True
         assert [(path, headers["Authorization"]) for path, headers, _ in received] == [
             ("/repos/org/repo/dispatches", "Bearer t0ken")]
-    finally:
-        relay.terminate()
-        output = relay.communicate(timeout=30)[0]
-    assert relay.returncode == 0 and "Booting worker" in output, output
-    assert "development server" not in output
+    assert relay.returncode == 0 and "Booting worker" in relay.output, relay.output
+    assert "development server" not in relay.output
 
 
 @pytest.mark.parametrize(("args", "env", "error"), [

@@ -61,11 +61,12 @@ def serving(binary_name: str, package: str, args: list[str], log_path: Path):
 
 @contextmanager
 def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bool = False,
-               pushgateway: str | None = None):
+               pushgateway: str | None = None, alertmanager: str | None = None):
     """``targets``: track -> host:port (or several). Yields the base URL. ``alerts_without_delay``: the same
     rules with every ``for:`` set to 0s, so an alert whose expression holds fires within seconds
     (the delays themselves are covered by the promtool tests). ``pushgateway``: host:port, scraped as
-    the README says (``honor_labels``, so the pushed job label is kept)."""
+    the README says (``honor_labels``, so the pushed job label is kept). ``alertmanager``: host:port
+    to send alerts to."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(rules_file(tmp_path) if alerts_without_delay else RULES)],
@@ -76,6 +77,8 @@ def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bo
     if pushgateway:
         config["scrape_configs"].append({"job_name": "pushgateway", "honor_labels": True,
                                          "static_configs": [{"targets": [pushgateway]}]})
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     with serving("prometheus", "prometheus", [f"--config.file={tmp_path / 'prometheus.yml'}",
                                               f"--storage.tsdb.path={tmp_path / 'tsdb'}"],
@@ -109,3 +112,13 @@ def wait_until(check, seconds: float = 30, step: float = 0.5):
 def active_alerts(url: str, name: str) -> list[dict]:
     body = json.loads(urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=10).read())
     return [a for a in body["data"]["alerts"] if a["labels"]["alertname"] == name]
+
+
+@contextmanager
+def alertmanager(tmp_path: Path, config: dict):
+    """A real Alertmanager (Debian's prometheus-alertmanager) with ``config``, clustering off."""
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    with serving("prometheus-alertmanager", "prometheus-alertmanager",
+                 [f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'alertmanager'}",
+                  "--cluster.listen-address="], tmp_path / "alertmanager.log") as url:
+        yield url

@@ -51,6 +51,27 @@ def gunicorn(model_dir: Path, tmp_path: Path, workers: int = 2, wait_ready: bool
             process.wait(timeout=30)
 
 
+@contextmanager
+def alert_relay(port: int, env: dict[str, str], *args: str):
+    """``slipway alert-relay`` on 127.0.0.1:``port`` (under gunicorn, as its Deployment runs it);
+    yields the process once ``/healthz`` answers. Stopped on leaving; then ``process.output`` holds
+    what it printed."""
+    process = subprocess.Popen([str(Path(sys.executable).parent / "slipway"), "alert-relay", *args,
+                                "--host", "127.0.0.1", "--port", str(port)], env={**os.environ, **env},
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        process.output = process.communicate(timeout=30)[0]
+
+
 def post(url: str, path: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})

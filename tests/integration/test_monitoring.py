@@ -1,5 +1,6 @@
 """Monitoring against a real Prometheus scraping real gunicorn servers on 127.0.0.1: the
-dashboard's queries, canary analysis verdicts, and drift from a shifted month."""
+dashboard's queries, canary analysis verdicts, drift from a shifted month, and the retrain alerts
+through a real Pushgateway and Alertmanager."""
 
 import copy
 import json
@@ -8,14 +9,26 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slipway.monitoring import canary
 from tests.conftest import build_bundle, churn_instances, make_churn
-from tests.integration.prometheus import REPO, RULES, active_alerts, prometheus, pushgateway, query, wait_until
-from tests.integration.servers import gunicorn, post
+from tests.integration.conftest import free_port
+from tests.integration.prometheus import (
+    REPO,
+    RULES,
+    active_alerts,
+    alertmanager,
+    prometheus,
+    pushgateway,
+    query,
+    wait_until,
+)
+from tests.integration.servers import alert_relay, gunicorn, post
 
 
 def address(url: str) -> str:
@@ -212,3 +225,37 @@ def test_the_retrain_alert_follows_the_runs_ci_pushes(tmp_path):
         assert float(query(prom, "slipway_retrain_last_success_timestamp_seconds")[0]["value"][1]) == first_success
         report("success")
         assert wait_until(lambda: not firing(), seconds=20)
+
+
+def readme_alertmanager_receiver() -> dict:
+    """The route and receiver the README tells a platform engineer to add to Alertmanager."""
+    section = (REPO / "README.md").read_text().split("Add an Alertmanager receiver:", 1)[1]
+    return yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+
+
+def test_a_retrain_alert_reaches_github_through_alertmanager_and_the_relay(bundle_dir, tmp_path, recorder):
+    """The feedback loop from a served model to the retrain workflow, all real but GitHub: a model
+    past its age limit, Prometheus with the rules, Alertmanager with the README's route and
+    receiver, the relay as its Deployment runs it; GitHub's API is recorded."""
+    github, received = recorder
+    stale = tmp_path / "stale-model"
+    shutil.copytree(bundle_dir, stale)
+    metadata = json.loads((stale / "model.json").read_text())
+    metadata["trained_at"] = (datetime.now(UTC) - timedelta(days=45)).isoformat(timespec="seconds")
+    (stale / "model.json").write_text(json.dumps(metadata))
+    relay_port = free_port()
+    readme = readme_alertmanager_receiver()
+    for receiver in readme["receivers"]:
+        for webhook in receiver["webhook_configs"]:  # the relay's Service, here on loopback
+            webhook["url"] = webhook["url"].replace("slipway-alert-relay.slipway.svc:9095", f"127.0.0.1:{relay_port}")
+    config = {"route": {"receiver": "default", "group_wait": "1s", **readme["route"]},
+              "receivers": [{"name": "default"}, *readme["receivers"]]}
+    with alert_relay(relay_port, {"GITHUB_TOKEN": "t0ken", "GITHUB_API_URL": github}, "--repository", "org/repo"), \
+            gunicorn(stale, tmp_path / "stable") as (stable, _), \
+            alertmanager(tmp_path, config) as manager, \
+            prometheus(tmp_path, {"stable": address(stable)}, alerts_without_delay=True,
+                       alertmanager=address(manager)):
+        dispatches = wait_until(lambda: [body for path, _, body in received if path == "/repos/org/repo/dispatches"],
+                                seconds=60)
+    assert dispatches, (tmp_path / "alertmanager.log").read_text()
+    assert json.loads(dispatches[0]) == {"event_type": "retrain", "client_payload": {"alerts": ["SlipwayModelTooOld"]}}
