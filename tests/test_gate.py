@@ -9,6 +9,7 @@ from slipway import bundle
 from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
 from slipway.model.example_data import generate_month
+from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline import evaluate, featurize, gate, ingest, train
 from tests.conftest import make_churn
 
@@ -144,6 +145,7 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
     ("target", "predicts 'retained', this model 'churned'"),
     ("classes", "has classes ['0', '1', '2'], this model ['0', '1']"),
     ("inputs", "needs input columns the test set lacks: legacy_score"),
+    ("derived", "computes derived features not defined in slipway.model.features: ['legacy_ratio']"),
 ])
 def test_a_production_model_for_another_problem_is_an_error_that_says_so(
         tmp_path, churn_split, base_params, change, reason):
@@ -157,9 +159,10 @@ def test_a_production_model_for_another_problem_is_an_error_that_says_so(
     metadata = dict(champion.metadata)
     if change == "target":
         metadata["target"] = "retained"
-    if change == "inputs":
+    if change in ("inputs", "derived"):
         features = copy.deepcopy(metadata["features"])
-        features["numeric"].append("legacy_score")
+        features["numeric" if change == "inputs" else "derived"].append(
+            {"inputs": "legacy_score", "derived": "legacy_ratio"}[change])
         metadata["features"] = features
     saved = bundle.save(tmp_path / "champion", champion.estimator, metadata)
     challenger = fit_bundle(train_frame, base_params)
@@ -171,6 +174,24 @@ def test_a_production_model_for_another_problem_is_an_error_that_says_so(
                                     "gate.champion: null to release without a comparison when the "
                                     "problem itself changed")
     assert models == {"champion": saved["model_version"]}
+
+
+def test_the_champion_is_scored_with_the_feature_code_it_was_trained_with(tmp_path, churn_split, base_params):
+    """After a change to a derived feature's definition, production's model still computes the old
+    one: scored with the new code it would be misjudged, and the comparison with it."""
+    train_frame, test_frame = churn_split
+    trained = fit_bundle(train_frame, base_params)
+    bundle.save(tmp_path / "champion", trained.estimator, trained.metadata)
+    challenger = fit_bundle(train_frame, base_params)
+    thresholds = gate.thresholds(base_params)
+    _, own_code = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"), thresholds,
+                                           champion_features=DERIVED_FEATURES)
+    assert own_code["champion_score"] == own_code["challenger_score"]
+    redefined = {name: DerivedFeature(f.inputs, lambda cols, f=f: -f.compute(cols), f.description)
+                 for name, f in DERIVED_FEATURES.items()}
+    _, other_code = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"), thresholds,
+                                             champion_features=redefined)
+    assert other_code["champion_score"] != own_code["champion_score"]
 
 
 def test_a_check_that_cannot_run_is_reported_and_params_decide(monkeypatch, churn_split, base_params):

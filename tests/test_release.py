@@ -1,10 +1,13 @@
 """Overlay edits and the git operations, on scratch repositories (git is real, the remote bare)."""
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -303,6 +306,39 @@ def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
     git(empty, "init", "-q")
     assert champion.fetch_production_bundle(gitops.Repo(empty), tmp_path / "x")[1].startswith(
         "no production overlay")
+
+
+def test_the_champions_feature_code_is_the_code_at_its_release_commit(tmp_path):
+    """A derived feature redefined since the release: production's model is scored with the
+    definition it was trained with. Code that no longer runs, or is gone, is named."""
+    from slipway.release import champion
+
+    work = tmp_path / "work"
+    code = work / "src/slipway/model/features.py"
+    code.parent.mkdir(parents=True)
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    (work / "README.md").write_text("before the feature code\n")
+    commits = {}
+    source = (REPO / "src/slipway/model/features.py").read_text()
+    for name, text in [("no code", None), ("released", source), ("redefined", source.replace("/ 12.0", "/ 6.0")),
+                       ("broken", "from slipway.model.gone import DERIVED_FEATURES\n"), ("no table", "X = 1\n")]:
+        if text is not None:
+            code.write_text(text)
+        git(work, "add", "-A")
+        git(work, "commit", "-qm", name)
+        commits[name] = git(work, "rev-parse", "HEAD")
+    repo = gitops.Repo(work)
+    tenure = {"tenure_months": np.array([24.0])}
+    assert champion.derived_features_at(repo, commits["released"])["tenure_years"].compute(tenure).tolist() == [2.0]
+    assert champion.derived_features_at(repo, commits["redefined"])["tenure_years"].compute(tenure).tolist() == [4.0]
+    where = "src/slipway/model/features.py at "
+    for name, error in [("no code", f"the production model's feature code: no {where}"),
+                        ("broken", "does not run with this checkout's libraries: ModuleNotFoundError: No module "
+                                   "named 'slipway.model.gone'"),
+                        ("no table", "defines no DERIVED_FEATURES table")]:
+        with pytest.raises(SlipwayError, match=re.escape(error)):
+            champion.derived_features_at(repo, commits[name])
+    assert not [m for m in sys.modules if "@" in m]  # nothing left behind
 
 
 def test_a_shallow_clone_never_skips_the_champion_for_want_of_history(repos, tmp_path):

@@ -9,6 +9,7 @@ bundle and never from params.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,7 +18,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from slipway.errors import DataError, ParamsError
-from slipway.model.features import DERIVED_FEATURES
+from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -32,13 +33,17 @@ class FeatureSpec:
     numeric: list[str]
     categorical: dict[str, list[str]]
     derived: list[str] = field(default_factory=list)
+    # The code of the derived features: this checkout's, or, for the gate's champion, the code its
+    # model was trained with (and its image runs).
+    definitions: Mapping[str, DerivedFeature] = field(default_factory=lambda: DERIVED_FEATURES,
+                                                      repr=False, compare=False)
 
     @cached_property
     def inputs(self) -> list[str]:
         """Raw columns a row must carry: declared features plus what derived features read."""
         names = list(self.numeric) + list(self.categorical)
         for name in self.derived:
-            names += [c for c in DERIVED_FEATURES[name].inputs if c not in names]
+            names += [c for c in self.definitions[name].inputs if c not in names]
         return names
 
     @cached_property
@@ -60,7 +65,7 @@ class FeatureSpec:
         """Derived features from raw input arrays, one column each; infinities become missing."""
         block = np.empty((rows, len(self.derived)))
         for j, name in enumerate(self.derived):
-            block[:, j] = DERIVED_FEATURES[name].compute(raw)
+            block[:, j] = self.definitions[name].compute(raw)
         block[~np.isfinite(block)] = np.nan
         return block
 
@@ -130,10 +135,13 @@ class FeatureSpec:
                 "categorical": [{"name": n, "categories": c} for n, c in self.categorical.items()]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> FeatureSpec:
+    def from_dict(cls, data: dict, definitions: Mapping[str, DerivedFeature] | None = None) -> FeatureSpec:
+        """The spec saved in model.json, its derived features computed by ``definitions`` (by
+        default this checkout's :mod:`slipway.model.features`)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
-        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])))
-        unknown = [d for d in spec.derived if d not in DERIVED_FEATURES]
+        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])),
+                   DERIVED_FEATURES if definitions is None else definitions)
+        unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
         return spec

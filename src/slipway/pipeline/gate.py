@@ -23,7 +23,7 @@ import math
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from typing import Any
 import pandas as pd
 
 from slipway import bundle, io
-from slipway.errors import SlipwayError
+from slipway.errors import DataError, SlipwayError
 from slipway.featureset import FeatureSpec
+from slipway.model.features import DerivedFeature
 from slipway.params import lookup
 from slipway.pipeline import paths
 from slipway.pipeline.evaluate import score
@@ -213,8 +214,11 @@ def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
 
 
 def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_dir: str | None,
-                        gate: dict[str, Any], absent_reason: str = "no production model yet") -> tuple[dict, dict]:
-    """Both models scored on the same (whole) test set, each with its own feature spec."""
+                        gate: dict[str, Any], absent_reason: str = "no production model yet",
+                        champion_features: Mapping[str, DerivedFeature] | None = None) -> tuple[dict, dict]:
+    """Both models scored on the same (whole) test set, each with its own feature spec, and the
+    champion's derived features computed by ``champion_features`` (the code it was trained with;
+    by default this checkout's)."""
     metric = gate["primary_metric"]
     margin = float(gate["max_regression"])
     condition = f"{metric} no worse than production by more than {margin:g}"
@@ -223,7 +227,7 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
                      SKIPPED, reason), {"champion": None}
     champion = bundle.load(champion_dir)
-    unlike = incomparable(champion, challenger, test)
+    unlike = incomparable(champion, challenger, test, champion_features)
     if unlike:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min", ERROR,
                      f"production model {champion.version} {unlike}; set gate.champion: null to "
@@ -231,8 +235,8 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
             {"champion": champion.version}
     target = challenger.metadata["target"]
     scores = {}
-    for role, model in (("champion", champion), ("challenger", challenger)):
-        spec = FeatureSpec.from_dict(model.metadata["features"])
+    for role, model, definitions in (("champion", champion, champion_features), ("challenger", challenger, None)):
+        spec = FeatureSpec.from_dict(model.metadata["features"], definitions)
         proba = model.estimator.predict_proba(spec.transform(test))
         scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_))[metric]
     if scores["champion"] is None or scores["challenger"] is None:
@@ -248,34 +252,43 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_
     )
 
 
-def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.DataFrame) -> str | None:
+def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.DataFrame,
+                 champion_features: Mapping[str, DerivedFeature] | None = None) -> str | None:
     """Why the production model cannot be scored against this one on this test set, if it cannot:
-    another target, other classes, or raw inputs the data no longer has (a team that adopts the
-    template, or changes its problem, still has the previous model in production)."""
+    another target, other classes, raw inputs the data no longer has (a team that adopts the
+    template, or changes its problem, still has the previous model in production), or derived
+    features its feature code does not define."""
     target, theirs = challenger.metadata["target"], champion.metadata["target"]
     if theirs != target:
         return f"predicts {theirs!r}, this model {target!r}"
     classes, their_classes = list(challenger.estimator.classes_), list(champion.estimator.classes_)
     if [str(c) for c in their_classes] != [str(c) for c in classes]:
         return f"has classes {[str(c) for c in their_classes]}, this model {[str(c) for c in classes]}"
-    missing = [c for c in FeatureSpec.from_dict(champion.metadata["features"]).inputs if c not in test.columns]
+    try:
+        spec = FeatureSpec.from_dict(champion.metadata["features"], champion_features)
+    except DataError as exc:
+        return f"computes {exc}"
+    missing = [c for c in spec.inputs if c not in test.columns]
     if missing:
         return f"needs input columns the test set lacks: {', '.join(missing)}"
     return None
 
 
-def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | None, str]:
+def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | None, str, Mapping[str, DerivedFeature] | None]:
     """``gate.champion``: ``production`` (the bundle the production overlay runs, fetched from the
-    DVC remote), a bundle directory, or null (no comparison). Returns the directory (or None)
-    and what to say when there is none; raises :class:`SlipwayError` when a production model
-    exists but cannot be fetched."""
+    DVC remote, with its release commit's feature code), a bundle directory (scored with this
+    checkout's feature code), or null (no comparison). Returns the directory (or None), what to
+    say when there is none, and the champion's derived features; raises :class:`SlipwayError`
+    when a production model exists but cannot be fetched."""
     if setting != "production":
-        return setting, "no production model yet"
+        return setting, "no production model yet", None
     from slipway.release.champion import fetch_production_bundle
     from slipway.release.gitops import Repo
 
-    directory, description = fetch_production_bundle(Repo(Path(".")), scratch)
-    return (str(directory) if directory else None), description
+    champion, description = fetch_production_bundle(Repo(Path(".")), scratch)
+    if champion is None:
+        return None, description, None
+    return str(champion.directory), description, champion.derived_features
 
 
 def verdict(entries: list[dict], fail_on_error: bool) -> str:
@@ -342,13 +355,13 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     entries += metric_floors(metrics, gate)
     with tempfile.TemporaryDirectory(prefix="slipway-champion-") as scratch:
         try:
-            champion_dir, absent = resolve_champion(champion_setting, Path(scratch) / "models")
+            champion_dir, absent, champion_features = resolve_champion(champion_setting, Path(scratch) / "models")
         except SlipwayError as exc:  # could not be fetched: reported, never silently skipped
             comparison = entry("champion_challenger", "regression", "fetch the production model", "test",
                                None, None, "min", ERROR, f"could not run: {exc}")
             champion = {"champion": None}
         else:
-            comparison, champion = champion_challenger(test, model, champion_dir, gate, absent)
+            comparison, champion = champion_challenger(test, model, champion_dir, gate, absent, champion_features)
     entries.append(comparison)
     report = {
         "verdict": verdict(entries, lookup(params, "gate.fail_on_check_error", bool)),
