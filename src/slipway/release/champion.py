@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import slipway
 from slipway import bundle
 from slipway.errors import SlipwayError
 from slipway.model import features
@@ -47,7 +46,7 @@ def derived_features_at(repo: Repo, commit: str) -> Mapping[str, features.Derive
     The module is run from the repository's own reviewed history, as that commit's image runs it;
     it may import this checkout's libraries, not its own old neighbours.
     """
-    path = Path(features.__file__).resolve().relative_to(Path(slipway.__file__).resolve().parents[2]).as_posix()
+    path = Path("src", *features.__name__.split(".")).with_suffix(".py").as_posix()  # the repository's src/ layout
     where = f"{path} at {commit[:12]}"
     shown = repo.git("show", f"{commit}:{path}", check=False)
     if shown.returncode != 0:
