@@ -49,3 +49,41 @@ def test_prediction_counts_export_what_prometheus_client_would():
     assert 'slipway_feature_bin_total{bin="le_1",feature="x"} 1.0' in text
     assert 'slipway_feature_bin_total{bin="gt_1",feature="x"} 1.0' in text
     assert 'slipway_feature_bin_total{bin="missing",feature="x"} 1.0' in text
+
+
+def test_an_exited_workers_samples_fold_into_the_archive_and_scrape_the_same(tmp_path):
+    """Every kind prometheus_client keeps per process, folded as its collector combines them: the
+    exposition is the same before and after, and only the live worker's files and the archives remain."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from slipway.serving.metrics import archive_exited_worker
+
+    samples = {"counter": ("requests", "requests_total", [3.0, 4.0, 5.0]),
+               "gauge_max": ("info", "info", [1.0, 7.0, 2.0]),
+               "gauge_min": ("ready", "ready", [1.0, 0.0, 1.0]),
+               "gauge_mostrecent": ("seen", "seen", [5.0, 9.0, 6.0]),
+               "histogram": ("latency", "latency_bucket", [2.0, 1.0, 4.0])}
+    for pid in (11, 12, 13):
+        for kind, (metric, sample, values) in samples.items():
+            labels = {"le": "0.5"} if kind == "histogram" else {}
+            data = MmapedDict(str(tmp_path / f"{kind}_{pid}.db"))
+            data.write_value(mmap_key(metric, sample, list(labels), list(labels.values()), "help"),
+                             values[pid - 11], float(pid if pid != 12 else 100))
+            data.close()
+        np.array([pid, 1.0]).tofile(tmp_path / f"demo_{pid}.counts")  # as CountArray keeps them
+
+    def scraped() -> list[str]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))
+        return sorted(generate_latest(registry).decode().splitlines())  # in the order of the files
+
+    before, totals = scraped(), CountArray(2, tmp_path, "demo").totals()
+    archive_exited_worker(tmp_path, 11)
+    archive_exited_worker(tmp_path, 12)
+    assert scraped() == before
+    np.testing.assert_array_equal(CountArray(2, tmp_path, "demo").totals(), totals)
+    assert {"seen 9.0", "ready 0.0", "info 7.0", "requests_total 12.0"} <= set(before)
+    left = {path.name for path in tmp_path.iterdir() if not path.name.startswith(".")}
+    assert left == {f"{kind}_{pid}.db" for kind in samples for pid in (13, "archive")} | {
+        "demo_13.counts", "demo_archive.counts"}

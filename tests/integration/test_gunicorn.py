@@ -35,6 +35,26 @@ def test_counters_are_exact_across_workers_and_scrapes(bundle_dir, tmp_path):
         assert len(pids) == 2
 
 
+def test_recycled_workers_keep_the_counters_exact_and_leave_no_files_behind(bundle_dir, tmp_path):
+    """SLIPWAY_MAX_REQUESTS: each worker is replaced after 5 requests. The exited workers' counts
+    are folded into one archive per kind, so the totals stay exact and the metrics directory (an
+    in-memory volume in the pod) holds no more files than the live workers need."""
+    with gunicorn(bundle_dir, tmp_path, SLIPWAY_MAX_REQUESTS="5") as (url, _):
+        for i in range(40):
+            assert post(url, "/predict", {"instances": churn_instances(1 + i % 3, seed=i)})[0] == 200
+        expected_rows = sum(1 + i % 3 for i in range(40))
+        for _ in range(12):  # scrapes recycle workers too
+            assert scrape(url, "slipway_predictions_total") == expected_rows
+            assert scrape(url, "slipway_prediction_score_count") == expected_rows
+            assert scrape(url, "slipway_http_request_duration_seconds_count", 'endpoint="api.predict"') == 40
+        booted = len(re.findall(r"Booting worker with pid", (tmp_path / "gunicorn.log").read_text()))
+        assert booted >= 12
+        files = sorted(path.name for path in (tmp_path / "prom").iterdir() if not path.name.startswith("."))
+        pids = {re.sub(r"\D", "", name.rsplit("_", 1)[1]) for name in files if "archive" not in name}
+        assert len(pids) <= 3, files  # two live workers (and one booting)
+        assert {"counter_archive.db", "histogram_archive.db"} <= set(files)
+
+
 def test_two_workers_rotate_one_prediction_log_without_losing_a_line(bundle_dir, tmp_path):
     logs = tmp_path / "log"
     with gunicorn(bundle_dir, tmp_path, SLIPWAY_PREDICTION_LOG=str(logs / "predictions.jsonl"),

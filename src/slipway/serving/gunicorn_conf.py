@@ -57,6 +57,13 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
+    """A worker exited (recycled after SLIPWAY_MAX_REQUESTS, or died): its live gauges go, its
+    counts join the archive (see slipway.serving.metrics)."""
+    from pathlib import Path
+
     from prometheus_client import multiprocess
 
+    from slipway.serving.metrics import archive_exited_worker
+
     multiprocess.mark_process_dead(worker.pid)
+    archive_exited_worker(Path(_metrics_dir), worker.pid)

@@ -14,14 +14,18 @@ same series prometheus_client would.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, multiprocess
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.mmap_dict import MmapedDict
 
 from slipway.monitoring.reference import Binner, bin_labels
 
@@ -30,9 +34,70 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 COUNTS_SUFFIX = ".counts"
 
 
+ARCHIVE = "archive"  # the file name's "pid" part for the counts of every worker that has exited
+LOCK_FILE = ".slipway-metrics.lock"
+
+
 def multiprocess_dir() -> Path | None:
     value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(value) if value else None
+
+
+@contextmanager
+def files_locked(directory: Path, exclusive: bool) -> Iterator[None]:
+    """Scrapes read the files under a shared lock, :func:`archive_exited_worker` folds them under
+    an exclusive one: a scrape sees an exited worker's counts exactly once."""
+    with open(directory / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def _added(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return a[0] + b[0], max(a[1], b[1])
+
+
+# How prometheus_client's collector combines one sample across processes, by file kind: these are
+# folded into an archive. (Gauges in a live* mode are mark_process_dead's; mode "all" is per pid.)
+FOLDS = {"counter": _added, "histogram": _added, "summary": _added, "gauge_sum": _added,
+         "gauge_max": lambda a, b: max(a, b, key=lambda sample: sample[0]),
+         "gauge_min": lambda a, b: min(a, b, key=lambda sample: sample[0]),
+         "gauge_mostrecent": lambda a, b: max(a, b, key=lambda sample: sample[1])}
+
+
+def archive_exited_worker(directory: Path, pid: int) -> None:
+    """Fold an exited worker's samples (prometheus_client's ``<kind>_<pid>.db`` and our
+    ``<name>_<pid>.counts``) into one archive file per kind, combined as a scrape combines them,
+    then delete its files. Without it a server that recycles workers (``SLIPWAY_MAX_REQUESTS``)
+    keeps every dead worker's files: each scrape reads more of them, and they fill the in-memory
+    volume they live on."""
+    with files_locked(directory, exclusive=True):
+        for kind, fold in FOLDS.items():
+            exited = directory / f"{kind}_{pid}.db"
+            if not exited.exists():
+                continue
+            path = directory / f"{kind}_{ARCHIVE}.db"
+            samples = {}
+            if path.exists():
+                samples = {key: (value, ts) for key, value, ts, _ in MmapedDict.read_all_values_from_file(str(path))}
+            for key, value, ts, _ in MmapedDict.read_all_values_from_file(str(exited)):
+                samples[key] = fold(samples[key], (value, ts)) if key in samples else (value, ts)
+            archive = MmapedDict(str(path))
+            try:
+                for key, (value, ts) in samples.items():
+                    archive.write_value(key, value, ts)
+            finally:
+                archive.close()
+            exited.unlink()
+        suffix = f"_{pid}{COUNTS_SUFFIX}"
+        for exited in directory.glob(f"*{suffix}"):
+            archive = directory / f"{exited.name.removesuffix(suffix)}_{ARCHIVE}{COUNTS_SUFFIX}"
+            values = np.fromfile(exited, dtype=np.float64)
+            if archive.exists():
+                values = values + np.fromfile(archive, dtype=np.float64)
+            partial = directory / f".{archive.name}.partial"  # no match for the totals' glob
+            values.tofile(partial)
+            os.replace(partial, archive)
+            exited.unlink()
 
 
 def install_http_metrics(app, registry: CollectorRegistry):
@@ -175,11 +240,13 @@ class ModelMetrics:
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The ``/metrics`` body: every process's samples in multiprocess mode, else this app's."""
-        registry = self.registry
-        if multiprocess_dir() is not None:  # a registry per scrape, as prometheus_client advises
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            if self.predictions is not None:
-                registry.register(self.predictions)
         encoder, content_type = choose_encoder(accept)
-        return encoder(registry), content_type
+        directory = multiprocess_dir()
+        if directory is None:
+            return encoder(self.registry), content_type
+        registry = CollectorRegistry()  # a registry per scrape, as prometheus_client advises
+        multiprocess.MultiProcessCollector(registry)
+        if self.predictions is not None:
+            registry.register(self.predictions)
+        with files_locked(directory, exclusive=False):
+            return encoder(registry), content_type
