@@ -11,6 +11,7 @@ from slipway.featureset import FeatureSpec
 from slipway.model.example_data import generate_month
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline import evaluate, featurize, gate, ingest, train
+from slipway.release.champion import Champion
 from tests.conftest import make_churn
 
 
@@ -60,7 +61,7 @@ def test_good_model_on_clean_data_passes(good):
     assert report["failed"] == []
     assert report["sample"]["train_rows"] == 2000 and report["sample"]["test_rows"] == 1200
     champion = [c for c in report["conditions"] if c["group"] == "champion_challenger"][0]
-    assert champion["verdict"] == "skipped" and champion["detail"] == "no production model yet"
+    assert champion["verdict"] == "skipped" and champion["detail"] == "gate.champion is null"
     groups = {c["group"] for c in report["conditions"]}
     assert groups == {"data_integrity", "train_test_validation", "model_performance", "champion_challenger"}
     assert len(results) == 15  # 5 checks on train and on test, 4 train/test, 1 model comparison
@@ -141,6 +142,18 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
     assert [c["verdict"] for c in same["conditions"] if c["group"] == "champion_challenger"] == ["pass"]
 
 
+def test_a_champion_directory_without_a_bundle_is_an_error_not_a_skip(tmp_path, churn_split, base_params):
+    """A mistyped ``gate.champion`` path must not release a model without its comparison."""
+    train_frame, test_frame = churn_split
+    params = copy.deepcopy(base_params)
+    params["gate"]["champion"] = str(tmp_path / "no-such-bundle")
+    report, _ = run_gate(train_frame, test_frame, params)
+    assert report["verdict"] == "fail"
+    assert failed(report, "regression") == [
+        f"ERROR champion_challenger/regression [test]: load the champion model: could not run: "
+        f"gate.champion: no model bundle at {tmp_path / 'no-such-bundle'} (no model.json)"]
+
+
 @pytest.mark.parametrize("change, reason", [
     ("target", "predicts 'retained', this model 'churned'"),
     ("classes", "has classes ['0', '1', '2'], this model ['0', '1']"),
@@ -167,8 +180,8 @@ def test_a_production_model_for_another_problem_is_an_error_that_says_so(
     saved = bundle.save(tmp_path / "champion", champion.estimator, metadata)
     challenger = fit_bundle(train_frame, base_params)
 
-    comparison, models = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"),
-                                                  gate.thresholds(base_params))
+    comparison, models = gate.champion_challenger(test_frame, challenger, gate.resolve_champion(
+        str(tmp_path / "champion"), tmp_path / "unused"), gate.thresholds(base_params))
     assert comparison["verdict"] == gate.ERROR
     assert comparison["detail"] == (f"production model {saved['model_version']} {reason}; set "
                                     "gate.champion: null to release without a comparison when the "
@@ -184,13 +197,13 @@ def test_the_champion_is_scored_with_the_feature_code_it_was_trained_with(tmp_pa
     bundle.save(tmp_path / "champion", trained.estimator, trained.metadata)
     challenger = fit_bundle(train_frame, base_params)
     thresholds = gate.thresholds(base_params)
-    _, own_code = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"), thresholds,
-                                           champion_features=DERIVED_FEATURES)
+    _, own_code = gate.champion_challenger(test_frame, challenger, Champion(tmp_path / "champion", DERIVED_FEATURES),
+                                           thresholds)
     assert own_code["champion_score"] == own_code["challenger_score"]
     redefined = {name: DerivedFeature(f.inputs, lambda cols, f=f: -f.compute(cols), f.description)
                  for name, f in DERIVED_FEATURES.items()}
-    _, other_code = gate.champion_challenger(test_frame, challenger, str(tmp_path / "champion"), thresholds,
-                                             champion_features=redefined)
+    _, other_code = gate.champion_challenger(test_frame, challenger, Champion(tmp_path / "champion", redefined),
+                                             thresholds)
     assert other_code["champion_score"] != own_code["champion_score"]
 
 

@@ -295,8 +295,7 @@ def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
     remote, work = repos
     repo = gitops.Repo(work)
     production = read_image(kustomization("production", work)).tag
-    directory, reason = champion.fetch_production_bundle(repo, tmp_path / "champion")
-    assert directory is None
+    reason = champion.fetch_production_bundle(repo, tmp_path / "champion")
     assert reason == f"no release commit for the production model {production} (not released by slipway yet)"
     release(work, "v10")
     assert champion.release_commit(repo, "v10") == git(work, "rev-parse", "HEAD")
@@ -304,7 +303,7 @@ def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     git(empty, "init", "-q")
-    assert champion.fetch_production_bundle(gitops.Repo(empty), tmp_path / "x")[1].startswith(
+    assert champion.fetch_production_bundle(gitops.Repo(empty), tmp_path / "x").startswith(
         "no production overlay")
 
 
@@ -333,12 +332,56 @@ def test_the_champions_feature_code_is_the_code_at_its_release_commit(tmp_path):
     assert champion.derived_features_at(repo, commits["redefined"])["tenure_years"].compute(tenure).tolist() == [4.0]
     where = "src/slipway/model/features.py at "
     for name, error in [("no code", f"the production model's feature code: no {where}"),
-                        ("broken", "does not run with this checkout's libraries: ModuleNotFoundError: No module "
-                                   "named 'slipway.model.gone'"),
+                        ("broken", "does not load with this checkout's libraries: ModuleNotFoundError: No "
+                                   "module named 'slipway.model.gone'"),
                         ("no table", "defines no DERIVED_FEATURES table")]:
         with pytest.raises(SlipwayError, match=re.escape(error)):
             champion.derived_features_at(repo, commits[name])
-    assert not [m for m in sys.modules if "@" in m]  # nothing left behind
+
+
+def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit(tmp_path):
+    """Feature code that imports helpers from the model package gets them as they were released;
+    afterwards this checkout's modules are in place again."""
+    from slipway.model import features as checkout_features
+    from slipway.release import champion
+
+    work = tmp_path / "work"
+    package = work / "src/slipway/model"
+    package.mkdir(parents=True)
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    (package / "__init__.py").write_text("")
+    (package / "features.py").write_text(
+        "from slipway.model.units import years\n"
+        "from slipway.model.features_base import DerivedFeature\n"
+        "DERIVED_FEATURES = {'tenure_years': DerivedFeature(('tenure_months',), years, 'tenure in years')}\n")
+    (package / "features_base.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import Callable\n"
+        "@dataclass(frozen=True)\nclass DerivedFeature:\n"
+        "    inputs: tuple\n    compute: Callable\n    description: str\n")
+    commits = {}
+    for name, divisor in [("released", "12.0"), ("changed helper", "6.0")]:
+        (package / "units.py").write_text(f"def years(cols):\n    return cols['tenure_months'] / {divisor}\n")
+        git(work, "add", "-A")
+        git(work, "commit", "-qm", name)
+        commits[name] = git(work, "rev-parse", "HEAD")
+    (package / "units.py").unlink()
+    git(work, "commit", "-qam", "helper gone")
+    commits["helper gone"] = git(work, "rev-parse", "HEAD")
+
+    repo = gitops.Repo(work)
+    modules_before = {name: module for name, module in sys.modules.items() if name.startswith("slipway.model")}
+    tenure = {"tenure_months": np.array([24.0])}
+    released = champion.derived_features_at(repo, commits["released"])
+    changed = champion.derived_features_at(repo, commits["changed helper"])
+    assert released["tenure_years"].compute(tenure).tolist() == [2.0]
+    assert changed["tenure_years"].compute(tenure).tolist() == [4.0]
+    with pytest.raises(SlipwayError, match=re.escape("ModuleNotFoundError: No module named 'slipway.model.units'")):
+        champion.derived_features_at(repo, commits["helper gone"])
+    # This checkout's package is back, whole: the old modules never leak into the server's or gate's imports.
+    assert {name: module for name, module in sys.modules.items() if name.startswith("slipway.model")} == modules_before
+    import slipway.model
+    assert slipway.model.features is checkout_features
+    assert "slipway.model.units" not in sys.modules
 
 
 def test_a_shallow_clone_never_skips_the_champion_for_want_of_history(repos, tmp_path):

@@ -33,10 +33,12 @@ import pandas as pd
 from slipway import bundle, io
 from slipway.errors import DataError, SlipwayError
 from slipway.featureset import FeatureSpec
-from slipway.model.features import DerivedFeature
+from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.params import lookup
 from slipway.pipeline import paths
 from slipway.pipeline.evaluate import score
+from slipway.release.champion import Champion, fetch_production_bundle
+from slipway.release.gitops import Repo
 
 GATE_JSON = paths.REPORTS / "gate.json"
 GATE_HTML = paths.REPORTS / "gate.html"
@@ -213,47 +215,45 @@ def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
     ]
 
 
-def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion_dir: str | None,
-                        gate: dict[str, Any], absent_reason: str = "no production model yet",
-                        champion_features: Mapping[str, DerivedFeature] | None = None) -> tuple[dict, dict]:
-    """Both models scored on the same (whole) test set, each with its own feature spec, and the
-    champion's derived features computed by ``champion_features`` (the code it was trained with;
-    by default this checkout's)."""
+def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion: Champion | str,
+                        gate: dict[str, Any]) -> tuple[dict, dict]:
+    """Both models scored on the same (whole) test set, each with its own feature spec and its own
+    derived features' code; or, when ``champion`` says why there is no champion, skipped."""
     metric = gate["primary_metric"]
     margin = float(gate["max_regression"])
     condition = f"{metric} no worse than production by more than {margin:g}"
-    if not champion_dir or not (Path(champion_dir) / bundle.METADATA_FILE).exists():
-        reason = absent_reason if not champion_dir else f"no bundle at {champion_dir}"
+    if isinstance(champion, str):
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
-                     SKIPPED, reason), {"champion": None}
-    champion = bundle.load(champion_dir)
-    unlike = incomparable(champion, challenger, test, champion_features)
+                     SKIPPED, champion), {"champion": None}
+    production = bundle.load(champion.directory)
+    unlike = incomparable(production, challenger, test, champion.derived_features)
     if unlike:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min", ERROR,
-                     f"production model {champion.version} {unlike}; set gate.champion: null to "
+                     f"production model {production.version} {unlike}; set gate.champion: null to "
                      "release without a comparison when the problem itself changed"), \
-            {"champion": champion.version}
+            {"champion": production.version}
     target = challenger.metadata["target"]
     scores = {}
-    for role, model, definitions in (("champion", champion, champion_features), ("challenger", challenger, None)):
+    for role, model, definitions in (("champion", production, champion.derived_features),
+                                     ("challenger", challenger, DERIVED_FEATURES)):
         spec = FeatureSpec.from_dict(model.metadata["features"], definitions)
         proba = model.estimator.predict_proba(spec.transform(test))
         scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_))[metric]
     if scores["champion"] is None or scores["challenger"] is None:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
-                     ERROR, f"{metric} undefined on this test set"), {"champion": champion.version}
+                     ERROR, f"{metric} undefined on this test set"), {"champion": production.version}
     floor = scores["champion"] - margin
     return (
         entry("champion_challenger", "regression", condition, "test", scores["challenger"],
               round(floor, 6), "min", outcome(scores["challenger"], floor, "min"),
-              f"champion {champion.version} {metric}={scores['champion']:.4f}"),
-        {"champion": champion.version, "champion_score": round(scores["champion"], 6),
+              f"champion {production.version} {metric}={scores['champion']:.4f}"),
+        {"champion": production.version, "champion_score": round(scores["champion"], 6),
          "challenger_score": round(scores["challenger"], 6)},
     )
 
 
 def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.DataFrame,
-                 champion_features: Mapping[str, DerivedFeature] | None = None) -> str | None:
+                 champion_features: Mapping[str, DerivedFeature]) -> str | None:
     """Why the production model cannot be scored against this one on this test set, if it cannot:
     another target, other classes, raw inputs the data no longer has (a team that adopts the
     template, or changes its problem, still has the previous model in production), or derived
@@ -274,21 +274,18 @@ def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.Da
     return None
 
 
-def resolve_champion(setting: str | None, scratch: Path) -> tuple[str | None, str, Mapping[str, DerivedFeature] | None]:
+def resolve_champion(setting: str | None, scratch: Path) -> Champion | str:
     """``gate.champion``: ``production`` (the bundle the production overlay runs, fetched from the
-    DVC remote, with its release commit's feature code), a bundle directory (scored with this
-    checkout's feature code), or null (no comparison). Returns the directory (or None), what to
-    say when there is none, and the champion's derived features; raises :class:`SlipwayError`
-    when a production model exists but cannot be fetched."""
+    DVC remote, with its release commit's feature code), a bundle directory (with this checkout's
+    feature code), or null (no comparison). Returns the champion or why there is none; raises
+    :class:`SlipwayError` when it cannot be had."""
+    if setting is None:
+        return "gate.champion is null"
     if setting != "production":
-        return setting, "no production model yet", None
-    from slipway.release.champion import fetch_production_bundle
-    from slipway.release.gitops import Repo
-
-    champion, description = fetch_production_bundle(Repo(Path(".")), scratch)
-    if champion is None:
-        return None, description, None
-    return str(champion.directory), description, champion.derived_features
+        if not (Path(setting) / bundle.METADATA_FILE).is_file():
+            raise SlipwayError(f"gate.champion: no model bundle at {setting} (no {bundle.METADATA_FILE})")
+        return Champion(Path(setting), DERIVED_FEATURES)
+    return fetch_production_bundle(Repo(Path(".")), scratch)
 
 
 def verdict(entries: list[dict], fail_on_error: bool) -> str:
@@ -355,17 +352,17 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     entries += metric_floors(metrics, gate)
     with tempfile.TemporaryDirectory(prefix="slipway-champion-") as scratch:
         try:
-            champion_dir, absent, champion_features = resolve_champion(champion_setting, Path(scratch) / "models")
-        except SlipwayError as exc:  # could not be fetched: reported, never silently skipped
-            comparison = entry("champion_challenger", "regression", "fetch the production model", "test",
+            champion = resolve_champion(champion_setting, Path(scratch) / "models")
+        except SlipwayError as exc:  # could not be had: reported, never silently skipped
+            comparison = entry("champion_challenger", "regression", "load the champion model", "test",
                                None, None, "min", ERROR, f"could not run: {exc}")
-            champion = {"champion": None}
+            models = {"champion": None}
         else:
-            comparison, champion = champion_challenger(test, model, champion_dir, gate, absent, champion_features)
+            comparison, models = champion_challenger(test, model, champion, gate)
     entries.append(comparison)
     report = {
         "verdict": verdict(entries, lookup(params, "gate.fail_on_check_error", bool)),
-        "models": {"challenger": model.version, **champion},
+        "models": {"challenger": model.version, **models},
         "primary_metric": gate["primary_metric"],
         "sample": {"train_rows": len(train_sample), "test_rows": len(test_sample),
                    "train_total": len(train), "test_total": len(test), "seed": seed},

@@ -4,14 +4,19 @@ The production overlay names the image, whose tag is the model version. The rele
 that version (``release: canary -> model <version>``) carries the ``dvc.lock`` that produced it,
 so ``dvc get`` at that commit fetches the very bundle from the DVC remote; and the code that
 trained it, so its derived features are computed as its image computes them, even after a change
-to their definitions.
+to their definitions or to the helpers they import from the model package.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +30,9 @@ from slipway.release.overlay import kustomization, read_image
 
 @dataclass(frozen=True)
 class Champion:
-    """The production model's bundle, what to call it, and its derived features' code."""
+    """A model the gate compares the new one with: its bundle, and the code of its derived
+    features (the code it was trained with)."""
     directory: Path
-    description: str
     derived_features: Mapping[str, features.DerivedFeature]
 
 
@@ -40,41 +45,89 @@ def release_commit(repo: Repo, version: str) -> str | None:
     return commits[-1] if commits else None  # the first release of that version
 
 
+class _PackageAtCommit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports one package's modules from the source they had at one commit."""
+
+    def __init__(self, repo: Repo, commit: str, package: str) -> None:
+        self.repo, self.commit, self.package = repo, commit, package
+        root = self.path(package).removesuffix(".py")
+        self.files = set(repo.git("ls-tree", "-r", "--name-only", commit, "--", root).stdout.split())
+
+    @staticmethod
+    def path(name: str) -> str:
+        return Path("src", *name.split(".")).with_suffix(".py").as_posix()  # the repository's src/ layout
+
+    def where(self, path: str) -> str:
+        return f"{path} at {self.commit[:12]}"
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if name != self.package and not name.startswith(self.package + "."):
+            return None
+        init = self.path(name).removesuffix(".py") + "/__init__.py"
+        if name == self.package or init in self.files:
+            return importlib.util.spec_from_loader(name, self, origin=init, is_package=True)
+        if self.path(name) in self.files:
+            return importlib.util.spec_from_loader(name, self, origin=self.path(name))
+        return None  # not in the package at that commit: the import fails, as it would have there
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        path = module.__spec__.origin
+        source = self.repo.git("show", f"{self.commit}:{path}").stdout if path in self.files else ""
+        exec(compile(source, self.where(path), "exec"), module.__dict__)  # noqa: S102 (the repository's own code)
+
+
+@contextmanager
+def _package_at(repo: Repo, commit: str, package: str) -> Iterator[_PackageAtCommit]:
+    """While inside, ``import <package>...`` loads that (imported) package as it was at ``commit``;
+    on the way out this checkout's modules are back, and what was imported keeps its own old code."""
+    def loaded() -> list[str]:
+        return [name for name in sys.modules if name == package or name.startswith(package + ".")]
+
+    saved = {name: sys.modules.pop(name) for name in loaded()}
+    finder = _PackageAtCommit(repo, commit, package)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield finder
+    finally:
+        sys.meta_path.remove(finder)
+        for name in loaded():
+            del sys.modules[name]
+        sys.modules.update(saved)
+        parent, _, child = package.rpartition(".")
+        setattr(sys.modules[parent], child, saved[package])  # importing the old package rebound it
+
+
 def derived_features_at(repo: Repo, commit: str) -> Mapping[str, features.DerivedFeature]:
     """``DERIVED_FEATURES`` as :mod:`slipway.model.features` defined it at ``commit``.
 
-    The module is run from the repository's own reviewed history, as that commit's image runs it;
-    it may import this checkout's libraries, not its own old neighbours.
+    The module runs from the repository's own reviewed history, as that commit's image runs it,
+    and so do the modules it imports from its own package (:mod:`slipway.model`); libraries
+    (numpy, ...) are this checkout's. An import made only when a feature is computed, inside a
+    function, gets this checkout's module.
     """
-    path = Path("src", *features.__name__.split(".")).with_suffix(".py").as_posix()  # the repository's src/ layout
-    where = f"{path} at {commit[:12]}"
-    shown = repo.git("show", f"{commit}:{path}", check=False)
-    if shown.returncode != 0:
-        raise SlipwayError(f"the production model's feature code: no {where}")
-    module = types.ModuleType(f"{features.__name__}@{commit[:12]}")
-    module.__file__ = where
-    sys.modules[module.__name__] = module  # dataclasses look up the module of the classes they make
-    try:
-        exec(compile(shown.stdout, where, "exec"), module.__dict__)  # noqa: S102 (the repository's own code)
-    except Exception as exc:
-        raise SlipwayError(f"the production model's feature code ({where}) does not run with this "
-                           f"checkout's libraries: {type(exc).__name__}: {exc}") from None
-    finally:
-        del sys.modules[module.__name__]
+    with _package_at(repo, commit, features.__name__.rpartition(".")[0]) as package:
+        where = package.where(package.path(features.__name__))
+        if package.path(features.__name__) not in package.files:
+            raise SlipwayError(f"the production model's feature code: no {where}")
+        try:
+            module = importlib.import_module(features.__name__)
+        except Exception as exc:
+            raise SlipwayError(f"the production model's feature code ({where}) does not load with this "
+                               f"checkout's libraries: {type(exc).__name__}: {exc}") from None
     table = getattr(module, "DERIVED_FEATURES", None)
     if not isinstance(table, Mapping):
         raise SlipwayError(f"the production model's feature code ({where}) defines no DERIVED_FEATURES table")
     return table
 
 
-def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Champion | None, str]:
-    """``(champion, description)``, or ``(None, why there is none)``.
+def fetch_production_bundle(repo: Repo, destination: Path) -> Champion | str:
+    """The production model, or why there is none.
 
     Raises :class:`SlipwayError` when a production model exists but cannot be fetched.
     """
     overlay = kustomization("production", repo.root)
     if not overlay.is_file():
-        return None, f"no production overlay ({overlay})"
+        return f"no production overlay ({overlay})"
     version = read_image(overlay).tag
     commit = release_commit(repo, version)
     if commit is None:
@@ -83,7 +136,7 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Champion | N
             raise SlipwayError(f"no release commit for the production model {version} in this shallow "
                                "clone: fetch the whole history (git fetch --unshallow; actions/checkout "
                                "with fetch-depth: 0)")
-        return None, f"no release commit for the production model {version} (not released by slipway yet)"
+        return f"no release commit for the production model {version} (not released by slipway yet)"
     result = dvc("get", str(repo.root.resolve()), "models", "--rev", commit, "-o", str(destination), "--force")
     if result.returncode != 0:
         raise SlipwayError(f"cannot fetch production model {version} from the DVC remote at "
@@ -91,5 +144,4 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> tuple[Champion | N
     fetched = bundle.load_metadata(destination)["model_version"]
     if fetched != version:
         raise SlipwayError(f"the bundle at {commit[:12]} is model {fetched}, production runs {version}")
-    description = f"production model {version} from {commit[:12]}"
-    return Champion(destination, description, derived_features_at(repo, commit)), description
+    return Champion(destination, derived_features_at(repo, commit))
