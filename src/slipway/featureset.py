@@ -135,12 +135,11 @@ class FeatureSpec:
                 "categorical": [{"name": n, "categories": c} for n, c in self.categorical.items()]}
 
     @classmethod
-    def from_dict(cls, data: dict, definitions: Mapping[str, DerivedFeature] | None = None) -> FeatureSpec:
-        """The spec saved in model.json, its derived features computed by ``definitions`` (by
-        default this checkout's :mod:`slipway.model.features`)."""
+    def from_dict(cls, data: dict, definitions: Mapping[str, DerivedFeature] = DERIVED_FEATURES) -> FeatureSpec:
+        """The spec saved in model.json, its derived features computed by ``definitions`` (this
+        checkout's :mod:`slipway.model.features` unless given another model's)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
-        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])),
-                   DERIVED_FEATURES if definitions is None else definitions)
+        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions)
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")

@@ -3,6 +3,7 @@ kubectl kustomize, strict Kubernetes and CRD schemas, actionlint, the GitHub wor
 npm-groovy-lint on the Jenkinsfile, hadolint and checkov."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,7 +137,6 @@ def test_crd_check_skips_clearly_without_the_crds(tmp_path):
 
 
 def test_workflows_pass_actionlint_and_the_workflow_schema(tmp_path):
-    import re
 
     workflows = sorted((REPO / ".github/workflows").glob("*.yml"))
     schema = run(str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
@@ -169,11 +169,116 @@ def test_the_jenkinsfile_parses_as_groovy(tmp_path):
     assert lint.returncode == 1 and "Unexpected input" in lint.stdout, lint.stdout + lint.stderr
 
 
+def jenkins_stages() -> list[dict]:
+    """The Jenkinsfile's stages, each with its ``name``, its ``head`` (what precedes its steps or
+    nested stages: when, agent, options), its whole ``body``, and its ``enclosing`` stages' names."""
+    text = (REPO / "Jenkinsfile").read_text()
+    code, i = list(text), 0  # text with comments and string contents blanked, so braces are code
+    while i < len(text):
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            code[i:end] = " " * (end - i)
+            i = end
+        elif text[i] in "'\"":
+            end = text.index(text[i], i + 1)
+            code[i + 1:end] = " " * (end - i - 1)
+            i = end + 1
+        else:
+            i += 1
+    code = "".join(code)
+
+    def block_end(open_brace: int) -> int:
+        depth = 0
+        for j in range(open_brace, len(code)):
+            depth += {"{": 1, "}": -1}.get(code[j], 0)
+            if depth == 0:
+                return j
+        raise AssertionError("unbalanced braces in the Jenkinsfile")
+
+    stages = []
+    for match in re.finditer(r"\bstage\('", code):
+        name = text[match.end():text.index("'", match.end())]
+        start = code.index("{", match.end())
+        end = block_end(start)
+        inner = re.search(r"\b(steps|stages) \{", code[start:end])
+        stages.append({"name": name, "span": (start, end), "head": text[start:start + inner.start()],
+                       "body": text[start:end]})
+    for stage in stages:
+        stage["enclosing"] = [other for other in stages if other is not stage
+                              and other["span"][0] < stage["span"][0] < other["span"][1]]
+    return stages
+
+
+def test_jenkins_pushes_to_main_in_turn_and_no_approval_holds_anything():
+    """As the GitHub workflows do: every stage that pushes to main holds the one lock and first
+    moves to main's tip; builds otherwise run side by side; an input waits outside any lock,
+    without an executor, for a bounded time. A lock is taken only by the builds whose stage runs,
+    and before a timeout starts counting."""
+    text = (REPO / "Jenkinsfile").read_text()
+    assert "disableConcurrentBuilds" not in text
+    assert re.search(r"^pipeline \{\n(?:\s*//.*\n)*\s*agent none\b", text, re.M)
+    lock = "lock(resource: 'slipway-main')"
+    stages = jenkins_stages()
+    pushes = re.compile(r"sh '(?:[A-Z_]+=\S+ )?make (?:release|promote|rollback)'")
+    pushing = [s for s in stages if pushes.search(s["body"])  # the innermost stages that push
+               and not any(s in inner["enclosing"] and pushes.search(inner["body"]) for inner in stages)]
+    assert sorted(s["name"] for s in pushing) == ["Promote to production", "Release to canary", "Roll back production"]
+    for stage in pushing:
+        holder = next((s for s in [stage, *stage["enclosing"]] if lock in s["head"]), None)
+        assert holder, f"{stage['name']} pushes to main without {lock}"
+        push = holder["body"].index(pushes.search(stage["body"]).group(0))
+        assert 0 <= holder["body"].find("make main-tip") < push, f"{stage['name']}: not from main's tip"
+        assert "beforeOptions true" in holder["head"] and "beforeAgent true" in holder["head"], holder["name"]
+        assert "timeout(" not in holder["head"], f"{holder['name']}: its timeout would count the wait for the lock"
+    approvals = [s for s in stages if re.search(r"^\s*input ", s["body"], re.M)]
+    assert sorted(s["name"] for s in approvals) == ["Approve promotion", "Approve rollback"]
+    for stage in approvals:
+        for around in [stage, *stage["enclosing"]]:
+            assert "lock(" not in around["head"] and "agent any" not in around["head"], stage["name"]
+        assert "options { timeout(time: 3, unit: 'DAYS') }" in stage["head"], stage["name"]
+    holders = [s for s in stages if lock in s["head"]]
+    assert all("agent any" in s["head"] for s in holders)  # the lock is taken before the executor
+    assert len(holders) == 3
+
+
+def test_make_main_tip_moves_to_the_remotes_main_and_never_overwrites_local_changes(tmp_path):
+    """A Jenkins build whose turn to push comes after others pushed acts on main as it is then."""
+    def git(cwd, *args):
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+    origin, work, other = tmp_path / "origin.git", tmp_path / "work", tmp_path / "other"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(other))
+    git(other, "config", "user.email", "ci@example.com")
+    git(other, "config", "user.name", "ci")
+    (other / "overlay.yaml").write_text("tag: v1\n")
+    git(other, "add", "-A")
+    git(other, "commit", "-qm", "v1")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    (other / "overlay.yaml").write_text("tag: v2\n")
+    git(other, "commit", "-qam", "v2")
+    git(other, "push", "-q", "origin", "HEAD:main")
+
+    def main_tip():
+        return subprocess.run(["make", "-s", "-f", str(REPO / "Makefile"), "main-tip"], cwd=work,
+                              capture_output=True, text=True)
+
+    (work / "overlay.yaml").write_text("tag: local\n")
+    refused = main_tip()
+    assert refused.returncode != 0 and "overlay.yaml" in refused.stderr, refused.stderr
+    assert (work / "overlay.yaml").read_text() == "tag: local\n"
+    git(work, "checkout", "--", "overlay.yaml")
+    moved = main_tip()
+    assert moved.returncode == 0, moved.stderr
+    assert git(work, "rev-parse", "HEAD") == git(other, "rev-parse", "HEAD")
+    assert (work / "overlay.yaml").read_text() == "tag: v2\n"
+
+
 def test_ci_acts_on_slipway_exit_statuses_not_makes():
     """make reports every failed recipe as status 2, so a step that branches on a status (drift:
     1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a
     failure piped into tee would pass."""
-    import re
 
     import yaml
 
@@ -193,7 +298,6 @@ def test_ci_steps_are_glue_over_make_and_slipway():
     """Every command a workflow step or Jenkins stage runs is a make target or slipway, or the CI
     host's own (gh, git config, docker login) and shell plumbing: anything else (an aws CLI, say)
     is logic the tests never run and a tool an agent may lack."""
-    import re
 
     import yaml
 
@@ -251,7 +355,6 @@ def test_every_job_that_pushes_to_main_waits_its_turn_and_no_approval_holds_the_
 def test_every_setting_ci_reads_is_documented():
     """A team adopting the template learns from the README's CI settings table what to set: every
     variable, secret and environment a workflow reads, and every variable the Jenkinsfile does."""
-    import re
 
     import yaml
 
