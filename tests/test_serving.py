@@ -295,7 +295,7 @@ def test_openapi_describes_every_route(app, client):
 def test_every_answer_fits_the_openapi_description(app, client, reference_model, bundle_dir, tmp_path):
     version = reference_model.version
     infer = {"inputs": tensors(churn_instances(2))}
-    asked = [("GET", path, {}) for path in ("/", "/healthz", "/readyz", "/metrics", "/openapi.json",
+    asked = [("GET", path, {}) for path in ("/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/v2",
                                             "/v2/health/live", "/v2/health/ready", "/v2/models/slipway",
                                             f"/v2/models/slipway/versions/{version}", "/v2/models/other",
                                             "/v2/models/slipway/ready", "/v2/models/slipway/versions/v0/ready")]

@@ -1,5 +1,6 @@
 """The server as the image runs it: real gunicorn, several workers, on 127.0.0.1."""
 
+import importlib.metadata
 import json
 import re
 import shutil
@@ -74,6 +75,9 @@ def test_a_standard_v2_client_works_unchanged(bundle_dir, tmp_path):
     with gunicorn(bundle_dir, tmp_path) as (url, _):
         client = triton.InferenceServerClient(url.removeprefix("http://"))
         assert client.is_server_live() and client.is_server_ready()
+        server = client.get_server_metadata()
+        assert server["name"] == "slipway" and "binary_tensor_data" in server["extensions"]
+        assert server["version"] == importlib.metadata.version("slipway")
         assert client.is_model_ready("slipway")
         metadata = client.get_model_metadata("slipway")
         inputs = []

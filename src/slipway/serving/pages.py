@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from slipway.serving.openapi import build_openapi
@@ -15,6 +17,23 @@ pages = Blueprint("pages", __name__)
 def live():
     """The process answers: Kubernetes' liveness probe (it never depends on the model)."""
     return jsonify({"live": True})
+
+
+def server_version() -> str:
+    try:
+        return version("slipway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+# The Open Inference Protocol's extensions this server implements (Triton's names).
+V2_EXTENSIONS = ["binary_tensor_data"]
+
+
+@pages.get("/v2")
+def server_metadata():
+    """V2 server metadata, part of the protocol's required API (tritonclient's get_server_metadata)."""
+    return jsonify({"name": "slipway", "version": server_version(), "extensions": V2_EXTENSIONS})
 
 
 @pages.get("/readyz")
