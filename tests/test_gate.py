@@ -142,6 +142,23 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
     assert [c["verdict"] for c in same["conditions"] if c["group"] == "champion_challenger"] == ["pass"]
 
 
+def test_a_test_set_with_one_class_is_checked_and_its_undefined_metric_named(churn_split, base_params):
+    """A time split past a shift can leave a class out of the test set: the data checks still run
+    (deepchecks is given the model's classes), and ROC AUC, undefined there, is an error that says
+    why instead of a crash."""
+    train_frame, test_frame = churn_split
+    one_class = test_frame[test_frame["churned"] == 0]
+    report, _ = run_gate(train_frame, one_class, base_params)
+    assert report["verdict"] == "fail"
+    assert failed(report, "metrics")[0] == (
+        f"ERROR model_performance/metrics [test]: test roc_auc: roc_auc undefined on this test set: not every "
+        f"class occurs in it (per class: 0: {len(one_class)} rows, 1: 0 rows)")
+    integrity = [c for c in report["conditions"] if c["group"] == "data_integrity" and c["dataset"] == "test"]
+    assert len(integrity) == 5 and all(c["verdict"] != gate.ERROR for c in integrity), integrity
+    roc_auc = next(c for c in report["conditions"] if c["condition"] == "test roc_auc")
+    assert "test roc_auc = undefined" in gate.describe({**roc_auc, "verdict": "fail"})  # any verdict prints
+
+
 def test_a_champion_directory_without_a_bundle_is_an_error_not_a_skip(tmp_path, churn_split, base_params):
     """A mistyped ``gate.champion`` path must not release a model without its comparison."""
     train_frame, test_frame = churn_split

@@ -190,7 +190,11 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                                        f"{measured:.4g}{f' ({where})' if where else ''}")
 
             check.add_condition(f"{rule.condition} {sign} {threshold:g}", condition)
-            kwargs = {"model": model.estimator} if rule.datasets == "model" else {}
+            # The model's classes, not the ones deepchecks finds in the split: a test set without
+            # some class (a rare one, or a time split past a shift) is still checked.
+            kwargs = {"model_classes": model.estimator.classes_.tolist()}
+            if rule.datasets == "model":
+                kwargs["model"] = model.estimator
             try:
                 result = check.run(*args, **kwargs)
                 measured, where = rule.measure(result.value)
@@ -208,11 +212,24 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
 
 
 def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
-    return [
-        entry("model_performance", "metrics", f"test {name}", "test", metrics.get(name),
-              float(gate[key]), "min", outcome(metrics.get(name), float(gate[key]), "min"))
-        for name, key in METRIC_FLOORS
-    ]
+    """Each floor on the test metrics; a metric the test set cannot define (ROC AUC without every
+    class in it) is an error that says so: the model was not judged, so it may not pass."""
+    entries = []
+    for name, key in METRIC_FLOORS:
+        value, floor = metrics.get(name), float(gate[key])
+        if value is None:
+            entries.append(entry("model_performance", "metrics", f"test {name}", "test", None, floor, "min",
+                                 ERROR, f"{name} undefined on this test set: not every class occurs in it "
+                                        f"(per class: {_supports(metrics)})"))
+        else:
+            entries.append(entry("model_performance", "metrics", f"test {name}", "test", value, floor,
+                                 "min", outcome(value, floor, "min")))
+    return entries
+
+
+def _supports(metrics: dict[str, Any]) -> str:
+    per_class = metrics.get("per_class") or {}
+    return ", ".join(f"{label}: {scores.get('support')} rows" for label, scores in per_class.items()) or "unknown"
 
 
 def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion: Champion | str,
@@ -300,8 +317,9 @@ def describe(e: dict) -> str:
         return f"{e['verdict'].upper()} {e['group']}/{e['check']}{where}: {e['condition']}: {e['detail']}"
     sign = "<=" if e["bound"] == "max" else ">="
     detail = f" ({e['detail']})" if e["detail"] else ""
+    value = "undefined" if e["value"] is None else f"{e['value']:.4g}"
     return (f"{e['verdict'].upper()} {e['group']}/{e['check']}{where}: {e['condition']} = "
-            f"{e['value']:.4g}{detail}, required {sign} {e['threshold']:g}")
+            f"{value}{detail}, required {sign} {e['threshold']:g}")
 
 
 def markdown(report: dict) -> str:
