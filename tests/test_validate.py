@@ -14,7 +14,7 @@ def problems(frame, params):
 
 def test_clean_example_data_passes(churn, params):
     assert validate.check(churn, "train", params) == []
-    assert validate.check_target(churn, params) == []
+    assert validate.check_target(churn, churn, params) == []
 
 
 @pytest.mark.parametrize(
@@ -54,8 +54,18 @@ def test_examples_are_listed(churn, params):
 def test_empty_data_and_single_class(churn, params):
     assert problems(churn.iloc[:0], params) == [("*", "not_empty", 0)]
     one_class = churn.assign(churned=0)
-    assert [p.line() for p in validate.check_target(one_class, params)] == [
+    assert [p.line() for p in validate.check_target(one_class, one_class, params)] == [
         "  train: column 'churned', rule at_least_2_classes: 1 class(es), e.g. [0]"]
+
+
+def test_a_class_only_the_test_set_has_is_named(churn, params):
+    """The model could neither predict nor be scored on it: validate stops, before evaluate would."""
+    test = churn.assign(churned=churn["churned"].astype(str))
+    test.loc[test.index[:3], "churned"] = "upgraded"
+    train = churn.assign(churned=churn["churned"].astype(str))
+    assert [p.line() for p in validate.check_target(train, test, params)] == [
+        "  test: column 'churned', rule class_in_train: 3 rows, e.g. ['upgraded']"]
+    assert validate.check_target(train, train.iloc[:10], params) == []  # a class test lacks is fine
 
 
 def test_missing_values_are_located_by_the_rows_ids(churn, params):

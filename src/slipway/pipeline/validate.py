@@ -138,13 +138,23 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     return problems
 
 
-def check_target(train: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
+def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
+    """At least two classes in train, and no class in test that train lacks: a model can neither
+    predict nor be scored on a class it never saw (a time split can leave a new class to the test
+    set alone)."""
     target = lookup(params, "data.target", str)
     if target not in train.columns or train.empty:
         return []
     classes = train[target].dropna().unique()
     if len(classes) < 2:
         return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist(), "class(es)")]
+    if target not in test.columns:
+        return []
+    unseen = test[target].notna() & ~test[target].isin(classes)
+    if unseen.any():
+        limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
+        return [Problem("test", target, "class_in_train", int(unseen.sum()),
+                        _examples(test.loc[unseen, target], limit))]
     return []
 
 
@@ -156,7 +166,7 @@ def summarize(problems: list[Problem]) -> str:
 def main(params: dict[str, Any]) -> None:
     train = io.read_parquet(paths.TRAIN_RAW)
     test = io.read_parquet(paths.TEST_RAW)
-    problems = check(train, "train", params) + check(test, "test", params) + check_target(train, params)
+    problems = check(train, "train", params) + check(test, "test", params) + check_target(train, test, params)
     io.write_json(paths.VALIDATION_REPORT, {
         "passed": not problems,
         "rows": {"train": len(train), "test": len(test)},
