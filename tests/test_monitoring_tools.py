@@ -59,18 +59,35 @@ ALERTS = {"alerts": [
 ]}
 
 
+WEBHOOK = {"Authorization": "Bearer w3bh00k"}  # what Alertmanager's http_config.authorization sends
+
+
 def test_only_firing_retrain_alerts_dispatch(recorder):
     url, received = recorder
     assert retrain_alerts(ALERTS) == ["SlipwayFeatureDrift"]
-    client = create_relay("org/repo", "t0ken", api=url).test_client()
-    response = client.post("/alertmanager", json=ALERTS)
+    client = create_relay("org/repo", "t0ken", "w3bh00k", api=url).test_client()
+    response = client.post("/alertmanager", json=ALERTS, headers=WEBHOOK)
     assert response.json == {"dispatched": True, "alerts": ["SlipwayFeatureDrift"]}
     path, headers, body = received[0]
     assert path == "/repos/org/repo/dispatches" and headers["Authorization"] == "Bearer t0ken"
     assert json.loads(body) == {"event_type": "retrain", "client_payload": {"alerts": ["SlipwayFeatureDrift"]}}
-    assert client.post("/alertmanager", json={"alerts": ALERTS["alerts"][1:]}).json["dispatched"] is False
+    quiet = client.post("/alertmanager", json={"alerts": ALERTS["alerts"][1:]}, headers=WEBHOOK)
+    assert quiet.json["dispatched"] is False
     assert len(received) == 1
-    assert client.post("/alertmanager", data="x", content_type="text/plain").status_code == 400
+    assert client.post("/alertmanager", data="x", content_type="text/plain", headers=WEBHOOK).status_code == 400
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic w3bh00k"},
+                                     {"Authorization": "Bearer"}, {"Authorization": "Bearer w3bh00k-and-more"}])
+def test_only_alertmanager_with_the_webhook_token_can_start_a_retrain(recorder, headers):
+    """Anything else that reaches the relay (the NetworkPolicy admits the monitoring namespace) is
+    refused before its body is read: no dispatch, a 401 that says what is expected."""
+    url, received = recorder
+    response = create_relay("org/repo", "t0ken", "w3bh00k", api=url).test_client().post(
+        "/alertmanager", json=ALERTS, headers=headers)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json == {"error": "expected Authorization: Bearer <the relay's webhook token>"}
+    assert received == []
 
 
 
@@ -83,7 +100,8 @@ def test_only_firing_retrain_alerts_dispatch(recorder):
 ])
 def test_a_payload_that_is_not_alertmanager_json_is_a_400_that_says_why(recorder, payload, error):
     url, received = recorder
-    response = create_relay("org/repo", "t0ken", api=url).test_client().post("/alertmanager", json=payload)
+    response = create_relay("org/repo", "t0ken", "w3bh00k", api=url).test_client().post(
+        "/alertmanager", json=payload, headers=WEBHOOK)
     assert (response.status_code, response.json) == (400, {"error": error})
     assert received == []
 
@@ -92,14 +110,15 @@ def test_the_relay_serves_under_gunicorn_as_its_deployment_runs_it(recorder, tmp
     """The component's command and environment: repository, token and API from the environment."""
     url, received = recorder
     port = free_port()
-    token = tmp_path / "github-token"  # a mounted Secret
-    token.write_text("t0ken\n")
-    env = {"SLIPWAY_RELAY_REPOSITORY": "org/repo", "GITHUB_TOKEN_FILE": str(token), "GITHUB_API_URL": url}
+    for name, value in (("github-token", "t0ken\n"), ("webhook-token", "w3bh00k\n")):  # the mounted Secret
+        (tmp_path / name).write_text(value)
+    env = {"SLIPWAY_RELAY_REPOSITORY": "org/repo", "GITHUB_TOKEN_FILE": str(tmp_path / "github-token"),
+           "SLIPWAY_RELAY_WEBHOOK_TOKEN_FILE": str(tmp_path / "webhook-token"), "GITHUB_API_URL": url}
     with alert_relay(port, env) as relay:
         base = f"http://127.0.0.1:{port}"
         assert json.load(urllib.request.urlopen(f"{base}/healthz", timeout=1)) == {"alive": True}
         request = urllib.request.Request(f"{base}/alertmanager", data=json.dumps(ALERTS).encode(),
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", **WEBHOOK})
         assert json.load(urllib.request.urlopen(request, timeout=10))["dispatched"] is True
         assert [(path, headers["Authorization"]) for path, headers, _ in received] == [
             ("/repos/org/repo/dispatches", "Bearer t0ken")]
@@ -109,13 +128,20 @@ def test_the_relay_serves_under_gunicorn_as_its_deployment_runs_it(recorder, tmp
 
 @pytest.mark.parametrize(("args", "env", "error"), [
     (["--repository", "org"], {"GITHUB_TOKEN": "t"}, "Invalid value for --repository: 'org' is not owner/name"),
-    (["--repository", "org/repo"], {}, "error: alert-relay: GITHUB_TOKEN holds no token"),
+    (["--repository", "org/repo"], {"SLIPWAY_RELAY_WEBHOOK_TOKEN": "w"},
+     "error: alert-relay: GITHUB_TOKEN holds no token (a GitHub token that may dispatch to the repository)"),
+    (["--repository", "org/repo"], {"GITHUB_TOKEN": "t"},
+     "error: alert-relay: SLIPWAY_RELAY_WEBHOOK_TOKEN holds no token (the bearer token Alertmanager sends"),
+    (["--repository", "org/repo", "--webhook-token-file", "/dev/null"], {"GITHUB_TOKEN": "t"},
+     "error: alert-relay: /dev/null holds no token"),
     (["--repository", "org/repo", "--token-file", "/nonexistent"], {}, "'/nonexistent' does not exist"),
     (["--repository", "org/repo", "--github-api", "api.github.com"], {"GITHUB_TOKEN": "t"},
      "'api.github.com' is not an http:// or https:// URL"),
 ])
 def test_the_relay_refuses_to_start_misconfigured(args, env, error):
-    clean = {k: v for k, v in os.environ.items() if k not in ("GITHUB_TOKEN", "GITHUB_TOKEN_FILE", "GITHUB_API_URL")}
+    settings = ("GITHUB_TOKEN", "GITHUB_TOKEN_FILE", "GITHUB_API_URL", "SLIPWAY_RELAY_WEBHOOK_TOKEN",
+                "SLIPWAY_RELAY_WEBHOOK_TOKEN_FILE")
+    clean = {k: v for k, v in os.environ.items() if k not in settings}
     result = subprocess.run([str(Path(sys.executable).parent / "slipway"), "alert-relay", *args],
                             capture_output=True, text=True, env={**clean, **env}, timeout=30)
     assert result.returncode == 2 and error in result.stderr, result.stderr

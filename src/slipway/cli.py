@@ -273,22 +273,31 @@ def report_run(pushgateway, status, job) -> None:
               envvar="GITHUB_API_URL", help="GitHub Enterprise: https://HOST/api/v3. [env: GITHUB_API_URL]")
 @click.option("--token-file", envvar="GITHUB_TOKEN_FILE", type=click.Path(exists=True, dir_okay=False),
               help="A file holding the token (a mounted Secret), instead of GITHUB_TOKEN. [env: GITHUB_TOKEN_FILE]")
+@click.option("--webhook-token-file", envvar="SLIPWAY_RELAY_WEBHOOK_TOKEN_FILE",
+              type=click.Path(exists=True, dir_okay=False),
+              help="A file holding the bearer token Alertmanager must send, instead of "
+                   "SLIPWAY_RELAY_WEBHOOK_TOKEN. [env: SLIPWAY_RELAY_WEBHOOK_TOKEN_FILE]")
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=9095, show_default=True, type=click.IntRange(1, 65535))
-def alert_relay(repository, github_api, token_file, host, port) -> None:
+def alert_relay(repository, github_api, token_file, webhook_token_file, host, port) -> None:
     """Alertmanager webhook -> GitHub repository_dispatch (event "retrain"). Needs a GitHub token
-    that may dispatch to the repository: GITHUB_TOKEN, or --token-file."""
+    that may dispatch to the repository (GITHUB_TOKEN, or --token-file) and the token Alertmanager
+    sends as its bearer credentials (SLIPWAY_RELAY_WEBHOOK_TOKEN, or --webhook-token-file)."""
     import os
 
     from slipway.monitoring.relay import REPOSITORY, create_relay, serve
 
     if not REPOSITORY.fullmatch(repository):
         raise click.BadParameter(f"{repository!r} is not owner/name", param_hint="--repository")
-    token = Path(token_file).read_text().strip() if token_file else os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise SlipwayError(f"alert-relay: {token_file or 'GITHUB_TOKEN'} holds no token "
-                           "(a GitHub token that may dispatch to the repository)")
-    serve(create_relay(repository, token, api=github_api), f"{host}:{port}")
+    secrets = {}
+    for name, path, variable, what in (
+            ("token", token_file, "GITHUB_TOKEN", "a GitHub token that may dispatch to the repository"),
+            ("webhook_token", webhook_token_file, "SLIPWAY_RELAY_WEBHOOK_TOKEN",
+             "the bearer token Alertmanager sends: its webhook's http_config.authorization")):
+        secrets[name] = (Path(path).read_text() if path else os.environ.get(variable, "")).strip()
+        if not secrets[name]:
+            raise SlipwayError(f"alert-relay: {path or variable} holds no token ({what})")
+    serve(create_relay(repository, secrets["token"], secrets["webhook_token"], api=github_api), f"{host}:{port}")
 
 
 @cli.command("monitoring-rules")

@@ -102,7 +102,13 @@ def test_the_alert_relay_component_joins_production_with_its_image_and_namespace
     container = relay["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == stable["spec"]["template"]["spec"]["containers"][0]["image"]
     assert container["command"] == ["slipway", "alert-relay"]
-    assert {e["name"] for e in container["env"]} == {"SLIPWAY_RELAY_REPOSITORY", "GITHUB_TOKEN_FILE"}
+    assert {e["name"] for e in container["env"]} == {"SLIPWAY_RELAY_REPOSITORY", "GITHUB_TOKEN_FILE",
+                                                     "SLIPWAY_RELAY_WEBHOOK_TOKEN_FILE"}
+    volume = next(v for v in relay["spec"]["template"]["spec"]["volumes"] if "secret" in v)
+    mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == volume["name"])
+    files = {f"{mount}/{item['path']}": item["key"] for item in volume["secret"]["items"]}
+    tokens = {e["value"] for e in container["env"] if e["name"].endswith("_FILE")}
+    assert tokens == set(files) and set(files.values()) == {"github-token", "webhook-token"}
     assert not list(REPO.glob("kustomize/overlays/.*"))  # the rendering copy is gone
     # Argo CD's project admits every kind the overlays render, the component's included.
     project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())

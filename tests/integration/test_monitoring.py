@@ -229,7 +229,7 @@ def test_the_retrain_alert_follows_the_runs_ci_pushes(tmp_path):
 
 def readme_alertmanager_receiver() -> dict:
     """The route and receiver the README tells a platform engineer to add to Alertmanager."""
-    section = (REPO / "README.md").read_text().split("Add an Alertmanager receiver:", 1)[1]
+    section = (REPO / "README.md").read_text().split("Give Alertmanager the same webhook token", 1)[1]
     return yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
 
 
@@ -245,12 +245,15 @@ def test_a_retrain_alert_reaches_github_through_alertmanager_and_the_relay(bundl
     (stale / "model.json").write_text(json.dumps(metadata))
     relay_port = free_port()
     readme = readme_alertmanager_receiver()
+    (tmp_path / "webhook-token").write_text("w3bh00k\n")  # as the Secret mounts it in Alertmanager
     for receiver in readme["receivers"]:
         for webhook in receiver["webhook_configs"]:  # the relay's Service, here on loopback
             webhook["url"] = webhook["url"].replace("slipway-alert-relay.slipway.svc:9095", f"127.0.0.1:{relay_port}")
+            webhook["http_config"]["authorization"]["credentials_file"] = str(tmp_path / "webhook-token")
     config = {"route": {"receiver": "default", "group_wait": "1s", **readme["route"]},
               "receivers": [{"name": "default"}, *readme["receivers"]]}
-    with alert_relay(relay_port, {"GITHUB_TOKEN": "t0ken", "GITHUB_API_URL": github}, "--repository", "org/repo"), \
+    with alert_relay(relay_port, {"GITHUB_TOKEN": "t0ken", "SLIPWAY_RELAY_WEBHOOK_TOKEN": "w3bh00k",
+                                  "GITHUB_API_URL": github}, "--repository", "org/repo"), \
             gunicorn(stale, tmp_path / "stable") as (stable, _), \
             alertmanager(tmp_path, config) as manager, \
             prometheus(tmp_path, {"stable": address(stable)}, alerts_without_delay=True,

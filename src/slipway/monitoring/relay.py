@@ -2,9 +2,11 @@
 
 Alertmanager's webhook sends its own JSON; GitHub's ``repository_dispatch`` wants
 ``{"event_type": ..., "client_payload": ...}`` with a token. This small WSGI app translates:
-point an Alertmanager ``webhook_configs`` receiver at ``http://<relay>/alertmanager``.
+point an Alertmanager ``webhook_configs`` receiver at ``http://<relay>/alertmanager``, with the
+relay's webhook token as its bearer credentials (``http_config.authorization``): a retrain costs
+a CI run and changes what the canary serves, so only Alertmanager may ask for one.
 
-    slipway alert-relay --repository your-org/slipway   (GITHUB_TOKEN in the environment)
+    slipway alert-relay --repository your-org/slipway   (GITHUB_TOKEN, SLIPWAY_RELAY_WEBHOOK_TOKEN)
 
 It runs under gunicorn (Flask's own server is for development); the Kubernetes objects are the
 opt-in ``kustomize/components/alert-relay``.
@@ -12,6 +14,7 @@ opt-in ``kustomize/components/alert-relay``.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
@@ -48,7 +51,13 @@ def dispatch(api: str, repository: str, token: str, alerts: list[str]) -> None:
     urllib.request.urlopen(outgoing, timeout=10).close()
 
 
-def create_relay(repository: str, token: str, api: str = GITHUB_API) -> Flask:
+def authorized(header: str, webhook_token: str) -> bool:
+    """``Authorization: Bearer <webhook_token>``, compared in constant time."""
+    scheme, _, credentials = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), webhook_token.encode())
+
+
+def create_relay(repository: str, token: str, webhook_token: str, api: str = GITHUB_API) -> Flask:
     app = Flask("slipway.relay")
 
     @app.get("/healthz")
@@ -57,6 +66,9 @@ def create_relay(repository: str, token: str, api: str = GITHUB_API) -> Flask:
 
     @app.post("/alertmanager")
     def alertmanager():
+        if not authorized(request.headers.get("Authorization", ""), webhook_token):
+            return (jsonify({"error": "expected Authorization: Bearer <the relay's webhook token>"}), 401,
+                    {"WWW-Authenticate": "Bearer"})
         payload = request.get_json(silent=True)
         problem = payload_problem(payload)
         if problem:
