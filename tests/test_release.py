@@ -360,7 +360,7 @@ def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit
         "    inputs: tuple\n    compute: Callable\n    description: str\n")
     commits = {}
     for name, divisor in [("released", "12.0"), ("changed helper", "6.0")]:
-        (package / "units.py").write_text(f"def years(cols):\n    return cols['tenure_months'] / {divisor}\n")
+        (package / "units.py").write_text(f"def years(cols: dict):\n    return cols['tenure_months'] / {divisor}\n")
         git(work, "add", "-A")
         git(work, "commit", "-qm", name)
         commits[name] = git(work, "rev-parse", "HEAD")
@@ -375,6 +375,8 @@ def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit
     changed = champion.derived_features_at(repo, commits["changed helper"])
     assert released["tenure_years"].compute(tenure).tolist() == [2.0]
     assert changed["tenure_years"].compute(tenure).tolist() == [4.0]
+    # Run as its image runs it: without this module's `from __future__ import annotations`.
+    assert released["tenure_years"].compute.__annotations__ == {"cols": dict}
     with pytest.raises(SlipwayError, match=re.escape("ModuleNotFoundError: No module named 'slipway.model.units'")):
         champion.derived_features_at(repo, commits["helper gone"])
     # This checkout's package is back, whole: the old modules never leak into the server's or gate's imports.

@@ -73,7 +73,8 @@ class _PackageAtCommit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module: types.ModuleType) -> None:
         path = module.__spec__.origin
         source = self.repo.git("show", f"{self.commit}:{path}").stdout if path in self.files else ""
-        exec(compile(source, self.where(path), "exec"), module.__dict__)  # noqa: S102 (the repository's own code)
+        # dont_inherit: the old code runs with its own __future__ imports, not this module's.
+        exec(compile(source, self.where(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102
 
 
 @contextmanager
