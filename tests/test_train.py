@@ -3,7 +3,7 @@ import pytest
 from sklearn.datasets import load_wine
 
 from slipway import bundle
-from slipway.errors import ParamsError
+from slipway.errors import DataError, ParamsError
 from slipway.featureset import infer_spec
 from slipway.model.estimator import make_estimator
 from slipway.pipeline import featurize, paths, train
@@ -82,6 +82,18 @@ def test_a_bad_hyperparameter_value_is_a_params_error(churn, params, name, hyper
     with pytest.raises(ParamsError) as refused:
         train.fit(features, featurize.build_spec(churn, params), params)
     assert str(refused.value).startswith(f"params: train.hyperparameters: {message}")
+
+
+def test_data_the_estimator_cannot_take_is_a_data_error_that_names_it(churn, params):
+    """HistGradientBoosting takes at most 255 categories per feature, whatever
+    featurize.max_categories allows: a clear error, not a traceback."""
+    frame = churn.assign(postcode=[f"p{i % 300}" for i in range(len(churn))])
+    params["featurize"]["max_categories"] = 400
+    spec = featurize.build_spec(frame, params)
+    features = featurize.featurize(frame, spec, ["churned"])
+    with pytest.raises(DataError, match="^train: HistGradientBoostingClassifier cannot fit these features: "
+                                        "Categorical feature 'postcode' is expected to have a cardinality <= 255"):
+        train.fit(features, spec, params)
 
 
 def test_data_hashes_come_from_dvc_lock(tmp_path):

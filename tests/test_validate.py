@@ -68,6 +68,17 @@ def test_a_class_only_the_test_set_has_is_named(churn, params):
     assert validate.check_target(train, train.iloc[:10], params) == []  # a class test lacks is fine
 
 
+def test_a_dropped_column_is_checked_only_where_a_rule_names_it(churn, params):
+    """data.drop_columns keeps a column out of the model, so its nulls are not the model's problem
+    (an all-null export column no longer blocks the pipeline); an explicit rule still applies."""
+    frame = churn.assign(legacy_notes=None)
+    assert problems(frame, params) == [("legacy_notes", "nulls<=0.05", len(frame))]
+    params["data"]["drop_columns"] = ["legacy_notes"]
+    assert problems(frame, params) == []
+    params["validate"]["columns"]["legacy_notes"] = {"max_null_fraction": 0.5}
+    assert problems(frame, params) == [("legacy_notes", "nulls<=0.5", len(frame))]
+
+
 def test_missing_values_are_located_by_the_rows_ids(churn, params):
     frame = churn.assign(age=churn["age"].where(churn.index >= 400))
     lines = [p.line() for p in validate.check(frame, "train", params) if p.column == "age"]

@@ -13,7 +13,7 @@ import yaml
 from sklearn.utils._param_validation import InvalidParameterError  # what fit raises; no public name
 
 from slipway import bundle, io
-from slipway.errors import ParamsError, SlipwayError
+from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
 from slipway.model.estimator import make_estimator
@@ -59,6 +59,8 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
         return estimator.fit(features[spec.columns], features[target])
     except InvalidParameterError as exc:  # scikit-learn checks the values when fitting
         raise ParamsError(f"params: train.hyperparameters: {exc}") from None
+    except ValueError as exc:  # what the estimator cannot take (HistGradientBoosting: <= 255 categories)
+        raise DataError(f"train: {type(estimator).__name__} cannot fit these features: {exc}") from None
 
 
 def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:

@@ -2,8 +2,9 @@
 
 Every rule runs on both splits and every violation is collected, so one failing run lists all the
 problems (column, rule, count, examples) rather than the first one only. Rules come from
-``params.yaml``: ``data`` names the key columns and features; ``validate.columns`` gives per-column
-``type``, ``min``, ``max``, ``allowed`` and ``max_null_fraction``.
+``params.yaml``: ``data`` names the key columns and features (``data.drop_columns`` are not
+checked unless ``validate.columns`` names them); ``validate.columns`` gives per-column ``type``,
+``min``, ``max``, ``allowed`` and ``max_null_fraction``.
 """
 
 from __future__ import annotations
@@ -101,8 +102,10 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
 
     rules = column_rules(params)
     strict = {c for c in (target, id_column, timestamp) if c}
+    # Columns kept out of the model are not its data: checked only where a rule names them.
+    dropped = set(lookup(params, "data.drop_columns", list, [])) - set(rules) - strict
     for column in frame.columns:
-        if column.startswith("__"):
+        if column.startswith("__") or column in dropped:
             continue
         rule = rules.get(column, {})
         values = frame[column]
