@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from slipway.errors import DataError
+from slipway.errors import DataError, ParamsError
 from slipway.pipeline import ingest
 
 
@@ -100,3 +100,10 @@ def test_main_writes_both_splits(workdir, params, churn):
     test = pd.read_parquet("data/interim/test.parquet")
     assert len(train) + len(test) == len(churn)
     assert set(train["__batch__"]) | set(test["__batch__"]) == {"a.csv", "b.parquet"}
+
+
+@pytest.mark.parametrize("separator", ["", ";;", "comma"])
+def test_a_separator_that_is_not_one_character_is_a_params_error(workdir, params, separator):
+    params["data"]["separator"] = separator
+    with pytest.raises(ParamsError, match=f"data.separator must be auto or one character, got {separator!r}"):
+        ingest.main(params)

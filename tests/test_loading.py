@@ -47,6 +47,25 @@ def test_missing_or_empty_sources_are_named(tmp_path, batches):
         loading.load_raw(str(batches / "2025-02.csv"), "parquet")
 
 
+@pytest.mark.parametrize("separator", [",", ";", "\t", "|"])
+def test_a_csvs_separator_is_the_one_its_header_uses(tmp_path, separator):
+    """Spreadsheet exports in much of Europe use ';', database dumps tabs or '|': read as one
+    column, every feature would be missing."""
+    frame = pd.DataFrame({"unit price": [1.5, 2.0], "colour, finish": ["red", "blue"], "bought": ["y", "n"]})
+    path = tmp_path / "batch.csv"
+    frame.to_csv(path, sep=separator, index=False)
+    assert loading.load_raw(str(path)).drop(columns="__batch__").equals(frame)
+
+
+def test_a_named_separator_wins_and_a_header_without_one_is_one_column(tmp_path):
+    path = tmp_path / "batch.csv"
+    path.write_text("a;b|c\n1;2|3\n")
+    assert list(loading.load_raw(str(path), separator="|").columns[:2]) == ["a;b", "c"]
+    assert list(loading.load_raw(str(path)).columns[:2]) == ["a", "b|c"]  # ';' and '|' tie: the earlier
+    path.write_text("x\n1\n")
+    assert loading.load_raw(str(path))["x"].tolist() == [1]
+
+
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")

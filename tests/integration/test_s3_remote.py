@@ -97,7 +97,9 @@ def test_raw_data_from_an_s3_source(project, s3_endpoint, monkeypatch, tmp_path)
     assert "ingest: 1200 rows from s3://lake/exports/churn -> 960 train, 240 test" in first.stdout
     assert project.run("dvc", "status", "ingest").stdout.strip() == "Data and pipelines are up to date."
 
-    upload("2025-04")
+    # The next month comes from a spreadsheet export: CSV, separated by ';' (read from its header).
+    generate_month("2025-04", 400, seed=3).to_csv(tmp_path / "2025-04.csv", sep=";", index=False)
+    lake.upload_file(str(tmp_path / "2025-04.csv"), "lake", "exports/churn/2025-04.csv")
     assert "modified:           s3://lake/exports/churn" in project.run("dvc", "status", "ingest").stdout
     second = project.run("dvc", "repro", "ingest")
     assert "ingest: 1600 rows from s3://lake/exports/churn -> 1280 train, 320 test" in second.stdout

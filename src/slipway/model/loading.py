@@ -4,6 +4,8 @@ The default reads CSV or Parquet files from a local path or ``s3://`` (through f
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
 ``.csv``/``.parquet`` file in it, in name order); ``pattern`` keeps the files whose name matches a
 glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
+A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
+``data.separator`` names it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 from slipway.errors import DataError
 from slipway.io import read_parquet
 
-READERS = {".csv": pd.read_csv, ".parquet": read_parquet, ".pq": read_parquet}
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # file name ending -> format
 
 
 def _filesystem(source: str):
@@ -37,7 +39,7 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
         paths = [path]
     else:
         raise DataError(f"data.source: {source} does not exist")
-    suffixes = set(READERS) if fmt == "auto" else {f".{fmt}"} | ({".pq"} if fmt == "parquet" else set())
+    suffixes = {suffix for suffix, kind in SUFFIXES.items() if fmt in ("auto", kind)}
     batches = sorted(p for p in paths if PurePosixPath(p).suffix.lower() in suffixes
                      and (pattern is None or fnmatch.fnmatchcase(PurePosixPath(p).name, pattern)))
     if not batches:
@@ -47,10 +49,29 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
     return [protocol + p if protocol and not p.startswith(protocol) else p for p in batches]
 
 
-def read_batch(path: str) -> pd.DataFrame:
-    reader = READERS[PurePosixPath(path).suffix.lower()]
+# What a CSV's header line may be separated by, when data.separator is auto.
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def sniff_separator(path: str) -> str:
+    """The separator a CSV's header line uses most (``,`` when it uses none): exports from a
+    European spreadsheet use ``;``, database dumps often tabs or ``|``."""
+    import fsspec
+
+    with fsspec.open(path, "rb") as handle:  # remote files' readline takes no size: read a block
+        header = handle.read(1 << 16).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    counts = {separator: header.count(separator) for separator in SEPARATORS}
+    best = max(SEPARATORS, key=lambda separator: counts[separator])  # ties: the earlier, "," first
+    return best if counts[best] else ","
+
+
+def read_batch(path: str, separator: str = "auto") -> pd.DataFrame:
+    """One batch file; ``separator`` (CSV only) is a character or ``auto``."""
+    suffix = PurePosixPath(path).suffix.lower()
     try:
-        return reader(path)
+        if SUFFIXES[suffix] == "csv":
+            return pd.read_csv(path, sep=sniff_separator(path) if separator == "auto" else separator)
+        return read_parquet(path)
     except DataError:
         raise
     except Exception as exc:  # a parser's own message names the line or the field
@@ -72,9 +93,9 @@ def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
         raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
 
 
-def load_raw(source: str, fmt: str = "auto", pattern: str | None = None) -> pd.DataFrame:
+def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto") -> pd.DataFrame:
     """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
-    frames = {path: read_batch(path) for path in list_batches(source, fmt, pattern)}
+    frames = {path: read_batch(path, separator) for path in list_batches(source, fmt, pattern)}
     check_same_columns(frames)
     for path, frame in frames.items():
         frame["__batch__"] = PurePosixPath(path).name

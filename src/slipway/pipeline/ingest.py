@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from slipway import io
-from slipway.errors import DataError
+from slipway.errors import DataError, ParamsError
 from slipway.model.loading import load_raw
 from slipway.params import lookup
 from slipway.pipeline import paths
@@ -113,8 +113,11 @@ def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
 
 def main(params: dict[str, Any]) -> None:
     source = lookup(params, "data.source", str)
+    separator = lookup(params, "data.separator", str, "auto")
+    if separator != "auto" and len(separator) != 1:
+        raise ParamsError(f"params: data.separator must be auto or one character, got {separator!r}")
     frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
-                     lookup(params, "data.pattern", (str, type(None)), None))
+                     lookup(params, "data.pattern", (str, type(None)), None), separator)
     frame = harmonize_mixed_types(frame)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
