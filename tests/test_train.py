@@ -59,6 +59,10 @@ def test_every_estimator_fits_multiclass_data_and_loads_back(tmp_path, name):
     loaded = bundle.load(tmp_path).estimator
     assert list(loaded.classes_) == ["class_0", "class_1", "class_2"]
     assert (loaded.predict(spec.transform(frame)) == frame["target"]).mean() > 0.85
+    # The model card and the train log name the model, not the pipeline that encodes its inputs.
+    assert train.estimator_name(estimator) == {"hist_gradient_boosting": "HistGradientBoostingClassifier",
+                                               "logistic_regression": "LogisticRegression",
+                                               "random_forest": "RandomForestClassifier"}[name]
 
 
 def test_estimator_params_errors(churn, params):

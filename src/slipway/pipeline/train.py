@@ -60,7 +60,13 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
     except InvalidParameterError as exc:  # scikit-learn checks the values when fitting
         raise ParamsError(f"params: train.hyperparameters: {exc}") from None
     except ValueError as exc:  # what the estimator cannot take (HistGradientBoosting: <= 255 categories)
-        raise DataError(f"train: {type(estimator).__name__} cannot fit these features: {exc}") from None
+        raise DataError(f"train: {estimator_name(estimator)} cannot fit these features: {exc}") from None
+
+
+def estimator_name(estimator) -> str:
+    """What the model is: the last step of a scikit-learn pipeline (encoding first, then the model)."""
+    steps = getattr(estimator, "steps", None)
+    return type(steps[-1][1] if steps else estimator).__name__
 
 
 def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:
@@ -72,7 +78,7 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
         "target": target,
         "classes": classes,
         "positive_class": classes[-1] if len(classes) == 2 else None,
-        "estimator": type(estimator).__name__,
+        "estimator": estimator_name(estimator),
         "features": spec.to_dict(),
         "inputs": spec.inputs,
         "reference": build_reference(features, spec),
