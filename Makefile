@@ -19,7 +19,7 @@ GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
-	dvc-pull dvc-push image image-push main-tip release canary-analysis drift promote rollback status
+	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -111,11 +111,8 @@ image: venv ## Build the server image, tagged with the model version (needs a Do
 image-push: image ## Push the server image
 	image=$$($(BIN)/slipway image-tag); docker push "$$image"
 
-# Jenkins, when its turn to push to main comes: act on main as it is then (release.yml, promote.yml and
-# rollback.yml check out main for the same reason). Refuses, as git does, to overwrite local changes.
-main-tip: ## Check out origin's main as it is now (detached)
-	git fetch --quiet origin main
-	git checkout --quiet --detach FETCH_HEAD
+checkout-tip: venv ## Check out the release branch's tip (params: release.remote, release.branch), before pushing to it
+	$(BIN)/slipway checkout-tip
 
 release: venv ## Point the canary overlay at the gated model's image; commit and push
 	$(BIN)/slipway release

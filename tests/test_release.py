@@ -67,6 +67,28 @@ def release_and_promote(work: Path, *versions: str) -> None:
         gitops.promote(gitops.Repo(work), None, "test")
 
 
+def test_checkout_tip_moves_to_the_remote_branch_and_never_overwrites_local_changes(repos, tmp_path):
+    """A Jenkins build whose turn to push comes after others pushed acts on the branch as it is
+    then: release.remote's release.branch, whatever it is called."""
+    remote, work = repos
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    git(other, "push", "-q", "origin", "HEAD:trunk")
+    overlay = "kustomize/overlays/canary/kustomization.yaml"
+    (other / overlay).write_text((other / overlay).read_text() + "# moved on\n")
+    git(other, "commit", "-qam", "moved on")
+    git(other, "push", "-q", "origin", "HEAD:trunk")
+    repo = gitops.Repo(work, "origin", "trunk")
+    (work / overlay).write_text("local edit\n")
+    with pytest.raises(SlipwayError, match="would be overwritten by checkout"):
+        gitops.checkout_tip(repo)
+    assert (work / overlay).read_text() == "local edit\n"
+    git(work, "checkout", "--", overlay)
+    tip = git(other, "rev-parse", "HEAD")
+    assert gitops.checkout_tip(repo) == f"checked out origin/trunk at {tip[:12]}"
+    assert git(work, "rev-parse", "HEAD") == tip and (work / overlay).read_text().endswith("# moved on\n")
+
+
 def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
     path = tmp_path / "kustomization.yaml"
     shutil.copy(REPO / "kustomize/overlays/canary/kustomization.yaml", path)

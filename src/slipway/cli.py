@@ -108,6 +108,16 @@ def _repo(params_path: str):
     return Repo(Path("."), lookup(params, "release.remote", str), lookup(params, "release.branch", str)), params
 
 
+@cli.command("checkout-tip")
+@params_option
+def checkout_tip(params_path) -> None:
+    """Check out release.remote's release.branch as it is now (detached), before pushing to it."""
+    from slipway.release import gitops
+
+    repo, _ = _repo(params_path)
+    click.echo(gitops.checkout_tip(repo))
+
+
 @cli.command()
 @params_option
 @click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))

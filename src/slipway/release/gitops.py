@@ -70,6 +70,15 @@ def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4,
                        "the local commit was dropped")
 
 
+def checkout_tip(repo: Repo) -> str:
+    """Check out the remote branch as it is now, detached. A CI job whose turn to push comes after
+    others pushed acts on what they left, not on the commit it was queued for (the GitHub jobs that
+    push check out the branch for the same reason). Refuses, as git does, to overwrite local changes."""
+    repo.git("fetch", "--quiet", repo.remote, repo.branch)
+    repo.git("checkout", "--quiet", "--detach", "FETCH_HEAD")
+    return f"checked out {repo.remote}/{repo.branch} at {repo.git('rev-parse', 'HEAD').stdout.strip()[:12]}"
+
+
 def _metrics_line(metrics: dict) -> str:
     return ", ".join(f"{k}={metrics[k]:.4f}" for k in ("roc_auc", "accuracy", "f1")
                      if isinstance(metrics.get(k), float))

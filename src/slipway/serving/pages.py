@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from flask import Blueprint, Response, jsonify, render_template_string, request
@@ -19,6 +20,7 @@ def live():
     return jsonify({"live": True})
 
 
+@cache  # read from the installed distribution once, not on every request
 def server_version() -> str:
     try:
         return version("slipway")
