@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from slipway.errors import DataError, ParamsError
-from slipway.featureset import FeatureSpec, infer_spec
+from slipway.featureset import FeatureCodeError, FeatureSpec, infer_spec
+from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 
 
 def infer(frame, **overrides):
@@ -77,3 +78,24 @@ def test_bad_declarations_are_refused(churn):
         infer(churn, exclude=["churned", "event_timestamp"], categorical=["customer_id"])
     with pytest.raises(DataError, match="not defined in slipway.model.features"):
         FeatureSpec.from_dict({"numeric": [], "categorical": {}, "derived": ["magic"]})
+
+
+def _reads_an_undeclared_column(cols):
+    return cols["tenure_months"] / cols["monthly_charges"]
+
+
+@pytest.mark.parametrize(("compute", "message"), [
+    (_reads_an_undeclared_column,
+     r"derived feature 'broken' failed at .*test_featureset.py:\d+: KeyError: 'monthly_charges' "
+     r"\(its inputs: tenure_months\)"),
+    (lambda cols: cols["tenure_months"][:3],
+     r"'broken' returned shape \(3,\) for 5 rows; it must return one number per row"),
+    (lambda cols: np.array(["a"] * len(cols["tenure_months"])), r"'broken' failed at .*ValueError: could not convert"),
+])
+def test_a_broken_derived_feature_is_named_with_its_line(churn, compute, message):
+    # A feature reading a column it does not declare works only while some other feature
+    # happens to read that column: refused from the start.
+    definitions = {**DERIVED_FEATURES, "broken": DerivedFeature(("tenure_months",), compute, "a team's mistake")}
+    spec = FeatureSpec(numeric=["monthly_charges"], categorical={}, derived=["broken"], definitions=definitions)
+    with pytest.raises(FeatureCodeError, match=message):
+        spec.transform(churn.head(5))

@@ -9,6 +9,7 @@ bundle and never from params.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from slipway.errors import DataError, ParamsError
+from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 
 
@@ -26,6 +27,31 @@ def category_labels(series: pd.Series) -> pd.Series:
     if ptypes.is_string_dtype(series) and not ptypes.is_bool_dtype(series):
         return series
     return series.astype(object).where(series.isna(), series.astype(str))
+
+
+class FeatureCodeError(SlipwayError):
+    """A derived feature's code failed, or returned something other than one number per row."""
+
+
+def compute_derived(name: str, feature: DerivedFeature, raw: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+    """One derived feature, given only the inputs it declares: a feature that reads any other
+    column fails here, in training, rather than when a later edit stops providing that column."""
+    try:
+        values = np.asarray(feature.compute({column: raw[column] for column in feature.inputs}),
+                            dtype=np.float64)
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        code = getattr(feature.compute, "__code__", None)
+        # Point at the feature's own line, not at the numpy or pandas frame under it.
+        own = [f for f in frames if code and f.filename == code.co_filename] or frames
+        where = f"{own[-1].filename}:{own[-1].lineno}"
+        hint = f" (its inputs: {', '.join(feature.inputs)})" if isinstance(exc, KeyError) else ""
+        raise FeatureCodeError(f"derived feature {name!r} failed at {where}: "
+                               f"{type(exc).__name__}: {exc}{hint}") from exc
+    if values.shape != (rows,):
+        raise FeatureCodeError(f"derived feature {name!r} returned shape {values.shape} for {rows} "
+                               f"rows; it must return one number per row")
+    return values
 
 
 @dataclass
@@ -65,7 +91,7 @@ class FeatureSpec:
         """Derived features from raw input arrays, one column each; infinities become missing."""
         block = np.empty((rows, len(self.derived)))
         for j, name in enumerate(self.derived):
-            block[:, j] = self.definitions[name].compute(raw)
+            block[:, j] = compute_derived(name, self.definitions[name], raw, rows)
         block[~np.isfinite(block)] = np.nan
         return block
 
