@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import FunctionTransformer
 
 from slipway import bundle
@@ -65,7 +67,20 @@ def test_missing_and_corrupt_bundles_are_named(tmp_path, fitted):
 
 def test_untrusted_types_are_refused(tmp_path):
     sneaky = FunctionTransformer(func=os.system)  # what a malicious pickle would smuggle in
-    bundle.save(tmp_path, sneaky, {})
-    assert sio.get_untrusted_types(file=tmp_path / "model.skops") == ["posix.system"]
+    sio.dump(sneaky, tmp_path / "model.skops")
+    meta = {"model_version": "x", "sha256": bundle.sha256_file(tmp_path / "model.skops")}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(bundle.BundleError, match=r"refuses to load untrusted types \['posix.system'\]"):
         bundle.load(tmp_path)
+
+
+def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_one(tmp_path):
+    x, y = np.random.default_rng(0).random((40, 2)), np.arange(40) % 2
+    previous = bundle.save(tmp_path, LogisticRegression().fit(x, y), {})
+    # A team adds an estimator whose fitted state needs types nobody listed as trusted.
+    with pytest.raises(bundle.BundleError, match=r"TRUSTED_TYPES does not list, so the server would refuse it: "
+                                                 r"\['sklearn.metrics._dist_metrics.EuclideanDistance64', "
+                                                 r"'sklearn.neighbors._kd_tree.KDTree'\]"):
+        bundle.save(tmp_path, KNeighborsClassifier().fit(x, y), {})
+    assert bundle.load(tmp_path).version == previous["model_version"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.skops"]

@@ -5,7 +5,9 @@ fast inference path (:mod:`slipway.inference`), verified against the estimator b
 
 skops loads only the types it is told to trust; :data:`TRUSTED_TYPES` is that explicit list (on
 top of skops' own defaults for scikit-learn estimators). A bundle that asks for anything else is
-refused, as is one whose bytes do not match the sha256 recorded in ``model.json``.
+refused, as is one whose bytes do not match the sha256 recorded in ``model.json``. ``save`` refuses
+too, so a team that adds an estimator needing more types learns it from ``train``, not from a
+server that never becomes ready.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
     directory = Path(directory)
     with atomic_path(directory / MODEL_FILE) as tmp:
         sio.dump(estimator, tmp)
+        refused = refused_types(tmp)
+        if refused:
+            raise BundleError(f"the fitted model needs types that slipway.bundle.TRUSTED_TYPES does not "
+                              f"list, so the server would refuse it: {refused}; add them there if they "
+                              f"are safe to load")
         digest = sha256_file(tmp)
     full = {**metadata, "model_version": content_version(estimator),
             "model_file": MODEL_FILE, "sha256": digest}
@@ -109,6 +116,17 @@ def load_onnx(directory: str | Path, metadata: dict[str, Any]) -> bytes | None:
     return _verified_bytes(Path(directory) / Path(entry["file"]).name, entry.get("sha256"))
 
 
+def refused_types(model_path: Path) -> list[str]:
+    """What the skops file asks to load beyond skops' defaults and :data:`TRUSTED_TYPES`."""
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=model_path)
+    except Exception as exc:
+        raise BundleError(f"{model_path}: not a readable skops file: {exc}") from None
+    return sorted(set(untrusted) - TRUSTED_TYPES)
+
+
 def load(directory: str | Path) -> Bundle:
     """Load and verify a bundle; raises :class:`BundleError` naming what is wrong."""
     import skops.io as sio
@@ -118,15 +136,11 @@ def load(directory: str | Path) -> Bundle:
     model_path = directory / metadata.get("model_file", MODEL_FILE)
     _verified_bytes(model_path, metadata.get("sha256"))
     onnx = load_onnx(directory, metadata)
-    try:
-        untrusted = sio.get_untrusted_types(file=model_path)
-    except Exception as exc:
-        raise BundleError(f"{model_path}: not a readable skops file: {exc}") from None
-    refused = sorted(set(untrusted) - TRUSTED_TYPES)
+    refused = refused_types(model_path)
     if refused:
         raise BundleError(f"{model_path}: refuses to load untrusted types {refused}")
     try:
-        estimator = sio.load(model_path, trusted=untrusted)
+        estimator = sio.load(model_path, trusted=sorted(TRUSTED_TYPES))
     except Exception as exc:
         raise BundleError(f"{model_path}: cannot be loaded: {exc}") from None
     return Bundle(estimator, metadata, onnx)
