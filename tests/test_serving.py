@@ -93,7 +93,9 @@ def test_predict_matches_the_pipeline_model(client, reference_model):
 
     expected = reference_model.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
     served = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in body["predictions"]])
-    np.testing.assert_allclose(served, expected, atol=1e-6)
+    # Unrounded: a probability of 1e-8 is served as that, not as 0 (which a log loss computed from
+    # the prediction log would turn into infinity).
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
     assert [p["label"] for p in body["predictions"]] == expected.argmax(axis=1).tolist()
     assert response.headers["X-Request-ID"]
 

@@ -61,7 +61,7 @@ def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
     labels = [model.classes[i] for i in proba.argmax(axis=1).tolist()]
     g.rows = len(labels)
     if st.prediction_log.rate:
-        st.prediction_log.write(g.request_id, model.version, columns, labels, proba.round(6).tolist())
+        st.prediction_log.write(g.request_id, model.version, columns, labels, proba.tolist())
     return labels, proba
 
 
@@ -76,7 +76,7 @@ def predict():
         "model_version": model.version,
         "predictions": [
             {"label": label, "probabilities": dict(zip(names, row, strict=True))}
-            for label, row in zip(labels, proba.round(6).tolist(), strict=True)
+            for label, row in zip(labels, proba.tolist(), strict=True)
         ],
     })
 
@@ -286,7 +286,7 @@ def v2_infer(name: str, version: str | None = None):
         "label": {"name": "label", "shape": [n_rows], "datatype": label_datatype(model.classes),
                   "data": labels},
         "probabilities": {"name": "probabilities", "shape": [n_rows, len(model.classes)],
-                          "datatype": "FP64", "data": proba.round(6).ravel().tolist()},
+                          "datatype": "FP64", "data": proba.ravel().tolist()},
     }
     response = {"model_name": name, "model_version": model.version,
                 "outputs": [outputs[o] for o in (requested or OUTPUTS)]}
