@@ -40,6 +40,11 @@ from slipway.pipeline.evaluate import score
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
 
+# deepchecks imports jsonschema (through nbformat), which compiles an Earley parser for RFC 3987
+# IRIs at import when rfc3987-syntax is installed (jupyter-events requires it): two seconds of every
+# gate run, for a format check nothing here asks for. Without the module jsonschema skips it.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 GATE_JSON = paths.REPORTS / "gate.json"
 GATE_HTML = paths.REPORTS / "gate.html"
 GATE_MD = paths.REPORTS / "gate.md"
