@@ -83,6 +83,7 @@ def scratch_project(root: Path, rows: int, env: dict) -> None:
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(REPO / "kustomize", root / "kustomize")  # the gate's champion is production's model
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["example_data"].update(months=MONTHS, rows_per_month=rows // MONTHS)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -55,3 +55,29 @@ def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir):
     for app in served.values():
         assert inprocess.call(app, body) == "200 OK"
         assert inprocess.per_request_us(app, body, 3) > 0
+
+
+def test_the_pipeline_benchmark_copies_everything_the_stages_read(tmp_path):
+    """Its scratch project holds every file a stage depends on that no stage writes: without one,
+    `make bench` stops at that stage."""
+    import functools
+    import os
+    import re
+
+    import pipeline
+    import yaml
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    env = {**os.environ, "PATH": f"{pipeline.BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    pipeline.scratch_project(root, 600, env)
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"].values()
+    written = {name for stage in stages for kind in ("outs", "metrics", "plots")
+               for entry in stage.get(kind, []) for name in ([entry] if isinstance(entry, str) else entry)}
+    params = yaml.safe_load((root / "params.yaml").read_text())
+
+    def resolved(dep: str) -> str:  # dvc.yaml's ${data.source}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(functools.reduce(dict.get, m[1].split("."), params)), dep)
+
+    read = {resolved(dep) for stage in stages for dep in stage.get("deps", [])}
+    assert sorted(dep for dep in read - written if not (root / dep).exists()) == []
