@@ -10,10 +10,12 @@ WORKDIR /build
 COPY requirements/bootstrap.txt requirements/serving.txt requirements/
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check -r requirements/bootstrap.txt \
-    && /opt/venv/bin/uv pip install --no-cache --python /opt/venv/bin/python -r requirements/serving.txt
+    && /opt/venv/bin/uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python -r requirements/serving.txt
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/venv/bin/uv pip install --no-cache --python /opt/venv/bin/python --no-deps . \
+# Bytecode compiled here: the image sets PYTHONDONTWRITEBYTECODE and its root filesystem is
+# read-only, so without it every worker gunicorn starts would compile each module from source.
+RUN /opt/venv/bin/uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python --no-deps . \
     && /opt/venv/bin/uv pip uninstall --python /opt/venv/bin/python uv pip
 
 FROM python:3.11-slim
