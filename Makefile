@@ -26,7 +26,7 @@ help: ## List the targets
 
 # uv compiles the bytecode at install, as pip does: where PYTHONDONTWRITEBYTECODE is set (CI
 # images often set it) every process would otherwise compile each module it imports, every time
-# (1.7 s of a 2.5 s no-op `dvc repro`, and seconds of every stage).
+# (half of a 3 s no-op `dvc repro`, and seconds of every stage).
 $(BIN)/.installed-$(INSTALLER): $(LOCK) requirements/bootstrap.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/bootstrap.txt
