@@ -107,3 +107,9 @@ def test_a_separator_that_is_not_one_character_is_a_params_error(workdir, params
     params["data"]["separator"] = separator
     with pytest.raises(ParamsError, match=f"data.separator must be auto or one character, got {separator!r}"):
         ingest.main(params)
+
+
+def test_an_unknown_encoding_is_a_params_error(workdir, params):
+    params["data"]["encoding"] = "utf-9"
+    with pytest.raises(ParamsError, match="data.encoding: 'utf-9' is not an encoding Python knows"):
+        ingest.main(params)

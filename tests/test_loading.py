@@ -66,6 +66,20 @@ def test_a_named_separator_wins_and_a_header_without_one_is_one_column(tmp_path)
     assert loading.load_raw(str(path))["x"].tolist() == [1]
 
 
+def test_a_csv_in_another_encoding_is_read_once_named_and_the_error_says_how(tmp_path):
+    """A Windows spreadsheet export is cp1252, not UTF-8; a UTF-8 one may start with a byte order
+    mark, which must not end up in the first column's name."""
+    path = tmp_path / "batch.csv"
+    path.write_text("région;ventes\nÎle-de-France;3\n", encoding="cp1252")
+    with pytest.raises(DataError, match=r"batch.csv: cannot be read as utf-8: .*; name the file's encoding "
+                                        r"in data.encoding \(cp1252 for most Windows exports\)"):
+        loading.load_raw(str(path))
+    frame = loading.load_raw(str(path), encoding="cp1252")
+    assert frame.columns[:2].tolist() == ["région", "ventes"] and frame["région"][0] == "Île-de-France"
+    path.write_text("région;ventes\nÎle-de-France;3\n", encoding="utf-8-sig")
+    assert loading.load_raw(str(path)).columns[:2].tolist() == ["région", "ventes"]
+
+
 def test_unreadable_file_is_named(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")

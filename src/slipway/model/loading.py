@@ -5,7 +5,8 @@ which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a d
 ``.csv``/``.parquet`` file in it, in name order); ``pattern`` keeps the files whose name matches a
 glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
-``data.separator`` names it.
+``data.separator`` names it; its text is UTF-8 (with or without a byte order mark) unless
+``data.encoding`` names another encoding.
 """
 
 from __future__ import annotations
@@ -53,27 +54,31 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
 SEPARATORS = (",", ";", "\t", "|")
 
 
-def sniff_separator(path: str) -> str:
+def sniff_separator(path: str, encoding: str = "utf-8") -> str:
     """The separator a CSV's header line uses most (``,`` when it uses none): exports from a
     European spreadsheet use ``;``, database dumps often tabs or ``|``."""
     import fsspec
 
     with fsspec.open(path, "rb") as handle:  # remote files' readline takes no size: read a block
-        header = handle.read(1 << 16).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        header = handle.read(1 << 16).split(b"\n", 1)[0].decode(encoding, errors="replace")
     counts = {separator: header.count(separator) for separator in SEPARATORS}
     best = max(SEPARATORS, key=lambda separator: counts[separator])  # ties: the earlier, "," first
     return best if counts[best] else ","
 
 
-def read_batch(path: str, separator: str = "auto") -> pd.DataFrame:
+def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """One batch file; ``separator`` (CSV only) is a character or ``auto``."""
     suffix = PurePosixPath(path).suffix.lower()
     try:
         if SUFFIXES[suffix] == "csv":
-            return pd.read_csv(path, sep=sniff_separator(path) if separator == "auto" else separator)
+            return pd.read_csv(path, sep=sniff_separator(path, encoding) if separator == "auto" else separator,
+                               encoding=encoding)
         return read_parquet(path)
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot be read as {encoding}: {exc}; name the file's encoding in "
+                        "data.encoding (cp1252 for most Windows exports)") from exc
     except Exception as exc:  # a parser's own message names the line or the field
         raise DataError(f"{path}: cannot be read: {exc}") from exc
 
@@ -93,9 +98,10 @@ def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
         raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
 
 
-def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto") -> pd.DataFrame:
+def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto",
+             encoding: str = "utf-8") -> pd.DataFrame:
     """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
-    frames = {path: read_batch(path, separator) for path in list_batches(source, fmt, pattern)}
+    frames = {path: read_batch(path, separator, encoding) for path in list_batches(source, fmt, pattern)}
     check_same_columns(frames)
     for path, frame in frames.items():
         frame["__batch__"] = PurePosixPath(path).name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import warnings
 from typing import Any
 
@@ -116,8 +117,14 @@ def main(params: dict[str, Any]) -> None:
     separator = lookup(params, "data.separator", str, "auto")
     if separator != "auto" and len(separator) != 1:
         raise ParamsError(f"params: data.separator must be auto or one character, got {separator!r}")
+    encoding = lookup(params, "data.encoding", str, "utf-8")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ParamsError(f"params: data.encoding: {encoding!r} is not an encoding Python knows "
+                          "(e.g. utf-8, cp1252, latin-1)") from None
     frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
-                     lookup(params, "data.pattern", (str, type(None)), None), separator)
+                     lookup(params, "data.pattern", (str, type(None)), None), separator, encoding)
     frame = harmonize_mixed_types(frame)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
