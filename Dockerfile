@@ -14,7 +14,8 @@ RUN python -m venv /opt/venv \
 COPY pyproject.toml README.md ./
 COPY src ./src
 # Bytecode compiled here: the image sets PYTHONDONTWRITEBYTECODE and its root filesystem is
-# read-only, so without it every worker gunicorn starts would compile each module from source.
+# read-only, so without it every worker gunicorn starts would compile each module from source
+# (measured with `make serve`'s settings: ready after 7.4 s instead of 2.8 s).
 RUN /opt/venv/bin/uv pip install --no-cache --compile-bytecode --python /opt/venv/bin/python --no-deps . \
     && /opt/venv/bin/uv pip uninstall --python /opt/venv/bin/python uv pip
 
