@@ -13,7 +13,7 @@ from tests.conftest import build_bundle
 def test_binary_scores():
     y = np.array([0, 0, 1, 1])
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8]])
-    result = evaluate.score(y, proba, [0, 1])
+    result = evaluate.score(y, proba, [0, 1], 1)
     assert result["accuracy"] == 0.75 and result["roc_auc"] == 1.0
     assert result["f1"] == pytest.approx(0.8)
     assert result["per_class"]["1"] == {"precision": 2 / 3, "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
@@ -22,17 +22,29 @@ def test_binary_scores():
 def test_multiclass_string_labels_and_a_missing_class():
     y = np.array(["a", "b", "c", "a"], dtype=object)
     proba = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.6, 0.1]])
-    result = evaluate.score(y, proba, ["a", "b", "c"])
+    result = evaluate.score(y, proba, ["a", "b", "c"], None)
     assert result["accuracy"] == 0.75 and result["roc_auc"] == pytest.approx(1.0)
     assert set(result["per_class"]) == {"a", "b", "c"}
-    only_a = evaluate.score(np.array(["a", "a"], dtype=object), proba[:2], ["a", "b", "c"])
+    only_a = evaluate.score(np.array(["a", "a"], dtype=object), proba[:2], ["a", "b", "c"], None)
     assert only_a["roc_auc"] is None
+
+
+def test_a_positive_class_that_sorts_first_is_the_one_scored():
+    """Labels "churn" and "stay": the positive class is "churn", column 0. Scored as the last
+    column, F1 would be the majority class's."""
+    y = np.array(["stay"] * 6 + ["churn"] * 2, dtype=object)
+    proba = np.array([[0.1, 0.9]] * 5 + [[0.7, 0.3]] + [[0.8, 0.2], [0.4, 0.6]])
+    result = evaluate.score(y, proba, ["churn", "stay"], 0)
+    assert result["f1"] == pytest.approx(result["per_class"]["churn"]["f1"]) == pytest.approx(0.5)
+    assert result["roc_auc"] == pytest.approx(evaluate.skm.roc_auc_score(y == "churn", proba[:, 0]))
+    roc = evaluate.curves(y, proba, ["churn", "stay"], 0)["roc"]
+    assert {point["class"] for point in roc} == {"churn"}
 
 
 def test_curves_are_resampled_per_class():
     y = np.array([0, 1, 0, 1, 1])
     proba = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.45, 0.55], [0.1, 0.9]])
-    curves = evaluate.curves(y, proba, [0, 1])
+    curves = evaluate.curves(y, proba, [0, 1], 1)
     assert len(curves["roc"]) == evaluate.CURVE_POINTS
     assert curves["roc"][-1] == {"class": "1", "fpr": 1.0, "tpr": 1.0}
     table = evaluate.confusion_rows(y, proba, [0, 1])
@@ -68,17 +80,17 @@ def test_permutation_importance_ranks_the_informative_column_first():
         p = 1 / (1 + np.exp(-4 * m[:, 0]))
         return np.column_stack([1 - p, p])
 
-    ranked = evaluate.importances(predict, matrix, y, [0, 1], ["signal", "noise", "other"], 300, 1)
+    ranked = evaluate.importances(predict, matrix, y, [0, 1], 1, ["signal", "noise", "other"], 300, 1)
     assert ranked[0]["feature"] == "signal" and ranked[0]["importance"] > 0.3
     assert {r["feature"]: r["importance"] for r in ranked[1:]} == {"noise": 0.0, "other": 0.0}
-    assert ranked == evaluate.importances(predict, matrix, y, [0, 1], ["signal", "noise", "other"], 300, 1)
+    assert ranked == evaluate.importances(predict, matrix, y, [0, 1], 1, ["signal", "noise", "other"], 300, 1)
 
 
 def test_multiclass_permutation_importance_uses_accuracy():
     matrix = np.repeat(np.arange(3.0), 20)[:, None]
     labels = np.array(["a", "b", "c"], dtype=object)[matrix[:, 0].astype(int)]
     ranked = evaluate.importances(lambda m: np.eye(3)[m[:, 0].astype(int)], matrix, labels,
-                                  ["a", "b", "c"], ["code"], 60, 0)
+                                  ["a", "b", "c"], None, ["code"], 60, 0)
     assert 0.4 < ranked[0]["importance"] <= 1.0  # accuracy 1.0 falls to about a third
 
 

@@ -32,15 +32,16 @@ def churn_split(base_params):
 def fit_bundle(train_frame, params, version="challenger"):
     spec = featurize.build_spec(train_frame, params)
     estimator = train.fit(featurize.featurize(train_frame, spec, ["churned"]), spec, params)
-    return bundle.Bundle(estimator, {"features": spec.to_dict(), "target": "churned",
-                                     "model_version": version})
+    return bundle.Bundle(estimator, {"features": spec.to_dict(), "target": "churned", "model_version": version,
+                                     "classes": estimator.classes_.tolist(), "positive_class": 1})
 
 
 def run_gate(train_frame, test_frame, params, model=None):
     model = model or fit_bundle(train_frame, params)
     spec = FeatureSpec.from_dict(model.metadata["features"])
     proba = model.estimator.predict_proba(spec.transform(test_frame))
-    metrics = evaluate.score(test_frame["churned"].to_numpy(), proba, list(model.estimator.classes_))
+    metrics = evaluate.score(test_frame["churned"].to_numpy(), proba, list(model.estimator.classes_),
+                             bundle.positive_index(model.metadata))
     report, results = gate.evaluate_gate(train_frame, test_frame, model, metrics, params)
     return report, results
 

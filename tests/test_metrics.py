@@ -2,6 +2,7 @@ import multiprocessing
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from slipway.featureset import FeatureSpec
@@ -29,7 +30,8 @@ def test_counts_of_every_process_are_summed(tmp_path):
 def test_prediction_counts_export_what_prometheus_client_would():
     model = SimpleNamespace(
         version="v1", classes=[0, 1], spec=FeatureSpec(numeric=["x"], categorical={}),
-        metadata={"reference": {"x": {"kind": "numeric", "edges": [1.0], "fractions": [0.5, 0.5, 0.0]}}})
+        metadata={"classes": [0, 1], "positive_class": 1,
+                  "reference": {"x": {"kind": "numeric", "edges": [1.0], "fractions": [0.5, 0.5, 0.0]}}})
     predictions = PredictionCounts(model, None)
     proba = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
     predictions.observe(proba, np.array([[0.0], [3.0], [np.nan]]))
@@ -87,3 +89,15 @@ def test_an_exited_workers_samples_fold_into_the_archive_and_scrape_the_same(tmp
     left = {path.name for path in tmp_path.iterdir() if not path.name.startswith(".")}
     assert left == {f"{kind}_{pid}.db" for kind in samples for pid in (13, "archive")} | {
         "demo_13.counts", "demo_archive.counts"}
+
+
+def test_the_score_is_the_named_positive_class_probability():
+    """Labels "churn" and "stay" with data.positive_class churn: the score histogram (what the
+    canary analysis and the alerts read) is churn's probability, column 0."""
+    model = SimpleNamespace(version="v1", classes=["churn", "stay"], spec=FeatureSpec(numeric=["x"], categorical={}),
+                            metadata={"classes": ["churn", "stay"], "positive_class": "churn", "reference": {}})
+    predictions = PredictionCounts(model, None)
+    predictions.observe(np.array([[0.9, 0.1], [0.8, 0.2]]), np.array([[0.0], [1.0]]))
+    registry = CollectorRegistry()
+    registry.register(predictions)
+    assert registry.get_sample_value("slipway_prediction_score_sum", {"model_version": "v1"}) == pytest.approx(1.7)

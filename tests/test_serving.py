@@ -266,7 +266,7 @@ def test_model_card(client, reference_model):
     assert reference_model.version in page
     assert reference_model.metadata["sha256"] in page
     assert "PASS" in page and "0.8123" in page
-    assert "month-to-month" in page
+    assert "month-to-month" in page and "positive <code>1</code>" in page
     assert f"data until {reference_model.metadata['training']['data_until']}" in page
 
 

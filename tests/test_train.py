@@ -109,3 +109,25 @@ def test_data_hashes_come_from_dvc_lock(tmp_path):
         "    - path: src/slipway/pipeline/ingest.py\n      md5: def\n"
     )
     assert train.data_hashes(lock) == {"data/raw": "abc.dir"}
+
+
+@pytest.mark.parametrize(("labels", "setting", "expected"), [
+    ([0, 1], None, 1), ([False, True], None, True), (["no", "yes"], None, "yes"),
+    (["churn", "stay"], "churn", "churn"), ([0, 1], 0, 0), ([0, 1], "0", 0), ([False, True], False, False),
+])
+def test_the_positive_class_is_the_named_one_or_the_last(params, labels, setting, expected):
+    params["data"]["positive_class"] = setting
+    series = pd.Series(labels * 3, name="churned")
+    assert train.positive_class(series, params) == expected
+
+
+def test_a_positive_class_that_is_not_a_label_fails_before_the_fit(workdir, churn, params):
+    spec, _ = prepare(workdir, churn, params)
+    (workdir / "data/features/spec.json").write_text(__import__("json").dumps(spec.to_dict()))
+    params["data"]["positive_class"] = "churned"
+    with pytest.raises(ParamsError, match=r"data.positive_class 'churned' is not a class of churned: \[0, 1\]"):
+        train.main(params)
+    assert not (workdir / "models").exists()
+    params["data"]["positive_class"] = "a"
+    with pytest.raises(ParamsError, match="but churned has 3 classes; it applies to binary targets only"):
+        train.positive_class(pd.Series([1, 2, 3], name="churned"), params)

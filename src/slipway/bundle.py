@@ -91,6 +91,15 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
     return full
 
 
+def positive_index(metadata: dict[str, Any]) -> int | None:
+    """A binary model's positive class as a column of its probabilities (``positive_class`` in
+    ``model.json``: ``data.positive_class``, or the last class); ``None`` for a multiclass model."""
+    classes = [str(c) for c in metadata["classes"]]
+    if len(classes) != 2:
+        return None
+    return classes.index(str(metadata.get("positive_class", metadata["classes"][-1])))
+
+
 def load_metadata(directory: str | Path) -> dict[str, Any]:
     return read_json(Path(directory) / METADATA_FILE, BundleError)
 

@@ -38,8 +38,10 @@ def class_codes(y_true: np.ndarray, classes: list) -> np.ndarray:
     return pd.Categorical(y_true, categories=classes).codes.astype(np.int64)
 
 
-def score(y_true: np.ndarray, proba: np.ndarray, classes: list) -> dict[str, Any]:
-    """The metrics the gate and ``dvc metrics diff`` read. Binary: the positive class is the last.
+def score(y_true: np.ndarray, proba: np.ndarray, classes: list, positive: int | None) -> dict[str, Any]:
+    """The metrics the gate and ``dvc metrics diff`` read. ``positive``: the binary model's positive
+    class, as an index into ``classes`` (:func:`slipway.bundle.positive_index`); ``None`` when
+    multiclass (F1 is then the macro average, ROC AUC one-vs-rest).
 
     Labels are compared as indices into ``classes``, so int and string labels work alike. ROC AUC
     is ``None`` when the test set lacks a class (it is undefined then).
@@ -47,18 +49,18 @@ def score(y_true: np.ndarray, proba: np.ndarray, classes: list) -> dict[str, Any
     truth = class_codes(y_true, classes)
     predicted = proba.argmax(axis=1)
     indices = np.arange(len(classes))
-    binary = len(classes) == 2
+    binary = positive is not None
     result = {
         "rows": len(truth),
         "accuracy": float(skm.accuracy_score(truth, predicted)),
         "log_loss": float(skm.log_loss(truth, proba, labels=indices)),
         "f1": float(skm.f1_score(truth, predicted, labels=indices, zero_division=0,
-                                 average="binary" if binary else "macro")),
+                                 average="binary" if binary else "macro", pos_label=positive if binary else 1)),
         "roc_auc": None,
     }
     if set(np.unique(truth)) == set(indices):
         result["roc_auc"] = float(
-            skm.roc_auc_score(truth, proba[:, 1]) if binary
+            skm.roc_auc_score(truth == positive, proba[:, positive]) if binary
             else skm.roc_auc_score(truth, proba, multi_class="ovr", labels=indices))
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         truth, predicted, labels=indices, zero_division=0)
@@ -74,17 +76,17 @@ def _resample(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.interp(grid, x[order], y[order])
 
 
-def curves(y_true: np.ndarray, proba: np.ndarray, classes: list) -> dict[str, list]:
+def curves(y_true: np.ndarray, proba: np.ndarray, classes: list, positive: int | None) -> dict[str, list]:
     """ROC and precision-recall points: the positive class if binary, one-vs-rest if multiclass."""
     grid = np.linspace(0, 1, CURVE_POINTS)
     roc, pr = [], []
-    columns = [len(classes) - 1] if len(classes) == 2 else range(len(classes))
+    columns = [positive] if positive is not None else range(len(classes))
     for column in columns:
-        positive = y_true == classes[column]
-        if positive.all() or not positive.any():
+        members = y_true == classes[column]
+        if members.all() or not members.any():
             continue
-        fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
-        precision, recall, _ = skm.precision_recall_curve(positive, proba[:, column])
+        fpr, tpr, _ = skm.roc_curve(members, proba[:, column])
+        precision, recall, _ = skm.precision_recall_curve(members, proba[:, column])
         name = str(classes[column])
         roc += [{"class": name, "fpr": round(float(f), 5), "tpr": round(float(t), 5)}
                 for f, t in zip(grid, _resample(fpr, tpr, grid), strict=True)]
@@ -99,7 +101,7 @@ def confusion_rows(y_true: np.ndarray, proba: np.ndarray, classes: list) -> pd.D
     return pd.DataFrame({"actual": pd.Series(y_true).astype(str), "predicted": pd.Series(predicted).astype(str)})
 
 
-def importances(predict: Predict, matrix: np.ndarray, y_true: np.ndarray, classes: list,
+def importances(predict: Predict, matrix: np.ndarray, y_true: np.ndarray, classes: list, positive: int | None,
                 columns: list[str], sample: int, seed: int) -> list[dict]:
     """Permutation importance on a seeded sample of the test rows: the mean drop in ROC AUC
     (binary) or accuracy when one column's values are shuffled. (scikit-learn's
@@ -107,9 +109,9 @@ def importances(predict: Predict, matrix: np.ndarray, y_true: np.ndarray, classe
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(matrix), size=min(sample, len(matrix)), replace=False)
     matrix, truth = matrix[rows], class_codes(y_true[rows], classes)
-    if len(classes) == 2 and set(np.unique(truth)) == {0, 1}:
+    if positive is not None and set(np.unique(truth)) == {0, 1}:
         def quality(m: np.ndarray) -> float:
-            return skm.roc_auc_score(truth, predict(m)[:, 1])
+            return skm.roc_auc_score(truth == positive, predict(m)[:, positive])
     else:
         def quality(m: np.ndarray) -> float:
             return skm.accuracy_score(truth, predict(m).argmax(axis=1))
@@ -130,20 +132,20 @@ def main(params: dict[str, Any]) -> None:
     metadata = bundle.load_metadata(paths.MODELS)
     spec = FeatureSpec.from_dict(metadata["features"])
     predict = served_predictor(paths.MODELS, metadata, spec)
-    classes = metadata["classes"]
+    classes, positive = metadata["classes"], bundle.positive_index(metadata)
     test = io.read_parquet(paths.TEST_FEATURES)
     y_true = test[metadata["target"]].to_numpy()
     matrix = spec.frame_matrix(test)
     proba = predict(matrix)
 
-    result = {**score(y_true, proba, classes), "model_version": metadata["model_version"]}
-    plot_data = curves(y_true, proba, classes)
+    result = {**score(y_true, proba, classes, positive), "model_version": metadata["model_version"]}
+    plot_data = curves(y_true, proba, classes, positive)
     io.write_json(paths.PLOTS / "roc.json", plot_data["roc"])
     io.write_json(paths.PLOTS / "precision_recall.json", plot_data["precision_recall"])
     with io.atomic_path(paths.PLOTS / "confusion.csv") as tmp:
         confusion_rows(y_true, proba, classes).to_csv(tmp, index=False)
     io.write_json(paths.PLOTS / "importance.json", importances(
-        predict, matrix, y_true, classes, spec.columns,
+        predict, matrix, y_true, classes, positive, spec.columns,
         lookup(params, "evaluate.importance_sample", int, minimum=10),
         lookup(params, "evaluate.seed", int),
     ))

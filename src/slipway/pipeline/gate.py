@@ -260,7 +260,8 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
                                      ("challenger", challenger, DERIVED_FEATURES)):
         spec = FeatureSpec.from_dict(model.metadata["features"], definitions)
         proba = model.estimator.predict_proba(spec.transform(test))
-        scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_))[metric]
+        scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_),
+                             bundle.positive_index(model.metadata))[metric]
     if scores["champion"] is None or scores["challenger"] is None:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
                      ERROR, f"{metric} undefined on this test set"), {"champion": production.version}
@@ -286,6 +287,9 @@ def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.Da
     classes, their_classes = list(challenger.estimator.classes_), list(champion.estimator.classes_)
     if [str(c) for c in their_classes] != [str(c) for c in classes]:
         return f"has classes {[str(c) for c in their_classes]}, this model {[str(c) for c in classes]}"
+    if bundle.positive_index(champion.metadata) != bundle.positive_index(challenger.metadata):
+        return (f"takes {champion.metadata.get('positive_class')!r} as the positive class, this model "
+                f"{challenger.metadata.get('positive_class')!r}")
     try:
         spec = FeatureSpec.from_dict(champion.metadata["features"], champion_features)
     except DataError as exc:

@@ -63,13 +63,34 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
         raise DataError(f"train: {estimator_name(estimator)} cannot fit these features: {exc}") from None
 
 
+def positive_class(labels: pd.Series, params: dict[str, Any]) -> Any:
+    """``data.positive_class``, one of the labels; unset, the last in sorted order (1, True,
+    "yes"). The metrics that single out a class (F1, ROC AUC, precision-recall) and the served
+    score are that class's: with labels such as "churn" and "stay", the last is the wrong one.
+    Checked before the fit, so a typo costs no training."""
+    classes = sorted(labels.dropna().unique().tolist())
+    wanted = lookup(params, "data.positive_class", (str, int, bool, type(None)), None)
+    if len(classes) != 2:
+        if wanted is not None:
+            raise ParamsError(f"params: data.positive_class is {wanted!r}, but {labels.name} has "
+                              f"{len(classes)} classes; it applies to binary targets only")
+        return None
+    if wanted is None:
+        return json_value(classes[-1])
+    matches = [c for c in classes if str(c) == str(wanted)]
+    if not matches:
+        raise ParamsError(f"params: data.positive_class {wanted!r} is not a class of {labels.name}: "
+                          f"{[json_value(c) for c in classes]}")
+    return json_value(matches[0])
+
+
 def estimator_name(estimator) -> str:
     """What the model is: the last step of a scikit-learn pipeline (encoding first, then the model)."""
     steps = getattr(estimator, "steps", None)
     return type(steps[-1][1] if steps else estimator).__name__
 
 
-def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]) -> dict:
+def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any], positive: Any) -> dict:
     classes = [json_value(c) for c in estimator.classes_]
     target = lookup(params, "data.target", str)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
@@ -77,7 +98,7 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
         "task": "binary" if len(classes) == 2 else "multiclass",
         "target": target,
         "classes": classes,
-        "positive_class": classes[-1] if len(classes) == 2 else None,
+        "positive_class": positive,
         "estimator": estimator_name(estimator),
         "features": spec.to_dict(),
         "inputs": spec.inputs,
@@ -120,8 +141,11 @@ def fast_inference(estimator, features: pd.DataFrame, spec: FeatureSpec,
 def main(params: dict[str, Any]) -> None:
     spec = FeatureSpec.from_dict(io.read_json(paths.FEATURE_SPEC))
     features = io.read_parquet(paths.TRAIN_FEATURES)
+    positive = positive_class(features[lookup(params, "data.target", str)], params)  # before the fit
     estimator = fit(features, spec, params)
-    meta = metadata(estimator, features, spec, params)
+    meta = metadata(estimator, features, spec, params, positive)
     onnx, meta["inference"] = fast_inference(estimator, features, spec)
     meta = bundle.save(paths.MODELS, estimator, meta, onnx)
-    print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}")
+    # Said every time: unset, the positive class is merely the last label in sorted order.
+    positive_note = "" if positive is None else f", positive class {positive!r}"
+    print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}{positive_note}")

@@ -27,6 +27,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.mmap_dict import MmapedDict
 
+from slipway.bundle import positive_index
 from slipway.monitoring.reference import Binner, bin_labels
 
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -154,7 +155,7 @@ class PredictionCounts:
     def __init__(self, model, directory: Path | None):
         self.version = model.version
         self.classes = [str(c) for c in model.classes]
-        self.binary = len(self.classes) == 2
+        self.positive = positive_index(model.metadata)
         self.binner = Binner(model.metadata.get("reference", {}), model.spec.columns)
         self.bucket_offset = len(self.classes)
         self.sum_slot = self.bucket_offset + len(SCORE_BUCKETS) + 1
@@ -164,7 +165,7 @@ class PredictionCounts:
         self._bounds = np.array(SCORE_BUCKETS)
 
     def observe(self, proba: np.ndarray, matrix: np.ndarray) -> None:
-        scores = proba[:, 1] if self.binary else proba.max(axis=1)
+        scores = proba[:, self.positive] if self.positive is not None else proba.max(axis=1)
         positions = np.concatenate([
             proba.argmax(axis=1),
             self.bucket_offset + np.searchsorted(self._bounds, scores, side="left"),  # le buckets

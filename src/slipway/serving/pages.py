@@ -76,7 +76,7 @@ code{background:#f4f4f4;padding:0 .2rem}
 <table>
 <tr><th>model version</th><td><code>{{ model.version }}</code></td></tr>
 <tr><th>track</th><td>{{ track }}</td></tr>
-<tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}</td></tr>
+<tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}{% if meta.positive_class is not none %}, positive <code>{{ meta.positive_class }}</code>{% endif %}</td></tr>
 <tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
 <tr><th>git commit</th><td><code>{{ meta.git_commit or "unknown" }}</code></td></tr>
 <tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}{% if meta.training and meta.training.data_until %}, data until {{ meta.training.data_until }}{% endif %}</td></tr>
