@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,6 +40,24 @@ def test_random_split_is_seeded(churn, params):
     again = ingest.split(churn, params)[1]
     assert first.index.equals(again.index)
     assert first["event_timestamp"].min() < pd.Timestamp("2025-01-15")  # drawn from every month
+
+
+def test_a_random_split_keeps_each_customer_on_one_side(params):
+    """A customer seen in training and scored again in test would flatter the metrics."""
+    frame = pd.DataFrame({"customer_id": np.repeat(np.arange(100), 5), "churned": np.tile([0, 1, 0, 0, 0], 100)})
+    frame.loc[frame.index[-3:], "customer_id"] = None  # rows without an id are entities of their own
+    train, test = ingest.split_randomly(frame, 0.2, seed=3, target="churned", id_column="customer_id")
+    assert set(train["customer_id"].dropna()).isdisjoint(test["customer_id"].dropna())
+    assert abs(len(test) - 100) <= 5 and len(train) + len(test) == len(frame)
+
+
+def test_a_random_split_without_ids_splits_each_class_in_proportion():
+    """A class of 5 rows in 1,000 is in both splits, not left to chance."""
+    frame = pd.DataFrame({"y": ["common"] * 995 + ["rare"] * 5, "x": range(1000)})
+    for seed in range(20):
+        train, test = ingest.split_randomly(frame, 0.2, seed=seed, target="y")
+        assert test["y"].value_counts().to_dict() == {"common": 199, "rare": 1}
+        assert train["y"].value_counts().to_dict() == {"common": 796, "rare": 4}
 
 
 def test_time_split_needs_a_timestamp_column(churn, params):

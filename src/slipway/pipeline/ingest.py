@@ -91,11 +91,28 @@ def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[p
     return frame.take(order[:first_test]), frame.take(order[first_test:])
 
 
-def split_randomly(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_randomly(frame: pd.DataFrame, test_size: float, seed: int, target: str,
+                   id_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split. With an id column, each entity's rows all go to one side: a customer
+    the model trained on, scored again in test, would flatter its metrics. Without one, each class
+    of ``target`` is split in proportion, so a rare class is not left out of either side by chance."""
+    rng = np.random.default_rng(seed)
     n_test = max(1, int(round(len(frame) * test_size)))
-    order = np.random.default_rng(seed).permutation(len(frame))
     is_test = np.zeros(len(frame), dtype=bool)
-    is_test[order[:n_test]] = True
+    if id_column is not None:  # whole entities, in random order, until the test share is reached
+        codes = pd.factorize(frame[id_column])[0]
+        unnamed = codes < 0  # a row without an id is an entity of its own
+        codes[unnamed] = codes.max() + 1 + np.arange(unnamed.sum())
+        order = rng.permutation(codes.max() + 1)
+        sizes = np.cumsum(np.bincount(codes)[order])
+        is_test = np.isin(codes, order[:np.searchsorted(sizes, n_test) + 1])
+    else:
+        codes = pd.factorize(frame[target], use_na_sentinel=False)[0]
+        for code in np.unique(codes):
+            members = rng.permutation(np.flatnonzero(codes == code))
+            is_test[members[:int(round(len(members) * test_size))]] = True
+        if not is_test.any():  # every class too small to give a row
+            is_test[rng.integers(len(frame))] = True
     return frame[~is_test], frame[is_test]
 
 
@@ -109,7 +126,8 @@ def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
         if timestamp is None:
             raise DataError("ingest.split is 'time' but data.timestamp_column is not set")
         return split_by_time(frame, timestamp, test_size)
-    return split_randomly(frame, test_size, lookup(params, "ingest.seed", int))
+    return split_randomly(frame, test_size, lookup(params, "ingest.seed", int), lookup(params, "data.target", str),
+                          lookup(params, "data.id_column", (str, type(None)), None))
 
 
 def main(params: dict[str, Any]) -> None:
