@@ -1,7 +1,8 @@
 # The model server image: the serving extras only (no DVC, no deepchecks) plus one baked-in model.
-# Tag = the model version (models/model.json), so a tag names exactly one model:
+# Tag = the model version (models/model.json), then a hash of this build's inputs (slipway
+# image-tag), so a tag names exactly one image:
 #   docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) \
-#     --build-arg MODEL_VERSION=$(slipway image-tag --version-only) -t REGISTRY/slipway:VERSION .
+#     --build-arg MODEL_VERSION=$(slipway image-tag --version-only) -t $(slipway image-tag) .
 # Runs as a non-root user with a read-only root filesystem; /tmp must be a writable volume (the
 # Prometheus multiprocess directory lives there).
 

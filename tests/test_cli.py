@@ -91,3 +91,19 @@ def test_example_data_params_get_the_options_bounds(tmp_path, repo_params, setti
     assert result.returncode == ERROR_EXIT and "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {message}"
     assert not (tmp_path / "raw").exists()
+
+
+def test_image_tag_is_the_tag_release_writes(bundle_dir):
+    """`make image` tags with `slipway image-tag`, `make release` writes release's tag into the
+    canary overlay: the same checkout must give the same tag."""
+    from slipway import bundle
+    from slipway.release.overlay import image_tag
+
+    root = Path(__file__).resolve().parents[1]
+    version = bundle.load_metadata(bundle_dir)["model_version"]
+    tagged = subprocess.run([SLIPWAY, "image-tag", "--model-dir", str(bundle_dir)], capture_output=True,
+                            text=True, cwd=root, check=True).stdout.strip()
+    assert tagged == f"ghcr.io/your-org/slipway:{image_tag(version, root)}"
+    only = subprocess.run([SLIPWAY, "image-tag", "--model-dir", str(bundle_dir), "--version-only"],
+                          capture_output=True, text=True, cwd=root, check=True).stdout.strip()
+    assert only == version

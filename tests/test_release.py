@@ -13,7 +13,7 @@ import yaml
 
 from slipway.errors import SlipwayError
 from slipway.release import gitops
-from slipway.release.overlay import Image, check_repository, kustomization, read_image, set_image
+from slipway.release.overlay import Image, check_repository, image_tag, kustomization, read_image, set_image
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
@@ -142,10 +142,31 @@ def test_release_commits_and_pushes_once(repos):
     log = git(remote, "log", "-1", "--format=%B", "main")
     assert log.startswith("release: canary -> model v1")
     assert "Data: data/raw f00.dir" in log and "roc_auc=0.8100" in log
-    assert git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml").count("newTag: v1") == 1
+    tag = image_tag("v1", work)
+    assert git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml").count(f"newTag: {tag}") == 1
+    assert f"Image: registry/slipway:{tag}" in log
     assert git(work, "status", "--porcelain", "kustomize") == ""
-    assert release(work, "v1") == "release: canary already runs model v1; nothing to do"
+    assert release(work, "v1") == f"release: canary already runs registry/slipway:{tag}; nothing to do"
     assert git(remote, "rev-list", "--count", "main") == "2"
+
+
+def test_the_same_model_in_a_changed_server_is_a_new_image(repos):
+    """Pushed under the model's tag alone, a server change would replace the image production
+    runs, unreviewed; as a new tag it goes to the canary and waits for a promotion."""
+    remote, work = repos
+    (work / "src/slipway").mkdir(parents=True)
+    (work / "src/slipway/api.py").write_text("ANSWER = 1\n")
+    release(work, "v1")
+    first = read_image(kustomization("canary", work))
+    (work / "src/slipway/__pycache__").mkdir()
+    (work / "src/slipway/__pycache__/api.cpython-311.pyc").write_bytes(b"\0")  # made by imports: no new image
+    (work / "src/slipway.egg-info").mkdir()
+    (work / "src/slipway.egg-info/PKG-INFO").write_text("Name: slipway\n")
+    assert image_tag("v1", work) == first.tag
+    (work / "src/slipway/api.py").write_text("ANSWER = 2\n")
+    assert release(work, "v1").startswith("release: canary -> model v1 (")
+    second = read_image(kustomization("canary", work))
+    assert second.model_version == first.model_version == "v1" and second.tag != first.tag
 
 
 def test_the_release_commit_carries_dvc_lock_and_the_outputs_git_holds(repos):
@@ -182,8 +203,8 @@ def test_release_refuses_a_checkout_behind_a_production_change(repos, tmp_path):
     release(other, "v20")
     gitops.promote(gitops.Repo(other), None, "test")
     head = git(work, "rev-parse", "HEAD")
-    with pytest.raises(gitops.ReleaseRefused, match=r"production on origin/main runs model v20, this "
-                                                    r"checkout's runs \w+, so the gate compared against"):
+    with pytest.raises(gitops.ReleaseRefused, match=r"production on origin/main runs model v20-\w+, this "
+                                                    r"checkout's runs \S+, so the gate compared against"):
         release(work, "v21")
     assert git(work, "rev-parse", "HEAD") == head and "kustomize" not in git(work, "status", "--porcelain")
     git(work, "pull", "-q", "--rebase", "origin", "main")  # on the latest main it releases
@@ -229,7 +250,7 @@ def test_promote_needs_a_passing_analysis_or_a_reason(repos):
         gitops.promote(repo, analysis, None)
     analysis.write_text(json.dumps({"verdict": "pass", "canary_version": "v3"}))
     assert gitops.promote(repo, analysis, None).startswith("promote: production -> model v3")
-    assert read_image(kustomization("production", work)).tag == "v3"
+    assert read_image(kustomization("production", work)).model_version == "v3"
     release(work, "v4")
     assert gitops.promote(repo, None, "hotfix for incident 42").startswith("promote: production -> model v4")
     assert "Forced: hotfix for incident 42" in git(remote, "log", "-1", "--format=%B", "main")
@@ -246,14 +267,16 @@ def test_rollback_and_status_come_from_history(repos):
     assert state["production"]["model_version"] == "v6" and state["canary"]["model_version"] == "v6"
     assert state["production"]["since_commit"] == git(work, "rev-parse", "HEAD")
     # The canary ran v6 too: it goes back with production, in the same commit.
-    assert gitops.rollback(repo).startswith("rollback: production and canary -> model v5 (")
-    assert read_image(kustomization("production", work)).tag == read_image(kustomization("canary", work)).tag == "v5"
+    assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {image_tag('v5', work)} (")
+    production, canary = (read_image(kustomization(track, work)) for track in ("production", "canary"))
+    assert production == canary and production.model_version == "v5"
     assert git(work, "show", "--stat", "--format=%b", "HEAD").count("kustomization.yaml") == 2
-    assert "Canary: back to v5 too (it ran v6)" in git(work, "log", "-1", "--format=%b")
+    assert f"Canary: back to {image_tag('v5', work)} too (it ran {image_tag('v6', work)})" in git(
+        work, "log", "-1", "--format=%b")
     # Again: further back, to what ran before v5, never forward to v6, which was rolled back from.
     assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {original.tag} (")
     with pytest.raises(gitops.ReleaseRefused, match=r"production has run no image other than \S+ or those "
-                                                    r"rolled back from \(v5, v6\)"):
+                                                    r"rolled back from \(v5-\w+, v6-\w+\)"):
         gitops.rollback(repo)
     assert original.tag not in ("v5", "v6")
 
@@ -263,8 +286,8 @@ def test_a_canary_on_another_model_stays_where_it_is_on_rollback(repos):
     repo = gitops.Repo(work)
     release_and_promote(work, "v10", "v11")
     release(work, "v12")  # the next candidate, on the canary only
-    assert gitops.rollback(repo).startswith("rollback: production -> model v10 (")
-    assert read_image(kustomization("canary", work)).tag == "v12"
+    assert gitops.rollback(repo).startswith(f"rollback: production -> model {image_tag('v10', work)} (")
+    assert read_image(kustomization("canary", work)).model_version == "v12"
 
 
 def test_a_model_promoted_again_after_its_rollback_is_a_rollback_target(repos):
@@ -274,7 +297,7 @@ def test_a_model_promoted_again_after_its_rollback_is_a_rollback_target(repos):
     release_and_promote(work, "v20", "v21")
     gitops.rollback(repo)  # v21 -> v20
     release_and_promote(work, "v21", "v22")  # v21 fixed and promoted again, then v22
-    assert gitops.rollback(repo).startswith("rollback: production and canary -> model v21 (")
+    assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {image_tag('v21', work)} (")
 
 
 def test_a_shallow_clone_says_why_it_cannot_roll_back(repos, tmp_path):
@@ -419,3 +442,10 @@ def test_a_shallow_clone_never_skips_the_champion_for_want_of_history(repos, tmp
     with pytest.raises(SlipwayError, match=f"no release commit for the production model {production} in "
                                            "this shallow clone: fetch the whole history"):
         champion.fetch_production_bundle(gitops.Repo(shallow), tmp_path / "champion")
+
+
+@pytest.mark.parametrize(("tag", "model"), [("292f2ee3c05d40ac-97d63952", "292f2ee3c05d40ac"),
+                                            ("292f2ee3c05d40ac", "292f2ee3c05d40ac"),  # before the build hash
+                                            ("v1-e3b0c442", "v1"), ("concurrent-a", "concurrent-a")])
+def test_an_images_model_is_its_tag_without_the_build_hash(tag, model):
+    assert Image("ghcr.io/your-org/slipway", tag).model_version == model

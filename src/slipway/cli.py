@@ -180,11 +180,13 @@ def status(params_path, as_json) -> None:
 @click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
 @click.option("--version-only", is_flag=True)
 def image_tag(params_path, model_dir, version_only) -> None:
-    """The server image for the bundle in --model-dir: repository:model_version."""
+    """The server image for the bundle in --model-dir: repository:model_version-build."""
     from slipway.bundle import load_metadata
+    from slipway.release.overlay import image_tag
 
     version = load_metadata(model_dir)["model_version"]
-    click.echo(version if version_only else f"{_image_repository(params_module.load(params_path))}:{version}")
+    repository = _image_repository(params_module.load(params_path))
+    click.echo(version if version_only else f"{repository}:{image_tag(version)}")
 
 
 @cli.command("pr-report")

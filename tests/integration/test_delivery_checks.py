@@ -19,8 +19,8 @@ CRDS = REPO.parent / "shared" / "crds"
 VENV_BIN = Path(sys.executable).parent
 # Skipped checkov checks and why (also listed in the README).
 CHECKOV_SKIPS = {
-    "CKV_K8S_43": "images are pinned by tag = model version (immutable by registry policy); "
-                  "release/promote/rollback rewrite tags, not digests",
+    "CKV_K8S_43": "images are pinned by a tag that names one build of one model (immutable by registry "
+                  "policy); release/promote/rollback rewrite tags, not digests",
     "CKV_GHA_7": "promote's only input is a free-text reason recorded in the commit message; "
                  "it does not change any build output",
 }

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from slipway.release.overlay import Image
 from tests.test_release import write_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,10 @@ def image(root: Path, track: str) -> str:
     rendered = run(root, str(KUBECTL), "kustomize", f"kustomize/overlays/{track}").stdout
     deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
     return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def model_of(image_reference: str) -> str:
+    return Image(*image_reference.rsplit(":", 1)).model_version
 
 
 def version(root: Path) -> str:
@@ -106,11 +111,11 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
     new_version = version(ci)
     gate = json.loads((ci / "reports/gate.json").read_text())
     # The gate fetched the model production runs (from the DVC remote, at its release commit).
-    assert first.endswith(f":{gate['models']['champion']}")
+    assert model_of(first) == gate["models"]["champion"]
     assert gate["models"]["champion_score"] > 0.5
-    assert not first.endswith(new_version)
+    assert model_of(first) != new_version
     upstream = clone(remote, tmp_path / "after-release")
-    assert image(upstream, "canary").endswith(f":{new_version}")
+    assert model_of(image(upstream, "canary")) == new_version
     assert image(upstream, "production") == first
     message = run(upstream, "git", "log", "-1", "--format=%B").stdout
     assert message.startswith(f"release: canary -> model {new_version}")
@@ -118,7 +123,7 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
 
     (ci / "reports/canary-analysis.json").write_text(json.dumps({"verdict": "pass", "canary_version": new_version}))
     make(ci, "promote")
-    assert image(ci, "production").endswith(f":{new_version}")
+    assert model_of(image(ci, "production")) == new_version
     # Production changed, so the gate's verdict is stale: the next repro reruns the gate alone,
     # against the new champion (a stale pass would release a model worse than production).
     assert "kustomize/overlays/production/kustomization.yaml" in run(ci, "dvc", "status", "gate").stdout
@@ -168,4 +173,4 @@ def test_two_concurrent_releases_both_land_or_the_second_fails_clearly(remote, t
     subjects = run(check, "git", "log", "--format=%s", "-3").stdout.splitlines()
     landed = [s for s in subjects if s.startswith("release: canary -> model concurrent-")]
     assert len(landed) == 2 - len(failed)
-    assert image(check, "canary").split(":")[-1] in {"concurrent-a", "concurrent-b"}
+    assert model_of(image(check, "canary")) in {"concurrent-a", "concurrent-b"}

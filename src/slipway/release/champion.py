@@ -129,7 +129,7 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> Champion | str:
     overlay = kustomization("production", repo.root)
     if not overlay.is_file():
         return f"no production overlay ({overlay})"
-    version = read_image(overlay).tag
+    version = read_image(overlay).model_version
     commit = release_commit(repo, version)
     if commit is None:
         if repo.is_shallow():

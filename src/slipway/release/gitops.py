@@ -17,7 +17,7 @@ from pathlib import Path
 from slipway.errors import SlipwayError
 from slipway.io import read_json
 from slipway.release.dvc import uncached_outputs
-from slipway.release.overlay import Image, kustomization, parse_image, read_image, set_image
+from slipway.release.overlay import Image, image_tag, kustomization, parse_image, read_image, set_image
 
 
 class ReleaseRefused(SlipwayError):
@@ -106,11 +106,12 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
                              f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
     _refuse_if_production_moved(repo)
     path = kustomization("canary", repo.root)
-    if not set_image(path, Image(repository, version)):
-        return f"release: canary already runs model {version}; nothing to do"
+    image = Image(repository, image_tag(version, repo.root))
+    if not set_image(path, image):
+        return f"release: canary already runs {image}; nothing to do"
     data = ", ".join(f"{p} {h}" for p, h in (meta.get("data", {}).get("raw") or {}).items()) or "unknown"
     message = (f"release: canary -> model {version}\n\n"
-               f"Image: {repository}:{version}\nData: {data}\n"
+               f"Image: {image}\nData: {data}\n"
                f"Metrics: {_metrics_line(gate.get('metrics', {}))}\nGate: pass\n"
                f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
     # dvc.lock goes with it: the release commit records what produced the model, so the gate can
@@ -149,9 +150,9 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
     if analysis is not None and analysis.is_file():
         result = _json_object(analysis)
         verdict = result.get("verdict")
-        if result.get("canary_version") not in (None, canary.tag):
+        if result.get("canary_version") not in (None, canary.model_version):
             raise ReleaseRefused(f"promote refused: the canary analysis is for model "
-                                 f"{result.get('canary_version')}, the canary runs {canary.tag}")
+                                 f"{result.get('canary_version')}, the canary runs {canary.model_version}")
     if verdict != "pass" and not force_reason:
         raise ReleaseRefused(f"promote refused: canary analysis verdict is {verdict or 'missing'}, "
                              "not pass (--force --reason TEXT to override)")
@@ -229,6 +230,6 @@ def status(repo: Repo) -> dict:
             if change.image != image:
                 break
             since = (change.commit, change.committed_at)
-        out[track] = {"image": str(image), "model_version": image.tag,
+        out[track] = {"image": str(image), "model_version": image.model_version,
                       "since_commit": since[0] if since else None, "since": since[1] if since else None}
     return out

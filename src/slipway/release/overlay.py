@@ -3,6 +3,7 @@ file's comments and layout (ruamel.yaml round trip), written atomically."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ from slipway.errors import SlipwayError
 IMAGE_NAME = "slipway-model-server"  # the placeholder name the base Deployment uses
 OVERLAYS = Path("kustomize/overlays")
 
+# What the server image holds besides the model (the Dockerfile's COPYs). Its tag is the model
+# version plus a hash of these, so that a change to the server's code, its dependencies or the
+# Dockerfile is a new image, released to the canary and promoted on approval like a new model,
+# and never the same tag pushed again over the image production runs.
+BUILD_INPUTS = ("Dockerfile", "requirements/bootstrap.txt", "requirements/serving.txt", "pyproject.toml", "src")
+BUILD_ARTEFACTS = ("__pycache__", ".egg-info", ".pyc")  # made by installs and imports, never copied in effect
+BUILD_TAG = re.compile(r"(.+)-([0-9a-f]{8})")  # model version, build hash
+
 
 # The repository part of an image reference, as the OCI distribution grammar has it: an optional
 # registry host (and port), then lowercase path components.
@@ -25,7 +34,7 @@ REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
 
 
 def check_repository(value: str, where: str) -> str:
-    """``value`` if it can name an image repository (the tag is the model version, added later)."""
+    """``value`` if it can name an image repository (the tag, added later, is :func:`image_tag`)."""
     if not REPOSITORY.fullmatch(value):
         raise SlipwayError(f"{where} must be an image repository without a tag (registry/path, lowercase "
                            f"path), e.g. ghcr.io/your-org/slipway; got {value!r}")
@@ -39,6 +48,32 @@ class Image:
 
     def __str__(self) -> str:
         return f"{self.repository}:{self.tag}"
+
+    @property
+    def model_version(self) -> str:
+        """The model the image serves: the tag without its build hash (tags written before the
+        hash was added are the model version alone)."""
+        tagged = BUILD_TAG.fullmatch(self.tag)
+        return tagged[1] if tagged else self.tag
+
+
+def build_id(root: Path = Path(".")) -> str:
+    """A hash of :data:`BUILD_INPUTS` as they are under ``root``: names and contents."""
+    digest = hashlib.sha256()
+    for name in BUILD_INPUTS:
+        top = root / name
+        files = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
+        for path in files:
+            relative = path.relative_to(root).as_posix()
+            if any(part.endswith(BUILD_ARTEFACTS) for part in relative.split("/")):
+                continue
+            digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:8]
+
+
+def image_tag(model_version: str, root: Path = Path(".")) -> str:
+    """The server image's tag: the model it serves, then the build it runs in."""
+    return f"{model_version}-{build_id(root)}"
 
 
 def kustomization(track: str, root: Path = Path(".")) -> Path:
