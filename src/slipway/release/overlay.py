@@ -22,7 +22,7 @@ OVERLAYS = Path("kustomize/overlays")
 # Dockerfile is a new image, released to the canary and promoted on approval like a new model,
 # and never the same tag pushed again over the image production runs.
 BUILD_INPUTS = ("Dockerfile", "requirements/bootstrap.txt", "requirements/serving.txt", "pyproject.toml", "src")
-BUILD_ARTEFACTS = ("__pycache__", ".egg-info", ".pyc")  # made by installs and imports, never copied in effect
+BUILD_ARTEFACTS = ("__pycache__", ".egg-info", ".pyc")  # left by installs and imports, not code
 BUILD_TAG = re.compile(r"(.+)-([0-9a-f]{8})")  # model version, build hash
 
 
