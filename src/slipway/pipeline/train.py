@@ -65,9 +65,9 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
 
 def positive_class(labels: pd.Series, params: dict[str, Any]) -> Any:
     """``data.positive_class``, one of the labels; unset, the last in sorted order (1, True,
-    "yes"). The metrics that single out a class (F1, ROC AUC, precision-recall) and the served
-    score are that class's: with labels such as "churn" and "stay", the last is the wrong one.
-    Checked before the fit, so a typo costs no training."""
+    "yes"). F1, the ROC and precision-recall curves and the served score are that class's: with
+    labels such as "churn" and "stay", the last is the wrong one. Checked before the fit, so a
+    typo costs no training."""
     classes = sorted(labels.dropna().unique().tolist())
     wanted = lookup(params, "data.positive_class", (str, int, bool, type(None)), None)
     if len(classes) != 2:
