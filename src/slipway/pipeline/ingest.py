@@ -97,16 +97,16 @@ def split_randomly(frame: pd.DataFrame, test_size: float, seed: int, target: str
     the model trained on, scored again in test, would flatter its metrics. Without one, each class
     of ``target`` is split in proportion, so a rare class is not left out of either side by chance."""
     rng = np.random.default_rng(seed)
-    n_test = max(1, int(round(len(frame) * test_size)))
-    is_test = np.zeros(len(frame), dtype=bool)
     if id_column is not None:  # whole entities, in random order, until the test share is reached
         codes = pd.factorize(frame[id_column])[0]
         unnamed = codes < 0  # a row without an id is an entity of its own
         codes[unnamed] = codes.max() + 1 + np.arange(unnamed.sum())
         order = rng.permutation(codes.max() + 1)
         sizes = np.cumsum(np.bincount(codes)[order])
+        n_test = max(1, int(round(len(frame) * test_size)))
         is_test = np.isin(codes, order[:np.searchsorted(sizes, n_test) + 1])
     else:
+        is_test = np.zeros(len(frame), dtype=bool)
         codes = pd.factorize(frame[target], use_na_sentinel=False)[0]
         for code in np.unique(codes):
             members = rng.permutation(np.flatnonzero(codes == code))
