@@ -200,3 +200,20 @@ def test_each_stage_declares_the_code_it_runs(example_project):
         declared = {d for d in graph[stage]["deps"] if d.startswith("src/")}
         files = {"src/" + name.replace(".", "/") + ".py" for name in imported}
         assert files - declared == set(), f"{stage} runs code it does not declare"
+
+
+def test_an_experiment_runs_its_own_copy_of_the_code(example_project):
+    """`dvc exp run --temp` (like a queued experiment) runs the pipeline in a copy of the
+    repository: its stages run that copy's src/, not the checkout the editable install points at
+    (which lacks the feature added here)."""
+    features = example_project.root / "src/slipway/model/features.py"
+    features.write_text(features.read_text() + (
+        '\nDERIVED_FEATURES["tenure_days"] = DerivedFeature(\n'
+        '    ("tenure_months",), lambda cols: cols["tenure_months"] * 30.0, "tenure in days")\n'))
+    derived = example_project.params["featurize"]["derived"]
+    example_project.set_params({"featurize.derived": [*derived, "tenure_days"]})
+    example_project.commit("a derived feature")
+
+    # featurize refuses a derived feature its features.py does not define (exit 2)
+    ran = example_project.run("dvc", "exp", "run", "--temp", "--name", "tenure-days", "featurize")
+    assert "Ran experiment(s): tenure-days" in ran.stdout
