@@ -13,7 +13,15 @@ import yaml
 
 from slipway.errors import SlipwayError
 from slipway.release import gitops
-from slipway.release.overlay import Image, check_repository, image_tag, kustomization, read_image, set_image
+from slipway.release.overlay import (
+    BUILD_INPUTS,
+    Image,
+    check_repository,
+    image_tag,
+    kustomization,
+    read_image,
+    set_image,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
@@ -167,6 +175,32 @@ def test_the_same_model_in_a_changed_server_is_a_new_image(repos):
     assert release(work, "v1").startswith("release: canary -> model v1 (")
     second = read_image(kustomization("canary", work))
     assert second.model_version == first.model_version == "v1" and second.tag != first.tag
+
+
+# What the image holds from the build context besides the build inputs: the bundle, which the
+# model version covers, and the README, which only the package's metadata carries.
+BAKED_BUNDLE = {"models", "reports/metrics.json", "reports/gate.json"}
+PACKAGE_METADATA_ONLY = {"README.md"}
+
+
+def copied_from_context(dockerfile: str) -> set[str]:
+    """The build-context paths of every stage's COPY (not COPY --from another stage)."""
+    paths = set()
+    for line in dockerfile.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            paths.update(w.rstrip("/") for w in words[1:-1] if not w.startswith("--"))
+    return paths
+
+
+def test_every_file_the_image_copies_is_in_its_tag():
+    """A file the Dockerfile copies that BUILD_INPUTS leaves out would change the image without
+    changing its tag: pushed over the tag production runs, unreviewed."""
+    copied = copied_from_context((REPO / "Dockerfile").read_text())
+    assert copied == set(BUILD_INPUTS) - {"Dockerfile"} | BAKED_BUNDLE | PACKAGE_METADATA_ONLY
+    allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")}
+    assert allowed == copied  # the context sends what the image copies, and nothing else
 
 
 def test_the_release_commit_carries_dvc_lock_and_the_outputs_git_holds(repos):

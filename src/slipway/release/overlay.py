@@ -20,7 +20,8 @@ OVERLAYS = Path("kustomize/overlays")
 # What the server image holds besides the model (the Dockerfile's COPYs). Its tag is the model
 # version plus a hash of these, so that a change to the server's code, its dependencies or the
 # Dockerfile is a new image, released to the canary and promoted on approval like a new model,
-# and never the same tag pushed again over the image production runs.
+# and never the same tag pushed again over the image production runs. (tests/test_release.py
+# holds this list to the Dockerfile's COPYs and .dockerignore.)
 BUILD_INPUTS = ("Dockerfile", "requirements/bootstrap.txt", "requirements/serving.txt", "pyproject.toml", "src")
 BUILD_ARTEFACTS = ("__pycache__", ".egg-info", ".pyc")  # left by installs and imports, not code
 BUILD_TAG = re.compile(r"(.+)-([0-9a-f]{8})")  # model version, build hash
