@@ -59,6 +59,12 @@ def test_missing_inputs_are_named(churn):
         spec.transform(churn.drop(columns=["tenure_months"]))
 
 
+def test_dropped_columns_stay_out_of_the_model(churn):
+    spec = infer(churn, drop=["region", "age"])
+    assert not {"region", "age"} & set(spec.inputs)
+    assert "contract" in spec.categorical and "tenure_months" in spec.numeric
+
+
 def test_spec_round_trips_through_json(churn):
     spec = infer(churn)
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
@@ -67,6 +73,8 @@ def test_spec_round_trips_through_json(churn):
 def test_bad_declarations_are_refused(churn):
     with pytest.raises(ParamsError, match="not in the data: \\['nope'\\]"):
         infer(churn, numeric=["nope"])
+    with pytest.raises(ParamsError, match="data.drop_columns names columns not in the data: \\['regoin'\\]"):
+        infer(churn, drop=["region", "regoin"])
     with pytest.raises(ParamsError, match="featurize.derived names features not defined"):
         infer(churn, derived=["magic"])
     with pytest.raises(ParamsError) as text:

@@ -180,11 +180,14 @@ def infer_spec(
     categorical: list[str] | None,
     derived: list[str],
     max_categories: int,
+    drop: list[str] = (),
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
-    infers them from dtypes."""
-    candidates = [c for c in train.columns if c not in exclude and not c.startswith("__")]
-    for key, declared in (("numeric_features", numeric), ("categorical_features", categorical)):
+    infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
+    must name columns of the data: a misspelt name would leave the column in the model."""
+    candidates = [c for c in train.columns if c not in exclude and c not in drop and not c.startswith("__")]
+    for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
+                          ("drop_columns", drop)):
         absent = [c for c in declared or [] if c not in train.columns]
         if absent:
             raise ParamsError(f"params: data.{key} names columns not in the data: {absent}")

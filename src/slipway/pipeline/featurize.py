@@ -17,10 +17,10 @@ from slipway.pipeline import paths
 
 
 def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
-    drop = lookup(params, "data.drop_columns", list, [])
     return infer_spec(
         train,
-        exclude=key_columns(params) + drop,
+        exclude=key_columns(params),
+        drop=lookup(params, "data.drop_columns", list, []),
         numeric=column_list(params, "data.numeric_features"),
         categorical=column_list(params, "data.categorical_features"),
         derived=lookup(params, "featurize.derived", list, []),
