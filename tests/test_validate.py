@@ -29,13 +29,15 @@ def test_clean_example_data_passes(churn, params):
          ("tenure_months", "type=numeric", 4)),
         (lambda f: f.assign(monthly_charges=f["monthly_charges"].where(f.index >= 300)),
          ("monthly_charges", "nulls<=0.05", 300)),
+        (lambda f: f.assign(avg_session_minutes=f["avg_session_minutes"].where(f.index >= 2, np.inf)),
+         ("avg_session_minutes", "finite", 2)),
         (lambda f: f.assign(churned=f["churned"].where(f.index != 9)), ("churned", "nulls<=0", 1)),
         (lambda f: f.assign(churned=f["churned"].where(f.index != 9, 2)), ("churned", "allowed=['0', '1']", 1)),
         (lambda f: pd.concat([f, f.iloc[:2]], ignore_index=True),
          ("customer_id+event_timestamp", "unique_key", 4)),
     ],
     ids=["missing-column", "below-min", "above-max", "unknown-category", "wrong-type", "nulls",
-         "null-label", "unknown-label", "duplicate-keys"],
+         "infinite", "null-label", "unknown-label", "duplicate-keys"],
 )
 def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
     assert expected in problems(corrupt(churn.copy()), params)

@@ -4,7 +4,7 @@ Every rule runs on both splits and every violation is collected, so one failing 
 problems (column, rule, count, examples) rather than the first one only. Rules come from
 ``params.yaml``: ``data`` names the key columns and features (``data.drop_columns`` are not
 checked unless ``validate.columns`` names them); ``validate.columns`` gives per-column ``type``,
-``min``, ``max``, ``allowed`` and ``max_null_fraction``.
+``min``, ``max``, ``allowed`` and ``max_null_fraction``. Infinite numbers are refused everywhere.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -115,6 +116,10 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
             problems.append(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
                                     _rows_named(frame.loc[nulls], id_column, column, limit)))
         present = values[~nulls]
+        if ptypes.is_float_dtype(values):
+            # The server refuses infinities (422), so a model must not learn from them; upstream,
+            # they are most often a division by zero.
+            report(column, "finite", values.isin((np.inf, -np.inf)))
         kind = rule.get("type")
         if kind == "numeric" or ("min" in rule or "max" in rule):
             numbers = pd.to_numeric(present, errors="coerce")
