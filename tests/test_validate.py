@@ -101,18 +101,20 @@ def test_main_lists_every_problem_and_writes_the_report(workdir, churn, params):
     train.loc[:4, "age"] = 5
     test.loc[test.index[:3], "region"] = "mars"
     test.loc[test.index[:2], "days_since_last_login"] = -1.0
+    test.loc[test.index[:1], "data_usage_gb"] = np.inf  # the report is JSON: it names it as text
     (workdir / "data/interim").mkdir(parents=True)
     train.to_parquet("data/interim/train.parquet")
     test.to_parquet("data/interim/test.parquet")
     with pytest.raises(DataError) as failure:
         validate.main(params)
     message = str(failure.value)
-    assert message.startswith("validate: 3 problem(s) in the ingested data")
+    assert message.startswith("validate: 4 problem(s) in the ingested data")
     assert "train: column 'age', rule min=18: 5 rows, e.g. [5]" in message
     assert "test: column 'region', rule allowed=" in message and "e.g. ['mars']" in message
     assert "test: column 'days_since_last_login', rule min=0: 2 rows, e.g. [-1.0]" in message
+    assert "test: column 'data_usage_gb', rule finite: 1 rows, e.g. ['inf']" in message
     report = json.loads((workdir / "reports/validation.json").read_text())
-    assert report["passed"] is False and len(report["problems"]) == 3
+    assert report["passed"] is False and len(report["problems"]) == 4
 
 
 def test_bad_column_rules_are_a_params_error(churn, params):

@@ -9,6 +9,7 @@ checked unless ``validate.columns`` names them); ``validate.columns`` gives per-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -38,7 +39,9 @@ class Problem:
 
 
 def _examples(values: pd.Series, limit: int) -> list:
-    return values.drop_duplicates().head(limit).tolist()
+    """Up to ``limit`` distinct values, as the JSON report can hold them (infinities as text)."""
+    return [str(v) if isinstance(v, float) and not math.isfinite(v) else v
+            for v in values.drop_duplicates().head(limit).tolist()]
 
 
 def _rows_named(rows: pd.DataFrame, id_column: str | None, column: str, limit: int) -> list:
