@@ -87,6 +87,17 @@ def test_unreadable_file_is_named(tmp_path):
         loading.load_raw(str(bad))
 
 
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text("x;y;x;y;z\n1;2;3;4;5\n")
+    with pytest.raises(DataError, match=r"repeated.csv: the header names these columns more than once: "
+                                        r"\['x', 'y'\]; give each column its own name"):
+        loading.load_raw(str(repeated))
+    written = tmp_path / "written.csv"  # named so by its author: what pandas would rename to
+    written.write_text("x,x.1,y\n1,2,3\n")
+    assert list(loading.load_raw(str(written)).columns) == ["x", "x.1", "y", "__batch__"]
+
+
 def test_batches_with_other_columns_are_refused_with_every_difference(tmp_path):
     folder = tmp_path / "raw"
     folder.mkdir()

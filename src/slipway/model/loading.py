@@ -12,6 +12,7 @@ A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) u
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -71,8 +72,10 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
     suffix = PurePosixPath(path).suffix.lower()
     try:
         if SUFFIXES[suffix] == "csv":
-            return pd.read_csv(path, sep=sniff_separator(path, encoding) if separator == "auto" else separator,
-                               encoding=encoding)
+            separator = sniff_separator(path, encoding) if separator == "auto" else separator
+            frame = pd.read_csv(path, sep=separator, encoding=encoding)
+            check_unique_header(path, frame, separator, encoding)
+            return frame
         return read_parquet(path)
     except DataError:
         raise
@@ -81,6 +84,20 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
                         "data.encoding (cp1252 for most Windows exports)") from exc
     except Exception as exc:  # a parser's own message names the line or the field
         raise DataError(f"{path}: cannot be read: {exc}") from exc
+
+
+def check_unique_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) -> None:
+    """pandas renames a repeated header name ``x`` to ``x.1``: the model would learn, and the
+    server expect, a feature nobody named. Only a frame with such a pair is read again, for its
+    header as written."""
+    names = set(map(str, frame.columns))
+    if not any(re.fullmatch(r"(.+)\.\d+", name) and name.rsplit(".", 1)[0] in names for name in names):
+        return
+    header = pd.read_csv(path, sep=separator, encoding=encoding, header=None, nrows=1, dtype=str).iloc[0]
+    repeated = sorted({name for name in header if (header == name).sum() > 1})
+    if repeated:
+        raise DataError(f"{path}: the header names these columns more than once: {repeated}; "
+                        "give each column its own name")
 
 
 def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
