@@ -10,7 +10,7 @@ bundle and never from params.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -180,7 +180,7 @@ def infer_spec(
     categorical: list[str] | None,
     derived: list[str],
     max_categories: int,
-    drop: list[str] = (),
+    drop: Sequence[str] = (),
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
