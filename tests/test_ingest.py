@@ -60,6 +60,15 @@ def test_a_random_split_without_ids_splits_each_class_in_proportion():
         assert train["y"].value_counts().to_dict() == {"common": 796, "rare": 4}
 
 
+@pytest.mark.parametrize(("target", "id_column", "message"), [
+    ("churn", None, "data.target: column 'churn' not in the data"),
+    ("churn", "custmer_id", "data.id_column: column 'custmer_id' not in the data"),
+])
+def test_a_random_split_names_a_column_the_data_lacks(churn, target, id_column, message):
+    with pytest.raises(DataError, match=message):
+        ingest.split_randomly(churn, 0.2, seed=1, target=target, id_column=id_column)
+
+
 def test_time_split_needs_a_timestamp_column(churn, params):
     params["data"]["timestamp_column"] = None
     with pytest.raises(DataError, match="timestamp_column is not set"):

@@ -96,6 +96,9 @@ def split_randomly(frame: pd.DataFrame, test_size: float, seed: int, target: str
     """A seeded random split. With an id column, each entity's rows all go to one side: a customer
     the model trained on, scored again in test, would flatter its metrics. Without one, each class
     of ``target`` is split in proportion, so a rare class is not left out of either side by chance."""
+    key, column = ("data.id_column", id_column) if id_column is not None else ("data.target", target)
+    if column not in frame.columns:
+        raise DataError(f"{key}: column {column!r} not in the data")
     rng = np.random.default_rng(seed)
     if id_column is not None:  # whole entities, in random order, until the test share is reached
         codes = pd.factorize(frame[id_column])[0]
