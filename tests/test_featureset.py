@@ -75,6 +75,13 @@ def test_bad_declarations_are_refused(churn):
         infer(churn, numeric=["nope"])
     with pytest.raises(ParamsError, match="data.drop_columns names columns not in the data: \\['regoin'\\]"):
         infer(churn, drop=["region", "regoin"])
+    with pytest.raises(ParamsError, match=r"data.categorical_features names columns that are never features: "
+                                         r"\['churned', 'region'\] \(the target, id and timestamp columns"):
+        infer(churn, categorical=["contract", "churned", "region"], drop=["region"])
+    with pytest.raises(ParamsError, match=r"numeric_features names columns that are never features: \['customer_id'\]"):
+        infer(churn, numeric=["age", "customer_id"])
+    with pytest.raises(ParamsError, match=r"data.numeric_features and data.categorical_features both name \['age'\]"):
+        infer(churn, numeric=["age"], categorical=["age", "contract"])
     with pytest.raises(ParamsError, match="featurize.derived names features not defined"):
         infer(churn, derived=["magic"])
     with pytest.raises(ParamsError) as text:

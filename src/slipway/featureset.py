@@ -191,6 +191,14 @@ def infer_spec(
         absent = [c for c in declared or [] if c not in train.columns]
         if absent:
             raise ParamsError(f"params: data.{key} names columns not in the data: {absent}")
+    for key, declared in (("numeric_features", numeric), ("categorical_features", categorical)):
+        kept_out = [c for c in declared or [] if c in exclude or c in drop]
+        if kept_out:  # the label as a feature is a leak; an id or a time, a feature that never recurs
+            raise ParamsError(f"params: data.{key} names columns that are never features: {kept_out} "
+                              "(the target, id and timestamp columns, and data.drop_columns)")
+    both = [c for c in numeric or [] if c in (categorical or [])]
+    if both:
+        raise ParamsError(f"params: data.numeric_features and data.categorical_features both name {both}")
     not_numeric = [c for c in numeric or [] if not ptypes.is_numeric_dtype(train[c]) or ptypes.is_bool_dtype(train[c])]
     if not_numeric:
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
