@@ -71,7 +71,10 @@ def test_estimator_params_errors(churn, params):
         make_estimator("xgboost", {}, 0, spec)
     with pytest.raises(ParamsError, match="train.hyperparameters: .*learning_rat"):
         make_estimator("hist_gradient_boosting", {"learning_rat": 0.1}, 0, spec)
-
+    with pytest.raises(ParamsError, match=r"^params: train.hyperparameters: remove categorical_features \(set by "
+                                          r"the feature spec \(data.categorical_features\)\), random_state "
+                                          r"\(set by train.seed\)$"):
+        make_estimator("hist_gradient_boosting", {"random_state": 1, "categorical_features": None}, 0, spec)
 
 
 @pytest.mark.parametrize(("name", "hyperparameters", "message"), [

@@ -40,7 +40,16 @@ def _one_hot(spec: FeatureSpec, scale: bool) -> ColumnTransformer:
     )
 
 
+# Arguments the factory sets itself, and from what: a hyperparameter may not set them again.
+SET_BY_THE_FACTORY = {"random_state": "train.seed",
+                      "categorical_features": "the feature spec (data.categorical_features)"}
+
+
 def make_estimator(name: str, hyperparameters: dict[str, Any], seed: int, spec: FeatureSpec):
+    clashes = sorted(set(hyperparameters) & set(SET_BY_THE_FACTORY))
+    if clashes:
+        raise ParamsError("params: train.hyperparameters: remove " + ", ".join(
+            f"{key} (set by {SET_BY_THE_FACTORY[key]})" for key in clashes))
     try:
         if name == "hist_gradient_boosting":
             return HistGradientBoostingClassifier(
