@@ -39,6 +39,23 @@ def churn() -> pd.DataFrame:
 
 
 @pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    """S3 as a machine without credentials sees it: botocore finds none, and asks no metadata
+    service (s3fs caches its filesystems, with whatever credentials an earlier test gave them)."""
+    import s3fs
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    s3fs.S3FileSystem.clear_instance_cache()
+    yield
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """Run the test inside an empty directory, as a stage runs in the repository root."""
     monkeypatch.chdir(tmp_path)

@@ -145,6 +145,15 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path, name, content, problem):
     assert str(refused.value).startswith(f"{tmp_path / name}: {problem}")
 
 
+@pytest.mark.parametrize(("location", "problem"), [
+    ("s3://prediction-logs/slipway", "Unable to locate credentials"),
+    ("s3://", "Cannot traverse all of S3"),
+])
+def test_a_log_location_that_cannot_be_listed_is_named(no_aws_credentials, location, problem):
+    with pytest.raises(DataError, match=f"^{location}: cannot be listed \\({problem}"):
+        drift.read_prediction_log(location)
+
+
 def test_a_line_cut_short_is_skipped_and_reported(tmp_path, repo_params):
     """A full disk or a killed shipper cuts a line: the check goes on, and says it skipped it."""
     lines = [json.dumps({"ts": NOW, "inputs": row}) + "\n" for row in frame(301, seed=2).to_dict("records")]

@@ -55,6 +55,16 @@ def write_parquet(target: str | Path, frame: pd.DataFrame) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def storage_errors() -> tuple[type[Exception], ...]:
+    """What reading storage raises for a location it cannot reach or read: ``OSError``, and for
+    S3 botocore's own errors (no credentials, no endpoint), which s3fs lets through."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # no S3 support installed: fsspec itself says so, as an ImportError
+        return (OSError,)
+    return (OSError, BotoCoreError, ClientError)
+
+
 def read_parquet(path: str | Path) -> pd.DataFrame:
     """A Parquet file, or a :class:`DataError` naming the file and what is wrong with it.
 
@@ -71,7 +81,7 @@ def read_parquet(path: str | Path) -> pd.DataFrame:
         if "://" in str(path):
             return pd.read_parquet(path)
         return pq.read_table(str(path)).to_pandas()
-    except (OSError, pyarrow.ArrowException) as exc:
+    except (*storage_errors(), pyarrow.ArrowException) as exc:
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
 
 

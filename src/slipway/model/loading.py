@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from slipway.errors import DataError
-from slipway.io import read_parquet
+from slipway.io import read_parquet, storage_errors
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # file name ending -> format
 
@@ -34,13 +34,16 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
     if any(ch in source for ch in "*?["):
         raise DataError(f"data.source: {source} is a glob, which DVC cannot track as a dependency; "
                         "set data.source to the directory and data.pattern to the file-name glob")
-    fs, path = _filesystem(source)
-    if fs.isdir(path):
-        paths = [p for p in fs.find(path) if not PurePosixPath(p).name.startswith(".")]
-    elif fs.exists(path):
-        paths = [path]
-    else:
-        raise DataError(f"data.source: {source} does not exist")
+    try:
+        fs, path = _filesystem(source)
+        if fs.isdir(path):
+            paths = [p for p in fs.find(path) if not PurePosixPath(p).name.startswith(".")]
+        elif fs.exists(path):
+            paths = [path]
+        else:
+            raise DataError(f"data.source: {source} does not exist")
+    except (*storage_errors(), ValueError) as exc:  # ValueError: a URL fsspec cannot list, e.g. s3://
+        raise DataError(f"data.source: {source} cannot be listed: {exc}") from None
     suffixes = {suffix for suffix, kind in SUFFIXES.items() if fmt in ("auto", kind)}
     batches = sorted(p for p in paths if PurePosixPath(p).suffix.lower() in suffixes
                      and (pattern is None or fnmatch.fnmatchcase(PurePosixPath(p).name, pattern)))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from slipway.errors import DataError
 from slipway.featureset import FeatureSpec, category_labels
+from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_number, lookup
@@ -30,8 +31,8 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
     shipper writes a file after the lines in it."""
     import fsspec  # only the drift job reads remote storage
 
-    fs, root = fsspec.core.url_to_fs(location)
     try:
+        fs, root = fsspec.core.url_to_fs(location)
         if fs.isfile(root):
             files = [root]
         else:
@@ -40,7 +41,7 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
             if not found:
                 raise DataError(f"{location}: no prediction log (*.jsonl or *.jsonl.gz) found")
             files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
-    except OSError as exc:  # unreachable storage, no permission
+    except (*storage_errors(), ValueError) as exc:  # unreachable, no permission; ValueError: s3://
         raise DataError(f"{location}: cannot be listed ({exc})") from None
     rows, cut = [], []
     for file in files:
@@ -48,7 +49,7 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
         try:
             with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
                 inputs, skipped = _logged_inputs(handle, shown, since)
-        except (OSError, EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
+        except (*storage_errors(), EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
         rows += inputs
         cut += [f"{shown}:{number}" for number in skipped]
