@@ -88,6 +88,11 @@ def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[p
     order = times.array.argsort(kind="stable")
     ordered = times.iloc[order]
     first_test = int(ordered.searchsorted(ordered.iloc[len(ordered) - n_test], side="left"))
+    if first_test == 0:
+        raise DataError(f"column {column!r}: the newest {test_size:g} of rows reaches back to the oldest "
+                        f"timestamp, {ordered.iloc[0]}, and rows sharing the cut-off all go to test, so "
+                        "nothing is left to train on (lower ingest.test_size, set ingest.split: random, "
+                        "or name a finer data.timestamp_column)")
     return frame.take(order[:first_test]), frame.take(order[first_test:])
 
 
