@@ -38,6 +38,10 @@ def churn() -> pd.DataFrame:
     return make_churn()
 
 
+# S3 locations that cannot be listed without credentials (no_aws_credentials), and why.
+UNLISTABLE_S3 = [("s3://slipway-data/prefix", "Unable to locate credentials"), ("s3://", "Cannot traverse all of S3")]
+
+
 @pytest.fixture
 def no_aws_credentials(monkeypatch, tmp_path):
     """S3 as a machine without credentials sees it: botocore finds none, and asks no metadata

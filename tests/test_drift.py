@@ -13,6 +13,7 @@ from slipway.errors import DataError
 from slipway.featureset import FeatureSpec
 from slipway.monitoring import drift
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
+from tests.conftest import UNLISTABLE_S3
 
 NOW = time.time()
 SPEC = FeatureSpec(["x"], {"organic": ["False", "True"], "grade": ["1", "2", "3"]})
@@ -145,10 +146,7 @@ def test_a_file_that_cannot_be_read_is_named(tmp_path, name, content, problem):
     assert str(refused.value).startswith(f"{tmp_path / name}: {problem}")
 
 
-@pytest.mark.parametrize(("location", "problem"), [
-    ("s3://prediction-logs/slipway", "Unable to locate credentials"),
-    ("s3://", "Cannot traverse all of S3"),
-])
+@pytest.mark.parametrize(("location", "problem"), UNLISTABLE_S3)
 def test_a_log_location_that_cannot_be_listed_is_named(no_aws_credentials, location, problem):
     with pytest.raises(DataError, match=f"^{location}: cannot be listed \\({problem}"):
         drift.read_prediction_log(location)

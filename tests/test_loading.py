@@ -3,6 +3,7 @@ import pytest
 
 from slipway.errors import DataError
 from slipway.model import loading
+from tests.conftest import UNLISTABLE_S3
 
 
 @pytest.fixture
@@ -80,10 +81,7 @@ def test_a_csv_in_another_encoding_is_read_once_named_and_the_error_says_how(tmp
     assert loading.load_raw(str(path)).columns[:2].tolist() == ["région", "ventes"]
 
 
-@pytest.mark.parametrize(("source", "problem"), [
-    ("s3://churn-data/raw", "Unable to locate credentials"),
-    ("s3://", "Cannot traverse all of S3"),
-])
+@pytest.mark.parametrize(("source", "problem"), UNLISTABLE_S3)
 def test_a_source_that_cannot_be_listed_is_named(no_aws_credentials, source, problem):
     with pytest.raises(DataError, match=f"^data.source: {source} cannot be listed: {problem}"):
         loading.load_raw(source)
