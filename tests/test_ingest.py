@@ -17,7 +17,7 @@ def test_rows_sharing_the_cutoff_all_go_to_test():
     frame = pd.DataFrame({"t": pd.to_datetime(["2025-01-01"] * 3 + ["2025-01-02"] * 3), "y": range(6)})
     train, test = ingest.split_by_time(frame, "t", test_size=0.5)
     assert train["t"].max() < test["t"].min()
-    with pytest.raises(DataError, match=r"column 't': the newest 0.6 of rows reaches back to the oldest "
+    with pytest.raises(DataError, match=r"column 't': the newest 60% of rows reaches back to the oldest "
                                         r"timestamp, 2025-01-01 00:00:00, .* nothing is left to train on"):
         ingest.split_by_time(frame, "t", test_size=0.6)  # the cut falls inside day 1: all of it is test
 

@@ -89,7 +89,7 @@ def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[p
     ordered = times.iloc[order]
     first_test = int(ordered.searchsorted(ordered.iloc[len(ordered) - n_test], side="left"))
     if first_test == 0:
-        raise DataError(f"column {column!r}: the newest {test_size:g} of rows reaches back to the oldest "
+        raise DataError(f"column {column!r}: the newest {test_size:.0%} of rows reaches back to the oldest "
                         f"timestamp, {ordered.iloc[0]}, and rows sharing the cut-off all go to test, so "
                         "nothing is left to train on (lower ingest.test_size, set ingest.split: random, "
                         "or name a finer data.timestamp_column)")
