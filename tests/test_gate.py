@@ -169,7 +169,8 @@ def test_a_champion_directory_without_a_bundle_is_an_error_not_a_skip(tmp_path, 
     assert report["verdict"] == "fail"
     assert failed(report, "regression") == [
         f"ERROR champion_challenger/regression [test]: load the champion model: could not run: "
-        f"gate.champion: no model bundle at {tmp_path / 'no-such-bundle'} (no model.json)"]
+        f"gate.champion: no model bundle at '{tmp_path / 'no-such-bundle'}' (no model.json); "
+        "set production, a bundle directory or null"]
 
 
 @pytest.mark.parametrize("change, reason", [

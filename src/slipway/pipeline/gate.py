@@ -309,7 +309,8 @@ def resolve_champion(setting: str | None, scratch: Path) -> Champion | str:
         return "gate.champion is null"
     if setting != "production":
         if not (Path(setting) / bundle.METADATA_FILE).is_file():
-            raise SlipwayError(f"gate.champion: no model bundle at {setting} (no {bundle.METADATA_FILE})")
+            raise SlipwayError(f"gate.champion: no model bundle at {setting!r} (no {bundle.METADATA_FILE}); "
+                               "set production, a bundle directory or null")
         return Champion(Path(setting), DERIVED_FEATURES)
     return fetch_production_bundle(Repo(Path(".")), scratch)
 
