@@ -49,6 +49,17 @@ def test_load_reports_missing_and_malformed_files(tmp_path):
         params_module.load(scalar)
 
 
+def test_a_key_given_twice_is_refused_where_dvc_refuses_it(tmp_path):
+    """PyYAML keeps the last of two keys silently: a second ``train:`` would replace the first."""
+    twice = tmp_path / "params.yaml"
+    twice.write_text("train:\n  seed: 1\nevaluate:\n  seed: 2\ntrain:\n  estimator: random_forest\n")
+    with pytest.raises(ParamsError, match=r"(?s)not valid YAML: .*found duplicate key 'train'\n  in .*line 5"):
+        params_module.load(twice)
+    merged = tmp_path / "merged.yaml"  # a merge key may bring in a key the mapping also sets
+    merged.write_text("base: &base {seed: 1, size: 2}\ntrain:\n  <<: *base\n  seed: 3\n")
+    assert params_module.read_yaml(merged)["train"] == {"seed": 3, "size": 2}
+
+
 def test_repository_params_are_complete(repo_params):
     for key in ("data.source", "data.target", "ingest.split", "train.estimator", "evaluate.seed"):
         lookup(repo_params, key, (str, int, float))

@@ -42,10 +42,30 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping, as DVC (ruamel.yaml) does: PyYAML keeps
+    the last silently, so a second ``train:`` section would replace the first without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *anchor" merges, by design
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):  # unhashable: the base class names it
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path, error: type[SlipwayError] = ParamsError) -> Any:
-    """A repository file's YAML document; a missing or malformed file is an ``error`` naming it."""
+    """A repository file's YAML document; a missing or malformed file, or one that gives a key
+    twice, is an ``error`` naming it."""
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
     except FileNotFoundError:
         raise error(f"{path}: not found (run from the repository root)") from None
     except yaml.YAMLError as exc:
