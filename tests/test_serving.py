@@ -474,6 +474,10 @@ def test_config_from_environment_is_checked():
         ServingConfig.from_env({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"})
     with pytest.raises(Exception, match="SLIPWAY_PREDICTION_LOG_MAX_BYTES and SLIPWAY_PREDICTION_LOG_BACKUPS must be"):
         ServingConfig.from_env({"SLIPWAY_PREDICTION_LOG_BACKUPS": "-1"})
+    assert ServingConfig.from_env({"SLIPWAY_MODEL_NAME": "churn-v2.1_eu"}).model_name == "churn-v2.1_eu"
+    for name in ("churn/eu", "churn eu", ".hidden"):  # /v2/models/churn/eu/infer would never match
+        with pytest.raises(Exception, match=f"SLIPWAY_MODEL_NAME must be letters, .*got '{re.escape(name)}'"):
+            ServingConfig.from_env({"SLIPWAY_MODEL_NAME": name})
 
 
 def test_the_server_does_not_import_the_pipeline_tooling():

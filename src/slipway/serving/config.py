@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from slipway.errors import ParamsError
 
 UNSEEN_POLICIES = ("reject", "missing")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class ServingConfig:
         return config
 
     def check(self) -> None:
+        if not MODEL_NAME.fullmatch(self.model_name):  # it is one segment of the V2 paths
+            raise ParamsError(f"SLIPWAY_MODEL_NAME must be letters, digits, '.', '_' or '-' (a segment of "
+                              f"/v2/models/<name>), got {self.model_name!r}")
         if self.unseen_categories not in UNSEEN_POLICIES:
             raise ParamsError(f"SLIPWAY_UNSEEN_CATEGORIES must be one of {UNSEEN_POLICIES}, "
                               f"got {self.unseen_categories!r}")
