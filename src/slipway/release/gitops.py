@@ -36,8 +36,19 @@ class Repo:
             raise SlipwayError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
+    def check_remote(self) -> list[str]:
+        """The repository's remotes. When it has some but not ``remote``, ``release.remote`` is
+        misspelt: committing without pushing would report a change nobody pushed, so it refuses."""
+        remotes = self.git("remote").stdout.split()
+        if remotes and self.remote not in remotes:
+            raise ReleaseRefused(f"release.remote {self.remote!r} is not a remote of this repository "
+                                 f"(it has {', '.join(remotes)}); nothing was changed")
+        return remotes
+
     def has_remote(self) -> bool:
-        return self.remote in self.git("remote").stdout.split()
+        """Whether commits are pushed: a repository without any remote (a scratch clone) commits
+        locally."""
+        return bool(self.check_remote())
 
     def is_shallow(self) -> bool:
         """A clone with part of the history (CI checkouts by default): what it lacks may exist."""
@@ -48,11 +59,12 @@ def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4,
                     also: tuple[str, ...] = ()) -> str:
     """Commit ``path`` (and the files in ``also`` that exist) alone; push, rebasing onto the
     remote when it moved on. Returns the commit."""
+    pushes = repo.has_remote()
     relative = [str(path.relative_to(repo.root)) if path.is_absolute() else str(path)]
     relative += [name for name in also if (repo.root / name).is_file()]
     repo.git("add", "--", *relative)
     repo.git("commit", "--quiet", "-m", message, "--", *relative)
-    if not repo.has_remote():
+    if not pushes:
         return repo.git("rev-parse", "HEAD").stdout.strip()
     for attempt in range(1, attempts + 1):
         pushed = repo.git("push", "--quiet", repo.remote, f"HEAD:{repo.branch}", check=False)
@@ -141,6 +153,7 @@ def _refuse_if_production_moved(repo: Repo) -> None:
 
 
 def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
+    repo.check_remote()  # before the overlay is touched
     canary = read_image(kustomization("canary", repo.root))
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
@@ -194,6 +207,7 @@ def rollback(repo: Repo) -> str:
     """Production back to the image it ran before its current one, from the overlay's history.
     Images production was rolled back from since they were set are skipped: a second rollback goes
     further back, not forward to the model the first one removed."""
+    repo.check_remote()  # before the overlay is touched
     path = kustomization("production", repo.root)
     current = read_image(path)
     removed: set[str] = set()
