@@ -158,19 +158,24 @@ def test_release_commits_and_pushes_once(repos):
     assert git(remote, "rev-list", "--count", "main") == "2"
 
 
-def test_a_misspelt_remote_is_refused_before_anything_is_written(repos):
-    """Committed but never pushed, a release would be reported done while Argo CD never saw it."""
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"remote": "orign"}, r"release.remote 'orign' is not a remote of this repository \(it has origin\)"),
+    ({"branch": "mian"}, r"release.branch 'mian' is not a branch of origin \(a push would create it, "),
+])
+def test_a_misspelt_remote_or_branch_is_refused_before_anything_is_written(repos, setting, message):
+    """Committed but never pushed, or pushed to a new branch, a change would be reported done
+    while Argo CD never saw it."""
     remote, work = repos
     release_and_promote(work, "v1", "v2")
     write_bundle(work, "v3")
     head = git(work, "rev-parse", "HEAD")
-    misspelt = gitops.Repo(work, remote="orign")
+    misspelt = gitops.Repo(work, **setting)
     for action in (lambda: gitops.release(misspelt, "registry/slipway", work / "models", work / "reports"),
                    lambda: gitops.promote(misspelt, None, "test"), lambda: gitops.rollback(misspelt)):
-        with pytest.raises(gitops.ReleaseRefused, match=r"^release.remote 'orign' is not a remote of this "
-                                                        r"repository \(it has origin\); nothing was changed$"):
+        with pytest.raises(gitops.ReleaseRefused, match=f"^{message}.*nothing was changed$"):
             action()
     assert git(work, "rev-parse", "HEAD") == head and git(work, "status", "--porcelain", "kustomize") == ""
+    assert git(remote, "branch", "--list").split() == ["*", "main"]
 
 
 def test_the_same_model_in_a_changed_server_is_a_new_image(repos):

@@ -36,19 +36,27 @@ class Repo:
             raise SlipwayError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
-    def check_remote(self) -> list[str]:
-        """The repository's remotes. When it has some but not ``remote``, ``release.remote`` is
-        misspelt: committing without pushing would report a change nobody pushed, so it refuses."""
+    def check_push_target(self) -> list[str]:
+        """The repository's remotes, after checking that the push would land where Argo CD looks.
+        Refuses a ``release.remote`` that is not one of them (committed but never pushed, a change
+        would be reported done) and a ``release.branch`` the remote lacks (the push would create it)."""
         remotes = self.git("remote").stdout.split()
         if remotes and self.remote not in remotes:
             raise ReleaseRefused(f"release.remote {self.remote!r} is not a remote of this repository "
                                  f"(it has {', '.join(remotes)}); nothing was changed")
+        if remotes:
+            found = self.git("ls-remote", "--exit-code", "--heads", self.remote, self.branch, check=False)
+            if found.returncode == 2:  # --exit-code: no such ref
+                raise ReleaseRefused(f"release.branch {self.branch!r} is not a branch of {self.remote} (a push "
+                                     "would create it, where nothing deploys from); nothing was changed")
+            if found.returncode != 0:
+                raise SlipwayError(f"git ls-remote {self.remote}: {found.stderr.strip()}")
         return remotes
 
     def has_remote(self) -> bool:
         """Whether commits are pushed: a repository without any remote (a scratch clone) commits
         locally."""
-        return bool(self.check_remote())
+        return bool(self.check_push_target())
 
     def is_shallow(self) -> bool:
         """A clone with part of the history (CI checkouts by default): what it lacks may exist."""
@@ -153,7 +161,7 @@ def _refuse_if_production_moved(repo: Repo) -> None:
 
 
 def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
-    repo.check_remote()  # before the overlay is touched
+    repo.check_push_target()  # before the overlay is touched
     canary = read_image(kustomization("canary", repo.root))
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
@@ -207,7 +215,7 @@ def rollback(repo: Repo) -> str:
     """Production back to the image it ran before its current one, from the overlay's history.
     Images production was rolled back from since they were set are skipped: a second rollback goes
     further back, not forward to the model the first one removed."""
-    repo.check_remote()  # before the overlay is touched
+    repo.check_push_target()  # before the overlay is touched
     path = kustomization("production", repo.root)
     current = read_image(path)
     removed: set[str] = set()
