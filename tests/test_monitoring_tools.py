@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from slipway.errors import ParamsError
 from slipway.monitoring import canary
 from slipway.monitoring.relay import create_relay, retrain_alerts
 from tests.integration.conftest import free_port
@@ -170,3 +171,20 @@ def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything
     result = canary.analyse(Prometheus("http://prometheus.invalid"), repo_params)
     assert result["verdict"] == "inconclusive" and result["reason"].startswith("canary ran models a, b")
     assert len(asked) == 3 and not any("status=" in q or "bucket" in q for q in asked)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("window", "10 minutes", "canary.window must be a Prometheus duration such as 10m or 1h30m, got '10 minutes'"),
+    ("window", "10", "canary.window must be a Prometheus duration"),
+    ("max_score_ks", 2, "canary.max_score_ks must be <= 1"),  # a KS distance is at most 1: it never fails
+    ("max_error_ratio", -0.1, "canary.max_error_ratio must be >= 0"),
+    ("min_requests", -1, "canary.min_requests must be >= 0"),
+])
+def test_canary_params_are_checked_before_prometheus_is_asked(repo_params, key, value, message):
+    class Prometheus(canary.PrometheusClient):
+        def query(self, promql):
+            raise AssertionError(f"asked {promql} with a bad canary.{key}")
+
+    params = {**repo_params, "canary": {**repo_params["canary"], key: value}}
+    with pytest.raises(ParamsError, match=f"^params: {message}"):
+        canary.analyse(Prometheus("http://prometheus.invalid"), params)

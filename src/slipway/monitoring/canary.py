@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from slipway.errors import SlipwayError
+from slipway.errors import ParamsError, SlipwayError
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import lookup
@@ -76,11 +77,19 @@ def score_ks(client: PrometheusClient, window: str) -> float | None:
     return max(abs(cdf["canary"][le] / totals["canary"] - cdf["stable"][le] / totals["stable"]) for le in edges)
 
 
+# Each limit's range: a ratio or a KS distance above 1 could never fail, a negative one never pass.
+LIMIT_RANGES = {"min_requests": (0, None), "max_error_ratio": (0, 1), "max_error_ratio_increase": (0, 1),
+                "max_latency_p95_ratio": (0, None), "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1)}
+# A Prometheus duration: 10m, 1h30m, 90s.
+DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
+
+
 def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
     window = lookup(params, "canary.window", str)
-    limits = {key: lookup(params, f"canary.{key}", (int, float)) for key in (
-        "min_requests", "max_error_ratio", "max_error_ratio_increase", "max_latency_p95_ratio",
-        "min_latency_p95_seconds", "max_score_ks")}
+    if not DURATION.fullmatch(window):
+        raise ParamsError(f"params: canary.window must be a Prometheus duration such as 10m or 1h30m, got {window!r}")
+    limits = {key: lookup(params, f"canary.{key}", (int, float), minimum=low, maximum=high)
+              for key, (low, high) in LIMIT_RANGES.items()}
     requests = client.by_track(f"sum by (track) (increase({REQUESTS}{{{PREDICTIONS}}}[{window}]))")
     versions = {s["metric"].get("track"): s["metric"].get("model_version")
                 for s in client.query(f"max by (track, model_version) (slipway_model_info{{{JOB}}})")}
