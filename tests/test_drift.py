@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slipway.errors import DataError
+from slipway.errors import DataError, ParamsError
 from slipway.featureset import FeatureSpec
 from slipway.monitoring import drift
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
@@ -39,6 +39,12 @@ def test_boolean_and_integer_categories_compare_as_the_model_labels_them(repo_pa
 def test_a_shifted_feature_drifts(repo_params):
     report, _ = drift.analyse(frame(3000, seed=1), frame(1000, seed=2, shift=1.5), SPEC, repo_params)
     assert report["verdict"] == FAIL and report["drifted"] == ["x"]
+
+
+def test_a_drift_limit_no_score_can_exceed_is_refused(repo_params):
+    params = {**repo_params, "drift": {**repo_params["drift"], "max_feature_drift": 1.5}}
+    with pytest.raises(ParamsError, match=r"^params: drift.max_feature_drift must be <= 1.0, got 1.5"):
+        drift.analyse(frame(300, seed=1), frame(300, seed=2), SPEC, params)
 
 
 def test_a_feature_served_only_as_null_drifts_with_the_reason(repo_params):

@@ -268,6 +268,7 @@ def test_markdown_says_why_production_was_not_compared(good):
     (lambda g: g.pop("max_null_ratio"), "gate.max_null_ratio is required but missing"),
     (lambda g: g.update(min_roc_auc="high"), "gate.min_roc_auc must be float, got 'high'"),
     (lambda g: g.update(max_regression=-0.1), "gate.max_regression must be >= 0.0"),
+    (lambda g: g.update(max_feature_drift=2), "gate.max_feature_drift must be <= 1.0"),  # could never fail
     (lambda g: g.update(primary_metric="auc"), "gate.primary_metric must be one of roc_auc, accuracy, f1"),
 ])
 def test_thresholds_are_checked_before_any_check_runs(base_params, change, message):

@@ -141,7 +141,7 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.checks import FeatureDrift
 
-    limit = lookup(params, "drift.max_feature_drift", float)
+    limit = lookup(params, "drift.max_feature_drift", float, minimum=0.0, maximum=1.0)  # a drift score is in [0, 1]
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
     seed = lookup(params, "drift.seed", int)

@@ -361,9 +361,10 @@ def markdown(report: dict) -> str:
 
 
 def thresholds(params: dict[str, Any]) -> dict[str, Any]:
-    """Every threshold and the primary metric, checked before any check runs."""
+    """Every threshold and the primary metric, checked before any check runs. Each is a ratio or a
+    score in [0, 1]: a maximum above 1 could never fail, a floor above 1 never pass."""
     keys = [rule.param for rule in RULES] + [key for _, key in METRIC_FLOORS] + ["max_regression"]
-    gate: dict[str, Any] = {key: lookup(params, f"gate.{key}", float, minimum=0.0) for key in keys}
+    gate: dict[str, Any] = {key: lookup(params, f"gate.{key}", float, minimum=0.0, maximum=1.0) for key in keys}
     gate["primary_metric"] = lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
     return gate
 
