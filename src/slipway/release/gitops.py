@@ -36,38 +36,35 @@ class Repo:
             raise SlipwayError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
-    def check_push_target(self) -> list[str]:
-        """The repository's remotes, after checking that the push would land where Argo CD looks.
-        Refuses a ``release.remote`` that is not one of them (committed but never pushed, a change
-        would be reported done) and a ``release.branch`` the remote lacks (the push would create it)."""
-        remotes = self.git("remote").stdout.split()
-        if remotes and self.remote not in remotes:
-            raise ReleaseRefused(f"release.remote {self.remote!r} is not a remote of this repository "
-                                 f"(it has {', '.join(remotes)}); nothing was changed")
-        if remotes:
-            found = self.git("ls-remote", "--exit-code", "--heads", self.remote, self.branch, check=False)
-            if found.returncode == 2:  # --exit-code: no such ref
-                raise ReleaseRefused(f"release.branch {self.branch!r} is not a branch of {self.remote} (a push "
-                                     "would create it, where nothing deploys from); nothing was changed")
-            if found.returncode != 0:
-                raise SlipwayError(f"git ls-remote {self.remote}: {found.stderr.strip()}")
-        return remotes
-
     def has_remote(self) -> bool:
         """Whether commits are pushed: a repository without any remote (a scratch clone) commits
-        locally."""
-        return bool(self.check_push_target())
+        locally. Otherwise the push must land where Argo CD looks: a ``release.remote`` that is not
+        one of the remotes (committed but never pushed, a change would be reported done) or a
+        ``release.branch`` the remote lacks (the push would create it) is refused."""
+        remotes = self.git("remote").stdout.split()
+        if not remotes:
+            return False
+        if self.remote not in remotes:
+            raise ReleaseRefused(f"release.remote {self.remote!r} is not a remote of this repository "
+                                 f"(it has {', '.join(remotes)}); nothing was changed")
+        found = self.git("ls-remote", "--exit-code", "--heads", self.remote, self.branch, check=False)
+        if found.returncode == 2:  # --exit-code: no such ref
+            raise ReleaseRefused(f"release.branch {self.branch!r} is not a branch of {self.remote} (a push "
+                                 "would create it, where nothing deploys from); nothing was changed")
+        if found.returncode != 0:
+            raise SlipwayError(f"git ls-remote {self.remote}: {found.stderr.strip()}")
+        return True
 
     def is_shallow(self) -> bool:
         """A clone with part of the history (CI checkouts by default): what it lacks may exist."""
         return self.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
 
 
-def commit_and_push(repo: Repo, path: Path, message: str, attempts: int = 4,
+def commit_and_push(repo: Repo, path: Path, message: str, pushes: bool, attempts: int = 4,
                     also: tuple[str, ...] = ()) -> str:
-    """Commit ``path`` (and the files in ``also`` that exist) alone; push, rebasing onto the
-    remote when it moved on. Returns the commit."""
-    pushes = repo.has_remote()
+    """Commit ``path`` (and the files in ``also`` that exist) alone; push (when ``pushes``, what
+    :meth:`Repo.has_remote` said before anything was written), rebasing onto the remote when it
+    moved on. Returns the commit."""
     relative = [str(path.relative_to(repo.root)) if path.is_absolute() else str(path)]
     relative += [name for name in also if (repo.root / name).is_file()]
     repo.git("add", "--", *relative)
@@ -124,7 +121,9 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     if gate.get("verdict") != "pass" or gate.get("models", {}).get("challenger") != version:
         raise ReleaseRefused(f"release refused: the gate did not pass model {version} "
                              f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
-    _refuse_if_production_moved(repo)
+    pushes = repo.has_remote()  # before anything is written
+    if pushes:
+        _refuse_if_production_moved(repo)
     path = kustomization("canary", repo.root)
     image = Image(repository, image_tag(version, repo.root))
     if not set_image(path, image):
@@ -138,15 +137,13 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     # fetch this very bundle later when it is production's (slipway.release.champion). So do the
     # metrics and reports git holds, or main's would disagree with its dvc.lock and pull requests
     # would diff their metrics against the previous model's.
-    commit = commit_and_push(repo, path, message, also=("dvc.lock", *uncached_outputs(repo.root)))
+    commit = commit_and_push(repo, path, message, pushes, also=("dvc.lock", *uncached_outputs(repo.root)))
     return f"release: canary -> model {version} ({commit[:12]})"
 
 
 def _refuse_if_production_moved(repo: Repo) -> None:
     """A checkout older than the remote's last promote or rollback (a run queued behind it, or CI
     building its trigger commit) gated the model against a production that is no longer live."""
-    if not repo.has_remote():
-        return
     repo.git("fetch", "--quiet", repo.remote, repo.branch)
     local = kustomization("production", repo.root)
     relative = local.relative_to(repo.root).as_posix()
@@ -161,7 +158,7 @@ def _refuse_if_production_moved(repo: Repo) -> None:
 
 
 def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
-    repo.check_push_target()  # before the overlay is touched
+    pushes = repo.has_remote()  # before the overlay is touched
     canary = read_image(kustomization("canary", repo.root))
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
@@ -181,7 +178,7 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
     reason = f"Forced: {force_reason}" if verdict != "pass" else "Canary analysis: pass"
     commit = commit_and_push(repo, production_path,
                              f"promote: production -> model {canary.tag} (was {production.tag})\n\n"
-                             f"Image: {canary}\n{reason}\n")
+                             f"Image: {canary}\n{reason}\n", pushes)
     return f"promote: production -> model {canary.tag} ({commit[:12]})"
 
 
@@ -215,7 +212,7 @@ def rollback(repo: Repo) -> str:
     """Production back to the image it ran before its current one, from the overlay's history.
     Images production was rolled back from since they were set are skipped: a second rollback goes
     further back, not forward to the model the first one removed."""
-    repo.check_push_target()  # before the overlay is touched
+    pushes = repo.has_remote()  # before the overlay is touched
     path = kustomization("production", repo.root)
     current = read_image(path)
     removed: set[str] = set()
@@ -238,7 +235,7 @@ def rollback(repo: Repo) -> str:
     with_canary = read_image(canary) == current and set_image(canary, previous)
     message = (f"rollback: production -> model {previous.tag} (was {current.tag})\n\nImage: {previous}\n"
                + (f"Canary: back to {previous.tag} too (it ran {current.tag})\n" if with_canary else ""))
-    commit = commit_and_push(repo, path, message, also=(str(kustomization("canary")),) if with_canary else ())
+    commit = commit_and_push(repo, path, message, pushes, also=(str(kustomization("canary")),) if with_canary else ())
     return f"rollback: production{' and canary' if with_canary else ''} -> model {previous.tag} ({commit[:12]})"
 
 
