@@ -25,7 +25,8 @@ for name in names:
         cfg.set(name, getattr(conf, name))  # gunicorn's own validation of the value
 print(json.dumps({"unknown": [n for n in names if n not in known],
                   "settings": {n: str(getattr(cfg, n)) for n in ("bind", "workers", "worker_class_str",
-                               "control_socket_disable", "worker_tmp_dir", "accesslog")}}))
+                               "control_socket_disable", "worker_tmp_dir", "accesslog",
+                               "logger_class")}}))
 """
 
 
@@ -51,6 +52,7 @@ def test_defaults_are_what_the_image_needs(load):
     assert settings["control_socket_disable"] == "True"
     assert settings["worker_tmp_dir"] in ("/dev/shm", "None")
     assert settings["accesslog"] == "None"  # the app writes its own JSON access line
+    assert settings["logger_class"] == "<class 'slipway.serving.gunicorn_logger.JsonLogger'>"
 
 
 @pytest.mark.parametrize(("env", "key", "expected"), [

@@ -2,6 +2,7 @@
 against HTTP servers on 127.0.0.1."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from slipway.errors import ParamsError
 from slipway.monitoring import canary
 from slipway.monitoring.relay import create_relay, retrain_alerts
 from tests.integration.conftest import free_port
-from tests.integration.servers import alert_relay
+from tests.integration.servers import alert_relay, log_entries
 
 
 def slipway(*args):
@@ -92,6 +93,23 @@ def test_only_alertmanager_with_the_webhook_token_can_start_a_retrain(recorder, 
 
 
 
+def test_a_failed_dispatch_is_a_502_and_a_log_line_naming_it():
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    lines, handler = [], Collect()
+    client = create_relay("org/repo", "t0ken", "w3bh00k", api="http://127.0.0.1:9").test_client()
+    logging.getLogger("slipway.relay").addHandler(handler)
+    try:
+        response = client.post("/alertmanager", json=ALERTS, headers=WEBHOOK)
+    finally:
+        logging.getLogger("slipway.relay").removeHandler(handler)
+    assert response.status_code == 502 and response.json["error"].startswith("GitHub repository_dispatch failed")
+    assert len(lines) == 1
+    assert lines[0].startswith("GitHub repository_dispatch to org/repo for SlipwayFeatureDrift failed: ")
+
+
 @pytest.mark.parametrize(("payload", "error"), [
     ("x", 'expected Alertmanager\'s webhook JSON: an object with an "alerts" list'),
     ({"alerts": "firing"}, 'expected Alertmanager\'s webhook JSON: an object with an "alerts" list'),
@@ -125,6 +143,11 @@ def test_the_relay_serves_under_gunicorn_as_its_deployment_runs_it(recorder, tmp
             ("/repos/org/repo/dispatches", "Bearer t0ken")]
     assert relay.returncode == 0 and "Booting worker" in relay.output, relay.output
     assert "development server" not in relay.output
+    # JSON lines, as the model server's; the access line names no header (the bearer token is one)
+    access = [e for e in log_entries(relay.output) if e["logger"] == "gunicorn.access"]
+    assert [(e["method"], e["path"], e["status"]) for e in access] == [("GET", "/healthz", 200)] * 2 + [
+        ("POST", "/alertmanager", 200)]
+    assert "w3bh00k" not in relay.output and "t0ken" not in relay.output
 
 
 @pytest.mark.parametrize(("args", "env", "error"), [

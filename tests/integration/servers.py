@@ -72,6 +72,21 @@ def alert_relay(port: int, env: dict[str, str], *args: str):
         process.output = process.communicate(timeout=30)[0]
 
 
+def log_entries(output: str) -> list[dict]:
+    """Every line a server wrote, each of which must be one JSON object (the collector's contract)."""
+    entries = []
+    for number, line in enumerate(output.splitlines(), start=1):
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"log line {number} is not JSON: {line!r}") from None
+    return entries
+
+
+def messages(output: str, logger: str) -> list[str]:
+    return [entry["msg"] for entry in log_entries(output) if entry["logger"] == logger]
+
+
 def post(url: str, path: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(url + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})

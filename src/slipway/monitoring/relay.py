@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import re
 import urllib.request
 
 from flask import Flask, jsonify, request
 
+from slipway.serving.logs import configure_logging
+
 GITHUB_API = "https://api.github.com"
 # GitHub's owner/name: letters, digits, '-', '_' and '.'.
 REPOSITORY = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
+log = logging.getLogger("slipway.relay")
 
 
 def payload_problem(payload: object) -> str | None:
@@ -58,6 +62,7 @@ def authorized(header: str, webhook_token: str) -> bool:
 
 
 def create_relay(repository: str, token: str, webhook_token: str, api: str = GITHUB_API) -> Flask:
+    configure_logging(log.name)
     app = Flask("slipway.relay")
 
     @app.get("/healthz")
@@ -78,6 +83,7 @@ def create_relay(repository: str, token: str, webhook_token: str, api: str = GIT
             try:
                 dispatch(api, repository, token, alerts)
             except OSError as exc:
+                log.error(f"GitHub repository_dispatch to {repository} for {', '.join(alerts)} failed: {exc}")
                 return jsonify({"error": f"GitHub repository_dispatch failed: {exc}"}), 502
         return jsonify({"dispatched": bool(alerts), "alerts": alerts})
 
@@ -89,6 +95,7 @@ def serve(app: Flask, bind: str) -> None:
     from gunicorn.app.base import BaseApplication
 
     settings = {"bind": bind, "workers": 1, "threads": 4, "timeout": 30, "accesslog": "-", "errorlog": "-",
+                "logger_class": "slipway.serving.gunicorn_logger.JsonLogger",  # JSON lines, as the server's
                 # as the model server: heartbeat files in memory, no control socket in $HOME
                 "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
                 "control_socket_disable": True}

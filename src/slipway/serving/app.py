@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
-import sys
 import time
 
 from flask import Flask, g, jsonify, request
@@ -16,43 +14,15 @@ from werkzeug.exceptions import HTTPException
 from slipway.serving import model as model_loader
 from slipway.serving.api import api
 from slipway.serving.config import ServingConfig
+from slipway.serving.logs import APP_LOGGER, access_log, configure_logging
 from slipway.serving.metrics import ModelMetrics, install_http_metrics
 from slipway.serving.pages import pages
 from slipway.serving.schemas import RequestError
 from slipway.serving.state import PredictionLog, ServingState, trained_timestamp
 
-log = logging.getLogger("slipway.serving")
+log = logging.getLogger(APP_LOGGER)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: what log collectors parse without configuration."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                 "logger": record.name, "msg": record.getMessage()}
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging() -> None:
-    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
-def access_log(fields: dict) -> None:
-    """The per-request line, in :class:`JsonFormatter`'s shape but written straight to stderr:
-    through logging's records, handlers and formatter it cost more than the prediction itself."""
-    sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "level": "info", "logger": "slipway.access",
-                                 "msg": "request", **fields}) + "\n")
 
 
 def error_response(status: int, reason: str, message: str, field: str | None = None):

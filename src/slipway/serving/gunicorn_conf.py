@@ -36,6 +36,7 @@ max_requests = _config.env_int(("SLIPWAY_MAX_REQUESTS",), 0)
 max_requests_jitter = max_requests // 10
 accesslog = None  # the app logs one JSON line per request itself
 errorlog = "-"
+logger_class = "slipway.serving.gunicorn_logger.JsonLogger"  # gunicorn's messages as JSON lines too
 # Heartbeat files in memory, not on a (possibly read-only) root filesystem; and no control socket
 # in $HOME (gunicorn opens one there by default), which a read-only container cannot create.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

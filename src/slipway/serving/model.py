@@ -11,8 +11,9 @@ import numpy as np
 from slipway import bundle
 from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, max_difference
+from slipway.serving.logs import APP_LOGGER
 
-log = logging.getLogger("slipway.serving")
+log = logging.getLogger(APP_LOGGER)
 
 
 @dataclass

@@ -19,10 +19,11 @@ from prometheus_client import Counter
 
 from slipway.errors import ParamsError
 from slipway.serving.config import ServingConfig, open_prediction_log
+from slipway.serving.logs import APP_LOGGER
 from slipway.serving.metrics import ModelMetrics
 from slipway.serving.model import ServedModel
 
-log = logging.getLogger("slipway.serving")
+log = logging.getLogger(APP_LOGGER)
 
 
 class PredictionLog:
