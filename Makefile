@@ -105,14 +105,11 @@ dvc-pull: venv ## Fetch the data and cached outputs from the DVC remote
 dvc-push: venv ## Send data and outputs to the DVC remote
 	$(BIN)/dvc push
 
-# The tag comes from slipway image-tag in the recipe itself, so a missing or unreleasable bundle
-# stops here with its own message (not an empty -t for docker).
 image: venv ## Build the server image, tagged with the model version (needs a Docker engine)
-	image=$$($(BIN)/slipway image-tag); version=$$($(BIN)/slipway image-tag --version-only); \
-		docker build --build-arg GIT_COMMIT=$$(git rev-parse HEAD) --build-arg MODEL_VERSION="$$version" -t "$$image" .
+	$(BIN)/slipway image
 
-image-push: image ## Push the server image
-	image=$$($(BIN)/slipway image-tag); docker push "$$image"
+image-push: venv ## Build and push the server image, unless the registry holds its tag already (a tag names one build)
+	$(BIN)/slipway image --push
 
 checkout-tip: venv ## Check out the release branch's tip (params: release.remote, release.branch), before pushing to it
 	$(BIN)/slipway checkout-tip

@@ -94,7 +94,7 @@ def test_example_data_params_get_the_options_bounds(tmp_path, repo_params, setti
 
 
 def test_image_tag_is_the_tag_release_writes(bundle_dir):
-    """`make image` tags with `slipway image-tag`, `make release` writes release's tag into the
+    """`make image` tags as `slipway image-tag` says, `make release` writes release's tag into the
     canary overlay: the same checkout must give the same tag."""
     from slipway import bundle
     from slipway.release.overlay import image_tag

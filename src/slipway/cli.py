@@ -175,18 +175,40 @@ def status(params_path, as_json) -> None:
         click.echo(f"{track:<10} {entry['image']}  {since}")
 
 
+def _image(params_path: str, model_dir: str) -> tuple[str, str]:
+    """The server image for the bundle in ``model_dir`` (repository:model_version-build), and its model version."""
+    from slipway.bundle import load_metadata
+    from slipway.release.overlay import image_tag
+
+    version = load_metadata(model_dir)["model_version"]
+    return f"{_image_repository(params_module.load(params_path))}:{image_tag(version)}", version
+
+
 @cli.command("image-tag")
 @params_option
 @click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
 @click.option("--version-only", is_flag=True)
 def image_tag(params_path, model_dir, version_only) -> None:
     """The server image for the bundle in --model-dir: repository:model_version-build."""
-    from slipway.bundle import load_metadata
-    from slipway.release.overlay import image_tag
+    reference, version = _image(params_path, model_dir)
+    click.echo(version if version_only else reference)
 
-    version = load_metadata(model_dir)["model_version"]
-    repository = _image_repository(params_module.load(params_path))
-    click.echo(version if version_only else f"{repository}:{image_tag(version)}")
+
+@cli.command("image")
+@params_option
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@click.option("--push", "and_push", is_flag=True,
+              help="Push it too; when the registry holds the tag already, neither build nor push.")
+def image(params_path, model_dir, and_push) -> None:
+    """Build the server image (docker) for the bundle in --model-dir, tagged as image-tag says."""
+    from slipway.release import image as image_module
+
+    reference, version = _image(params_path, model_dir)
+    if and_push:
+        click.echo(image_module.push(reference, version))
+    else:
+        image_module.build(reference, version, image_module.head_commit())
+        click.echo(f"built {reference}")
 
 
 @cli.command("pr-report")

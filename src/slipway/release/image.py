@@ -1,0 +1,66 @@
+"""Building and pushing the server image with docker: one build per tag.
+
+A tag names one build (:func:`slipway.release.overlay.image_tag`: the model version and a hash of
+the server's code). A retrain that changes neither (a drift-started run with no new data, a change
+to the gate's thresholds only) must not build that tag again and push it over the image the canary
+or production runs: the rebuild would differ (the base image moves, the labels carry the commit),
+and a registry that keeps tags immutable refuses the push and fails the run. So the registry is
+asked first, and a tag it holds is neither built nor pushed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from slipway.errors import SlipwayError
+
+# What docker says when the registry has no such tag (the CLI's own words, then the registry's
+# MANIFEST_UNKNOWN error as some registries word it); anything else is a failure to ask.
+_ABSENT = re.compile(r"no such manifest|manifest unknown|not found", re.IGNORECASE)
+
+
+def _docker(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(["docker", *args], capture_output=capture, text=True)
+    except FileNotFoundError:
+        raise SlipwayError("docker not found: building the server image needs the docker CLI and an engine") from None
+
+
+def in_registry(reference: str) -> bool:
+    """Whether the registry holds ``reference``; an error when docker cannot tell (credentials,
+    network), rather than a build pushed over a tag that may well exist."""
+    result = _docker("manifest", "inspect", reference, capture=True)
+    if result.returncode == 0:
+        return True
+    said = (result.stderr or result.stdout).strip()
+    if _ABSENT.search(said):
+        return False
+    raise SlipwayError(f"cannot tell whether the registry holds {reference}: docker manifest inspect "
+                       f"exited {result.returncode}: {said or 'no output'}")
+
+
+def build(reference: str, model_version: str, commit: str, context: Path = Path(".")) -> None:
+    """``docker build`` with the labels' arguments (the Dockerfile's ``GIT_COMMIT``, ``MODEL_VERSION``)."""
+    result = _docker("build", "--build-arg", f"GIT_COMMIT={commit}", "--build-arg", f"MODEL_VERSION={model_version}",
+                     "-t", reference, str(context))
+    if result.returncode != 0:
+        raise SlipwayError(f"docker build of {reference} failed (exit {result.returncode}); its output is above")
+
+
+def push(reference: str, model_version: str) -> str:
+    """Build and push ``reference`` unless the registry already holds it; says which."""
+    if in_registry(reference):
+        return f"{reference} is in the registry already: not built or pushed again (a tag names one build)"
+    build(reference, model_version, head_commit())
+    result = _docker("push", reference)
+    if result.returncode != 0:
+        raise SlipwayError(f"docker push of {reference} failed (exit {result.returncode}); its output is above")
+    return f"pushed {reference}"
+
+
+def head_commit(root: Path = Path(".")) -> str:
+    """The checkout's commit, for the image's label; ``unknown`` outside a git checkout."""
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else "unknown"

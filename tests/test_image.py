@@ -1,0 +1,122 @@
+"""`slipway image [--push]` (`make image`, `make image-push`) against a stand-in docker CLI on PATH
+that records its calls and answers `docker manifest inspect` as a registry would."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slipway.release.overlay import image_tag
+
+SLIPWAY = str(Path(sys.executable).parent / "slipway")
+REPO = Path(__file__).resolve().parents[1]
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$*" >> "$DOCKER_CALLS"
+case "$1" in
+  manifest)
+    case "$REGISTRY" in
+      holds) echo '{"schemaVersion": 2}'; exit 0 ;;
+      lacks) echo "no such manifest: $3" >&2; exit 1 ;;
+      *) echo "unauthorized: authentication required" >&2; exit 1 ;;
+    esac ;;
+  build) [ "$BUILD" = fails ] && { echo "step 3/9 failed" >&2; exit 1; }; exit 0 ;;
+  push) exit 0 ;;
+esac
+"""
+
+
+@pytest.fixture
+def checkout(tmp_path, bundle_dir):
+    """A git checkout with params.yaml and a bundle in models/, and the stand-in docker first on PATH."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(REPO / "params.yaml", work / "params.yaml")
+    shutil.copytree(bundle_dir, work / "models")
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bundle"]):
+        subprocess.run(["git", *args], cwd=work, check=True, env=env)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    calls = tmp_path / "docker-calls"
+    calls.touch()
+    return work, {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_CALLS": str(calls)}, calls
+
+
+def run(work: Path, env: dict, *args: str, **settings: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SLIPWAY, "image", *args], cwd=work, env={**env, **settings}, capture_output=True, text=True)
+
+
+def expected_reference(work: Path) -> tuple[str, str, str]:
+    import json
+
+    version = json.loads((work / "models" / "model.json").read_text())["model_version"]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+    return f"ghcr.io/your-org/slipway:{image_tag(version, work)}", version, commit
+
+
+def test_a_tag_the_registry_lacks_is_built_with_its_labels_then_pushed(checkout):
+    work, env, calls = checkout
+    reference, version, commit = expected_reference(work)
+    result = run(work, env, "--push", REGISTRY="lacks")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"pushed {reference}"
+    assert calls.read_text().splitlines() == [
+        f"manifest inspect {reference}",
+        f"build --build-arg GIT_COMMIT={commit} --build-arg MODEL_VERSION={version} -t {reference} .",
+        f"push {reference}"]
+
+
+def test_a_tag_the_registry_holds_is_neither_built_nor_pushed_again(checkout):
+    """A retrain that changed neither the model nor the server (a drift-started run on the same
+    data, a gate threshold) must not push a rebuild over the image the canary or production runs."""
+    work, env, calls = checkout
+    reference, _, _ = expected_reference(work)
+    result = run(work, env, "--push", REGISTRY="holds")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (f"{reference} is in the registry already: not built or pushed again "
+                                     "(a tag names one build)")
+    assert calls.read_text().splitlines() == [f"manifest inspect {reference}"]
+
+
+def test_a_registry_that_cannot_be_asked_stops_before_building(checkout):
+    work, env, calls = checkout
+    reference, _, _ = expected_reference(work)
+    result = run(work, env, "--push", REGISTRY="refuses")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: cannot tell whether the registry holds {reference}: docker manifest "
+                                     "inspect exited 1: unauthorized: authentication required")
+    assert calls.read_text().splitlines() == [f"manifest inspect {reference}"]
+
+
+def test_a_failed_build_is_named_and_nothing_is_pushed(checkout):
+    work, env, calls = checkout
+    reference, _, _ = expected_reference(work)
+    result = run(work, env, "--push", REGISTRY="lacks", BUILD="fails")
+    assert result.returncode == 2 and "step 3/9 failed" in result.stderr
+    assert f"error: docker build of {reference} failed (exit 1); its output is above" in result.stderr
+    assert not any(line.startswith("push") for line in calls.read_text().splitlines())
+
+
+def test_without_push_it_only_builds(checkout):
+    work, env, calls = checkout
+    reference, _, _ = expected_reference(work)
+    result = run(work, env, REGISTRY="holds")
+    assert result.returncode == 0 and result.stdout.strip() == f"built {reference}"
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["build"]
+
+
+def test_no_docker_is_one_line_naming_it(checkout):
+    if shutil.which("docker", path="/usr/bin:/bin"):
+        pytest.skip("this machine has a docker CLI in /usr/bin or /bin")
+    work, env, _ = checkout
+    result = run(work, {**env, "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}, "--push")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: docker not found: building the server image needs the docker CLI "
+                                     "and an engine")
