@@ -247,6 +247,15 @@ def test_jenkins_pushes_to_main_in_turn_and_no_approval_holds_anything():
     assert len(holders) == 2
 
 
+def test_jenkins_releases_a_commit_that_changes_an_overlay_too():
+    """A ``changeset`` condition holds when any changed file matches, so a guard against the
+    release commit's own build (``not { changeset 'kustomize/**' }``) also skipped the release of a
+    commit that changed the model and an overlay together. That build needs no guard: the registry
+    holds its image and the canary runs it (tests/test_image.py, tests/test_release.py)."""
+    release = next(s for s in jenkins_stages() if s["name"] == "Release to canary")
+    assert "changeset" not in "".join(stage["head"] for stage in [release, *release["enclosing"]])
+
+
 def test_ci_acts_on_slipway_exit_statuses_not_makes():
     """make reports every failed recipe as status 2, so a step that branches on a status (drift:
     1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a
