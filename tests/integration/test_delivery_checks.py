@@ -297,17 +297,27 @@ def test_ci_steps_are_glue_over_make_and_slipway():
     assert {"make", ".venv/bin/slipway"} <= programs and programs <= allowed, programs - allowed
 
 
-def test_jobs_that_push_to_main_start_from_its_tip():
+def test_jobs_that_push_to_main_start_from_its_tip_as_an_identity_its_ruleset_can_let_through():
     """release, promote and rollback wait in one concurrency group: a run must act on the main
-    it finds when it starts (and its whole history), not on the commit it was queued for."""
+    it finds when it starts (and its whole history), not on the commit it was queued for. And the
+    README says to protect main: the workflow's own token can never bypass a ruleset, so each job
+    pushes with the release App's token where RELEASE_APP_ID is set (checkout keeps it for git push)."""
     import yaml
 
     pushing = []
     for path in (REPO / ".github/workflows").glob("*.yml"):
         for job in yaml.safe_load(path.read_text())["jobs"].values():
             if job.get("permissions", {}).get("contents") == "write":
-                checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout@"))
-                assert checkout.get("with", {}) == {"ref": "main", "fetch-depth": 0}, path.name
+                steps = job["steps"]
+                checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+                assert checkout.get("with", {}) == {"ref": "main", "fetch-depth": 0,
+                                                    "token": "${{ steps.pusher.outputs.token || github.token }}"}
+                pusher = next(s for s in steps if s.get("id") == "pusher")
+                assert steps.index(pusher) < steps.index(checkout), path.name
+                assert pusher["uses"].startswith("actions/create-github-app-token@"), path.name
+                assert pusher["if"] == "vars.RELEASE_APP_ID != ''", path.name
+                assert pusher["with"] == {"app-id": "${{ vars.RELEASE_APP_ID }}",
+                                          "private-key": "${{ secrets.RELEASE_APP_PRIVATE_KEY }}"}, path.name
                 pushing.append(path.name)
     assert sorted(pushing) == ["promote.yml", "release.yml", "rollback.yml"]
 
