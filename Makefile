@@ -124,8 +124,9 @@ PREDICTIONS ?= data/predictions
 drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory or s3:// prefix) vs the training data
 	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
 
+# EXPECT_CANARY: the canary image the reviewers approved (CI sets it); another one is refused.
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)
-	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",)
+	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",) $(if $(EXPECT_CANARY),--expect "$(EXPECT_CANARY)",)
 
 rollback: venv ## Production back to the image it ran before
 	$(BIN)/slipway rollback

@@ -24,6 +24,7 @@ from slipway.release.overlay import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+SLIPWAY = str(Path(sys.executable).parent / "slipway")
 ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
        "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -308,6 +309,27 @@ def test_promote_needs_a_passing_analysis_or_a_reason(repos):
     release(work, "v4")
     assert gitops.promote(repo, None, "hotfix for incident 42").startswith("promote: production -> model v4")
     assert "Forced: hotfix for incident 42" in git(remote, "log", "-1", "--format=%B", "main")
+
+
+def test_promote_refuses_a_canary_other_than_the_one_approved(repos):
+    """The reviewers approved the canary they were shown; a release that replaced it while they
+    decided must not reach production on their approval, whatever its own analysis says."""
+    remote, work = repos
+    repo = gitops.Repo(work)
+    release(work, "v7")
+    approved = subprocess.run([SLIPWAY, "status", "--params", str(REPO / "params.yaml"), "--image", "canary"],
+                              cwd=work, capture_output=True, text=True, check=True).stdout.strip()
+    assert approved == str(read_image(kustomization("canary", work)))
+    release(work, "v8")
+    before = git(remote, "rev-parse", "main")
+    with pytest.raises(gitops.ReleaseRefused, match=(
+            rf"the canary runs \S+:{image_tag('v8', work)}, not {re.escape(approved)}, the image this promotion "
+            "was approved for")):
+        gitops.promote(repo, None, "forced, but not for v8", expected=approved)
+    assert git(remote, "rev-parse", "main") == before
+    assert read_image(kustomization("production", work)).model_version != "v8"
+    assert gitops.promote(repo, None, "v8 approved", expected=str(read_image(kustomization("canary", work)))
+                          ).startswith(f"promote: production -> model {image_tag('v8', work)}")
 
 
 def test_rollback_and_status_come_from_history(repos):

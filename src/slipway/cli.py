@@ -136,14 +136,17 @@ def release(params_path, model_dir, reports_dir) -> None:
               show_default=True, help="The canary analysis result (its verdict must be pass).")
 @click.option("--force", is_flag=True, help="Promote without a passing canary analysis.")
 @click.option("--reason", help="Why (required with --force; recorded in the commit).")
-def promote(params_path, analysis, force, reason) -> None:
+@click.option("--expect", "expected", metavar="IMAGE",
+              help="The canary image the promotion was approved for (`slipway status --image canary` "
+                   "when the reviewers were asked); refused if the canary runs another.")
+def promote(params_path, analysis, force, reason, expected) -> None:
     """Set production to the image the canary runs; commit and push."""
     from slipway.release import gitops
 
     if force and not reason:
         raise click.UsageError("--force needs --reason")
     repo, _ = _repo(params_path)
-    click.echo(gitops.promote(repo, Path(analysis), reason if force else None))
+    click.echo(gitops.promote(repo, Path(analysis), reason if force else None, expected or None))
 
 
 @cli.command()
@@ -159,7 +162,9 @@ def rollback(params_path) -> None:
 @cli.command()
 @params_option
 @click.option("--json", "as_json", is_flag=True)
-def status(params_path, as_json) -> None:
+@click.option("--image", "image_of", type=click.Choice(["canary", "production"]),
+              help="Print only the image this track runs.")
+def status(params_path, as_json, image_of) -> None:
     """What canary and production run, since when and by which commit."""
     import json
 
@@ -167,6 +172,9 @@ def status(params_path, as_json) -> None:
 
     repo, _ = _repo(params_path)
     result = gitops.status(repo)
+    if image_of:
+        click.echo(result[image_of]["image"])
+        return
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -256,6 +256,28 @@ def test_jenkins_releases_a_commit_that_changes_an_overlay_too():
     assert "changeset" not in "".join(stage["head"] for stage in [release, *release["enclosing"]])
 
 
+def test_a_promotion_promotes_the_canary_image_the_reviewers_were_shown():
+    """Between the analysis the reviewers read and their approval a release may replace the
+    canary. GitHub and Jenkins record the canary image when they ask, and `make promote` passes it
+    to `slipway promote --expect`, which refuses any other (tests/test_release.py)."""
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/promote.yml").read_text())
+    analysis, promote = workflow["jobs"]["analysis"], workflow["jobs"]["promote"]
+    recorded = next(step for step in analysis["steps"] if step.get("id") == "canary")
+    assert recorded["run"].startswith(".venv/bin/slipway status --image canary > canary-image\n")
+    assert analysis["outputs"] == {"canary": "${{ steps.canary.outputs.image }}"}
+    assert "analysis" in promote["needs"]
+    step = next(step for step in promote["steps"] if step.get("run") == "make promote")
+    assert step["env"]["EXPECT_CANARY"] == "${{ needs.analysis.outputs.canary }}"
+    stages = {stage["name"]: stage["body"] for stage in jenkins_stages()}
+    assert ("env.EXPECT_CANARY = sh(script: '.venv/bin/slipway status --image canary', returnStdout: true)"
+            in stages["Canary analysis"])
+    assert "make promote" in stages["Change production"]
+    dry_run = run("make", "-n", "promote", "EXPECT_CANARY=registry/slipway:v1-0a1b2c3d")
+    assert re.search(r'slipway promote +--expect "registry/slipway:v1-0a1b2c3d"', dry_run.stdout), dry_run.stdout
+
+
 def test_ci_acts_on_slipway_exit_statuses_not_makes():
     """make reports every failed recipe as status 2, so a step that branches on a status (drift:
     1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a

@@ -157,9 +157,14 @@ def _refuse_if_production_moved(repo: Repo) -> None:
                              f"that is no longer live; rerun the pipeline on the latest {repo.branch}")
 
 
-def promote(repo: Repo, analysis: Path | None, force_reason: str | None) -> str:
+def promote(repo: Repo, analysis: Path | None, force_reason: str | None, expected: str | None = None) -> str:
+    """Production to the canary's image. ``expected``: the canary image the reviewers approved; a
+    release may have replaced it while they decided, and the model they never saw is not promoted."""
     pushes = repo.has_remote()  # before the overlay is touched
     canary = read_image(kustomization("canary", repo.root))
+    if expected is not None and str(canary) != expected:
+        raise ReleaseRefused(f"promote refused: the canary runs {canary}, not {expected}, the image this "
+                             "promotion was approved for (a release replaced it meanwhile); start a new promotion")
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
     if canary == production:
