@@ -128,8 +128,9 @@ drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory 
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)
 	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",) $(if $(EXPECT_CANARY),--expect "$(EXPECT_CANARY)",)
 
+# EXPECT_PRODUCTION: the production image the reviewers approved rolling back from (CI sets it).
 rollback: venv ## Production back to the image it ran before
-	$(BIN)/slipway rollback
+	$(BIN)/slipway rollback $(if $(EXPECT_PRODUCTION),--expect "$(EXPECT_PRODUCTION)",)
 
 status: venv ## What canary and production run
 	$(BIN)/slipway status

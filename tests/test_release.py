@@ -323,13 +323,32 @@ def test_promote_refuses_a_canary_other_than_the_one_approved(repos):
     release(work, "v8")
     before = git(remote, "rev-parse", "main")
     with pytest.raises(gitops.ReleaseRefused, match=(
-            rf"the canary runs \S+:{image_tag('v8', work)}, not {re.escape(approved)}, the image this promotion "
-            "was approved for")):
+            rf"promote refused: the canary runs \S+:{image_tag('v8', work)}, not {re.escape(approved)}, the image "
+            "this promotion was approved for")):
         gitops.promote(repo, None, "forced, but not for v8", expected=approved)
     assert git(remote, "rev-parse", "main") == before
     assert read_image(kustomization("production", work)).model_version != "v8"
     assert gitops.promote(repo, None, "v8 approved", expected=str(read_image(kustomization("canary", work)))
                           ).startswith(f"promote: production -> model {image_tag('v8', work)}")
+
+
+def test_rollback_refuses_when_production_changed_since_it_was_approved(repos):
+    """Approved as "roll back from v12": a promotion of v13 landing first must not make it roll
+    back v13 (to v12, the model the reviewers wanted gone)."""
+    remote, work = repos
+    repo = gitops.Repo(work)
+    release_and_promote(work, "v11", "v12")
+    approved = str(read_image(kustomization("production", work)))
+    release_and_promote(work, "v13")
+    before = git(remote, "rev-parse", "main")
+    with pytest.raises(gitops.ReleaseRefused, match=(
+            rf"rollback refused: the production runs \S+:{image_tag('v13', work)}, not {re.escape(approved)}, "
+            "the image this rollback was approved for")):
+        gitops.rollback(repo, expected=approved)
+    assert git(remote, "rev-parse", "main") == before
+    current = str(read_image(kustomization("production", work)))
+    assert gitops.rollback(repo, expected=current).startswith(
+        f"rollback: production and canary -> model {image_tag('v12', work)} (")
 
 
 def test_rollback_and_status_come_from_history(repos):

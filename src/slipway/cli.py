@@ -151,12 +151,15 @@ def promote(params_path, analysis, force, reason, expected) -> None:
 
 @cli.command()
 @params_option
-def rollback(params_path) -> None:
+@click.option("--expect", "expected", metavar="IMAGE",
+              help="The production image the rollback was approved for (`slipway status --image "
+                   "production` when the reviewers were asked); refused if production runs another.")
+def rollback(params_path, expected) -> None:
     """Set production back to the image it ran before; commit and push."""
     from slipway.release import gitops
 
     repo, _ = _repo(params_path)
-    click.echo(gitops.rollback(repo))
+    click.echo(gitops.rollback(repo, expected or None))
 
 
 @cli.command()

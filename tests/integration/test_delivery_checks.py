@@ -278,6 +278,28 @@ def test_a_promotion_promotes_the_canary_image_the_reviewers_were_shown():
     assert re.search(r'slipway promote +--expect "registry/slipway:v1-0a1b2c3d"', dry_run.stdout), dry_run.stdout
 
 
+def test_a_rollback_rolls_back_the_production_image_the_reviewers_were_shown():
+    """As for a promotion: a promotion that lands between the request and the approval must not
+    become what the approved rollback removes."""
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/rollback.yml").read_text())
+    current, rollback = workflow["jobs"]["current"], workflow["jobs"]["rollback"]
+    recorded = next(step for step in current["steps"] if step.get("id") == "production")
+    assert recorded["run"].startswith(".venv/bin/slipway status --image production > production-image\n")
+    assert current["outputs"] == {"production": "${{ steps.production.outputs.image }}"}
+    assert workflow["jobs"]["approval"]["needs"] == "current" and "current" in rollback["needs"]
+    step = next(step for step in rollback["steps"] if step.get("run") == "make rollback")
+    assert step["env"]["EXPECT_PRODUCTION"] == "${{ needs.current.outputs.production }}"
+    stages = [stage["name"] for stage in jenkins_stages()]
+    plan = next(stage for stage in jenkins_stages() if stage["name"] == "Rollback plan")
+    assert ("env.EXPECT_PRODUCTION = sh(script: '.venv/bin/slipway status --image production', "
+            "returnStdout: true)") in plan["body"]
+    assert stages.index("Rollback plan") < stages.index("Approve") < stages.index("Change production")
+    dry_run = run("make", "-n", "rollback", "EXPECT_PRODUCTION=registry/slipway:v1-0a1b2c3d")
+    assert re.search(r'slipway rollback +--expect "registry/slipway:v1-0a1b2c3d"', dry_run.stdout), dry_run.stdout
+
+
 def test_ci_acts_on_slipway_exit_statuses_not_makes():
     """make reports every failed recipe as status 2, so a step that branches on a status (drift:
     1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a

@@ -157,14 +157,20 @@ def _refuse_if_production_moved(repo: Repo) -> None:
                              f"that is no longer live; rerun the pipeline on the latest {repo.branch}")
 
 
+def _as_approved(command: str, what: str, track: str, image: Image, expected: str | None) -> None:
+    """Refuse when ``track`` no longer runs ``expected``, the image the reviewers were shown when
+    they approved: the change they approved is not the one this would make."""
+    if expected is not None and str(image) != expected:
+        raise ReleaseRefused(f"{command} refused: the {track} runs {image}, not {expected}, the image this "
+                             f"{what} was approved for (it changed meanwhile); start a new {what}")
+
+
 def promote(repo: Repo, analysis: Path | None, force_reason: str | None, expected: str | None = None) -> str:
     """Production to the canary's image. ``expected``: the canary image the reviewers approved; a
     release may have replaced it while they decided, and the model they never saw is not promoted."""
     pushes = repo.has_remote()  # before the overlay is touched
     canary = read_image(kustomization("canary", repo.root))
-    if expected is not None and str(canary) != expected:
-        raise ReleaseRefused(f"promote refused: the canary runs {canary}, not {expected}, the image this "
-                             "promotion was approved for (a release replaced it meanwhile); start a new promotion")
+    _as_approved("promote", "promotion", "canary", canary, expected)
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
     if canary == production:
@@ -213,13 +219,16 @@ def image_history(repo: Repo, track: str) -> Iterator[OverlayChange]:
 ROLLBACK_SUBJECT = re.compile(r"^rollback: production -> model \S+ \(was (\S+)\)$")
 
 
-def rollback(repo: Repo) -> str:
+def rollback(repo: Repo, expected: str | None = None) -> str:
     """Production back to the image it ran before its current one, from the overlay's history.
     Images production was rolled back from since they were set are skipped: a second rollback goes
-    further back, not forward to the model the first one removed."""
+    further back, not forward to the model the first one removed. ``expected``: the production
+    image the reviewers approved rolling back from; after a promotion meanwhile, this would roll
+    back that one instead."""
     pushes = repo.has_remote()  # before the overlay is touched
     path = kustomization("production", repo.root)
     current = read_image(path)
+    _as_approved("rollback", "rollback", "production", current, expected)
     removed: set[str] = set()
     previous = None
     # Newest first, so a rollback's commit is seen before any commit that set the image it removed.
