@@ -62,7 +62,8 @@ def test_overlays_render_and_validate_strictly():
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "http"}  # not behind queued requests
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["image"].startswith("ghcr.io/") and ":" in container["image"]
 

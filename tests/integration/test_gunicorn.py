@@ -142,3 +142,19 @@ def test_sigterm_lets_an_in_flight_request_finish(bundle_dir, tmp_path):
         assert b'"predictions"' in response
         assert process.wait(timeout=30) == 0
     assert "Handling signal: term" in messages((tmp_path / "gunicorn.log").read_text(), "gunicorn.error")
+
+
+def test_busy_workers_keep_an_http_probe_waiting_but_not_a_tcp_connect(bundle_dir, tmp_path):
+    """Why the Deployment's liveness probe is a TCP connect: with every sync worker inside a
+    request, /healthz waits in the listen queue (under overload, past the probe's timeout, and the
+    kubelet would restart a pod for being busy), while the kernel still accepts the connection."""
+    with gunicorn(bundle_dir, tmp_path, workers=1) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as busy:
+            busy.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100\r\n\r\n{")  # the worker waits for the rest of the body
+            time.sleep(0.5)
+            with pytest.raises(OSError):  # socket.timeout, or urllib's URLError around it
+                urllib.request.urlopen(url + "/healthz", timeout=2)
+            socket.create_connection((host, int(port)), timeout=2).close()
+
