@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from slipway.errors import SlipwayError
 
@@ -41,10 +40,11 @@ def in_registry(reference: str) -> bool:
                        f"exited {result.returncode}: {said or 'no output'}")
 
 
-def build(reference: str, model_version: str, commit: str, context: Path = Path(".")) -> None:
-    """``docker build`` with the labels' arguments (the Dockerfile's ``GIT_COMMIT``, ``MODEL_VERSION``)."""
+def build(reference: str, model_version: str, commit: str) -> None:
+    """``docker build`` of this checkout, with the labels' arguments (the Dockerfile's
+    ``GIT_COMMIT``, ``MODEL_VERSION``)."""
     result = _docker("build", "--build-arg", f"GIT_COMMIT={commit}", "--build-arg", f"MODEL_VERSION={model_version}",
-                     "-t", reference, str(context))
+                     "-t", reference, ".")
     if result.returncode != 0:
         raise SlipwayError(f"docker build of {reference} failed (exit {result.returncode}); its output is above")
 
@@ -60,7 +60,7 @@ def push(reference: str, model_version: str) -> str:
     return f"pushed {reference}"
 
 
-def head_commit(root: Path = Path(".")) -> str:
+def head_commit() -> str:
     """The checkout's commit, for the image's label; ``unknown`` outside a git checkout."""
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else "unknown"
