@@ -68,6 +68,29 @@ def test_overlays_render_and_validate_strictly():
     assert container["image"].startswith("ghcr.io/") and ":" in container["image"]
 
 
+def test_the_canary_is_told_its_track_wherever_the_base_lists_it(tmp_path):
+    """SLIPWAY_TRACK labels the canary's metrics (model_info). The overlay sets it by name: a
+    variable a team adds to the base in front of it keeps its own value (an index-based patch
+    set that one to "canary" and left the canary reporting itself as stable)."""
+    import shutil
+
+    shutil.copytree(REPO / "kustomize", tmp_path / "kustomize")
+    base = tmp_path / "kustomize/base/workload/deployment.yaml"
+    deployment = yaml.safe_load(base.read_text())
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"].insert(0, {"name": "TEAM_SETTING", "value": "x"})
+    base.write_text(yaml.safe_dump(deployment, sort_keys=False))
+    def env(deployment: dict) -> dict[str, str]:
+        entries = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert len({e["name"] for e in entries}) == len(entries)
+        return {e["name"]: e["value"] for e in entries}
+
+    for root, extra in ((REPO, {}), (tmp_path, {"TEAM_SETTING": "x"})):
+        canary, = manifests.render(root / "kustomize/overlays/canary")
+        stable = next(d for d in manifests.render(root / "kustomize/overlays/production") if d["kind"] == "Deployment")
+        assert env(canary) == {**extra, "SLIPWAY_TRACK": "canary", "SLIPWAY_WORKERS": "2"}
+        assert env(stable) == {**extra, "SLIPWAY_TRACK": "stable", "SLIPWAY_WORKERS": "2"}
+
+
 def test_a_rollout_drains_each_server_pod_before_it_stops():
     """A pod being replaced stays in the Service's endpoints for a moment after SIGTERM: it pauses
     before gunicorn stops accepting, then lets in-flight requests finish, all within the grace period."""
