@@ -172,12 +172,13 @@ def status(params_path, as_json, image_of) -> None:
     import json
 
     from slipway.release import gitops
+    from slipway.release.overlay import kustomization, read_image
 
     repo, _ = _repo(params_path)
-    result = gitops.status(repo)
-    if image_of:
-        click.echo(result[image_of]["image"])
+    if image_of:  # the overlay alone, no history (CI asks from a shallow checkout)
+        click.echo(read_image(kustomization(image_of, repo.root)))
         return
+    result = gitops.status(repo)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
