@@ -371,8 +371,9 @@ def test_ci_steps_are_glue_over_make_and_slipway():
 def test_jobs_that_push_to_main_start_from_its_tip_as_an_identity_its_ruleset_can_let_through():
     """release, promote and rollback wait in one concurrency group: a run must act on the main
     it finds when it starts (and its whole history), not on the commit it was queued for. And the
-    README says to protect main: the workflow's own token can never bypass a ruleset, so each job
-    pushes with the release App's token where RELEASE_APP_ID is set (checkout keeps it for git push)."""
+    README says to protect main: a ruleset requiring pull requests refuses the workflow's own
+    token, so each job pushes with the release App's token where RELEASE_APP_ID is set (checkout
+    keeps it for git push)."""
     import yaml
 
     pushing = []
