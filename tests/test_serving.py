@@ -199,6 +199,14 @@ def test_nulls_are_missing_values(client):
     assert response.status_code == 200
 
 
+def test_a_non_finite_number_is_named_among_nulls(client):
+    rows = [{**VALID, "age": None}, {**VALID, "tenure_months": None}, {**VALID, "age": 1.5}]
+    body = json.dumps({"instances": rows}).replace("1.5", "NaN")
+    response = client.post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json["error"]["field"] == "instances[2].age"
+
+
 def test_unseen_categories_can_be_treated_as_missing(config):
     from dataclasses import replace
 

@@ -46,21 +46,23 @@ _NUMBER_TYPES = frozenset({int, float, type(None)})
 def _numeric(columns: dict[str, list], names: list[str], where: Locator) -> np.ndarray:
     """All numeric inputs at once, one row of the result per input (``None`` -> NaN)."""
     for name in names:
-        for i, value in enumerate(columns[name]):
-            if type(value) not in _NUMBER_TYPES:
-                raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
-                                   where(name, i))
+        if not _NUMBER_TYPES.issuperset(map(type, columns[name])):  # the loop below names the value
+            for i, value in enumerate(columns[name]):
+                if type(value) not in _NUMBER_TYPES:
+                    raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
+                                       where(name, i))
     try:
         block = np.array([columns[name] for name in names], dtype="float64")
-    except OverflowError:
-        block = None
-    if block is None or not np.isfinite(block).all():  # None (missing) is fine; these are not
-        for name in names:
-            for i, value in enumerate(columns[name]):
-                if value is not None and not _finite(value):
-                    raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
-                                       "finite float64 values; send null for a missing value",
-                                       where(name, i))
+    except OverflowError:  # an int beyond float64, which a look at every value finds
+        block, suspects = None, [(j, i) for j, name in enumerate(names) for i in range(len(columns[name]))]
+    else:  # NaN from a null is fine, a NaN or infinity sent is not: only those cells need a look
+        suspects = zip(*np.nonzero(~np.isfinite(block)), strict=True)
+    for j, i in suspects:
+        value = columns[names[j]][i]
+        if value is not None and not _finite(value):
+            raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
+                               "finite float64 values; send null for a missing value",
+                               where(names[j], i))
     return block
 
 
