@@ -3,12 +3,11 @@
 ``steps(n)`` is the floor plus the first ``n`` things every request to a server that meets the
 issue must cost, whatever it does besides, still answering the constant (``--floor-steps``):
 
-1. ``json``: read the request body and parse it;
+1. ``json``: read the request body and parse it (with the server's parser, orjson);
 2. ``metrics``: prometheus-flask-exporter, installed as the server installs it;
 3. ``onnx``: one onnxruntime call with the served model's ONNX graph (``SLIPWAY_MODEL_DIR``).
 """
 
-import json
 import os
 
 import numpy as np
@@ -50,9 +49,10 @@ def onnx_call():
 
 def steps(n: int) -> Flask:
     """The floor plus the first ``n`` (1 to 3) of :data:`STEPS`."""
+    from slipway.serving.codec import loads
     from slipway.serving.metrics import install_http_metrics
 
-    work = [lambda: json.loads(request.get_data(cache=False))]
+    work = [lambda: loads(request.get_data(cache=False))]
     if n >= STEPS.index("onnx") + 1:
         work.append(onnx_call())
     app = create(lambda: [step() for step in work])

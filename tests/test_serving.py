@@ -137,6 +137,9 @@ def body_with(**changes):
         (dict(json={"instances": [{k: v for k, v in VALID.items() if k != "age"}]}), 422,
          "missing_feature", "instances[0].age", "missing feature 'age'"),
         (dict(json=body_with(agee=3)), 422, "unknown_feature", "instances[0].agee", "unknown feature 'agee'"),
+        # A lone surrogate is valid JSON but not UTF-8: the error names it all the same.
+        (dict(data=json.dumps(body_with(agee=3)).replace("agee", "\\ud800"), content_type="application/json"),
+         422, "unknown_feature", "instances[0].\ud800", "unknown feature '\\ud800'"),
         (dict(json=body_with(age="forty")), 422, "wrong_type", "instances[0].age", "expected a number"),
         (dict(json=body_with(age=True)), 422, "wrong_type", "instances[0].age", "got True"),
         (dict(json=body_with(contract=[3])), 422, "wrong_type", "instances[0].contract",
@@ -157,7 +160,7 @@ def body_with(**changes):
          "malformed_json", None, "the body nests arrays or objects too deeply"),
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
-         "not-instance", "missing", "unknown", "string-number", "bool", "list-category", "number-category",
+         "not-instance", "missing", "unknown", "surrogate", "string-number", "bool", "list-category", "number-category",
          "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
@@ -349,6 +352,19 @@ def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):
     assert len(lines) == 3
     assert lines[0]["request_id"] == "r1" and lines[0]["inputs"] == churn_instances(3)[0]
     assert lines[0]["prediction"] in (0, 1) and len(lines[0]["probabilities"]) == 2
+
+
+def test_the_prediction_log_keeps_inputs_orjson_cannot_write(config, tmp_path):
+    """An unseen category taken as missing is logged as sent, a lone surrogate too."""
+    from dataclasses import replace
+
+    log_path = tmp_path / "predictions.jsonl"
+    client = create_app(replace(config, prediction_log=log_path, prediction_log_rate=1.0,
+                                unseen_categories="missing")).test_client()
+    body = json.dumps(body_with(contract="\ud800"))
+    assert client.post("/predict", data=body, content_type="application/json").status_code == 200
+    logged = json.loads(log_path.read_text())["inputs"]
+    assert logged["contract"] == "\ud800"
 
 
 def test_a_prediction_log_that_cannot_be_written_drops_lines_not_predictions(config, caplog):

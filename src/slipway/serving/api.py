@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
 
+from slipway.serving import codec
 from slipway.serving.schemas import (
     RequestError,
     check_batch_size,
@@ -42,7 +42,7 @@ def read_json_body():
 
 def parse_json(raw: bytes, what: str):
     try:
-        return json.loads(raw)
+        return codec.loads(raw)
     except ValueError as exc:
         raise RequestError(400, "malformed_json", f"{what} is not valid JSON: {exc}") from None
     except RecursionError:  # the parser recurses per level of nesting

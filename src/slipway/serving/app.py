@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from slipway.serving import model as model_loader
 from slipway.serving.api import api
+from slipway.serving.codec import OrjsonProvider
 from slipway.serving.config import ServingConfig
 from slipway.serving.logs import APP_LOGGER, access_log, configure_logging
 from slipway.serving.metrics import ModelMetrics, install_http_metrics
@@ -79,7 +80,7 @@ def create_app(config: ServingConfig | None = None) -> Flask:
     config = config or ServingConfig.from_env()
     app = Flask("slipway.serving")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)  # keys in the order the views give them, as Flask's with sort_keys off
     # In multiprocess mode this registry only holds the metric objects; /metrics reads the files.
     registry = CollectorRegistry()
     metrics = ModelMetrics(registry)

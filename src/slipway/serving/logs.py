@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
+
+from slipway.serving import codec
 
 APP_LOGGER = "slipway.serving"
 # gunicorn's access-log atoms kept in a line; the others include every request header, so a
@@ -29,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return codec.dumps(entry, default=str).decode()
 
 
 def configure_logging(name: str = APP_LOGGER) -> None:
@@ -47,6 +48,6 @@ def configure_logging(name: str = APP_LOGGER) -> None:
 def access_log(fields: dict) -> None:
     """The per-request line, in :class:`JsonFormatter`'s shape but written straight to stderr:
     through logging's records, handlers and formatter it cost more than the prediction itself."""
-    sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "level": "info", "logger": "slipway.access",
-                                 "msg": "request", **fields}) + "\n")
+    sys.stderr.write(codec.dumps({"ts": round(time.time(), 3), "level": "info", "logger": "slipway.access",
+                                  "msg": "request", **fields}).decode() + "\n")
 

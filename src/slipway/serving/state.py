@@ -18,6 +18,7 @@ from flask import current_app
 from prometheus_client import Counter
 
 from slipway.errors import ParamsError
+from slipway.serving import codec
 from slipway.serving.config import ServingConfig, open_prediction_log
 from slipway.serving.logs import APP_LOGGER
 from slipway.serving.metrics import ModelMetrics
@@ -67,12 +68,12 @@ class PredictionLog:
         for i, (label, proba) in enumerate(zip(labels, probabilities, strict=True)):
             if self._random.random() < self.rate:
                 row = {name: values[i] for name, values in columns.items()}
-                lines.append(json.dumps({"ts": now, "request_id": request_id, "model_version": version,
-                                         "inputs": row, "prediction": label,
-                                         "probabilities": proba}, default=str) + "\n")
+                lines.append(codec.dumps({"ts": now, "request_id": request_id, "model_version": version,
+                                          "inputs": row, "prediction": label,
+                                          "probabilities": proba}, default=str) + b"\n")
         if lines:
             with self._lock:  # gthread workers: one thread's reopen must not close another's fd mid-write
-                self._append("".join(lines).encode(), len(lines))
+                self._append(b"".join(lines), len(lines))
 
     def _append(self, body: bytes, count: int) -> None:
         try:
