@@ -55,3 +55,5 @@ def test_flask_answers_through_orjson_in_the_views_key_order():
     assert response.get_data().endswith(b"\n")
     assert list(json.loads(response.get_data())) == ["z", "a"]
     assert app.json.loads('{"k": [1]}') == {"k": [1]}
+    # A template's tojson(indent=2) is formatted as asked, keys unsorted.
+    assert app.json.dumps({"z": [1], "a": 2}, indent=2) == '{\n  "z": [\n    1\n  ],\n  "a": 2\n}'

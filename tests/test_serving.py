@@ -279,6 +279,8 @@ def test_model_card(client, reference_model):
     assert "PASS" in page and "0.8123" in page
     assert "month-to-month" in page and "positive <code>1</code>" in page
     assert f"data until {reference_model.metadata['training']['data_until']}" in page
+    params = reference_model.metadata["params"]
+    assert "<pre>" + json.dumps(params, indent=2) in page.replace("&#34;", '"')  # readable, in params order
 
 
 def test_model_card_of_data_without_timestamps(config, bundle_dir, tmp_path):

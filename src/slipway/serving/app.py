@@ -80,7 +80,7 @@ def create_app(config: ServingConfig | None = None) -> Flask:
     config = config or ServingConfig.from_env()
     app = Flask("slipway.serving")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
-    app.json = OrjsonProvider(app)  # keys in the order the views give them, as Flask's with sort_keys off
+    app.json = OrjsonProvider(app)
     # In multiprocess mode this registry only holds the metric objects; /metrics reads the files.
     registry = CollectorRegistry()
     metrics = ModelMetrics(registry)

@@ -39,7 +39,11 @@ class OrjsonProvider(DefaultJSONProvider):
     """``jsonify`` and ``app.json`` through :func:`dumps` and :func:`loads`; a type neither
     serialises goes to Flask's own ``default`` (dates, decimals, ``__html__``)."""
 
+    sort_keys = False  # keys in the order the views give them
+
     def dumps(self, obj, **kwargs) -> str:
+        if kwargs:  # a template's tojson(indent=2): formatting orjson does not offer
+            return super().dumps(obj, **kwargs)
         return dumps(obj, self.default).decode()
 
     def loads(self, s: str | bytes, **kwargs):
