@@ -1,9 +1,11 @@
 """The server through Flask's test client: every endpoint, every kind of bad input."""
 
 import gzip
+import html
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -191,7 +193,7 @@ def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():
         check_columns({"x": [1.0], "organic": [False], "grade": [4]}, spec, "reject", lambda n, i: f"{n}[{i}]")
     assert (unseen.value.reason, unseen.value.field) == ("unseen_category", "grade[0]")
     assert "'4' is not a category the model was trained on; expected one of ['1', '2', '3']" in unseen.value.message
-    properties = instance_schema(SimpleNamespace(spec=spec))["properties"]
+    properties = instance_schema(SimpleNamespace(spec=spec, example_instance=dict))["properties"]
     assert properties["organic"] == {"type": ["boolean", "string", "null"],
                                      "enum": ["False", False, "True", True, None]}
     assert properties["grade"] == {"type": ["integer", "string", "null"], "enum": ["1", 1, "2", 2, "3", 3, None]}
@@ -281,6 +283,28 @@ def test_model_card(client, reference_model):
     assert f"data until {reference_model.metadata['training']['data_until']}" in page
     params = reference_model.metadata["params"]
     assert "<pre>" + json.dumps(params, indent=2) in page.replace("&#34;", '"')  # readable, in params order
+
+
+def test_the_model_card_and_openapi_show_a_request_that_works(app, client):
+    page = html.unescape(client.get("/").get_data(as_text=True))
+    command = shlex.split(re.search(r"<pre>(curl .*?)</pre>", page, re.S).group(1))
+    assert command[command.index("-s") + 1] == "http://localhost/predict"
+    body = json.loads(command[command.index("-d") + 1])
+    instance = client.get("/openapi.json").json["components"]["schemas"]["Instance"]["examples"][0]
+    assert body == {"instances": [instance]}
+    assert client.post("/predict", json=body).status_code == 200
+    assert instance["contract"] == "month-to-month"  # the most common contract in training
+    assert isinstance(instance["num_products"], int)  # an integral median reads as one
+
+
+def test_an_input_without_a_reference_is_null_in_the_example(bundle_dir):
+    from slipway.serving.model import ServedModel
+
+    model = ServedModel(bundle.load(bundle_dir))
+    del model.metadata["reference"]["age"], model.metadata["reference"]["contract"]
+    example = model.example_instance()
+    assert example["age"] is None and example["contract"] is None
+    assert set(example) == set(model.spec.inputs)
 
 
 def test_model_card_of_data_without_timestamps(config, bundle_dir, tmp_path):

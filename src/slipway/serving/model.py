@@ -44,6 +44,25 @@ class ServedModel:
             return matrix, self.fast.predict_proba(matrix)
         return matrix, self.bundle.estimator.predict_proba(self.spec.frame(matrix))
 
+    def example_instance(self) -> dict:
+        """One typical request row, for the model card and the OpenAPI description: each numeric
+        input at its training median, each categorical one at its most common training category
+        (``null`` for an input the reference does not describe)."""
+        reference = self.metadata.get("reference", {})
+        example = {}
+        for name in self.spec.inputs:
+            entry = reference.get(name, {})
+            if name in self.spec.categorical:
+                categories = self.spec.categorical[name]
+                shares = entry.get("fractions", [])[:len(categories)]  # the last bin is "missing"
+                example[name] = categories[int(np.argmax(shares))] if len(shares) == len(categories) > 0 else None
+            elif entry.get("edges"):
+                median = float(f"{entry['edges'][len(entry['edges']) // 2]:.6g}")  # deciles: the middle edge
+                example[name] = int(median) if median.is_integer() else median
+            else:
+                example[name] = None
+        return example
+
     def probe_rows(self) -> dict[str, np.ndarray]:
         """Plausible rows built from the reference distributions, to verify predictions work:
         every category of each categorical input, numeric inputs at their reference edges."""

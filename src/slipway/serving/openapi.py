@@ -35,7 +35,7 @@ def instance_schema(model) -> dict:
         else:
             properties[name] = {"type": ["number", "null"]}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
-            "additionalProperties": False}
+            "additionalProperties": False, "examples": [model.example_instance()]}
 
 
 def prediction_schema(model) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
@@ -67,7 +69,7 @@ CARD = """<!doctype html>
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
 th{background:#f4f4f4}.pass{color:#16794a;font-weight:bold}.fail{color:#b3261e;font-weight:bold}
-code{background:#f4f4f4;padding:0 .2rem}
+code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 </style></head><body>
 <h1>{{ name }} <small>model card</small></h1>
 {% if model is none %}
@@ -104,6 +106,9 @@ code{background:#f4f4f4;padding:0 .2rem}
 <td>{{ model.spec.categorical[name] | join(", ") if name in model.spec.categorical else "number or null" }}</td></tr>
 {% endfor %}</table>
 {% if model.spec.derived %}<p>Derived: {{ model.spec.derived | join(", ") }}</p>{% endif %}
+<h2>Try it</h2>
+<p>One typical instance (numbers at their training median, categories at their most common value):</p>
+<pre>{{ example_command }}</pre>
 <h2>Training parameters</h2>
 <pre>{{ meta.params | tojson(indent=2) }}</pre>
 {% endif %}
@@ -119,5 +124,12 @@ def card():
     return render_template_string(
         CARD, name=st.config.model_name, model=model, error=st.load_error, track=st.config.track,
         meta=model.metadata if model else {}, gate=st.report("gate.json"),
-        metrics=st.report("metrics.json"),
+        metrics=st.report("metrics.json"), example_command=model and example_command(model),
     )
+
+
+def example_command(model) -> str:
+    """A curl command that posts :meth:`ServedModel.example_instance` to this server."""
+    body = json.dumps({"instances": [model.example_instance()]}, ensure_ascii=False)
+    return (f"curl -s {shlex.quote(request.host_url + 'predict')} -H 'Content-Type: application/json' "
+            f"-d {shlex.quote(body)}")
