@@ -105,6 +105,17 @@ def test_the_log_is_read_from_every_jsonl_file_and_gzipped_one_below(tmp_path):
     assert drift.read_prediction_log(str(tmp_path / "top.jsonl")).x.tolist() == [1, 2]
 
 
+def test_the_servers_own_log_lines_are_read_back(tmp_path):
+    """What the server writes (orjson: UTF-8; the json module's escapes for a lone surrogate)."""
+    from slipway.serving.state import PredictionLog
+
+    log = PredictionLog(tmp_path / "predictions.jsonl", rate=1.0)
+    log.write("r1", "v1", {"city": ["Île-de-France", "\ud800"], "x": [1.5, None]}, [0, 1], [[0.4, 0.6], [0.9, 0.1]])
+    served = drift.read_prediction_log(str(tmp_path))
+    assert served.city.tolist() == ["Île-de-France", "\ud800"]
+    assert served.x.tolist()[0] == 1.5 and np.isnan(served.x.tolist()[1])
+
+
 def test_only_predictions_in_the_window_are_read(tmp_path, repo_params):
     """A daily check of the last week: older lines, and files last written before it, are skipped."""
     week = drift.window_start(repo_params, NOW)
