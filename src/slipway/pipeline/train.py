@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,9 @@ from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
 from slipway.params import lookup
 from slipway.pipeline import paths
+from slipway.provenance import git_commit
 
 DVC_LOCK = Path("dvc.lock")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def data_hashes(lock_path: Path = DVC_LOCK) -> dict[str, str]:

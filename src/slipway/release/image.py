@@ -14,6 +14,7 @@ import re
 import subprocess
 
 from slipway.errors import SlipwayError
+from slipway.provenance import git_commit
 
 # What docker says when the registry has no such tag (the CLI's own words, then the registry's
 # MANIFEST_UNKNOWN error as some registries word it); anything else is a failure to ask.
@@ -25,6 +26,13 @@ def _docker(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", *args], capture_output=capture, text=True)
     except FileNotFoundError:
         raise SlipwayError("docker not found: building the server image needs the docker CLI and an engine") from None
+
+
+def _docker_or_fail(what: str, *args: str) -> None:
+    """A docker command whose output goes to the console; its failure stops the run."""
+    result = _docker(*args)
+    if result.returncode != 0:
+        raise SlipwayError(f"{what} failed (exit {result.returncode}); its output is above")
 
 
 def in_registry(reference: str) -> bool:
@@ -43,10 +51,8 @@ def in_registry(reference: str) -> bool:
 def build(reference: str, model_version: str, commit: str) -> None:
     """``docker build`` of this checkout, with the labels' arguments (the Dockerfile's
     ``GIT_COMMIT``, ``MODEL_VERSION``)."""
-    result = _docker("build", "--build-arg", f"GIT_COMMIT={commit}", "--build-arg", f"MODEL_VERSION={model_version}",
-                     "-t", reference, ".")
-    if result.returncode != 0:
-        raise SlipwayError(f"docker build of {reference} failed (exit {result.returncode}); its output is above")
+    _docker_or_fail(f"docker build of {reference}", "build", "--build-arg", f"GIT_COMMIT={commit}",
+                    "--build-arg", f"MODEL_VERSION={model_version}", "-t", reference, ".")
 
 
 def push(reference: str, model_version: str) -> str:
@@ -54,13 +60,10 @@ def push(reference: str, model_version: str) -> str:
     if in_registry(reference):
         return f"{reference} is in the registry already: not built or pushed again (a tag names one build)"
     build(reference, model_version, head_commit())
-    result = _docker("push", reference)
-    if result.returncode != 0:
-        raise SlipwayError(f"docker push of {reference} failed (exit {result.returncode}); its output is above")
+    _docker_or_fail(f"docker push of {reference}", "push", reference)
     return f"pushed {reference}"
 
 
 def head_commit() -> str:
     """The checkout's commit, for the image's label; ``unknown`` outside a git checkout."""
-    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
+    return git_commit() or "unknown"
