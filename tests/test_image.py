@@ -21,6 +21,8 @@ case "$1" in
     case "$REGISTRY" in
       holds) echo '{"schemaVersion": 2}'; exit 0 ;;
       lacks) echo "no such manifest: $3" >&2; exit 1 ;;
+      old-daemon) echo "manifest for $3 not found" >&2; exit 1 ;;
+      no-helper) echo 'err: exec: "docker-credential-ecr-login": executable file not found in $PATH' >&2; exit 1 ;;
       *) echo "unauthorized: authentication required" >&2; exit 1 ;;
     esac ;;
   build) [ "$BUILD" = fails ] && { echo "step 3/9 failed" >&2; exit 1; }; exit 0 ;;
@@ -61,10 +63,11 @@ def expected_reference(work: Path) -> tuple[str, str, str]:
     return f"ghcr.io/your-org/slipway:{image_tag(version, work)}", version, commit
 
 
-def test_a_tag_the_registry_lacks_is_built_with_its_labels_then_pushed(checkout):
+@pytest.mark.parametrize("registry", ["lacks", "old-daemon"])
+def test_a_tag_the_registry_lacks_is_built_with_its_labels_then_pushed(checkout, registry):
     work, env, calls = checkout
     reference, version, commit = expected_reference(work)
-    result = run(work, env, "--push", REGISTRY="lacks")
+    result = run(work, env, "--push", REGISTRY=registry)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"pushed {reference}"
     assert calls.read_text().splitlines() == [
@@ -85,13 +88,18 @@ def test_a_tag_the_registry_holds_is_neither_built_nor_pushed_again(checkout):
     assert calls.read_text().splitlines() == [f"manifest inspect {reference}"]
 
 
-def test_a_registry_that_cannot_be_asked_stops_before_building(checkout):
+@pytest.mark.parametrize(("registry", "said"), [
+    ("refuses", "unauthorized: authentication required"),
+    # "not found", but of the credential helper: a broken login, not an absent tag.
+    ("no-helper", 'err: exec: "docker-credential-ecr-login": executable file not found in $PATH'),
+])
+def test_a_registry_that_cannot_be_asked_stops_before_building(checkout, registry, said):
     work, env, calls = checkout
     reference, _, _ = expected_reference(work)
-    result = run(work, env, "--push", REGISTRY="refuses")
+    result = run(work, env, "--push", REGISTRY=registry)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"error: cannot tell whether the registry holds {reference}: docker manifest "
-                                     "inspect exited 1: unauthorized: authentication required")
+                                     f"inspect exited 1: {said}")
     assert calls.read_text().splitlines() == [f"manifest inspect {reference}"]
 
 

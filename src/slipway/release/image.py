@@ -16,9 +16,12 @@ import subprocess
 from slipway.errors import SlipwayError
 from slipway.provenance import git_commit
 
-# What docker says when the registry has no such tag (the CLI's own words, then the registry's
-# MANIFEST_UNKNOWN error as some registries word it); anything else is a failure to ask.
-_ABSENT = re.compile(r"no such manifest|manifest unknown|not found", re.IGNORECASE)
+# What docker says when the registry has no such tag: the CLI's own words, the registry's
+# MANIFEST_UNKNOWN (ECR: "manifest unknown: Requested image not found") and older daemons' wording.
+# Anything else is a failure to ask; a bare "not found" is not absence ("docker-credential-ecr-login:
+# executable file not found" is a broken login). The CLI also says "no such manifest" when the
+# registry refuses to read the repository; the push that follows then fails on the same refusal.
+_ABSENT = re.compile(r"no such manifest|manifest unknown|manifest for \S+ not found", re.IGNORECASE)
 
 
 def _docker(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
