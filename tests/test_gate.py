@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from slipway import bundle
@@ -154,10 +155,26 @@ def test_a_test_set_with_one_class_is_checked_and_its_undefined_metric_named(chu
     assert failed(report, "metrics")[0] == (
         f"ERROR model_performance/metrics [test]: test roc_auc: roc_auc undefined on this test set: not every "
         f"class occurs in it (per class: 0: {len(one_class)} rows, 1: 0 rows)")
+    assert failed(report, "SimpleModelComparison") == [
+        "ERROR model_performance/SimpleModelComparison [test]: gain over a trivial baseline: could not run: "
+        "ROC AUC is undefined on this test set: no row of class 1"]
     integrity = [c for c in report["conditions"] if c["group"] == "data_integrity" and c["dataset"] == "test"]
     assert len(integrity) == 5 and all(c["verdict"] != gate.ERROR for c in integrity), integrity
     roc_auc = next(c for c in report["conditions"] if c["condition"] == "test roc_auc")
     assert "test roc_auc = undefined" in gate.describe({**roc_auc, "verdict": "fail"})  # any verdict prints
+
+
+def test_the_sample_keeps_a_class_too_rare_to_be_drawn():
+    """One row in 5,000 is a class: a 100-row draw misses it, and ROC AUC on that draw would be
+    undefined although the whole test set defines it."""
+    frame = pd.DataFrame({"x": np.arange(5000), "label": ["common"] * 4999 + ["rare"]})
+    drawn = frame.sample(n=100, random_state=3)
+    assert "rare" not in set(drawn["label"])
+    kept = gate.sample(frame, 100, seed=3, label="label")
+    assert kept.equals(pd.concat([drawn, frame.tail(1)]).sort_index())
+    plain = frame.assign(label=["a", "b"] * 2500)  # both classes drawn: the seeded draw, unchanged
+    assert gate.sample(plain, 100, seed=3, label="label").equals(plain.sample(n=100, random_state=3).sort_index())
+    assert gate.sample(frame, 5000, seed=3, label="label") is frame
 
 
 def test_a_champion_directory_without_a_bundle_is_an_error_not_a_skip(tmp_path, churn_split, base_params):

@@ -146,8 +146,23 @@ def entry(group: str, check: str, condition: str, dataset: str, value: float | N
     }
 
 
-def sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    return frame if len(frame) <= size else frame.sample(n=size, random_state=seed).sort_index()
+def sample(frame: pd.DataFrame, size: int, seed: int, label: str) -> pd.DataFrame:
+    """``size`` rows drawn with ``seed``, plus one row of each class the draw missed: a class too
+    rare to be drawn would otherwise leave ROC AUC undefined on the sample alone, and fail a model
+    whose whole test set defines it."""
+    if len(frame) <= size:
+        return frame
+    drawn = frame.sample(n=size, random_state=seed)
+    undrawn = frame[~frame[label].isin(drawn[label].unique())]
+    if len(undrawn):
+        drawn = pd.concat([drawn, undrawn.groupby(label, sort=False).sample(n=1, random_state=seed)])
+    return drawn.sort_index()
+
+
+def absent_classes(labels: pd.Series, classes: list) -> list[str]:
+    """The model's classes with no row among ``labels``, as text (the labels' dtype may differ)."""
+    present = {str(value) for value in labels.unique()}
+    return [str(c) for c in classes if str(c) not in present]
 
 
 def _datasets(train: pd.DataFrame, test: pd.DataFrame, spec: FeatureSpec, target: str):
@@ -198,9 +213,14 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
             # The model's classes, not the ones deepchecks finds in the split: a test set without
             # some class (a rare one, or a time split past a shift) is still checked.
             kwargs = {"model_classes": model.estimator.classes_.tolist()}
+            absent = []
             if rule.datasets == "model":
                 kwargs["model"] = model.estimator
+                absent = absent_classes(test[target], kwargs["model_classes"])
             try:
+                if absent:  # deepchecks' own error here blames the model's classes, not the data
+                    raise DataError(f"ROC AUC is undefined on this test set: no row of class "
+                                    f"{', '.join(absent)}")
                 result = check.run(*args, **kwargs)
                 measured, where = rule.measure(result.value)
                 entries.append(entry(rule.group, rule.check, rule.condition, dataset, measured,
@@ -376,7 +396,8 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     size = lookup(params, "gate.sample_size", int, minimum=100)
     seed = lookup(params, "gate.seed", int)
     champion_setting = lookup(params, "gate.champion", (str, type(None)), None)
-    train_sample, test_sample = sample(train, size, seed), sample(test, size, seed)
+    target = model.metadata["target"]
+    train_sample, test_sample = sample(train, size, seed, target), sample(test, size, seed, target)
     entries, results = run_checks(train_sample, test_sample, model, gate)
     entries += metric_floors(metrics, gate)
     with tempfile.TemporaryDirectory(prefix="slipway-champion-") as scratch:
