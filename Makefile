@@ -105,7 +105,7 @@ dvc-pull: venv ## Fetch the data and cached outputs from the DVC remote
 dvc-push: venv ## Send data and outputs to the DVC remote
 	$(BIN)/dvc push
 
-image: venv ## Build the server image, tagged with the model version (needs a Docker engine)
+image: venv ## Build the server image, tagged <model version>-<server build> (needs a Docker engine)
 	$(BIN)/slipway image
 
 image-push: venv ## Build and push the server image, unless the registry holds its tag already (a tag names one build)
