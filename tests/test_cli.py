@@ -79,6 +79,7 @@ def test_an_unexpected_exception_exits_2_with_its_traceback(monkeypatch, capsys)
     ({"months": 0}, "params: example_data.months must be >= 1, got 0"),
     ({"rows_per_month": -5}, "params: example_data.rows_per_month must be >= 10, got -5"),
     ({"drift_start": -1}, "params: example_data.drift_start must be >= 0, got -1"),
+    ({"seed": -1}, "params: example_data.seed must be >= 0, got -1"),
     ({"start": "January"}, "example_data.start (--start) must be a month as YYYY-MM, got 'January'"),
     ({"start": "2025-13"}, "example_data.start (--start) must be a month as YYYY-MM, got '2025-13'"),
 ])

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from slipway import bundle
+from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
 from slipway.pipeline import evaluate, featurize, paths, train
 from tests.conftest import build_bundle
@@ -51,9 +52,9 @@ def test_curves_are_resampled_per_class():
     assert table.to_dict("list") == {"actual": ["0", "1", "0", "1", "1"], "predicted": ["0", "1", "0", "1", "1"]}
 
 
-def test_main_writes_metrics_and_plots(workdir, churn, params):
-    params["train"]["hyperparameters"]["max_iter"] = 30
-    params["evaluate"]["importance_sample"] = 200
+def train_in_workdir(churn, params) -> FeatureSpec:
+    """The features (the first 900 rows train, the rest test) and a bundle trained on them, in the
+    working directory, as the stages before evaluate leave them."""
     spec = featurize.build_spec(churn, params)
     keys = featurize.key_columns(params)
     paths.FEATURES.mkdir(parents=True)
@@ -61,6 +62,13 @@ def test_main_writes_metrics_and_plots(workdir, churn, params):
     featurize.featurize(churn.iloc[900:], spec, keys).to_parquet(paths.TEST_FEATURES)
     paths.FEATURE_SPEC.write_text(json.dumps(spec.to_dict()))
     train.main(params)
+    return spec
+
+
+def test_main_writes_metrics_and_plots(workdir, churn, params):
+    params["train"]["hyperparameters"]["max_iter"] = 30
+    params["evaluate"]["importance_sample"] = 200
+    spec = train_in_workdir(churn, params)
     evaluate.main(params)
     metrics = json.loads(paths.METRICS.read_text())
     assert metrics["rows"] == len(churn) - 900
@@ -69,6 +77,15 @@ def test_main_writes_metrics_and_plots(workdir, churn, params):
     importance = json.loads((paths.PLOTS / "importance.json").read_text())
     assert {row["feature"] for row in importance} == set(spec.columns)
     assert len(pd.read_csv(paths.PLOTS / "confusion.csv")) == metrics["rows"]
+
+
+def test_a_bad_setting_is_refused_before_any_output_is_written(workdir, churn, params):
+    params["train"]["hyperparameters"]["max_iter"] = 10
+    train_in_workdir(churn, params)
+    params["evaluate"]["seed"] = -1
+    with pytest.raises(ParamsError, match="^params: evaluate.seed must be >= 0, got -1$"):
+        evaluate.main(params)
+    assert not paths.METRICS.exists() and not paths.PLOTS.exists()
 
 
 def test_permutation_importance_ranks_the_informative_column_first():

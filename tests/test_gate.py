@@ -293,3 +293,12 @@ def test_thresholds_are_checked_before_any_check_runs(base_params, change, messa
     change(params["gate"])
     with pytest.raises(ParamsError, match=message):
         gate.thresholds(params)
+
+
+def test_the_champion_setting_is_required(base_params):
+    """Absent, it used to mean null: the comparison with production skipped without a word in
+    params.yaml. It is refused before any data is read or check runs."""
+    params = copy.deepcopy(base_params)
+    params["gate"].pop("champion")
+    with pytest.raises(ParamsError, match="^params: gate.champion is required but missing$"):
+        gate.evaluate_gate(train=None, test=None, model=None, metrics={}, params=params)

@@ -2,7 +2,7 @@ import pytest
 
 from slipway import params as params_module
 from slipway.errors import ParamsError
-from slipway.params import column_list, lookup
+from slipway.params import column_list, lookup, random_seed
 
 
 def test_lookup_returns_checked_values():
@@ -25,6 +25,20 @@ def test_lookup_returns_checked_values():
 def test_lookup_names_the_key_and_rule(params, call, message):
     with pytest.raises(ParamsError, match=message):
         lookup(params, **call)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (-1, "gate.seed must be >= 0, got -1"),
+    (2**32, "gate.seed must be <= 4294967295, got 4294967296"),
+    ("42", "gate.seed must be int, got '42'"),
+    (True, "gate.seed must be int, got True"),
+])
+def test_a_seed_is_one_every_random_state_takes(value, message):
+    """numpy's and pandas' random_state refuses a seed outside [0, 2**32 - 1] with a traceback
+    that names no key ('expected non-negative integer')."""
+    assert random_seed({"gate": {"seed": 2**32 - 1}}, "gate.seed") == 2**32 - 1
+    with pytest.raises(ParamsError, match=f"^params: {message}$"):
+        random_seed({"gate": {"seed": value}}, "gate.seed")
 
 
 def test_column_list():
@@ -93,7 +107,7 @@ def test_every_key_the_code_reads_is_known():
     read = set()
     for path in Path(slipway.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lookup"
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("lookup", "random_seed")
                     and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)):
                 read.add(node.args[1].value)
     assert len(read) > 20

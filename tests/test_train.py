@@ -91,6 +91,17 @@ def test_a_bad_hyperparameter_value_is_a_params_error(churn, params, name, hyper
     assert str(refused.value).startswith(f"params: train.hyperparameters: {message}")
 
 
+def test_a_boolean_for_a_number_is_refused(churn, params):
+    """scikit-learn would fit ``max_iter: yes`` (YAML's true) as one iteration."""
+    spec = featurize.build_spec(churn, params)
+    with pytest.raises(ParamsError, match=r"^params: train.hyperparameters.max_iter: true is a boolean, where "
+                                          r"HistGradientBoostingClassifier takes a number \(default 100\)$"):
+        make_estimator("hist_gradient_boosting", {"max_iter": True}, 0, spec)
+    with pytest.raises(ParamsError, match="train.hyperparameters.C: false is a boolean, where LogisticRegression"):
+        make_estimator("logistic_regression", {"C": False}, 0, spec)
+    assert make_estimator("hist_gradient_boosting", {"early_stopping": True}, 0, spec).early_stopping is True
+
+
 def test_data_the_estimator_cannot_take_is_a_data_error_that_names_it(churn, params):
     """HistGradientBoosting takes at most 255 categories per feature, whatever
     featurize.max_categories allows: a clear error, not a traceback."""

@@ -62,7 +62,7 @@ _stage("gate", "Decide whether the model may be released; write reports/gate.{js
 @click.option("--start", help="First month, YYYY-MM [params: example_data.start].")
 @click.option("--months", type=click.IntRange(min=1), help="[params: example_data.months]")
 @click.option("--rows-per-month", type=click.IntRange(min=10), help="[params: example_data.rows_per_month]")
-@click.option("--seed", type=int, help="[params: example_data.seed]")
+@click.option("--seed", type=click.IntRange(0, params_module.SEED_MAX), help="[params: example_data.seed]")
 @click.option("--drift", type=click.FloatRange(min=0), help="Shift per month from --drift-start "
               "on [params: example_data.drift].")
 @click.option("--drift-start", type=click.IntRange(min=0), help="0-based index of the first "
@@ -79,11 +79,12 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
         click.echo(f"example-data: {out_dir} already holds batches; left as is")
         return
     params = params_module.load(params_path)
-    # Each setting's type and least value: the same bounds as the options above.
-    kinds = {"start": (str, None), "months": (int, 1), "rows_per_month": (int, 10), "seed": (int, None),
-             "drift": (float, 0.0), "drift_start": (int, 0)}
-    settings = {key: value if value is not None else lookup(params, f"example_data.{key}", kind, minimum=least)
-                for key, (kind, least) in kinds.items() for value in [overrides[key]]}
+    # Each setting's type and bounds: the same as the options above.
+    kinds = {"start": (str, None, None), "months": (int, 1, None), "rows_per_month": (int, 10, None),
+             "seed": (int, 0, params_module.SEED_MAX), "drift": (float, 0.0, None), "drift_start": (int, 0, None)}
+    settings = {key: value if value is not None else lookup(params, f"example_data.{key}", kind, minimum=least,
+                                                            maximum=most)
+                for key, (kind, least, most) in kinds.items() for value in [overrides[key]]}
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", settings["start"]):
         raise ParamsError(f"example_data.start (--start) must be a month as YYYY-MM, got {settings['start']!r}")
     for index, month in enumerate(gen.month_range(settings["start"], settings["months"])):

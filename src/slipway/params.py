@@ -141,6 +141,15 @@ def lookup(
     return node
 
 
+# numpy's and pandas' random_state takes a seed in [0, 2**32 - 1]; anything else fails deep inside them.
+SEED_MAX = 2**32 - 1
+
+
+def random_seed(params: dict[str, Any], key: str) -> int:
+    """The random seed at ``key``, checked against the range every random_state accepts."""
+    return lookup(params, key, int, minimum=0, maximum=SEED_MAX)
+
+
 def key_columns(params: dict[str, Any]) -> list[str]:
     """Target, id and timestamp columns (those set): carried beside the features, never fed to the model."""
     names = [lookup(params, "data.target", str)]

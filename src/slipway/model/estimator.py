@@ -1,12 +1,13 @@
 """The estimator factory: which model to fit, from ``params.yaml``'s ``train`` section.
 
 ``hist_gradient_boosting`` (the default) takes the categorical columns natively. The other
-choices one-hot encode them. A team may add its own entry; the trusted types for loading it back
-are listed in :mod:`slipway.bundle`.
+choices one-hot encode them. A team may add its own entry to :data:`ESTIMATORS`; the trusted types
+for loading it back are listed in :mod:`slipway.bundle`.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from sklearn.compose import ColumnTransformer
@@ -19,7 +20,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
 
-ESTIMATORS = ("hist_gradient_boosting", "logistic_regression", "random_forest")
+# Each choice of train.estimator: the scikit-learn class, whether categorical columns reach it
+# one-hot encoded (else it takes them natively), and whether numeric columns are scaled.
+ESTIMATORS = {
+    "hist_gradient_boosting": (HistGradientBoostingClassifier, False, False),
+    "logistic_regression": (LogisticRegression, True, True),
+    "random_forest": (RandomForestClassifier, True, False),
+}
 
 
 def _one_hot(spec: FeatureSpec, scale: bool) -> ColumnTransformer:
@@ -45,26 +52,30 @@ SET_BY_THE_FACTORY = {"random_state": "train.seed",
                       "categorical_features": "the feature spec (data.categorical_features)"}
 
 
+def _check_no_boolean_numbers(estimator_class: type, hyperparameters: dict[str, Any]) -> None:
+    """scikit-learn takes ``true`` as the number 1 (``max_iter: yes`` would fit one tree): a
+    boolean is refused where the estimator's default is a number."""
+    defaults = inspect.signature(estimator_class).parameters
+    for key, value in hyperparameters.items():
+        default = defaults[key].default if key in defaults else None
+        if isinstance(value, bool) and isinstance(default, int | float) and not isinstance(default, bool):
+            raise ParamsError(f"params: train.hyperparameters.{key}: {str(value).lower()} is a boolean, where "
+                              f"{estimator_class.__name__} takes a number (default {default})")
+
+
 def make_estimator(name: str, hyperparameters: dict[str, Any], seed: int, spec: FeatureSpec):
+    if name not in ESTIMATORS:
+        raise ParamsError(f"params: train.estimator must be one of {', '.join(ESTIMATORS)}, got {name!r}")
     clashes = sorted(set(hyperparameters) & set(SET_BY_THE_FACTORY))
     if clashes:
         raise ParamsError("params: train.hyperparameters: remove " + ", ".join(
             f"{key} (set by {SET_BY_THE_FACTORY[key]})" for key in clashes))
+    estimator_class, one_hot, scale = ESTIMATORS[name]
+    _check_no_boolean_numbers(estimator_class, hyperparameters)
     try:
-        if name == "hist_gradient_boosting":
-            return HistGradientBoostingClassifier(
-                categorical_features="from_dtype", random_state=seed, **hyperparameters
-            )
-        if name == "logistic_regression":
-            return Pipeline(
-                [("encode", _one_hot(spec, scale=True)),
-                 ("model", LogisticRegression(random_state=seed, **hyperparameters))]
-            )
-        if name == "random_forest":
-            return Pipeline(
-                [("encode", _one_hot(spec, scale=False)),
-                 ("model", RandomForestClassifier(random_state=seed, **hyperparameters))]
-            )
+        if not one_hot:
+            return estimator_class(categorical_features="from_dtype", random_state=seed, **hyperparameters)
+        return Pipeline([("encode", _one_hot(spec, scale)),
+                         ("model", estimator_class(random_state=seed, **hyperparameters))])
     except TypeError as exc:  # an unknown hyperparameter name
         raise ParamsError(f"params: train.hyperparameters: {exc}") from None
-    raise ParamsError(f"params: train.estimator must be one of {', '.join(ESTIMATORS)}, got {name!r}")

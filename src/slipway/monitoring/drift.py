@@ -18,7 +18,7 @@ from slipway.featureset import FeatureSpec, category_labels
 from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
-from slipway.params import is_number, lookup
+from slipway.params import is_number, lookup, random_seed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 CUT_LINES = "cut_lines"  # the served frame's attrs: where lines that were not JSON were skipped
@@ -144,7 +144,7 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     limit = lookup(params, "drift.max_feature_drift", float, minimum=0.0, maximum=1.0)  # a drift score is in [0, 1]
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
-    seed = lookup(params, "drift.seed", int)
+    seed = random_seed(params, "drift.seed")
     cut = served.attrs.get(CUT_LINES, [])
     served = served_inputs(served, spec) if len(served) else served  # none in the window: inconclusive
     report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit,

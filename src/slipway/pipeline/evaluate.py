@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from slipway import bundle, io
 from slipway.featureset import FeatureSpec
 from slipway.inference import OnnxPredictor
-from slipway.params import lookup
+from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 
 CURVE_POINTS = 201  # curves are resampled so the plot files stay small at any test-set size
@@ -129,6 +129,8 @@ def importances(predict: Predict, matrix: np.ndarray, y_true: np.ndarray, classe
 
 
 def main(params: dict[str, Any]) -> None:
+    importance_sample = lookup(params, "evaluate.importance_sample", int, minimum=10)
+    seed = random_seed(params, "evaluate.seed")
     metadata = bundle.load_metadata(paths.MODELS)
     spec = FeatureSpec.from_dict(metadata["features"])
     predict = served_predictor(paths.MODELS, metadata, spec)
@@ -140,14 +142,13 @@ def main(params: dict[str, Any]) -> None:
 
     result = {**score(y_true, proba, classes, positive), "model_version": metadata["model_version"]}
     plot_data = curves(y_true, proba, classes, positive)
+    confusion = confusion_rows(y_true, proba, classes)
+    importance = importances(predict, matrix, y_true, classes, positive, spec.columns, importance_sample, seed)
+    # Everything is computed before the first write, so a failure leaves the outputs a consistent set.
     io.write_json(paths.PLOTS / "roc.json", plot_data["roc"])
     io.write_json(paths.PLOTS / "precision_recall.json", plot_data["precision_recall"])
     with io.atomic_path(paths.PLOTS / "confusion.csv") as tmp:
-        confusion_rows(y_true, proba, classes).to_csv(tmp, index=False)
-    io.write_json(paths.PLOTS / "importance.json", importances(
-        predict, matrix, y_true, classes, positive, spec.columns,
-        lookup(params, "evaluate.importance_sample", int, minimum=10),
-        lookup(params, "evaluate.seed", int),
-    ))
+        confusion.to_csv(tmp, index=False)
+    io.write_json(paths.PLOTS / "importance.json", importance)
     io.write_json(paths.METRICS, result)
     print("evaluate: " + ", ".join(f"{k}={v:.4f}" for k, v in result.items() if isinstance(v, float)))

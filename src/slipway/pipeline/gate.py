@@ -34,7 +34,7 @@ from slipway import bundle, io
 from slipway.errors import DataError, SlipwayError
 from slipway.featureset import FeatureSpec
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
-from slipway.params import lookup
+from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.evaluate import score
 from slipway.release.champion import Champion, fetch_production_bundle
@@ -394,8 +394,8 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     """The whole gate, pure of file output: returns the report and the deepchecks results."""
     gate = thresholds(params)
     size = lookup(params, "gate.sample_size", int, minimum=100)
-    seed = lookup(params, "gate.seed", int)
-    champion_setting = lookup(params, "gate.champion", (str, type(None)), None)
+    seed = random_seed(params, "gate.seed")
+    champion_setting = lookup(params, "gate.champion", (str, type(None)))
     target = model.metadata["target"]
     train_sample, test_sample = sample(train, size, seed, target), sample(test, size, seed, target)
     entries, results = run_checks(train_sample, test_sample, model, gate)

@@ -12,7 +12,7 @@ import pandas as pd
 from slipway import io
 from slipway.errors import DataError, ParamsError
 from slipway.model.loading import load_raw
-from slipway.params import lookup
+from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 
 
@@ -134,7 +134,7 @@ def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
         if timestamp is None:
             raise DataError("ingest.split is 'time' but data.timestamp_column is not set")
         return split_by_time(frame, timestamp, test_size)
-    return split_randomly(frame, test_size, lookup(params, "ingest.seed", int), lookup(params, "data.target", str),
+    return split_randomly(frame, test_size, random_seed(params, "ingest.seed"), lookup(params, "data.target", str),
                           lookup(params, "data.id_column", (str, type(None)), None))
 
 

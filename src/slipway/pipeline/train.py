@@ -17,7 +17,7 @@ from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
 from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
-from slipway.params import lookup
+from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 from slipway.provenance import git_commit
 
@@ -44,7 +44,7 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
     estimator = make_estimator(
         lookup(params, "train.estimator", str),
         lookup(params, "train.hyperparameters", dict, {}),
-        lookup(params, "train.seed", int),
+        random_seed(params, "train.seed"),
         spec,
     )
     try:
