@@ -105,6 +105,21 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     assert list(loading.load_raw(str(written)).columns) == ["x", "x.1", "y", "__batch__"]
 
 
+def test_a_row_with_more_fields_than_the_header_is_refused_not_shifted(tmp_path):
+    """pandas took the first row's extra field as a sign of an index column and moved every value
+    under the next column's name: ids became tenures, and the last column filled with nulls."""
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,tenure,plan\n1,12,basic,oops\n2,30,premium\n")
+    with pytest.raises(DataError, match=r"^.*ragged.csv: a row has more fields than the header has names, and its "
+                                        r"last ones would be lost: the header lacks a name, or a value holds "
+                                        r"the separator ',' unquoted$"):
+        loading.load_raw(str(ragged))
+    trailing = tmp_path / "trailing.csv"  # a separator closing every row is an export's habit, not data
+    trailing.write_text("id,tenure,plan\n1,12,basic,\n2,30,premium,\n")
+    assert loading.load_raw(str(trailing)).drop(columns="__batch__").to_dict("list") == {
+        "id": [1, 2], "tenure": [12, 30], "plan": ["basic", "premium"]}
+
+
 def test_batches_with_other_columns_are_refused_with_every_difference(tmp_path):
     folder = tmp_path / "raw"
     folder.mkdir()

@@ -53,6 +53,25 @@ def test_examples_are_listed(churn, params):
     )
 
 
+def test_a_long_example_is_cut():
+    frame = pd.DataFrame({"plan": ["basic", "x" * 100_000]})
+    params = {"data": {"target": "plan", "id_column": None, "timestamp_column": None},
+              "validate": {"max_null_fraction": 0.0, "columns": {"plan": {"allowed": ["basic"]}}}}
+    [problem] = validate.check(frame, "train", params)
+    assert problem.examples == ["x" * 77 + "... (100000 characters)"]
+
+
+def test_integers_read_as_floats_keep_their_labels(churn, params):
+    """A CSV integer column with one empty cell is read as floats: 1.0 is still the label 1 (the
+    null has its own rule), and a list of float labels matches integer data too."""
+    frame = churn.assign(churned=churn["churned"].astype(float).where(churn.index != 9))
+    assert problems(frame, params) == [("churned", "nulls<=0", 1)]
+    params["validate"]["columns"]["churned"] = {"allowed": [0.0, 1.0]}
+    assert problems(churn, params) == []
+    assert problems(frame.assign(churned=frame["churned"].where(frame.index != 3, 0.5)), params) == [
+        ("churned", "nulls<=0", 1), ("churned", "allowed=['0', '1']", 1)]
+
+
 def test_empty_data_and_single_class(churn, params):
     assert problems(churn.iloc[:0], params) == [("*", "not_empty", 0)]
     one_class = churn.assign(churned=0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import warnings
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -76,7 +77,7 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
     try:
         if SUFFIXES[suffix] == "csv":
             separator = sniff_separator(path, encoding) if separator == "auto" else separator
-            frame = pd.read_csv(path, sep=separator, encoding=encoding)
+            frame = read_csv_rows(path, separator, encoding)
             check_unique_header(path, frame, separator, encoding)
             return frame
         return read_parquet(path)
@@ -87,6 +88,21 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
                         "data.encoding (cp1252 for most Windows exports)") from exc
     except Exception as exc:  # a parser's own message names the line or the field
         raise DataError(f"{path}: cannot be read: {exc}") from exc
+
+
+def read_csv_rows(path: str, separator: str, encoding: str) -> pd.DataFrame:
+    """The CSV's rows under its header's names. pandas would take a first row with more fields
+    than the header as a sign that the leading fields are an index, and shift every value into the
+    next column's name; ``index_col=False`` stops that, and would drop the extra fields with only a
+    warning, which is made an error here. Trailing separators (empty extra fields) are fine."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "Length of header or names does not match", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, sep=separator, encoding=encoding, index_col=False)
+        except pd.errors.ParserWarning:
+            raise DataError(f"{path}: a row has more fields than the header has names, and its last ones "
+                            f"would be lost: the header lacks a name, or a value holds the separator "
+                            f"{separator!r} unquoted") from None
 
 
 def check_unique_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) -> None:

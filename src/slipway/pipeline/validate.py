@@ -38,10 +38,32 @@ class Problem:
         return f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}{examples}"
 
 
+# An example longer than this is cut: a 100 kB value (a broken join, a blob) would flood the report.
+EXAMPLE_CHARS = 80
+
+
+def _shown(value: Any) -> Any:
+    """One example as the JSON report can hold it (infinities as text), long text cut."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and len(value) > EXAMPLE_CHARS:
+        return f"{value[:EXAMPLE_CHARS - 3]}... ({len(value)} characters)"
+    return value
+
+
 def _examples(values: pd.Series, limit: int) -> list:
-    """Up to ``limit`` distinct values, as the JSON report can hold them (infinities as text)."""
-    return [str(v) if isinstance(v, float) and not math.isfinite(v) else v
-            for v in values.drop_duplicates().head(limit).tolist()]
+    """Up to ``limit`` distinct values."""
+    return [_shown(v) for v in values.drop_duplicates().head(limit).tolist()]
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    """Values as the text ``allowed`` is compared with. An integer column with a null is read as
+    floats: 1.0 is the label 1 (the null is reported by its own rule)."""
+    text = values.astype(str)
+    if ptypes.is_float_dtype(values):
+        integral = (values % 1 == 0) & (values.abs() < 2**53)
+        text[integral] = values[integral].astype("int64").astype(str)
+    return text
 
 
 def _rows_named(rows: pd.DataFrame, id_column: str | None, column: str, limit: int) -> list:
@@ -135,8 +157,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         elif kind == "categorical" and ptypes.is_float_dtype(values):
             report(column, "type=categorical", (present % 1 != 0).reindex(frame.index, fill_value=False))
         if "allowed" in rule:
-            allowed = {str(a) for a in rule["allowed"]}
-            outside = ~present.astype(str).isin(allowed)
+            allowed = set(_labels(pd.Series(rule["allowed"])))
+            outside = ~_labels(present).isin(allowed)
             report(column, f"allowed={sorted(allowed)}", outside.reindex(frame.index, fill_value=False))
 
     keys = [c for c in (id_column, timestamp) if c and c in frame.columns]
