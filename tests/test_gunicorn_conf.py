@@ -72,6 +72,7 @@ def test_environment_overrides(load, env, key, expected):
     ({"SLIPWAY_MAX_BATCH": "many"}, "SLIPWAY_MAX_BATCH='many' is not an integer"),
     ({"SLIPWAY_PREDICTION_LOG_RATE": "half"}, "SLIPWAY_PREDICTION_LOG_RATE='half' is not a number"),
     ({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"}, "SLIPWAY_UNSEEN_CATEGORIES must be one of"),
+    ({"SLIPWAY_TRACK": "Canary"}, "SLIPWAY_TRACK must be one of ('stable', 'canary'), got 'Canary'"),
     ({"SLIPWAY_PREDICTION_LOG": "/proc/none/predictions.jsonl", "SLIPWAY_PREDICTION_LOG_RATE": "0.1"},
      "SLIPWAY_PREDICTION_LOG='/proc/none/predictions.jsonl' cannot be written: No such file or directory"),
 ])

@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from slipway import bundle
+from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
 from slipway.monitoring import canary
 from slipway.serving import api
@@ -522,8 +523,13 @@ def test_config_from_environment_is_checked():
         ServingConfig.from_env({"SLIPWAY_MAX_BATCH": "x"})
     with pytest.raises(Exception, match="SLIPWAY_UNSEEN_CATEGORIES must be one of"):
         ServingConfig.from_env({"SLIPWAY_UNSEEN_CATEGORIES": "ignore"})
-    with pytest.raises(Exception, match="SLIPWAY_PREDICTION_LOG_MAX_BYTES and SLIPWAY_PREDICTION_LOG_BACKUPS must be"):
-        ServingConfig.from_env({"SLIPWAY_PREDICTION_LOG_BACKUPS": "-1"})
+    for variable, value, message in (("PREDICTION_LOG_BACKUPS", "-1", "must be at least 0, got -1"),
+                                     ("MAX_BODY_BYTES", "100", "must be at least 1024, got 100"),
+                                     ("MAX_BATCH", "0", "must be at least 1, got 0"),
+                                     ("PREDICTION_LOG_RATE", "nan", r"must be within \[0, 1\], got nan"),
+                                     ("TRACK", "prod", r"must be one of \('stable', 'canary'\), got 'prod'")):
+        with pytest.raises(ParamsError, match=f"^SLIPWAY_{variable} {message}$"):
+            ServingConfig.from_env({f"SLIPWAY_{variable}": value})
     assert ServingConfig.from_env({"SLIPWAY_MODEL_NAME": "churn-v2.1_eu"}).model_name == "churn-v2.1_eu"
     for name in ("churn/eu", "churn eu", ".hidden"):  # /v2/models/churn/eu/infer would never match
         with pytest.raises(Exception, match=f"SLIPWAY_MODEL_NAME must be letters, .*got '{re.escape(name)}'"):

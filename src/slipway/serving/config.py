@@ -10,6 +10,9 @@ from pathlib import Path
 from slipway.errors import ParamsError
 
 UNSEEN_POLICIES = ("reject", "missing")
+# The model_info label dashboards and the canary analysis split traffic by: another value (a typo)
+# would hide the pod from both.
+TRACKS = ("stable", "canary")
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -53,15 +56,18 @@ class ServingConfig:
         if not MODEL_NAME.fullmatch(self.model_name):  # it is one segment of the V2 paths
             raise ParamsError(f"SLIPWAY_MODEL_NAME must be letters, digits, '.', '_' or '-' (a segment of "
                               f"/v2/models/<name>), got {self.model_name!r}")
+        if self.track not in TRACKS:
+            raise ParamsError(f"SLIPWAY_TRACK must be one of {TRACKS}, got {self.track!r}")
         if self.unseen_categories not in UNSEEN_POLICIES:
             raise ParamsError(f"SLIPWAY_UNSEEN_CATEGORIES must be one of {UNSEEN_POLICIES}, "
                               f"got {self.unseen_categories!r}")
-        if self.max_batch < 1 or self.max_body_bytes < 1024:
-            raise ParamsError("SLIPWAY_MAX_BATCH must be >= 1 and SLIPWAY_MAX_BODY_BYTES >= 1024")
+        for name, value, least in (("max_batch", self.max_batch, 1), ("max_body_bytes", self.max_body_bytes, 1024),
+                                   ("prediction_log_max_bytes", self.prediction_log_max_bytes, 0),
+                                   ("prediction_log_backups", self.prediction_log_backups, 0)):
+            if value < least:
+                raise ParamsError(f"SLIPWAY_{name.upper()} must be at least {least}, got {value}")
         if not 0.0 <= self.prediction_log_rate <= 1.0:
-            raise ParamsError("SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1]")
-        if self.prediction_log_max_bytes < 0 or self.prediction_log_backups < 0:
-            raise ParamsError("SLIPWAY_PREDICTION_LOG_MAX_BYTES and SLIPWAY_PREDICTION_LOG_BACKUPS must be >= 0")
+            raise ParamsError(f"SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1], got {self.prediction_log_rate}")
         if self.prediction_log and self.prediction_log_rate > 0:
             os.close(open_prediction_log(self.prediction_log))
 
