@@ -1,6 +1,7 @@
 """The gate on real deepchecks runs: a good model passes, each kind of failure is caught by name."""
 
 import copy
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -241,6 +242,34 @@ def test_the_champion_is_scored_with_the_feature_code_it_was_trained_with(tmp_pa
     _, other_code = gate.champion_challenger(test_frame, challenger, Champion(tmp_path / "champion", redefined),
                                              thresholds)
     assert other_code["champion_score"] != own_code["champion_score"]
+
+
+def test_the_champions_features_are_computed_inside_its_feature_code(tmp_path, churn_split, base_params):
+    """Only the champion's: its feature code (its release commit's package) is entered around the
+    computing of its derived features, where a function's own imports resolve."""
+    train_frame, test_frame = churn_split
+    trained = fit_bundle(train_frame, base_params)
+    bundle.save(tmp_path / "champion", trained.estimator, trained.metadata)
+    entered = []
+
+    @contextmanager
+    def feature_code():
+        entered.append("in")
+        yield
+        entered.append("out")
+
+    def inside_only(f):
+        def compute(cols):
+            assert entered[-1:] == ["in"], "computed outside the champion's feature code"
+            return f.compute(cols)
+        return compute
+
+    own_code = {name: DerivedFeature(f.inputs, inside_only(f), f.description) for name, f in DERIVED_FEATURES.items()}
+    comparison, scores = gate.champion_challenger(
+        test_frame, fit_bundle(train_frame, base_params), Champion(tmp_path / "champion", own_code, feature_code),
+        gate.thresholds(base_params))
+    assert entered == ["in", "out"] and comparison["verdict"] == gate.PASS
+    assert scores["champion_score"] == scores["challenger_score"]
 
 
 def test_a_check_that_cannot_run_is_reported_and_params_decide(monkeypatch, churn_split, base_params):

@@ -468,8 +468,8 @@ def test_the_champions_feature_code_is_the_code_at_its_release_commit(tmp_path):
         commits[name] = git(work, "rev-parse", "HEAD")
     repo = gitops.Repo(work)
     tenure = {"tenure_months": np.array([24.0])}
-    assert champion.derived_features_at(repo, commits["released"])["tenure_years"].compute(tenure).tolist() == [2.0]
-    assert champion.derived_features_at(repo, commits["redefined"])["tenure_years"].compute(tenure).tolist() == [4.0]
+    assert champion.derived_features_at(repo, commits["released"])[0]["tenure_years"].compute(tenure).tolist() == [2.0]
+    assert champion.derived_features_at(repo, commits["redefined"])[0]["tenure_years"].compute(tenure).tolist() == [4.0]
     where = "src/slipway/model/features.py at "
     for name, error in [("no code", f"the production model's feature code: no {where}"),
                         ("broken", "does not load with this checkout's libraries: ModuleNotFoundError: No "
@@ -511,8 +511,8 @@ def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit
     repo = gitops.Repo(work)
     modules_before = {name: module for name, module in sys.modules.items() if name.startswith("slipway.model")}
     tenure = {"tenure_months": np.array([24.0])}
-    released = champion.derived_features_at(repo, commits["released"])
-    changed = champion.derived_features_at(repo, commits["changed helper"])
+    released, _ = champion.derived_features_at(repo, commits["released"])
+    changed, _ = champion.derived_features_at(repo, commits["changed helper"])
     assert released["tenure_years"].compute(tenure).tolist() == [2.0]
     assert changed["tenure_years"].compute(tenure).tolist() == [4.0]
     # Run as its image runs it: without this module's `from __future__ import annotations`.
@@ -523,6 +523,39 @@ def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit
     assert {name: module for name, module in sys.modules.items() if name.startswith("slipway.model")} == modules_before
     import slipway.model
     assert slipway.model.features is checkout_features
+    assert "slipway.model.units" not in sys.modules
+
+
+def test_a_helper_the_champions_feature_imports_when_called_is_its_own_too(tmp_path):
+    """A feature function that imports its helper inside its body runs the helper as released
+    within the champion's feature code, every time; outside it, this checkout's package answers."""
+    from slipway.release import champion
+
+    work = tmp_path / "work"
+    package = work / "src/slipway/model"
+    package.mkdir(parents=True)
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    (package / "__init__.py").write_text("")
+    (package / "features.py").write_text(
+        "from slipway.model.features_base import DerivedFeature\n"
+        "def years(cols):\n    from slipway.model.units import MONTHS_PER_YEAR\n"
+        "    return cols['tenure_months'] / MONTHS_PER_YEAR\n"
+        "DERIVED_FEATURES = {'tenure_years': DerivedFeature(('tenure_months',), years, 'tenure in years')}\n")
+    (package / "features_base.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import Callable\n"
+        "@dataclass(frozen=True)\nclass DerivedFeature:\n"
+        "    inputs: tuple\n    compute: Callable\n    description: str\n")
+    (package / "units.py").write_text("MONTHS_PER_YEAR = 12.0\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "released")
+    table, feature_code = champion.derived_features_at(gitops.Repo(work), git(work, "rev-parse", "HEAD"))
+    (package / "units.py").write_text("MONTHS_PER_YEAR = 6.0\n")  # the working tree moves on
+    tenure = {"tenure_months": np.array([24.0])}
+    for _ in range(2):
+        with feature_code():
+            assert table["tenure_years"].compute(tenure).tolist() == [2.0]
+    with pytest.raises(ModuleNotFoundError, match="slipway.model.units"):  # this checkout has no such module
+        table["tenure_years"].compute(tenure)
     assert "slipway.model.units" not in sys.modules
 
 

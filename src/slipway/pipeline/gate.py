@@ -24,6 +24,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,10 +277,13 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
             {"champion": production.version}
     target = challenger.metadata["target"]
     scores = {}
-    for role, model, definitions in (("champion", production, champion.derived_features),
-                                     ("challenger", challenger, DERIVED_FEATURES)):
+    for role, model, definitions, feature_code in (
+            ("champion", production, champion.derived_features, champion.feature_code),
+            ("challenger", challenger, DERIVED_FEATURES, nullcontext)):
         spec = FeatureSpec.from_dict(model.metadata["features"], definitions)
-        proba = model.estimator.predict_proba(spec.transform(test))
+        with feature_code():
+            features = spec.transform(test)
+        proba = model.estimator.predict_proba(features)
         scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_),
                              bundle.positive_index(model.metadata))[metric]
     if scores["champion"] is None or scores["challenger"] is None:

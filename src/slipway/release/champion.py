@@ -15,8 +15,8 @@ import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +31,11 @@ from slipway.release.overlay import kustomization, read_image
 @dataclass(frozen=True)
 class Champion:
     """A model the gate compares the new one with: its bundle, and the code of its derived
-    features (the code it was trained with)."""
+    features (the code it was trained with). ``feature_code`` is entered while they are computed:
+    a feature that imports a helper only when called then gets the helper as it was released."""
     directory: Path
     derived_features: Mapping[str, features.DerivedFeature]
+    feature_code: Callable[[], AbstractContextManager] = nullcontext
 
 
 def release_commit(repo: Repo, version: str) -> str | None:
@@ -78,35 +80,51 @@ class _PackageAtCommit(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 @contextmanager
-def _package_at(repo: Repo, commit: str, package: str) -> Iterator[_PackageAtCommit]:
+def _package_at(repo: Repo, commit: str, package: str,
+                modules: dict[str, types.ModuleType]) -> Iterator[_PackageAtCommit]:
     """While inside, ``import <package>...`` loads that (imported) package as it was at ``commit``;
-    on the way out this checkout's modules are back, and what was imported keeps its own old code."""
+    on the way out this checkout's modules are back, and what was imported keeps its own old code.
+    ``modules`` holds what the visits import: each visit finds the modules the earlier ones loaded."""
     def loaded() -> list[str]:
         return [name for name in sys.modules if name == package or name.startswith(package + ".")]
 
     saved = {name: sys.modules.pop(name) for name in loaded()}
+    sys.modules.update(modules)
     finder = _PackageAtCommit(repo, commit, package)
     sys.meta_path.insert(0, finder)
     try:
         yield finder
     finally:
         sys.meta_path.remove(finder)
-        for name in loaded():
-            del sys.modules[name]
+        modules.update((name, sys.modules.pop(name)) for name in loaded())
         sys.modules.update(saved)
         parent, _, child = package.rpartition(".")
         setattr(sys.modules[parent], child, saved[package])  # importing the old package rebound it
 
 
-def derived_features_at(repo: Repo, commit: str) -> Mapping[str, features.DerivedFeature]:
-    """``DERIVED_FEATURES`` as :mod:`slipway.model.features` defined it at ``commit``.
+class FeatureCode:
+    """The model package as it was at one commit, entered as a context: the same modules on every
+    visit, and any other module of that package as it was there."""
+
+    def __init__(self, repo: Repo, commit: str) -> None:
+        self.repo, self.commit = repo, commit
+        self.modules: dict[str, types.ModuleType] = {}
+
+    def __call__(self) -> AbstractContextManager[_PackageAtCommit]:
+        return _package_at(self.repo, self.commit, features.__name__.rpartition(".")[0], self.modules)
+
+
+def derived_features_at(repo: Repo, commit: str) -> tuple[Mapping[str, features.DerivedFeature], FeatureCode]:
+    """``DERIVED_FEATURES`` as :mod:`slipway.model.features` defined it at ``commit``, and that
+    commit's package, to enter while they are computed.
 
     The module runs from the repository's own reviewed history, as that commit's image runs it,
-    and so do the modules it imports from its own package (:mod:`slipway.model`); libraries
-    (numpy, ...) are this checkout's. An import made only when a feature is computed, inside a
-    function, gets this checkout's module.
+    and so do the modules it imports from its own package (:mod:`slipway.model`), when it is
+    loaded or, inside the returned context, when a feature is computed; libraries (numpy, ...) are
+    this checkout's.
     """
-    with _package_at(repo, commit, features.__name__.rpartition(".")[0]) as package:
+    code = FeatureCode(repo, commit)
+    with code() as package:
         where = package.where(package.path(features.__name__))
         if package.path(features.__name__) not in package.files:
             raise SlipwayError(f"the production model's feature code: no {where}")
@@ -118,7 +136,7 @@ def derived_features_at(repo: Repo, commit: str) -> Mapping[str, features.Derive
     table = getattr(module, "DERIVED_FEATURES", None)
     if not isinstance(table, Mapping):
         raise SlipwayError(f"the production model's feature code ({where}) defines no DERIVED_FEATURES table")
-    return table
+    return table, code
 
 
 def fetch_production_bundle(repo: Repo, destination: Path) -> Champion | str:
@@ -145,4 +163,4 @@ def fetch_production_bundle(repo: Repo, destination: Path) -> Champion | str:
     fetched = bundle.load_metadata(destination)["model_version"]
     if fetched != version:
         raise SlipwayError(f"the bundle at {commit[:12]} is model {fetched}, production runs {version}")
-    return Champion(destination, derived_features_at(repo, commit))
+    return Champion(destination, *derived_features_at(repo, commit))
