@@ -479,25 +479,31 @@ def test_the_champions_feature_code_is_the_code_at_its_release_commit(tmp_path):
             champion.derived_features_at(repo, commits[name])
 
 
-def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit(tmp_path):
-    """Feature code that imports helpers from the model package gets them as they were released;
-    afterwards this checkout's modules are in place again."""
-    from slipway.model import features as checkout_features
-    from slipway.release import champion
-
+def model_package(tmp_path: Path, years: str) -> tuple[Path, Path]:
+    """A git work tree whose src/slipway/model defines one derived feature, ``tenure_years``, with
+    the function ``years`` that the source ``years`` defines or imports."""
     work = tmp_path / "work"
     package = work / "src/slipway/model"
     package.mkdir(parents=True)
     git(tmp_path, "init", "-q", "-b", "main", str(work))
     (package / "__init__.py").write_text("")
     (package / "features.py").write_text(
-        "from slipway.model.units import years\n"
-        "from slipway.model.features_base import DerivedFeature\n"
+        years + "from slipway.model.features_base import DerivedFeature\n"
         "DERIVED_FEATURES = {'tenure_years': DerivedFeature(('tenure_months',), years, 'tenure in years')}\n")
     (package / "features_base.py").write_text(
         "from dataclasses import dataclass\nfrom typing import Callable\n"
         "@dataclass(frozen=True)\nclass DerivedFeature:\n"
         "    inputs: tuple\n    compute: Callable\n    description: str\n")
+    return work, package
+
+
+def test_the_champions_feature_helpers_are_its_own_package_at_its_release_commit(tmp_path):
+    """Feature code that imports helpers from the model package gets them as they were released;
+    afterwards this checkout's modules are in place again."""
+    from slipway.model import features as checkout_features
+    from slipway.release import champion
+
+    work, package = model_package(tmp_path, "from slipway.model.units import years\n")
     commits = {}
     for name, divisor in [("released", "12.0"), ("changed helper", "6.0")]:
         (package / "units.py").write_text(f"def years(cols: dict):\n    return cols['tenure_months'] / {divisor}\n")
@@ -531,20 +537,8 @@ def test_a_helper_the_champions_feature_imports_when_called_is_its_own_too(tmp_p
     within the champion's feature code, every time; outside it, this checkout's package answers."""
     from slipway.release import champion
 
-    work = tmp_path / "work"
-    package = work / "src/slipway/model"
-    package.mkdir(parents=True)
-    git(tmp_path, "init", "-q", "-b", "main", str(work))
-    (package / "__init__.py").write_text("")
-    (package / "features.py").write_text(
-        "from slipway.model.features_base import DerivedFeature\n"
-        "def years(cols):\n    from slipway.model.units import MONTHS_PER_YEAR\n"
-        "    return cols['tenure_months'] / MONTHS_PER_YEAR\n"
-        "DERIVED_FEATURES = {'tenure_years': DerivedFeature(('tenure_months',), years, 'tenure in years')}\n")
-    (package / "features_base.py").write_text(
-        "from dataclasses import dataclass\nfrom typing import Callable\n"
-        "@dataclass(frozen=True)\nclass DerivedFeature:\n"
-        "    inputs: tuple\n    compute: Callable\n    description: str\n")
+    work, package = model_package(tmp_path, "def years(cols):\n    from slipway.model.units import MONTHS_PER_YEAR\n"
+                                            "    return cols['tenure_months'] / MONTHS_PER_YEAR\n")
     (package / "units.py").write_text("MONTHS_PER_YEAR = 12.0\n")
     git(work, "add", "-A")
     git(work, "commit", "-qm", "released")
