@@ -17,7 +17,7 @@ from slipway.errors import SlipwayError
 from slipway.provenance import git_commit
 
 # What docker says when the registry has no such tag: the CLI's own words, the registry's
-# MANIFEST_UNKNOWN (ECR: "manifest unknown: Requested image not found") and older daemons' wording.
+# MANIFEST_UNKNOWN error ("manifest unknown", then the registry's own detail) and older daemons' wording.
 # Anything else is a failure to ask; a bare "not found" is not absence ("docker-credential-ecr-login:
 # executable file not found" is a broken login). The CLI also says "no such manifest" when the
 # registry refuses to read the repository; the push that follows then fails on the same refusal.
