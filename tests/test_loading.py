@@ -23,6 +23,14 @@ def test_directory_reads_every_batch_in_name_order(batches):
     assert frame["__batch__"].tolist() == ["2025-01.parquet", "2025-02.csv", "2025-02.csv"]
 
 
+def test_a_batch_with_a_header_but_no_rows_is_named(batches, capsys):
+    """Read (a month may have had no events), and said: an empty export is most often a failed one."""
+    (batches / "2025-03.csv").write_text("x\n")
+    frame = loading.load_raw(str(batches))
+    assert frame["x"].tolist() == [3, 1, 2] and frame["x"].dtype == "int64"  # not text, as the empty file's column
+    assert capsys.readouterr().err == "ingest: warning: no rows in 2025-03.csv\n"
+
+
 def test_format_and_pattern_filter(batches):
     assert loading.load_raw(str(batches), "csv")["x"].tolist() == [1, 2]
     assert loading.load_raw(str(batches), pattern="*.parquet")["x"].tolist() == [3]

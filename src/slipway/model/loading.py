@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import sys
 import warnings
 from pathlib import PurePosixPath
 
@@ -139,8 +140,12 @@ def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separat
     """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
     frames = {path: read_batch(path, separator, encoding) for path in list_batches(source, fmt, pattern)}
     check_same_columns(frames)
+    empty = [PurePosixPath(path).name for path, frame in frames.items() if frame.empty]
+    if empty:  # not an error (a month may have had no events), but most often an export that failed
+        print(f"ingest: warning: no rows in {', '.join(empty)}", file=sys.stderr)
     for path, frame in frames.items():
         frame["__batch__"] = PurePosixPath(path).name
-    combined = pd.concat(frames.values(), ignore_index=True)
+    # An empty CSV's columns are text: concatenated, they would turn every numeric column into text.
+    combined = pd.concat([f for f in frames.values() if not f.empty] or list(frames.values()), ignore_index=True)
     combined["__batch__"] = combined["__batch__"].astype("category")
     return combined
