@@ -102,6 +102,13 @@ def test_unreadable_file_is_named(tmp_path):
         loading.load_raw(str(bad))
 
 
+def test_an_empty_file_is_named_as_such(batches):
+    (batches / "2025-03.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=r"2025-03.csv: an empty file, without even a header line: an export that "
+                                        r"failed\? \(a batch with no rows still needs its header\)$"):
+        loading.load_raw(str(batches))
+
+
 def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     repeated = tmp_path / "repeated.csv"
     repeated.write_text("x;y;x;y;z\n1;2;3;4;5\n")

@@ -87,6 +87,9 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: cannot be read as {encoding}: {exc}; name the file's encoding in "
                         "data.encoding (cp1252 for most Windows exports)") from exc
+    except pd.errors.EmptyDataError:  # pandas: "No columns to parse from file"
+        raise DataError(f"{path}: an empty file, without even a header line: an export that failed? "
+                        "(a batch with no rows still needs its header)") from None
     except Exception as exc:  # a parser's own message names the line or the field
         raise DataError(f"{path}: cannot be read: {exc}") from exc
 
