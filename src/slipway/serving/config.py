@@ -61,11 +61,10 @@ class ServingConfig:
         if self.unseen_categories not in UNSEEN_POLICIES:
             raise ParamsError(f"SLIPWAY_UNSEEN_CATEGORIES must be one of {UNSEEN_POLICIES}, "
                               f"got {self.unseen_categories!r}")
-        for name, value, least in (("max_batch", self.max_batch, 1), ("max_body_bytes", self.max_body_bytes, 1024),
-                                   ("prediction_log_max_bytes", self.prediction_log_max_bytes, 0),
-                                   ("prediction_log_backups", self.prediction_log_backups, 0)):
-            if value < least:
-                raise ParamsError(f"SLIPWAY_{name.upper()} must be at least {least}, got {value}")
+        for name, least in (("max_batch", 1), ("max_body_bytes", 1024), ("prediction_log_max_bytes", 0),
+                            ("prediction_log_backups", 0)):
+            if getattr(self, name) < least:
+                raise ParamsError(f"SLIPWAY_{name.upper()} must be at least {least}, got {getattr(self, name)}")
         if not 0.0 <= self.prediction_log_rate <= 1.0:
             raise ParamsError(f"SLIPWAY_PREDICTION_LOG_RATE must be within [0, 1], got {self.prediction_log_rate}")
         if self.prediction_log and self.prediction_log_rate > 0:
