@@ -24,14 +24,17 @@ export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
+# The environment holds the lock file's packages and nothing else: a package an older lock listed
+# must not stay behind for the tests to pass on here and fail in CI's clean clone. `uv pip sync`
+# removes it; pip cannot, so with pip a changed lock starts from an empty environment.
 # uv compiles the bytecode at install, as pip does: where PYTHONDONTWRITEBYTECODE is set (CI
 # images often set it) every process would otherwise compile each module it imports, every time
 # (half of a 3 s no-op `dvc repro`, and seconds of every stage).
 $(BIN)/.installed-$(INSTALLER): $(LOCK) requirements/bootstrap.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(if $(and $(filter pip,$(INSTALLER)),$(filter-out pyproject.toml,$?)),--clear) $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/bootstrap.txt
 ifeq ($(INSTALLER),uv)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r $(LOCK)
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements/bootstrap.txt $(LOCK)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 else
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK)
