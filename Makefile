@@ -127,13 +127,17 @@ PREDICTIONS ?= data/predictions
 drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory or s3:// prefix) vs the training data
 	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
 
+# Passed on when set, even to nothing: a CI step that lost the approved image must be refused, not
+# run without the check.
+expect = $(if $(filter undefined,$(origin $(1))),,--expect "$($(1))")
+
 # EXPECT_CANARY: the canary image the reviewers approved (CI sets it); another one is refused.
 promote: venv ## Production to the canary's image (needs a passing reports/canary-analysis.json)
-	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",) $(if $(EXPECT_CANARY),--expect "$(EXPECT_CANARY)",)
+	$(BIN)/slipway promote $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)",) $(call expect,EXPECT_CANARY)
 
 # EXPECT_PRODUCTION: the production image the reviewers approved rolling back from (CI sets it).
 rollback: venv ## Production back to the image it ran before
-	$(BIN)/slipway rollback $(if $(EXPECT_PRODUCTION),--expect "$(EXPECT_PRODUCTION)",)
+	$(BIN)/slipway rollback $(call expect,EXPECT_PRODUCTION)
 
 status: venv ## What canary and production run
 	$(BIN)/slipway status

@@ -16,6 +16,7 @@ from slipway.errors import ERROR_EXIT
 from tests.conftest import make_churn
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -82,6 +83,7 @@ def test_an_unexpected_exception_exits_2_with_its_traceback(monkeypatch, capsys)
     ({"seed": -1}, "params: example_data.seed must be >= 0, got -1"),
     ({"start": "January"}, "example_data.start (--start) must be a month as YYYY-MM, got 'January'"),
     ({"start": "2025-13"}, "example_data.start (--start) must be a month as YYYY-MM, got '2025-13'"),
+    ({"drift": float("nan")}, "params: example_data.drift must be a finite number, got nan"),
 ])
 def test_example_data_params_get_the_options_bounds(tmp_path, repo_params, setting, message):
     """months: 0 wrote nothing and said nothing; the others were pandas or numpy tracebacks."""
@@ -108,3 +110,23 @@ def test_image_tag_is_the_tag_release_writes(bundle_dir):
     only = subprocess.run([SLIPWAY, "image-tag", "--model-dir", str(bundle_dir), "--version-only"],
                           capture_output=True, text=True, cwd=root, check=True).stdout.strip()
     assert only == version
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_example_data_refuses_a_drift_that_is_not_finite(tmp_path, value):
+    """click's FloatRange(min=0) lets NaN and infinity through; numpy then failed with
+    'probabilities contain NaN'."""
+    result = subprocess.run([SLIPWAY, "example-data", "--out", str(tmp_path / "raw"), "--drift", value],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"Invalid value for '--drift': {value} is not a finite number" in result.stderr
+    assert not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize("command", ["promote", "rollback"])
+def test_an_empty_expected_image_is_refused_not_ignored(command):
+    """An approval step that lost its image passes ``--expect ""``: taken as no --expect, the
+    promotion or rollback would run without the check that it is the one approved."""
+    result = subprocess.run([SLIPWAY, command, "--expect", " "], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Invalid value for '--expect': is empty: give the image the reviewers approved" in result.stderr

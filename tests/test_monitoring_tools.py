@@ -1,6 +1,7 @@
 """report-run (Pushgateway), the Alertmanager relay and canary-analysis's Prometheus address,
 against HTTP servers on 127.0.0.1."""
 
+import base64
 import json
 import logging
 import os
@@ -40,11 +41,31 @@ def test_report_run_names_an_unreachable_pushgateway():
 
 @pytest.mark.parametrize("command", [["canary-analysis", "--prometheus-url"],
                                      ["report-run", "--status", "success", "--pushgateway"]])
-def test_an_address_that_is_not_an_http_url_is_a_usage_error(command):
-    result = slipway(*command, "prometheus:9090")
+@pytest.mark.parametrize("address", ["prometheus:9090", "http://", "http://[::1", "http://prometheus:90900",
+                                     "http://prometheus monitoring:9090"])
+def test_an_address_that_is_not_an_http_url_is_a_usage_error(command, address):
+    """Not a request that fails later: 'http://[::1' was blamed on the answer not being
+    Prometheus's JSON, a space on control characters in a traceback."""
+    result = slipway(*command, address)
     assert result.returncode == 2
-    assert "'prometheus:9090' is not an http:// or https:// URL" in result.stderr
+    assert f"{address!r} is not an http:// or https:// URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_report_run_pushes_a_job_name_with_a_slash_or_a_space(recorder):
+    """The Pushgateway reads a slash in the job as a path separator: such a name goes base64, as
+    the Pushgateway documents (a space used to be a traceback)."""
+    url, received = recorder
+    assert slipway("report-run", "--pushgateway", url, "--status", "success", "--job", "nightly retrain/main"
+                   ).returncode == 0
+    (path, _, body), = received
+    assert path == "/metrics/job@base64/" + base64.urlsafe_b64encode(b"nightly retrain/main").decode()
+    assert "slipway_retrain_last_run_success 1" in body
+
+
+def test_report_run_refuses_an_empty_job():
+    result = slipway("report-run", "--pushgateway", "http://127.0.0.1:9", "--status", "success", "--job", "")
+    assert result.returncode == 2 and "Invalid value for --job: is empty" in result.stderr
 
 
 def test_canary_analysis_names_an_address_that_is_not_prometheus(recorder):

@@ -20,6 +20,12 @@ def test_lookup_returns_checked_values():
         ({"a": {"b": True}}, dict(key="a.b", kind=int), "a.b must be int, got True"),
         ({"a": {"b": 2.0}}, dict(key="a.b", kind=float, maximum=0.9), "a.b must be <= 0.9"),
         ({"a": {"b": "x"}}, dict(key="a.b", kind=str, choices=("y", "z")), "must be one of y, z"),
+        # NaN passes every bound (it compares false), so a limit set to it would be no limit.
+        ({"a": {"b": float("nan")}}, dict(key="a.b", kind=float, minimum=0.0, maximum=1.0),
+         "a.b must be a finite number, got nan"),
+        ({"a": {"b": float("inf")}}, dict(key="a.b", kind=(float, type(None)), minimum=1),
+         "a.b must be a finite number, got inf"),
+        ({"a": {"b": float("-inf")}}, dict(key="a.b", kind=(int, float)), "a.b must be a finite number, got -inf"),
     ],
 )
 def test_lookup_names_the_key_and_rule(params, call, message):

@@ -269,6 +269,8 @@ def test_release_refuses_a_checkout_behind_a_production_change(repos, tmp_path):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("reports/gate.json", "{\"verdict\": ", "reports/gate.json: not valid JSON"),
     ("reports/gate.json", "[]", "reports/gate.json: not a JSON object"),
+    ("reports/gate.json", '{"verdict": "pass", "models": ["v30"]}', r"the gate did not pass model v30 \(verdict "
+                                                                    r"'pass' for None\)"),
     ("models/model.json", "{}", "models/model.json names no model_version"),
 ])
 def test_release_names_a_broken_report(repos, name, content, message):

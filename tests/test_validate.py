@@ -144,12 +144,14 @@ def test_bad_column_rules_are_a_params_error(churn, params):
 
 
 def test_every_bad_rule_value_is_named_at_once(churn, params):
-    params["validate"]["columns"]["age"] = {"min": "eighteen", "type": "number"}
+    # YAML's .nan: every comparison with it is false, so the rule would pass any value.
+    params["validate"]["columns"]["age"] = {"min": "eighteen", "max": float("nan"), "type": "number"}
     params["validate"]["columns"]["region"] = {"allowed": "north", "max_null_fraction": 1.5}
     with pytest.raises(ParamsError) as refused:
         validate.check(churn, "train", params)
     assert str(refused.value) == (
-        "params: validate.columns.age.min must be a number, got 'eighteen'; "
+        "params: validate.columns.age.min must be a finite number, got 'eighteen'; "
+        "validate.columns.age.max must be a finite number, got nan; "
         "validate.columns.age.type must be numeric or categorical, got 'number'; "
         "validate.columns.region.allowed must be a non-empty list of values, got 'north'; "
         "validate.columns.region.max_null_fraction must be a number within [0, 1], got 1.5")

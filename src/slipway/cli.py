@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
 import traceback
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -19,14 +21,41 @@ params_option = click.option(
 
 
 class HttpUrl(click.ParamType):
-    """An http(s) URL (a Prometheus, a Pushgateway): anything else is a usage error naming it."""
+    """An http(s) URL with a host (a Prometheus, a Pushgateway): anything else is a usage error
+    naming it, not an error from the first request to it."""
 
     name = "url"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8:
-            return value.rstrip("/")
-        self.fail(f"{value!r} is not an http:// or https:// URL", param, ctx)
+        try:
+            parts = urllib.parse.urlsplit(value)
+            valid = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+                     and not re.search(r"\s", value))
+        except (TypeError, ValueError):  # an unclosed [ of an IPv6 address, a port out of range
+            valid = False
+        if not valid:
+            self.fail(f"{value!r} is not an http:// or https:// URL", param, ctx)
+        return value.rstrip("/")
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange lets NaN through every bound (NaN compares false), and infinity past a
+    lower one."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
+
+
+def _approved_image(ctx, param, value):
+    """``--expect`` given empty is a step that lost the approved image (an unset variable), not a
+    promotion without one: taken as absent, it would skip the very check it asks for."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: give the image the reviewers approved "
+                                 "(`slipway status --image ...` when they were asked), or leave --expect out")
+    return value
 
 
 @click.group()
@@ -63,7 +92,7 @@ _stage("gate", "Decide whether the model may be released; write reports/gate.{js
 @click.option("--months", type=click.IntRange(min=1), help="[params: example_data.months]")
 @click.option("--rows-per-month", type=click.IntRange(min=10), help="[params: example_data.rows_per_month]")
 @click.option("--seed", type=click.IntRange(0, params_module.SEED_MAX), help="[params: example_data.seed]")
-@click.option("--drift", type=click.FloatRange(min=0), help="Shift per month from --drift-start "
+@click.option("--drift", type=FiniteFloatRange(min=0), help="Shift per month from --drift-start "
               "on [params: example_data.drift].")
 @click.option("--drift-start", type=click.IntRange(min=0), help="0-based index of the first "
               "drifted month [params: example_data.drift_start].")
@@ -137,7 +166,7 @@ def release(params_path, model_dir, reports_dir) -> None:
               show_default=True, help="The canary analysis result (its verdict must be pass).")
 @click.option("--force", is_flag=True, help="Promote without a passing canary analysis.")
 @click.option("--reason", help="Why (required with --force; recorded in the commit).")
-@click.option("--expect", "expected", metavar="IMAGE",
+@click.option("--expect", "expected", metavar="IMAGE", callback=_approved_image,
               help="The canary image the promotion was approved for (`slipway status --image canary` "
                    "when the reviewers were asked); refused if the canary runs another.")
 def promote(params_path, analysis, force, reason, expected) -> None:
@@ -147,12 +176,12 @@ def promote(params_path, analysis, force, reason, expected) -> None:
     if force and not reason:
         raise click.UsageError("--force needs --reason")
     repo, _ = _repo(params_path)
-    click.echo(gitops.promote(repo, Path(analysis), reason if force else None, expected or None))
+    click.echo(gitops.promote(repo, Path(analysis), reason if force else None, expected))
 
 
 @cli.command()
 @params_option
-@click.option("--expect", "expected", metavar="IMAGE",
+@click.option("--expect", "expected", metavar="IMAGE", callback=_approved_image,
               help="The production image the rollback was approved for (`slipway status --image "
                    "production` when the reviewers were asked); refused if production runs another.")
 def rollback(params_path, expected) -> None:
@@ -160,7 +189,7 @@ def rollback(params_path, expected) -> None:
     from slipway.release import gitops
 
     repo, _ = _repo(params_path)
-    click.echo(gitops.rollback(repo, expected or None))
+    click.echo(gitops.rollback(repo, expected))
 
 
 @cli.command()
@@ -290,24 +319,43 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     sys.exit(EXIT_CODES[report["verdict"]])
 
 
+class _RunOutcome:
+    """The retrain run's outcome as Prometheus gauges (a collector: no metric objects, so nothing
+    depends on prometheus_client's multiprocess mode being set in the environment)."""
+
+    def __init__(self, success: bool, at: float):
+        self.success, self.at = success, at
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        yield GaugeMetricFamily("slipway_retrain_last_run_success", "1 when the last retrain run succeeded",
+                                value=int(self.success))
+        if self.success:
+            yield GaugeMetricFamily("slipway_retrain_last_success_timestamp_seconds",
+                                    "When the last successful retrain run ended", value=round(self.at))
+
+
+def _job_name(ctx, param, value):
+    if not value.strip():
+        raise click.BadParameter("is empty: the Pushgateway groups metrics by job", param_hint="--job")
+    return value
+
+
 @cli.command("report-run")
 @click.option("--pushgateway", required=True, type=HttpUrl(), envvar="PUSHGATEWAY_URL", help="[env: PUSHGATEWAY_URL]")
 @click.option("--status", type=click.Choice(["success", "failure"]), required=True)
-@click.option("--job", default="slipway-retrain", show_default=True)
+@click.option("--job", default="slipway-retrain", show_default=True, callback=_job_name)
 def report_run(pushgateway, status, job) -> None:
     """Push the retrain run's outcome to a Pushgateway (the retrain alerts read it)."""
-    import urllib.request
+    from prometheus_client import CollectorRegistry, pushadd_to_gateway
 
-    lines = ["# TYPE slipway_retrain_last_run_success gauge",
-             f"slipway_retrain_last_run_success {1 if status == 'success' else 0}"]
-    if status == "success":
-        lines += ["# TYPE slipway_retrain_last_success_timestamp_seconds gauge",
-                  f"slipway_retrain_last_success_timestamp_seconds {time.time():.0f}"]
-    # POST replaces only these metric names in the group: a failure keeps the last success time.
-    request = urllib.request.Request(f"{pushgateway}/metrics/job/{job}", method="POST",
-                                     data=("\n".join(lines) + "\n").encode())
+    registry = CollectorRegistry()
+    registry.register(_RunOutcome(status == "success", time.time()))
+    # pushadd (POST) replaces only these metric names in the group: a failure keeps the last success
+    # time. prometheus_client also encodes the job as the Pushgateway wants a slash or space in it.
     try:
-        urllib.request.urlopen(request, timeout=10).close()
+        pushadd_to_gateway(pushgateway, job=job, registry=registry, timeout=10)
     except OSError as exc:
         raise SlipwayError(f"report-run: Pushgateway at {pushgateway}: {exc}") from None
     click.echo(f"report-run: {job} {status} pushed to {pushgateway}")

@@ -8,6 +8,7 @@ done instead of leaving a default silently in force.
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,12 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def is_finite_number(value: Any) -> bool:
+    """A number that is not NaN or infinite. YAML reads ``.nan`` and ``.inf`` as floats, and NaN
+    fails every comparison: a limit set to it would switch its check off without a word."""
+    return is_number(value) and math.isfinite(value)
+
+
 def lookup(
     params: dict[str, Any],
     key: str,
@@ -132,6 +139,8 @@ def lookup(
     if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
         names = " or ".join(k.__name__ if k is not type(None) else "null" for k in kinds)
         raise ParamsError(f"params: {key} must be {names}, got {node!r}")
+    if is_number(node) and not math.isfinite(node):
+        raise ParamsError(f"params: {key} must be a finite number, got {node!r}")
     if choices is not None and node not in choices:
         raise ParamsError(f"params: {key} must be one of {', '.join(map(str, choices))}, got {node!r}")
     if minimum is not None and node is not None and node < minimum:

@@ -303,6 +303,9 @@ def test_a_promotion_promotes_the_canary_image_the_reviewers_were_shown():
     assert "make promote" in stages["Change production"]
     dry_run = run("make", "-n", "promote", "EXPECT_CANARY=registry/slipway:v1-0a1b2c3d")
     assert re.search(r'slipway promote +--expect "registry/slipway:v1-0a1b2c3d"', dry_run.stdout), dry_run.stdout
+    # A step whose image came out empty gets slipway's refusal, not a promotion without the check.
+    assert re.search(r'slipway promote +--expect ""', run("make", "-n", "promote", "EXPECT_CANARY=").stdout)
+    assert "--expect" not in run("make", "-n", "promote").stdout  # by hand, outside CI
 
 
 def test_a_rollback_rolls_back_the_production_image_the_reviewers_were_shown():
@@ -325,6 +328,7 @@ def test_a_rollback_rolls_back_the_production_image_the_reviewers_were_shown():
     assert stages.index("Rollback plan") < stages.index("Approve") < stages.index("Change production")
     dry_run = run("make", "-n", "rollback", "EXPECT_PRODUCTION=registry/slipway:v1-0a1b2c3d")
     assert re.search(r'slipway rollback +--expect "registry/slipway:v1-0a1b2c3d"', dry_run.stdout), dry_run.stdout
+    assert re.search(r'slipway rollback +--expect ""', run("make", "-n", "rollback", "EXPECT_PRODUCTION=").stdout)
 
 
 def test_ci_acts_on_slipway_exit_statuses_not_makes():

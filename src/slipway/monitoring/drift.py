@@ -18,7 +18,7 @@ from slipway.featureset import FeatureSpec, category_labels
 from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
-from slipway.params import is_number, lookup, random_seed
+from slipway.params import is_finite_number, is_number, lookup, random_seed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 CUT_LINES = "cut_lines"  # the served frame's attrs: where lines that were not JSON were skipped
@@ -74,8 +74,8 @@ def _logged_inputs(lines, shown: str, since: float | None) -> tuple[list[dict], 
         parsed += 1
         try:
             logged_at, inputs = entry["ts"], entry["inputs"]
-            if not is_number(logged_at) or not isinstance(inputs, dict):
-                raise TypeError("ts must be a number and inputs an object")
+            if not is_finite_number(logged_at) or not isinstance(inputs, dict):
+                raise TypeError("ts must be a finite number and inputs an object")
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
         if since is None or logged_at >= since:

@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, is_number, key_columns, lookup
+from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
 from slipway.pipeline import paths
 
 
@@ -76,8 +76,8 @@ def _rows_named(rows: pd.DataFrame, id_column: str | None, column: str, limit: i
 # What each rule's value must be, and how to say so.
 RULE_VALUES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "type": (lambda v: v in ("numeric", "categorical"), "numeric or categorical"),
-    "min": (is_number, "a number"),
-    "max": (is_number, "a number"),
+    "min": (is_finite_number, "a finite number"),
+    "max": (is_finite_number, "a finite number"),
     "allowed": (lambda v: isinstance(v, list) and bool(v), "a non-empty list of values"),
     "max_null_fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number within [0, 1]"),
 }

@@ -118,9 +118,11 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     version = meta.get("model_version")
     if not isinstance(version, str):
         raise ReleaseRefused(f"release refused: {model_dir / 'model.json'} names no model_version")
-    if gate.get("verdict") != "pass" or gate.get("models", {}).get("challenger") != version:
+    models = gate.get("models")
+    gated = models.get("challenger") if isinstance(models, dict) else None
+    if gate.get("verdict") != "pass" or gated != version:
         raise ReleaseRefused(f"release refused: the gate did not pass model {version} "
-                             f"(verdict {gate.get('verdict')!r} for {gate.get('models', {}).get('challenger')})")
+                             f"(verdict {gate.get('verdict')!r} for {gated})")
     pushes = repo.has_remote()  # before anything is written
     if pushes:
         _refuse_if_production_moved(repo)
