@@ -107,6 +107,37 @@ def test_zoned_and_unzoned_timestamps_together_are_refused():
                                   "ones mean is unknown")
 
 
+def test_batches_that_disagree_on_a_time_zone_are_refused_as_such():
+    """Parquet keeps a column's time zone: one batch with it and one without concatenate to
+    Timestamp objects, which pandas turned half into missing values, reported as 'not dates'."""
+    zoned = pd.Series(pd.to_datetime(["2025-01-01 10:00"]).tz_localize("UTC"))
+    frame = pd.DataFrame({"t": pd.concat([pd.Series(pd.to_datetime(["2025-02-01 10:00"] * 2)), zoned],
+                                         ignore_index=True)})
+    assert frame["t"].dtype == object
+    with pytest.raises(DataError, match=r"column 't', rule timestamp: 1 values have a time zone and 2 do not, e.g. "
+                                        r"Timestamp\('2025-01-01 10:00:00\+0000', tz='UTC'\) and "
+                                        r"Timestamp\('2025-02-01 10:00:00'\)"):
+        ingest.parse_timestamps(frame, "t")
+
+
+def test_values_in_types_that_would_pass_for_categories_become_plain():
+    """A warehouse's NUMERIC (decimals in Parquet) passed for 1,664 categories; float16 broke
+    deepchecks' checks ('float16 indexes are not supported'); bytes would be learnt as b'north'."""
+    import decimal
+
+    frame = ingest.plain_types(pd.DataFrame({
+        "price": [decimal.Decimal("9.99"), None, decimal.Decimal("10.50")],
+        "small": np.array([1.5, 2.0, np.nan], dtype=np.float16),
+        "region": [b"north", None, "s\u00fcd".encode()],
+        "plan": ["basic", "premium", None]}))
+    assert frame["price"].dtype == float and frame["price"].tolist()[::2] == [9.99, 10.5]
+    assert frame["small"].dtype == np.float32 and frame["small"].tolist()[:2] == [1.5, 2.0]
+    assert frame["region"].tolist() == ["north", None, "s\u00fcd"]
+    assert frame["plan"].tolist()[:2] == ["basic", "premium"]
+    with pytest.raises(DataError, match="column 'region' holds bytes that are not UTF-8 text"):
+        ingest.plain_types(pd.DataFrame({"region": [b"n\xf6rth"]}))
+
+
 def test_numbers_that_are_not_moments_are_listed():
     with pytest.raises(DataError, match=r"column 't', rule timestamp: 1 values are not dates, e.g. \['inf'\]"):
         ingest.parse_timestamps(pd.DataFrame({"t": [1735689600.0, float("inf")]}), "t")

@@ -1,3 +1,5 @@
+import re
+
 import pandas as pd
 import pytest
 
@@ -133,6 +135,58 @@ def test_a_row_with_more_fields_than_the_header_is_refused_not_shifted(tmp_path)
     trailing.write_text("id,tenure,plan\n1,12,basic,\n2,30,premium,\n")
     assert loading.load_raw(str(trailing)).drop(columns="__batch__").to_dict("list") == {
         "id": [1, 2], "tenure": [12, 30], "plan": ["basic", "premium"]}
+
+
+def test_an_unnamed_column_with_values_is_refused_and_an_empty_one_dropped(tmp_path):
+    """pandas names an empty header cell 'Unnamed: 0': written by to_csv with its default index,
+    the row numbers became a feature the server then required in every request."""
+    indexed = tmp_path / "indexed.csv"
+    pd.DataFrame({"id": [7, 8], "plan": ["basic", "premium"]}).to_csv(indexed)  # index=True: ",id,plan"
+    with pytest.raises(DataError, match=r"indexed.csv: the header has no name for column 1 \(e.g. 0\): a pandas "
+                                        r"index written by to_csv \(write it with index=False\)\? Name the column"):
+        loading.load_raw(str(indexed))
+    closed = tmp_path / "closed.csv"  # every line, the header too, ends in a separator: no column there
+    closed.write_text("id,plan,\n7,basic,\n8,premium,\n")
+    assert list(loading.load_raw(str(closed)).columns) == ["id", "plan", "__batch__"]
+    written = tmp_path / "written.csv"  # named so by its author
+    written.write_text("id,Unnamed: 0\n7,1\n")
+    assert list(loading.load_raw(str(written)).columns) == ["id", "Unnamed: 0", "__batch__"]
+
+
+def test_a_parquet_index_is_read_back_as_its_column(tmp_path):
+    """``df.set_index("id").to_parquet()`` stores the id as the index: concatenated without it,
+    the column was simply gone."""
+    pd.DataFrame({"id": [7, 8], "x": [1.0, 2.0]}).set_index("id").to_parquet(tmp_path / "a.parquet")
+    pd.DataFrame({"id": [9], "x": [3.0]}).to_parquet(tmp_path / "b.parquet")
+    frame = loading.load_raw(str(tmp_path))
+    assert frame[["id", "x"]].to_dict("list") == {"id": [7, 8, 9], "x": [1.0, 2.0, 3.0]}
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ("", "a column has an empty name; name every column"),
+    ("__batch__", "a column is named '__batch__', which ingest uses for the file each row came from; rename it"),
+])
+def test_a_column_name_ingest_cannot_keep_is_refused(tmp_path, column, message):
+    pd.DataFrame({"x": [1], column: [2]}).to_parquet(tmp_path / "a.parquet")
+    with pytest.raises(DataError, match=f"a.parquet: {re.escape(message)}$"):
+        loading.load_raw(str(tmp_path))
+
+
+def test_a_date_pandas_cannot_hold_is_named(tmp_path):
+    """Parquet holds 9999-12-31 (a common 'no end' placeholder); pandas' nanoseconds end in 2262,
+    and concatenating the batch was an OutOfBoundsDatetime traceback."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pd.DataFrame({"t": pd.to_datetime(["2025-01-01"])}).to_parquet(tmp_path / "a.parquet")
+    pq.write_table(pa.table({"t": pa.array([datetime.datetime(2025, 2, 1), datetime.datetime(9999, 12, 31)],
+                                           pa.timestamp("ms"))}), tmp_path / "b.parquet")
+    with pytest.raises(DataError, match=r"b.parquet: column 't' holds 1 date\(s\) outside the years 1677-2262 "
+                                        r"that pandas can hold, e.g. '9999-12-31 00:00:00'; make such "
+                                        r"placeholders null"):
+        loading.load_raw(str(tmp_path))
 
 
 def test_batches_with_other_columns_are_refused_with_every_difference(tmp_path):

@@ -72,16 +72,25 @@ def sniff_separator(path: str, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
+BATCH_COLUMN = "__batch__"  # added by load_raw: the file each row came from
+
+
 def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """One batch file; ``separator`` (CSV only) is a character or ``auto``."""
     suffix = PurePosixPath(path).suffix.lower()
     try:
         if SUFFIXES[suffix] == "csv":
             separator = sniff_separator(path, encoding) if separator == "auto" else separator
-            frame = read_csv_rows(path, separator, encoding)
-            check_unique_header(path, frame, separator, encoding)
-            return frame
-        return read_parquet(path)
+            frame = check_header(path, read_csv_rows(path, separator, encoding), separator, encoding)
+        else:
+            frame = read_parquet(path)
+            # A frame written with a named index (df.set_index("customer_id").to_parquet()) comes
+            # back with that column as its index, which concatenation would drop.
+            if any(name is not None for name in frame.index.names):
+                frame = frame.reset_index()
+            frame = nanosecond_dates(path, frame)
+        check_column_names(path, frame)
+        return frame
     except DataError:
         raise
     except UnicodeDecodeError as exc:
@@ -109,18 +118,54 @@ def read_csv_rows(path: str, separator: str, encoding: str) -> pd.DataFrame:
                             f"{separator!r} unquoted") from None
 
 
-def check_unique_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) -> None:
-    """pandas renames a repeated header name ``x`` to ``x.1``: the model would learn, and the
-    server expect, a feature nobody named. Only a frame with such a pair is read again, for its
-    header as written."""
+def check_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) -> pd.DataFrame:
+    """The columns as the header names them. pandas renames a repeated name ``x`` to ``x.1`` and
+    names an empty header cell ``Unnamed: 3``: the model would learn, and the server expect, a
+    feature nobody named (most often the row numbers of a pandas index written with ``to_csv``).
+    Both are errors; an unnamed column without a single value (a header line ending in a
+    separator) is dropped. Only a frame with such a name is read again, for its header as written."""
     names = set(map(str, frame.columns))
-    if not any(re.fullmatch(r"(.+)\.\d+", name) and name.rsplit(".", 1)[0] in names for name in names):
-        return
-    header = pd.read_csv(path, sep=separator, encoding=encoding, header=None, nrows=1, dtype=str).iloc[0]
-    repeated = sorted({name for name in header if (header == name).sum() > 1})
+    suspect = any(re.fullmatch(r"(.+)\.\d+", name) and name.rsplit(".", 1)[0] in names for name in names) \
+        or any(re.fullmatch(r"Unnamed: \d+", name) for name in names)
+    if not suspect:
+        return frame
+    header = pd.read_csv(path, sep=separator, encoding=encoding, header=None, nrows=1, dtype=str,
+                         keep_default_na=False).iloc[0]
+    repeated = sorted({name for name in header if name.strip() and (header == name).sum() > 1})
     if repeated:
         raise DataError(f"{path}: the header names these columns more than once: {repeated}; "
                         "give each column its own name")
+    unnamed = [frame.columns[i] for i, name in enumerate(header) if i < len(frame.columns) and not name.strip()]
+    holding = [f"column {frame.columns.get_loc(c) + 1} (e.g. {frame[c].dropna().iloc[0]!r})"
+               for c in unnamed if frame[c].notna().any()]
+    if holding:
+        raise DataError(f"{path}: the header has no name for {', '.join(holding)}: a pandas index written by "
+                        "to_csv (write it with index=False)? Name the column in the header, or leave it out "
+                        "of the export")
+    return frame.drop(columns=unnamed)
+
+
+def nanosecond_dates(path: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet's dates in pandas' nanoseconds, as every batch must be to be concatenated: a date
+    past 2262 (a placeholder such as 9999-12-31) does not fit, and is named here."""
+    for name in frame.select_dtypes(include=["datetime", "datetimetz"]).columns:
+        try:
+            frame[name] = frame[name].dt.as_unit("ns")
+        except pd.errors.OutOfBoundsDatetime:
+            outside = frame[name][(frame[name] < pd.Timestamp.min) | (frame[name] > pd.Timestamp.max)]
+            raise DataError(f"{path}: column {name!r} holds {len(outside)} date(s) outside the years 1677-2262 "
+                            f"that pandas can hold, e.g. {str(outside.iloc[0])!r}; make such placeholders "
+                            "null") from None
+    return frame
+
+
+def check_column_names(path: str, frame: pd.DataFrame) -> None:
+    """Every column has a name, and none is the one ``load_raw`` adds."""
+    if any(not str(name).strip() for name in frame.columns):
+        raise DataError(f"{path}: a column has an empty name; name every column")
+    if BATCH_COLUMN in frame.columns:
+        raise DataError(f"{path}: a column is named {BATCH_COLUMN!r}, which ingest uses for the file each row "
+                        "came from; rename it")
 
 
 def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
@@ -140,15 +185,15 @@ def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
 
 def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto",
              encoding: str = "utf-8") -> pd.DataFrame:
-    """All batches, concatenated, with a ``__batch__`` column naming the file each row came from."""
+    """All batches, concatenated, with a :data:`BATCH_COLUMN` naming the file each row came from."""
     frames = {path: read_batch(path, separator, encoding) for path in list_batches(source, fmt, pattern)}
     check_same_columns(frames)
     empty = [PurePosixPath(path).name for path, frame in frames.items() if frame.empty]
     if empty:  # not an error (a month may have had no events), but most often an export that failed
         print(f"ingest: warning: no rows in {', '.join(empty)}", file=sys.stderr)
     for path, frame in frames.items():
-        frame["__batch__"] = PurePosixPath(path).name
+        frame[BATCH_COLUMN] = PurePosixPath(path).name
     # An empty CSV's columns are text: concatenated, they would turn every numeric column into text.
     combined = pd.concat([f for f in frames.values() if not f.empty] or list(frames.values()), ignore_index=True)
-    combined["__batch__"] = combined["__batch__"].astype("category")
+    combined[BATCH_COLUMN] = combined[BATCH_COLUMN].astype("category")
     return combined

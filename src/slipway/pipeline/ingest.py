@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import datetime
 import warnings
 from typing import Any
 
@@ -25,6 +26,28 @@ def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values in the types every later step reads, not ones that would pass for other categories
+    than the server sees: decimals (a warehouse's NUMERIC, exported to Parquet) as floats; float16
+    as float32, which holds each value exactly and which pandas can index (deepchecks' checks
+    group by it); bytes (text some writers store without marking it UTF-8) as text, or the model
+    would learn b'north' where a request says north."""
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype == np.float16:
+            frame[name] = values.astype(np.float32)
+        elif values.dtype == object:
+            kind = pd.api.types.infer_dtype(values, skipna=True)
+            if kind == "decimal":
+                frame[name] = values.astype(float)
+            elif kind == "bytes":
+                try:
+                    frame[name] = values.map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"column {name!r} holds bytes that are not UTF-8 text ({exc})") from None
+    return frame
+
+
 def numbers_to_datetime(values: pd.Series) -> pd.Series:
     """Numbers as dates: whole numbers that all read as YYYYMMDD (20250131) are dates; otherwise
     epoch time, the unit read from the size: seconds below 1e11 (the year 5138), then milliseconds,
@@ -41,6 +64,19 @@ def numbers_to_datetime(values: pd.Series) -> pd.Series:
     return pd.to_datetime(finite, unit=unit, errors="coerce")
 
 
+def refuse_zoned_with_unzoned(column: str, values: pd.Series, stamps: pd.Series) -> None:
+    """``stamps``: ``values`` as objects, dates among them. Dates with a time zone beside dates
+    without one cannot be ordered: which moment an unzoned one means is unknown. (pandas would
+    make either kind missing, and the error would say they are not dates.)"""
+    zoned = stamps.map(lambda v: getattr(v, "tzinfo", None) is not None).astype(bool)
+    unzoned = stamps.notna() & stamps.map(lambda v: isinstance(v, datetime.datetime)).astype(bool) & ~zoned
+    if zoned.any() and unzoned.any():
+        raise DataError(
+            f"column {column!r}, rule timestamp: {int(zoned.sum())} values have a time zone and "
+            f"{int(unzoned.sum())} do not, e.g. {values[zoned].iloc[0]!r} and {values[unzoned].iloc[0]!r}; "
+            "which moment the unzoned ones mean is unknown")
+
+
 def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """The timestamp column as naive UTC dates: text in any unambiguous format (values with time
     zones are converted to UTC), YYYYMMDD numbers or epoch numbers."""
@@ -50,17 +86,13 @@ def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         parsed = numbers_to_datetime(values)
     else:
+        if values.dtype == object:  # Parquet batches that disagree: dates with a time zone, and without
+            refuse_zoned_with_unzoned(column, values, values)
         with warnings.catch_warnings():  # pandas warns of mixed offsets; handled below
             warnings.simplefilter("ignore", FutureWarning)
             parsed = pd.to_datetime(values, errors="coerce", format="mixed")
         if parsed.dtype == object:  # several UTC offsets, or zoned and unzoned values together
-            zoned = parsed.map(lambda v: getattr(v, "tzinfo", None) is not None).astype(bool)
-            unzoned = parsed.notna() & ~zoned
-            if unzoned.any():
-                raise DataError(
-                    f"column {column!r}, rule timestamp: {int(zoned.sum())} values have a time zone and "
-                    f"{int(unzoned.sum())} do not, e.g. {values[zoned].iloc[0]!r} and {values[unzoned].iloc[0]!r}; "
-                    "which moment the unzoned ones mean is unknown")
+            refuse_zoned_with_unzoned(column, values, parsed)
             parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -151,7 +183,7 @@ def main(params: dict[str, Any]) -> None:
                           "(e.g. utf-8, cp1252, latin-1)") from None
     frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                      lookup(params, "data.pattern", (str, type(None)), None), separator, encoding)
-    frame = harmonize_mixed_types(frame)
+    frame = harmonize_mixed_types(plain_types(frame))
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp)
