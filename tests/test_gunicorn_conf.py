@@ -86,3 +86,16 @@ def test_a_bad_setting_stops_gunicorn_before_any_worker_boots(tmp_path, env, mes
     assert result.returncode == 1
     assert f"Error: {message}" in result.stderr
     assert "Booting worker" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_restart_removes_the_previous_runs_samples_and_nothing_else(tmp_path):
+    """The multiprocess directory is the operator's to name (PROMETHEUS_MULTIPROC_DIR=/tmp, say):
+    starting used to empty it of everything."""
+    for name in ("counter_41.db", "histogram_archive.db", "slipway_drift_bin_41.counts", ".x_archive.counts.partial",
+                 "notes.txt", "keep.db.bak"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "counter_7.db").write_text("x")
+    subprocess.run([sys.executable, "-c", "from slipway.serving import gunicorn_conf as c; c.on_starting(None)"],
+                   check=True, env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["counter_7.db", "data", "keep.db.bak", "notes.txt"]

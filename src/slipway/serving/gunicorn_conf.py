@@ -11,7 +11,6 @@ one thread per core in every worker and throughput collapses.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 
 from slipway.serving import config as _config
@@ -50,11 +49,15 @@ if not _metrics_dir:
 
 
 def on_starting(server):
-    """A restart must not add the previous run's counts: start from an empty directory."""
+    """A restart must not add the previous run's counts: the previous run's sample files go.
+    Only those: the directory is the operator's to name, and anything else in it stays."""
+    from pathlib import Path
+
+    from slipway.serving.metrics import sample_files
+
     os.makedirs(_metrics_dir, exist_ok=True)
-    for entry in os.listdir(_metrics_dir):
-        path = os.path.join(_metrics_dir, entry)
-        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+    for path in sample_files(Path(_metrics_dir)):
+        path.unlink()
 
 
 def child_exit(server, worker):

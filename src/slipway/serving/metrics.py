@@ -39,6 +39,13 @@ ARCHIVE = "archive"  # the file name's "pid" part for the counts of every worker
 LOCK_FILE = ".slipway-metrics.lock"
 
 
+def sample_files(directory: Path) -> list[Path]:
+    """The files a server run leaves in the multiprocess directory: prometheus_client's
+    ``<kind>_<pid>.db``, our ``.counts`` and an interrupted archive's ``.partial``."""
+    return [path for pattern in ("*.db", f"*{COUNTS_SUFFIX}", ".*.partial") for path in directory.glob(pattern)
+            if path.is_file()]
+
+
 def multiprocess_dir() -> Path | None:
     value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(value) if value else None
