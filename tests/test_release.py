@@ -431,6 +431,59 @@ def test_a_conflicting_race_fails_clearly_and_leaves_no_commit(repos, tmp_path):
     assert git(remote, "log", "-1", "--format=%s", "main") == "release: canary -> model v8"
 
 
+def test_a_dropped_commit_takes_only_its_own_edit_with_it(repos, tmp_path):
+    """The undo of a failed push was ``git reset --hard``: a platform engineer's uncommitted work,
+    and the pipeline's new dvc.lock, went with the commit. Now only the overlay edit goes."""
+    remote, work = repos
+    (work / "NOTES").write_text("v1\n")
+    (work / "dvc.lock").write_text("schema: '2.0'\n")
+    git(work, "add", "NOTES", "dvc.lock")
+    git(work, "commit", "-qm", "notes")
+    git(work, "push", "-q", "origin", "main")
+    other = tmp_path / "other"
+    git(tmp_path, "clone", "-q", str(remote), str(other))
+    release(other, "v8")  # the remote moves on: the push below is rejected
+    (work / "NOTES").write_text("v1\nwork in progress\n")
+    (work / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")  # what the pipeline just wrote
+    head = git(work, "rev-parse", "HEAD")
+    with pytest.raises(SlipwayError, match="the local commit was dropped"):
+        release(work, "v9")
+    assert git(work, "rev-parse", "HEAD") == head
+    assert (work / "NOTES").read_text() == "v1\nwork in progress\n"
+    assert (work / "dvc.lock").read_text() == "schema: '2.0'\nstages: {}\n"
+    assert git(work, "diff", "--cached", "--name-only") == ""  # nothing staged
+    assert git(work, "diff", "--name-only").splitlines() == ["NOTES", "dvc.lock"]  # the overlay as committed
+
+
+def test_a_failed_commit_leaves_the_overlay_as_it_was(repos):
+    """A commit refused (here by a hook; on a fresh machine, by git lacking a name) left the
+    overlay edited and staged: the next promote then said the canary was not ahead of production."""
+    remote, work = repos
+    release(work, "v10")
+    hook = work / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\necho 'refused by hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(SlipwayError, match="git commit: refused by hook; nothing was committed, the overlays are "
+                                           "as they were"):
+        gitops.promote(gitops.Repo(work), None, "test")
+    assert git(work, "status", "--porcelain", "--untracked-files=no") == ""
+    hook.unlink()
+    assert gitops.promote(gitops.Repo(work), None, "test").startswith("promote: production -> model v10")
+
+
+def test_an_overlay_with_uncommitted_changes_is_not_edited(repos):
+    remote, work = repos
+    path = kustomization("production", work)
+    path.write_text(path.read_text() + "# trying something\n")
+    release(work, "v11")  # the canary overlay is clean: released
+    with pytest.raises(gitops.ReleaseRefused, match="promote refused: kustomize/overlays/production/"
+                                                    "kustomization.yaml has uncommitted changes; commit or discard"):
+        gitops.promote(gitops.Repo(work), None, "test")
+    with pytest.raises(gitops.ReleaseRefused, match="rollback refused: kustomize/overlays/production/"):
+        gitops.rollback(gitops.Repo(work))
+    assert path.read_text().endswith("# trying something\n")
+
+
 def test_the_champion_is_found_through_its_release_commit(repos, tmp_path):
     from slipway.release import champion
 

@@ -60,15 +60,41 @@ class Repo:
         return self.git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
 
 
-def commit_and_push(repo: Repo, path: Path, message: str, pushes: bool, attempts: int = 4,
+def _relative(repo: Repo, path: Path) -> str:
+    return str(path.relative_to(repo.root)) if path.is_absolute() else str(path)
+
+
+def refuse_uncommitted(repo: Repo, command: str, paths: list[Path]) -> None:
+    """The overlays ``command`` edits must be as committed: a failed commit or push is undone by
+    restoring them from git, which would take uncommitted edits of them along."""
+    changed = repo.git("status", "--porcelain", "--", *(_relative(repo, p) for p in paths)).stdout.splitlines()
+    if changed:
+        raise ReleaseRefused(f"{command} refused: {', '.join(line[3:] for line in changed)} has uncommitted "
+                             "changes; commit or discard them first; nothing was changed")
+
+
+def _undo(repo: Repo, edited: list[str], files: list[str], to: str | None) -> None:
+    """Back to before the edit: the commit (``to`` is the commit to return to) or the staging of
+    ``files`` undone, and the ``edited`` overlays restored. The working tree keeps everything else,
+    such as a pipeline's dvc.lock, and any change of the user's."""
+    repo.git("reset", "--quiet", *([to] if to else ["--", *files]), check=False)
+    repo.git("checkout", "--", *edited, check=False)
+
+
+def commit_and_push(repo: Repo, edited: list[Path], message: str, pushes: bool, attempts: int = 4,
                     also: tuple[str, ...] = ()) -> str:
-    """Commit ``path`` (and the files in ``also`` that exist) alone; push (when ``pushes``, what
-    :meth:`Repo.has_remote` said before anything was written), rebasing onto the remote when it
-    moved on. Returns the commit."""
-    relative = [str(path.relative_to(repo.root)) if path.is_absolute() else str(path)]
-    relative += [name for name in also if (repo.root / name).is_file()]
-    repo.git("add", "--", *relative)
-    repo.git("commit", "--quiet", "-m", message, "--", *relative)
+    """Commit the ``edited`` overlays (and the files in ``also`` that exist) alone; push (when
+    ``pushes``, what :meth:`Repo.has_remote` said before anything was written), rebasing onto the
+    remote when it moved on. Returns the commit. On failure the commit is undone and the overlays
+    are as committed again (:func:`refuse_uncommitted` made sure that loses nothing)."""
+    overlays = [_relative(repo, path) for path in edited]
+    files = overlays + [name for name in also if (repo.root / name).is_file()]
+    for step in (["add", "--", *files], ["commit", "--quiet", "-m", message, "--", *files]):
+        done = repo.git(*step, check=False)
+        if done.returncode != 0:
+            _undo(repo, overlays, files, None)
+            raise SlipwayError(f"git {step[0]}: {done.stderr.strip() or done.stdout.strip()}; nothing was "
+                               "committed, the overlays are as they were")
     if not pushes:
         return repo.git("rev-parse", "HEAD").stdout.strip()
     for attempt in range(1, attempts + 1):
@@ -78,11 +104,11 @@ def commit_and_push(repo: Repo, path: Path, message: str, pushes: bool, attempts
         rebased = repo.git("pull", "--rebase", "--quiet", repo.remote, repo.branch, check=False)
         if rebased.returncode != 0:
             repo.git("rebase", "--abort", check=False)
-            repo.git("reset", "--quiet", "--hard", "HEAD~1")
+            _undo(repo, overlays, files, "HEAD~1")
             raise SlipwayError(f"push rejected and the rebase onto {repo.remote}/{repo.branch} "
                                f"conflicts; the local commit was dropped: {rebased.stderr.strip()}")
         time.sleep(0.2 * attempt)
-    repo.git("reset", "--quiet", "--hard", f"{repo.remote}/{repo.branch}")
+    _undo(repo, overlays, files, f"{repo.remote}/{repo.branch}")
     raise SlipwayError(f"push to {repo.remote}/{repo.branch} rejected {attempts} times; "
                        "the local commit was dropped")
 
@@ -127,6 +153,7 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     if pushes:
         _refuse_if_production_moved(repo)
     path = kustomization("canary", repo.root)
+    refuse_uncommitted(repo, "release", [path])
     image = Image(repository, image_tag(version, repo.root))
     if not set_image(path, image):
         return f"release: canary already runs {image}; nothing to do"
@@ -139,7 +166,7 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     # fetch this very bundle later when it is production's (slipway.release.champion). So do the
     # metrics and reports git holds, or main's would disagree with its dvc.lock and pull requests
     # would diff their metrics against the previous model's.
-    commit = commit_and_push(repo, path, message, pushes, also=("dvc.lock", *uncached_outputs(repo.root)))
+    commit = commit_and_push(repo, [path], message, pushes, also=("dvc.lock", *uncached_outputs(repo.root)))
     return f"release: canary -> model {version} ({commit[:12]})"
 
 
@@ -175,6 +202,7 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None, expecte
     _as_approved("promote", "promotion", "canary", canary, expected)
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
+    refuse_uncommitted(repo, "promote", [production_path])
     if canary == production:
         raise ReleaseRefused(f"promote refused: canary is not ahead of production (both run model {canary.tag})")
     verdict = None
@@ -189,7 +217,7 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None, expecte
                              "not pass (--force --reason TEXT to override)")
     set_image(production_path, canary)
     reason = f"Forced: {force_reason}" if verdict != "pass" else "Canary analysis: pass"
-    commit = commit_and_push(repo, production_path,
+    commit = commit_and_push(repo, [production_path],
                              f"promote: production -> model {canary.tag} (was {production.tag})\n\n"
                              f"Image: {canary}\n{reason}\n", pushes)
     return f"promote: production -> model {canary.tag} ({commit[:12]})"
@@ -229,6 +257,8 @@ def rollback(repo: Repo, expected: str | None = None) -> str:
     back that one instead."""
     pushes = repo.has_remote()  # before the overlay is touched
     path = kustomization("production", repo.root)
+    canary = kustomization("canary", repo.root)
+    refuse_uncommitted(repo, "rollback", [path, canary])
     current = read_image(path)
     _as_approved("rollback", "rollback", "production", current, expected)
     removed: set[str] = set()
@@ -247,11 +277,10 @@ def rollback(repo: Repo, expected: str | None = None) -> str:
                                 if repo.is_shallow() else ""))
     set_image(path, previous)
     # The canary takes a share of live traffic: left on the removed model, it would keep serving it.
-    canary = kustomization("canary", repo.root)
     with_canary = read_image(canary) == current and set_image(canary, previous)
     message = (f"rollback: production -> model {previous.tag} (was {current.tag})\n\nImage: {previous}\n"
                + (f"Canary: back to {previous.tag} too (it ran {current.tag})\n" if with_canary else ""))
-    commit = commit_and_push(repo, path, message, pushes, also=(str(kustomization("canary")),) if with_canary else ())
+    commit = commit_and_push(repo, [path, canary] if with_canary else [path], message, pushes)
     return f"rollback: production{' and canary' if with_canary else ''} -> model {previous.tag} ({commit[:12]})"
 
 
