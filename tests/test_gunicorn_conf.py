@@ -91,11 +91,12 @@ def test_a_bad_setting_stops_gunicorn_before_any_worker_boots(tmp_path, env, mes
 def test_a_restart_removes_the_previous_runs_samples_and_nothing_else(tmp_path):
     """The multiprocess directory is the operator's to name (PROMETHEUS_MULTIPROC_DIR=/tmp, say):
     starting used to empty it of everything."""
-    for name in ("counter_41.db", "histogram_archive.db", "slipway_drift_bin_41.counts", ".x_archive.counts.partial",
-                 "notes.txt", "keep.db.bak"):
+    for name in ("counter_41.db", "histogram_archive.db", "gauge_livemax_41.db", "slipway_predictions_ab12_41.counts",
+                 ".slipway_predictions_ab12_archive.counts.partial", "notes.txt", "app.db", "counter_41.db.bak"):
         (tmp_path / name).write_text("x")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "counter_7.db").write_text("x")
     subprocess.run([sys.executable, "-c", "from slipway.serving import gunicorn_conf as c; c.on_starting(None)"],
                    check=True, env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["counter_7.db", "data", "keep.db.bak", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["app.db", "counter_41.db.bak", "counter_7.db", "data",
+                                                          "notes.txt"]

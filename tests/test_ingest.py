@@ -145,7 +145,7 @@ def test_numbers_that_are_not_moments_are_listed():
 
 def test_mixed_types_become_text_so_validate_can_report_them():
     frame = pd.DataFrame({"x": pd.Series([1, "two", 3.0, None], dtype=object), "y": ["a", "b", "c", "d"]})
-    out = ingest.harmonize_mixed_types(frame)
+    out = ingest.plain_types(frame)
     assert out["x"].tolist()[:3] == ["1", "two", "3.0"] and out["x"].isna().iloc[3]
     assert out["y"].tolist() == ["a", "b", "c", "d"]
 

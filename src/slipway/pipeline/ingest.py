@@ -17,34 +17,34 @@ from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 
 
-def harmonize_mixed_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Object columns mixing Python types (batches that disagree) become text, so they can be
-    stored and ``validate`` reports the offending values instead of a writer crashing."""
-    for name in frame.select_dtypes(include="object").columns:
-        if pd.api.types.infer_dtype(frame[name], skipna=True).startswith("mixed"):
-            frame[name] = frame[name].where(frame[name].isna(), frame[name].astype(str))
-    return frame
-
-
 def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Values in the types every later step reads, not ones that would pass for other categories
-    than the server sees: decimals (a warehouse's NUMERIC, exported to Parquet) as floats; float16
-    as float32, which holds each value exactly and which pandas can index (deepchecks' checks
-    group by it); bytes (text some writers store without marking it UTF-8) as text, or the model
-    would learn b'north' where a request says north."""
+    """Values in the types every later step reads:
+
+    - decimals (a warehouse's NUMERIC, exported to Parquet) as floats, not Python objects that
+      would pass for categories;
+    - float16 as float32, which holds each value exactly and which pandas can index (deepchecks'
+      checks group by it);
+    - bytes (text some writers store without marking it UTF-8) as text, or the model would learn
+      b'north' where a request says north;
+    - a column mixing Python types (batches that disagree) as text, so it can be stored and
+      ``validate`` reports the offending values instead of a writer crashing.
+    """
     for name in frame.columns:
         values = frame[name]
         if values.dtype == np.float16:
             frame[name] = values.astype(np.float32)
-        elif values.dtype == object:
-            kind = pd.api.types.infer_dtype(values, skipna=True)
-            if kind == "decimal":
-                frame[name] = values.astype(float)
-            elif kind == "bytes":
-                try:
-                    frame[name] = values.map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
-                except UnicodeDecodeError as exc:
-                    raise DataError(f"column {name!r} holds bytes that are not UTF-8 text ({exc})") from None
+        if values.dtype != object:
+            continue
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind == "decimal":
+            frame[name] = values.astype(float)
+        elif kind == "bytes":
+            try:
+                frame[name] = values.map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
+            except UnicodeDecodeError as exc:
+                raise DataError(f"column {name!r} holds bytes that are not UTF-8 text ({exc})") from None
+        elif kind.startswith("mixed"):
+            frame[name] = values.where(values.isna(), values.astype(str))
     return frame
 
 
@@ -183,7 +183,7 @@ def main(params: dict[str, Any]) -> None:
                           "(e.g. utf-8, cp1252, latin-1)") from None
     frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                      lookup(params, "data.pattern", (str, type(None)), None), separator, encoding)
-    frame = harmonize_mixed_types(plain_types(frame))
+    frame = plain_types(frame)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp)

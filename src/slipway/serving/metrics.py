@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,11 +40,14 @@ ARCHIVE = "archive"  # the file name's "pid" part for the counts of every worker
 LOCK_FILE = ".slipway-metrics.lock"
 
 
+# What a server run leaves in the multiprocess directory: prometheus_client's <kind>_<pid>.db, our
+# <name>_<pid>.counts, each also with "archive" for the pid, and an interrupted archive's .partial.
+SAMPLE_FILE = re.compile(rf"(?:(?:counter|histogram|summary|gauge_[a-z]+)_(?:\d+|{ARCHIVE})\.db"
+                         rf"|\.?\w+_(?:\d+|{ARCHIVE}){re.escape(COUNTS_SUFFIX)}(?:\.partial)?)")
+
+
 def sample_files(directory: Path) -> list[Path]:
-    """The files a server run leaves in the multiprocess directory: prometheus_client's
-    ``<kind>_<pid>.db``, our ``.counts`` and an interrupted archive's ``.partial``."""
-    return [path for pattern in ("*.db", f"*{COUNTS_SUFFIX}", ".*.partial") for path in directory.glob(pattern)
-            if path.is_file()]
+    return [path for path in directory.iterdir() if SAMPLE_FILE.fullmatch(path.name) and path.is_file()]
 
 
 def multiprocess_dir() -> Path | None:
