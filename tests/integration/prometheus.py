@@ -88,8 +88,11 @@ def prometheus(tmp_path: Path, targets: dict[str, str], alerts_without_delay: bo
 
 @contextmanager
 def pushgateway(tmp_path: Path):
-    """A real Pushgateway (Debian's prometheus-pushgateway), in memory only."""
-    with serving("prometheus-pushgateway", "prometheus-pushgateway", [], tmp_path / "pushgateway.log") as url:
+    """A real Pushgateway (Debian's prometheus-pushgateway), in memory only: Debian's build persists
+    to /var/lib/prometheus/pushgateway.data unless told not to, and every run would start with the
+    groups the runs before it pushed."""
+    with serving("prometheus-pushgateway", "prometheus-pushgateway", ["--persistence.file="],
+                 tmp_path / "pushgateway.log") as url:
         yield url
 
 

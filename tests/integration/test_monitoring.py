@@ -212,17 +212,19 @@ def test_the_retrain_alert_follows_the_runs_ci_pushes(tmp_path):
     def firing() -> list[dict]:
         return [a for a in active_alerts(prom, "SlipwayRetrainFailing") if a["state"] == "firing"]
 
+    last_success = 'slipway_retrain_last_success_timestamp_seconds{job="slipway-retrain"}'
+
     with pushgateway(tmp_path) as gateway, \
             prometheus(tmp_path, {}, alerts_without_delay=True, pushgateway=address(gateway)) as prom:
         report("success")
-        assert wait_until(lambda: query(prom, 'slipway_retrain_last_success_timestamp_seconds{job="slipway-retrain"}'))
-        first_success = float(query(prom, "slipway_retrain_last_success_timestamp_seconds")[0]["value"][1])
+        assert wait_until(lambda: query(prom, last_success))
+        first_success = float(query(prom, last_success)[0]["value"][1])
         assert abs(first_success - time.time()) < 60
         report("failure")
         alerts = wait_until(firing, seconds=20)
         assert [a["labels"]["job"] for a in alerts] == ["slipway-retrain"]
         # A failure keeps the last success's time: the stale-retrain alert still counts from it.
-        assert float(query(prom, "slipway_retrain_last_success_timestamp_seconds")[0]["value"][1]) == first_success
+        assert float(query(prom, last_success)[0]["value"][1]) == first_success
         report("success")
         assert wait_until(lambda: not firing(), seconds=20)
 
