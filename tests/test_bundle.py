@@ -12,6 +12,10 @@ from sklearn.preprocessing import FunctionTransformer
 
 from slipway import bundle
 
+# What train writes about a two-feature model of classes 0 and 1, less what save adds.
+META = {"target": "y", "classes": [0, 1], "features": {"numeric": ["a"], "derived": [],
+                                                       "categorical": [{"name": "c", "categories": ["x", "y"]}]}}
+
 
 @pytest.fixture
 def fitted():
@@ -24,7 +28,7 @@ def fitted():
 
 def test_save_and_load_round_trip(tmp_path, fitted):
     estimator, frame = fitted
-    meta = bundle.save(tmp_path, estimator, {"target": "y"})
+    meta = bundle.save(tmp_path, estimator, META)
     loaded = bundle.load(tmp_path)
     assert loaded.version == meta["model_version"] and len(loaded.version) == 16
     assert loaded.metadata["sha256"] == meta["sha256"]
@@ -42,7 +46,7 @@ def test_version_is_a_content_hash(fitted):
 
 
 def test_tampered_model_is_refused(tmp_path, fitted):
-    bundle.save(tmp_path, fitted[0], {})
+    bundle.save(tmp_path, fitted[0], META)
     with open(tmp_path / "model.skops", "ab") as handle:
         handle.write(b"x")
     with pytest.raises(bundle.BundleError, match="does not match model.json.*corrupt or tampered"):
@@ -55,11 +59,11 @@ def test_missing_and_corrupt_bundles_are_named(tmp_path, fitted):
     (tmp_path / "model.json").write_text("{")
     with pytest.raises(bundle.BundleError, match="not valid JSON"):
         bundle.load(tmp_path)
-    (tmp_path / "model.json").write_text(json.dumps({"sha256": "0"}))
+    (tmp_path / "model.json").write_text(json.dumps({**META, "model_version": "x", "sha256": "0"}))
     with pytest.raises(bundle.BundleError, match="model.skops: not found"):
         bundle.load(tmp_path)
     (tmp_path / "model.skops").write_bytes(b"garbage")
-    meta = {"sha256": bundle.sha256_file(tmp_path / "model.skops")}
+    meta = {**META, "model_version": "x", "sha256": bundle.sha256_file(tmp_path / "model.skops")}
     (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(bundle.BundleError, match="not a readable skops file"):
         bundle.load(tmp_path)
@@ -68,7 +72,7 @@ def test_missing_and_corrupt_bundles_are_named(tmp_path, fitted):
 def test_untrusted_types_are_refused(tmp_path):
     sneaky = FunctionTransformer(func=os.system)  # what a malicious pickle would smuggle in
     sio.dump(sneaky, tmp_path / "model.skops")
-    meta = {"model_version": "x", "sha256": bundle.sha256_file(tmp_path / "model.skops")}
+    meta = {**META, "model_version": "x", "sha256": bundle.sha256_file(tmp_path / "model.skops")}
     (tmp_path / "model.json").write_text(json.dumps(meta))
     with pytest.raises(bundle.BundleError, match=r"refuses to load untrusted types \['posix.system'\]"):
         bundle.load(tmp_path)
@@ -76,11 +80,38 @@ def test_untrusted_types_are_refused(tmp_path):
 
 def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_one(tmp_path):
     x, y = np.random.default_rng(0).random((40, 2)), np.arange(40) % 2
-    previous = bundle.save(tmp_path, LogisticRegression().fit(x, y), {})
+    previous = bundle.save(tmp_path, LogisticRegression().fit(x, y), META)
     # A team adds an estimator whose fitted state needs types nobody listed as trusted.
     with pytest.raises(bundle.BundleError, match=r"TRUSTED_TYPES does not list, so the server would refuse it: "
                                                  r"\['sklearn.metrics._dist_metrics.EuclideanDistance64', "
                                                  r"'sklearn.neighbors._kd_tree.KDTree'\]"):
-        bundle.save(tmp_path, KNeighborsClassifier().fit(x, y), {})
+        bundle.save(tmp_path, KNeighborsClassifier().fit(x, y), META)
     assert bundle.load(tmp_path).version == previous["model_version"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.skops"]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"classes": None}, "classes must be a list of two or more classes, got 'None'"),
+    ({"features": {"numeric": ["a"]}}, "features must be an object of numeric and derived lists of names"),
+    ({"reference": {"a": {}}}, "reference must be an object of distributions"),
+    ({"trained_at": True}, "trained_at must be an ISO 8601 time, got 'True'"),
+    ({"data": "x"}, "data must be an object, got 'x'"),
+    ({"positive_class": "yes"}, "positive_class 'yes' is not one of classes [0, 1]"),
+    ({"classes": [1, 0]}, "classes [1, 0] are not the model's, ['0', '1']"),
+])
+def test_metadata_that_is_not_what_train_writes_is_named(tmp_path, fitted, change, problem):
+    """Found out where each field is read, such a model.json was a KeyError or a TypeError, or a
+    server whose workers crashed on start instead of staying up, not ready."""
+    meta = bundle.save(tmp_path, fitted[0], META)
+    (tmp_path / "model.json").write_text(json.dumps({**meta, **change}))
+    with pytest.raises(bundle.BundleError) as refused:
+        bundle.load(tmp_path)
+    assert problem in str(refused.value) and str(tmp_path / "model.json") in str(refused.value)
+
+
+def test_every_missing_field_a_model_needs_is_named_at_once(tmp_path, fitted):
+    meta = bundle.save(tmp_path, fitted[0], META)
+    (tmp_path / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k not in ("target", "features")}))
+    with pytest.raises(bundle.BundleError, match="model.json: target is missing; features is missing "
+                                                 r"\(edited by hand, or written by another version\?\)"):
+        bundle.load(tmp_path)

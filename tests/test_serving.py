@@ -250,8 +250,10 @@ def test_internal_errors_are_500_with_a_request_id_and_no_internals(app, client,
                              "request_id": "req-9"}
 
 
-@pytest.mark.parametrize("damage", ["missing", "tampered", "garbage-json"])
+@pytest.mark.parametrize("damage", ["missing", "tampered", "garbage-json", "no-classes", "bad-reference"])
 def test_a_bad_bundle_leaves_the_server_up_but_not_ready(tmp_path, bundle_dir, damage, caplog):
+    """The last two: a model.json edited by hand. Without classes the app factory itself raised
+    (KeyError, so every worker crashed on start); a reference entry without its kind, likewise."""
     import shutil
 
     target = tmp_path / "models"
@@ -263,12 +265,20 @@ def test_a_bad_bundle_leaves_the_server_up_but_not_ready(tmp_path, bundle_dir, d
             handle.write(b"\0\0\0\0")
     if damage == "garbage-json":
         (target / "model.json").write_text("{")
+    if damage in ("no-classes", "bad-reference"):
+        meta = json.loads((target / "model.json").read_text())
+        if damage == "no-classes":
+            del meta["classes"]
+        else:
+            meta["reference"]["age"] = {}
+        (target / "model.json").write_text(json.dumps(meta))
     client = create_app(ServingConfig(model_dir=target)).test_client()
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["ready"] is False
-    assert {"missing": "not found", "tampered": "does not match model.json",
-            "garbage-json": "not valid JSON"}[damage] in ready.json["reason"]
+    assert {"missing": "not found", "tampered": "does not match model.json", "garbage-json": "not valid JSON",
+            "no-classes": "model.json: classes is missing",
+            "bad-reference": "model.json: reference must be an object of distributions"}[damage] in ready.json["reason"]
     predict = client.post("/predict", json=body_with())
     assert predict.status_code == 503 and predict.json["error"]["reason"] == "model_not_ready"
     assert client.get("/").status_code == 200

@@ -55,7 +55,8 @@ def test_every_estimator_fits_multiclass_data_and_loads_back(tmp_path, name):
     assert spec.categorical == {"grade": ["high", "low", "mid"]}
     hyper = {"max_iter": 30} if name == "hist_gradient_boosting" else {}
     estimator = make_estimator(name, hyper, 0, spec).fit(spec.transform(frame), frame["target"])
-    bundle.save(tmp_path, estimator, {})
+    bundle.save(tmp_path, estimator, {"target": "target", "classes": list(estimator.classes_),
+                                      "features": spec.to_dict()})
     loaded = bundle.load(tmp_path).estimator
     assert list(loaded.classes_) == ["class_0", "class_1", "class_2"]
     assert (loaded.predict(spec.transform(frame)) == frame["target"]).mean() > 0.85

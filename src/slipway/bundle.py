@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +98,87 @@ def positive_index(metadata: dict[str, Any]) -> int | None:
     classes = [str(c) for c in metadata["classes"]]
     if len(classes) != 2:
         return None
-    return classes.index(str(metadata.get("positive_class", metadata["classes"][-1])))
+    positive = metadata.get("positive_class")  # null, as absent: the last class
+    return classes.index(str(metadata["classes"][-1] if positive is None else positive))
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+
+def _features(value: Any) -> bool:
+    return (isinstance(value, dict) and _names(value.get("numeric")) and _names(value.get("derived", []))
+            and isinstance(value.get("categorical"), list)
+            and all(isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                    and isinstance(entry.get("categories"), list) for entry in value["categorical"]))
+
+
+def _reference(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(entry, dict) and _numbers(entry.get("fractions"))
+        and (_numbers(entry.get("edges")) if entry.get("kind") == "numeric"
+             else entry.get("kind") == "categorical" and isinstance(entry.get("categories"), list))
+        for entry in value.values())
+
+
+def _timestamp(value: Any) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# What the pipeline, the gate and the server read from model.json, and what each must be. The
+# file is written by `train`, but a bundle may have been edited by hand, or fetched from a release
+# made by another version: wrong, it is named here, not found out as a KeyError where it is read,
+# or as a server that crashes on start instead of staying up not ready.
+METADATA_FIELDS: dict[str, tuple[Any, str]] = {
+    "model_version": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "sha256": (lambda v: isinstance(v, str), "a string"),
+    "model_file": (lambda v: isinstance(v, str) and bool(v), "a file name"),
+    "target": (lambda v: isinstance(v, str), "a column name"),
+    "classes": (lambda v: isinstance(v, list) and len(v) >= 2
+                and all(isinstance(c, str | int | float) for c in v), "a list of two or more classes"),
+    "features": (_features, "an object of numeric and derived lists of names and categorical entries "
+                            "(name, categories)"),
+    "inputs": (_names, "a list of names"),
+    "reference": (_reference, "an object of distributions (kind numeric with edges, or categorical with "
+                              "categories; fractions)"),
+    "onnx": (lambda v: v is None or isinstance(v, dict) and isinstance(v.get("file"), str)
+             and isinstance(v.get("sha256"), str), "null or an object with file and sha256"),
+    "trained_at": (_timestamp, "an ISO 8601 time"),
+    "git_commit": (lambda v: v is None or isinstance(v, str), "null or a commit"),
+    **dict.fromkeys(("data", "params", "training", "inference"), (lambda v: isinstance(v, dict), "an object")),
+}
+# What a bundle needs to be scored or served.
+MODEL_FIELDS = ("model_version", "sha256", "target", "classes", "features")
+
+
+def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
+    """``metadata`` when every field of :data:`MODEL_FIELDS` is there and every known field is what
+    it must be; otherwise a :class:`BundleError` listing each problem."""
+    if not isinstance(metadata, dict):
+        raise BundleError(f"{where}: not a JSON object")
+    problems = [f"{key} is missing" for key in MODEL_FIELDS if key not in metadata]
+    problems += [f"{key} must be {what}, got {str(metadata[key])[:60]!r}"
+                 for key, (valid, what) in METADATA_FIELDS.items() if key in metadata and not valid(metadata[key])]
+    classes = metadata.get("classes")
+    positive = metadata.get("positive_class")
+    if positive is not None and isinstance(classes, list) and str(positive) not in map(str, classes):
+        problems.append(f"positive_class {positive!r} is not one of classes {classes}")
+    if problems:
+        raise BundleError(f"{where}: " + "; ".join(problems) + " (edited by hand, or written by another version?)")
+    return metadata
 
 
 def load_metadata(directory: str | Path) -> dict[str, Any]:
-    return read_json(Path(directory) / METADATA_FILE, BundleError)
+    path = Path(directory) / METADATA_FILE
+    return check_metadata(read_json(path, BundleError), str(path))
 
 
 def _verified_bytes(path: Path, expected: str | None) -> bytes:
@@ -152,4 +229,7 @@ def load(directory: str | Path) -> Bundle:
         estimator = sio.load(model_path, trusted=sorted(TRUSTED_TYPES))
     except Exception as exc:
         raise BundleError(f"{model_path}: cannot be loaded: {exc}") from None
+    fitted = [str(c) for c in getattr(estimator, "classes_", [])]
+    if "classes" in metadata and fitted and [str(c) for c in metadata["classes"]] != fitted:
+        raise BundleError(f"{directory / METADATA_FILE}: classes {metadata['classes']} are not the model's, {fitted}")
     return Bundle(estimator, metadata, onnx)

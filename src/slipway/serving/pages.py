@@ -110,7 +110,7 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <p>One typical instance (numbers at their training median, categories at their most common value):</p>
 <pre>{{ example_command }}</pre>
 <h2>Training parameters</h2>
-<pre>{{ meta.params | tojson(indent=2) }}</pre>
+<pre>{{ (meta.params or {}) | tojson(indent=2) }}</pre>
 {% endif %}
 <p>API: <a href="/openapi.json">/openapi.json</a> · <a href="/metrics">/metrics</a> · <a href="/readyz">/readyz</a></p>
 </body></html>
