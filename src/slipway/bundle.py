@@ -230,6 +230,6 @@ def load(directory: str | Path) -> Bundle:
     except Exception as exc:
         raise BundleError(f"{model_path}: cannot be loaded: {exc}") from None
     fitted = [str(c) for c in getattr(estimator, "classes_", [])]
-    if "classes" in metadata and fitted and [str(c) for c in metadata["classes"]] != fitted:
+    if fitted and [str(c) for c in metadata["classes"]] != fitted:
         raise BundleError(f"{directory / METADATA_FILE}: classes {metadata['classes']} are not the model's, {fitted}")
     return Bundle(estimator, metadata, onnx)
