@@ -57,7 +57,7 @@ def test_an_empty_prediction_log_location_is_a_usage_error(tmp_path, bundle_dir)
                              "--reference", str(bundle_dir / "model.json")],  # a clean clone has no split
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 2
-    assert "Invalid value for --predictions: is empty (is PREDICTION_LOG_URI set?)" in result.stderr
+    assert "Invalid value for '--predictions': is empty (is PREDICTION_LOG_URI set?)" in result.stderr
 
 
 def test_a_missing_reference_is_a_usage_error(tmp_path, bundle_dir, predictions):

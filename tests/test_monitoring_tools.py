@@ -65,7 +65,7 @@ def test_report_run_pushes_a_job_name_with_a_slash_or_a_space(recorder):
 
 def test_report_run_refuses_an_empty_job():
     result = slipway("report-run", "--pushgateway", "http://127.0.0.1:9", "--status", "success", "--job", "")
-    assert result.returncode == 2 and "Invalid value for --job: is empty" in result.stderr
+    assert result.returncode == 2 and "Invalid value for '--job': is empty" in result.stderr
 
 
 def test_canary_analysis_names_an_address_that_is_not_prometheus(recorder):

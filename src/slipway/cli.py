@@ -49,13 +49,20 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-def _approved_image(ctx, param, value):
-    """``--expect`` given empty is a step that lost the approved image (an unset variable), not a
-    promotion without one: taken as absent, it would skip the very check it asks for."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("is empty: give the image the reviewers approved "
-                                 "(`slipway status --image ...` when they were asked), or leave --expect out")
-    return value
+def not_blank(message: str):
+    """A callback refusing an option given empty, as CI passes an unset variable: ``message`` says
+    what the option needed (taken as absent instead, it would not do what CI asked)."""
+    def check(ctx, param, value):
+        if value is not None and not value.strip():
+            raise click.BadParameter(message)
+        return value
+    return check
+
+
+# --expect given empty is a step that lost the approved image, not a change without one: taken as
+# absent, it would skip the very check it asks for.
+approved_image = not_blank("is empty: give the image the reviewers approved (`slipway status --image ...` "
+                           "when they were asked), or leave --expect out")
 
 
 @click.group()
@@ -166,7 +173,7 @@ def release(params_path, model_dir, reports_dir) -> None:
               show_default=True, help="The canary analysis result (its verdict must be pass).")
 @click.option("--force", is_flag=True, help="Promote without a passing canary analysis.")
 @click.option("--reason", help="Why (required with --force; recorded in the commit).")
-@click.option("--expect", "expected", metavar="IMAGE", callback=_approved_image,
+@click.option("--expect", "expected", metavar="IMAGE", callback=approved_image,
               help="The canary image the promotion was approved for (`slipway status --image canary` "
                    "when the reviewers were asked); refused if the canary runs another.")
 def promote(params_path, analysis, force, reason, expected) -> None:
@@ -181,7 +188,7 @@ def promote(params_path, analysis, force, reason, expected) -> None:
 
 @cli.command()
 @params_option
-@click.option("--expect", "expected", metavar="IMAGE", callback=_approved_image,
+@click.option("--expect", "expected", metavar="IMAGE", callback=approved_image,
               help="The production image the rollback was approved for (`slipway status --image "
                    "production` when the reviewers were asked); refused if production runs another.")
 def rollback(params_path, expected) -> None:
@@ -285,7 +292,7 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
 
 @cli.command()
 @params_option
-@click.option("--predictions", required=True,
+@click.option("--predictions", required=True, callback=not_blank("is empty (is PREDICTION_LOG_URI set?)"),
               help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of "
                    ".jsonl and .jsonl.gz files.")
 @click.option("--reference", default="data/interim/train.parquet", show_default=True,
@@ -301,8 +308,6 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     from slipway.monitoring.verdicts import EXIT_CODES
     from slipway.pipeline.gate import quiet_deepchecks
 
-    if not predictions.strip():  # CI passes $PREDICTION_LOG_URI: unset, it is empty
-        raise click.BadParameter("is empty (is PREDICTION_LOG_URI set?)", param_hint="--predictions")
     quiet_deepchecks()
     params = params_module.load(params_path)
     spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
@@ -336,16 +341,11 @@ class _RunOutcome:
                                     "When the last successful retrain run ended", value=round(self.at))
 
 
-def _job_name(ctx, param, value):
-    if not value.strip():
-        raise click.BadParameter("is empty: the Pushgateway groups metrics by job", param_hint="--job")
-    return value
-
-
 @cli.command("report-run")
 @click.option("--pushgateway", required=True, type=HttpUrl(), envvar="PUSHGATEWAY_URL", help="[env: PUSHGATEWAY_URL]")
 @click.option("--status", type=click.Choice(["success", "failure"]), required=True)
-@click.option("--job", default="slipway-retrain", show_default=True, callback=_job_name)
+@click.option("--job", default="slipway-retrain", show_default=True,
+              callback=not_blank("is empty: the Pushgateway groups metrics by job"))
 def report_run(pushgateway, status, job) -> None:
     """Push the retrain run's outcome to a Pushgateway (the retrain alerts read it)."""
     from prometheus_client import CollectorRegistry, pushadd_to_gateway
