@@ -122,18 +122,21 @@ def test_batches_that_disagree_on_a_time_zone_are_refused_as_such():
 
 def test_values_in_types_that_would_pass_for_categories_become_plain():
     """A warehouse's NUMERIC (decimals in Parquet) passed for 1,664 categories; float16 broke
-    deepchecks' checks ('float16 indexes are not supported'); bytes would be learnt as b'north'."""
+    deepchecks' checks ('float16 indexes are not supported'); bytes would be learnt as b'north';
+    a duration passed for 467 categories, and declared numeric was refused as not numeric."""
     import decimal
 
     frame = ingest.plain_types(pd.DataFrame({
         "price": [decimal.Decimal("9.99"), None, decimal.Decimal("10.50")],
         "small": np.array([1.5, 2.0, np.nan], dtype=np.float16),
         "region": [b"north", None, "s\u00fcd".encode()],
-        "plan": ["basic", "premium", None]}))
+        "plan": ["basic", "premium", None],
+        "session": pd.to_timedelta([90, None, 2.5], unit="s")}))
     assert frame["price"].dtype == float and frame["price"].tolist()[::2] == [9.99, 10.5]
     assert frame["small"].dtype == np.float32 and frame["small"].tolist()[:2] == [1.5, 2.0]
     assert frame["region"].tolist() == ["north", None, "s\u00fcd"]
     assert frame["plan"].tolist()[:2] == ["basic", "premium"]
+    assert frame["session"].dtype == float and frame["session"].tolist()[::2] == [90.0, 2.5]
     with pytest.raises(DataError, match="column 'region' holds bytes that are not UTF-8 text"):
         ingest.plain_types(pd.DataFrame({"region": [b"n\xf6rth"]}))
 

@@ -24,6 +24,8 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
       would pass for categories;
     - float16 as float32, which holds each value exactly and which pandas can index (deepchecks'
       checks group by it);
+    - durations (Parquet's duration, pandas' timedelta) as seconds: numbers, which a request can
+      send, not hundreds of categories;
     - bytes (text some writers store without marking it UTF-8) as text, or the model would learn
       b'north' where a request says north;
     - a column mixing Python types (batches that disagree) as text, so it can be stored and
@@ -33,6 +35,8 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
         values = frame[name]
         if values.dtype == np.float16:
             frame[name] = values.astype(np.float32)
+        elif pd.api.types.is_timedelta64_dtype(values):
+            frame[name] = values.dt.total_seconds()
         if values.dtype != object:
             continue
         kind = pd.api.types.infer_dtype(values, skipna=True)
