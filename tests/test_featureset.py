@@ -95,6 +95,29 @@ def test_bad_declarations_are_refused(churn):
         FeatureSpec.from_dict({"numeric": [], "categorical": {}, "derived": ["magic"]})
 
 
+def test_numbers_stored_as_text_are_numeric_when_declared_and_stay_text_when_inferred(churn):
+    """A Parquet string column of numbers: inferred, it is categories (text such as zip codes
+    '02134' is not a number to compute with); declared numeric, it is read as numbers. Too many
+    categories, it was advised to be declared numeric, which then refused it as not numeric."""
+    frame = churn.assign(monthly_charges=churn["monthly_charges"].astype(str))
+    assert "monthly_charges" in infer(frame, max_categories=10_000).categorical
+    spec = infer(frame, numeric=infer(churn).numeric)
+    assert spec.transform(frame)["monthly_charges"].tolist() == churn["monthly_charges"].tolist()
+    with pytest.raises(ParamsError, match=r"'monthly_charges' has \d+ categories, more than featurize.max_categories="
+                                         r"50; its values are all numbers: declare it in data.numeric_features, drop"):
+        infer(frame)
+    with pytest.raises(ParamsError, match=r"'customer_id' has \d+ categories, more than featurize.max_categories=50; "
+                                         r"its values are all numbers"):  # integers declared categorical
+        infer(churn, exclude=["churned", "event_timestamp"], categorical=["customer_id"])
+    typo = frame.assign(monthly_charges=frame["monthly_charges"].where(frame.index != 3, "12,50"))
+    with pytest.raises(ParamsError, match=r"not numeric: monthly_charges \(object, e.g. \['12,50'\]\)"):
+        infer(typo, numeric=infer(churn).numeric)
+    with pytest.raises(ParamsError, match=r"'contract' has 3 categories.*; drop it \(data.drop_columns\) or raise"):
+        infer(churn, max_categories=2)
+    with pytest.raises(ParamsError, match=r"not numeric: flag \(bool, e.g. \[True, False\]\)"):
+        infer(churn.assign(flag=churn.index % 2 == 0), numeric=["flag"])
+
+
 def _reads_an_undeclared_column(cols):
     return cols["tenure_months"] / cols["monthly_charges"]
 

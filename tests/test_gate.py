@@ -99,6 +99,17 @@ def test_leaking_feature_is_caught(churn_split, base_params):
     assert lines and "(loyalty_score)" in lines[0] and "feature-label PPS (leakage)" in lines[0]
 
 
+def test_numbers_stored_as_text_and_declared_numeric_are_checked_as_numbers(churn_split, base_params):
+    """A Parquet string column of numbers, declared in data.numeric_features (which refused it as
+    not numeric): the model takes it as numbers, and the data checks pass as on the numbers."""
+    params = copy.deepcopy(base_params)
+    params["data"]["numeric_features"] = featurize.build_spec(churn_split[0], params).numeric
+    as_text = [f.assign(age=f["age"].astype(str)) for f in churn_split]
+    report, _ = run_gate(*as_text, params)
+    assert report["verdict"] == "pass", report["failed"]
+    assert "age" in fit_bundle(as_text[0], params).metadata["features"]["numeric"]
+
+
 def test_heavy_nulls_and_mixed_types_are_caught(churn_split, base_params):
     train_frame, test_frame = (f.copy() for f in churn_split)
     test_frame.loc[test_frame.index[::2], "age"] = np.nan

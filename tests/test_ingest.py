@@ -1,8 +1,10 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from slipway.errors import DataError, ParamsError
+from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.pipeline import ingest
 
 
@@ -118,6 +120,63 @@ def test_batches_that_disagree_on_a_time_zone_are_refused_as_such():
                                         r"Timestamp\('2025-01-01 10:00:00\+0000', tz='UTC'\) and "
                                         r"Timestamp\('2025-02-01 10:00:00'\)"):
         ingest.parse_timestamps(frame, "t")
+
+
+def test_batches_are_concatenated_with_the_batch_each_row_came_from():
+    combined = ingest.combine({"2025-01.parquet": pd.DataFrame({"x": [3]}),
+                               "2025-02.csv": pd.DataFrame({"x": [1, 2]})})
+    assert combined["x"].tolist() == [3, 1, 2]
+    assert combined["__batch__"].tolist() == ["2025-01.parquet", "2025-02.csv", "2025-02.csv"]
+    with pytest.raises(DataError, match="^data.source: the loader returned no batches$"):
+        ingest.combine({})
+    with pytest.raises(SlipwayError, match="^slipway.model.loading.read_batches returned a list for batch 'a'; "
+                                           "it must return a pandas DataFrame per batch$"):
+        ingest.combine({"a": [1, 2]})
+
+
+def test_a_batch_with_a_header_but_no_rows_is_named(capsys):
+    """Read (a month may have had no events), and said: an empty export is most often a failed one."""
+    combined = ingest.combine({"2025-01.csv": pd.DataFrame({"x": [3, 1]}),
+                               "2025-02.csv": pd.DataFrame({"x": pd.Series([], dtype=object)})})
+    assert combined["x"].tolist() == [3, 1] and combined["x"].dtype == "int64"  # not the empty batch's text
+    assert capsys.readouterr().err == "ingest: warning: no rows in 2025-02.csv\n"
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ("", "a column has an empty name; name every column"),
+    ("__batch__", "a column is named '__batch__', which ingest uses for the batch each row came from; rename it"),
+])
+def test_a_column_name_ingest_cannot_keep_is_refused(column, message):
+    with pytest.raises(DataError, match=f"^a.parquet: {re.escape(message)}$"):
+        ingest.combine({"a.parquet": pd.DataFrame({"x": [1], column: [2]})})
+
+
+def test_a_date_pandas_cannot_hold_is_named(tmp_path):
+    """Parquet holds 9999-12-31 (a common 'no end' placeholder); pandas' nanoseconds end in 2262,
+    and concatenating the batch was an OutOfBoundsDatetime traceback."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"t": pa.array([datetime.datetime(2025, 2, 1), datetime.datetime(9999, 12, 31)],
+                                           pa.timestamp("ms"))}), tmp_path / "b.parquet")
+    batches = {"a.parquet": pd.DataFrame({"t": pd.to_datetime(["2025-01-01"])}),
+               "b.parquet": pd.read_parquet(tmp_path / "b.parquet")}
+    with pytest.raises(DataError, match=r"^b.parquet: column 't' holds 1 date\(s\) outside the years 1677-2262 "
+                                        r"that pandas can hold, e.g. '9999-12-31 00:00:00'; make such "
+                                        r"placeholders null$"):
+        ingest.combine(batches)
+
+
+def test_batches_with_other_columns_are_refused_with_every_difference():
+    batches = {"2025-01.csv": pd.DataFrame({"x": [1], "y": [0]}), "2025-02.csv": pd.DataFrame({"x": [2], "y": [1]}),
+               "2025-03.csv": pd.DataFrame({"x": [3], "z": [1]}),
+               "2025-04.csv": pd.DataFrame({"y": [0], "x": [4], "w": [5]})}
+    with pytest.raises(DataError) as refused:
+        ingest.combine(batches)
+    assert str(refused.value) == ("batches disagree on columns (against 2025-01.csv): "
+                                  "2025-03.csv lacks ['y'] and adds ['z']; 2025-04.csv adds ['w']")
 
 
 def test_values_in_types_that_would_pass_for_categories_become_plain():

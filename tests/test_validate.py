@@ -114,6 +114,28 @@ def test_without_an_id_column_missing_values_are_only_counted(churn, params):
     assert lines == ["  train: column 'age', rule nulls<=0.05: 400 rows"]
 
 
+def test_problems_name_the_batches_their_rows_are_in(churn, params):
+    """Monthly exports: the one that broke is the one to fix. Only the first few batches are
+    listed, with their count."""
+    params["validate"]["max_examples"] = 2
+    months = pd.Series([f"2025-0{1 + i % 6}.csv" for i in range(len(churn))], dtype="category")
+    frame = churn.assign(__batch__=months)
+    frame.loc[[3, 9], "age"] = 5  # both in 2025-04.csv
+    frame.loc[[0, 1, 2], "region"] = "mars"
+    lines = {p.column: p.line() for p in validate.check(frame, "train", params)}
+    assert lines == {"age": "  train: column 'age', rule min=18: 2 rows, e.g. [5] (in 2025-04.csv)",
+                     "region": "  train: column 'region', rule allowed=['east', 'north', 'south', 'west']: "
+                               "3 rows, e.g. ['mars'] (in 3 batches, e.g. 2025-01.csv, 2025-02.csv)"}
+    single = churn.assign(__batch__="all.csv", age=5)  # one batch: nothing to tell apart
+    assert [p.line() for p in validate.check(single, "train", params) if p.column == "age"][0].endswith("e.g. [5]")
+
+
+def test_a_column_of_the_data_named_like_a_private_one_is_checked(churn, params):
+    """Only ingest's own __batch__ is left out: a column of the team's named __legacy is data."""
+    frame = churn.assign(__legacy=np.nan)
+    assert problems(frame, params) == [("__legacy", "nulls<=0.05", len(frame))]
+
+
 def test_main_lists_every_problem_and_writes_the_report(workdir, churn, params):
     train = churn.iloc[:1000].copy()
     test = churn.iloc[1000:].copy()

@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
+from slipway.pipeline.paths import BATCH_COLUMN
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -172,6 +173,21 @@ class FeatureSpec:
         return spec
 
 
+def non_numbers(values: pd.Series, limit: int = 2) -> list:
+    """Up to ``limit`` values that are not numbers. Finite numbers stored as text (a Parquet
+    string column) count as numbers: :meth:`FeatureSpec.transform` reads them as such. Booleans
+    and dates do not."""
+    if ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values):
+        return []
+    present = values.dropna().astype(object)
+    if not (ptypes.is_object_dtype(values) or ptypes.is_string_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)):
+        return present.head(limit).tolist()
+    flags = present.map(lambda v: isinstance(v, bool | np.bool_))
+    parsed = pd.to_numeric(present.where(~flags), errors="coerce")
+    return present[~np.isfinite(parsed)].head(limit).tolist()
+
+
 def infer_spec(
     train: pd.DataFrame,
     *,
@@ -185,7 +201,7 @@ def infer_spec(
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
     must name columns of the data: a misspelt name would leave the column in the model."""
-    candidates = [c for c in train.columns if c not in exclude and c not in drop and not c.startswith("__")]
+    candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
         absent = [c for c in declared or [] if c not in train.columns]
@@ -199,11 +215,11 @@ def infer_spec(
     both = [c for c in numeric or [] if c in (categorical or [])]
     if both:
         raise ParamsError(f"params: data.numeric_features and data.categorical_features both name {both}")
-    not_numeric = [c for c in numeric or [] if not ptypes.is_numeric_dtype(train[c]) or ptypes.is_bool_dtype(train[c])]
+    not_numeric = {c: non_numbers(train[c]) for c in numeric or []}
+    not_numeric = {c: examples for c, examples in not_numeric.items() if examples}
     if not_numeric:
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
-                          + ", ".join(f"{c} ({train[c].dtype}, e.g. {train[c].dropna().head(2).tolist()})"
-                                      for c in not_numeric)
+                          + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples})" for c, examples in not_numeric.items())
                           + "; declare them in data.categorical_features")
     if numeric is None:
         numeric = [
@@ -223,10 +239,12 @@ def infer_spec(
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
         if len(labels) > max_categories:
+            numbers = "its values are all numbers: declare it in data.numeric_features, " \
+                if not non_numbers(train[name]) else ""
             raise ParamsError(
                 f"params: categorical feature {name!r} has {len(labels)} categories, more than "
-                f"featurize.max_categories={max_categories}; declare it numeric, drop it "
-                f"(data.drop_columns) or raise the limit"
+                f"featurize.max_categories={max_categories}; {numbers}drop it (data.drop_columns) "
+                "or raise the limit"
             )
         categories[name] = sorted(map(str, labels))
     return FeatureSpec(list(numeric), categories, list(derived))

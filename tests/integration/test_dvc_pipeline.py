@@ -80,7 +80,7 @@ def test_bad_data_fails_validate_with_every_problem_and_nothing_downstream_runs(
     assert result.returncode != 0
     assert ran_stages(result.stdout) == ["ingest", "validate"]
     assert "validate: 3 problem(s) in the ingested data" in result.stderr
-    assert "column 'age', rule min=18: 3 rows, e.g. [3]" in result.stderr
+    assert "column 'age', rule min=18: 3 rows, e.g. [3] (in 2025-04.parquet)" in result.stderr  # the export to fix
     assert "column 'contract', rule allowed=" in result.stderr and "'lifetime'" in result.stderr
     assert "rule unique_key: 2 rows" in result.stderr
     assert not (project.root / "data/features").exists()

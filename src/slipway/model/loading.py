@@ -1,4 +1,7 @@
-"""Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API).
+"""Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API):
+``ingest`` calls :func:`read_batches` and needs only each batch as a DataFrame, by a name it
+reports problems under. It then checks that the batches agree on their columns, makes their dates
+fit pandas' nanoseconds and concatenates them, whatever read them.
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
@@ -12,8 +15,8 @@ A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) u
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
-import sys
 import warnings
 from pathlib import PurePosixPath
 
@@ -72,9 +75,6 @@ def sniff_separator(path: str, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
-BATCH_COLUMN = "__batch__"  # added by load_raw: the file each row came from
-
-
 def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
     """One batch file; ``separator`` (CSV only) is a character or ``auto``."""
     suffix = PurePosixPath(path).suffix.lower()
@@ -88,8 +88,6 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8") -> p
             # back with that column as its index, which concatenation would drop.
             if any(name is not None for name in frame.index.names):
                 frame = frame.reset_index()
-            frame = nanosecond_dates(path, frame)
-        check_column_names(path, frame)
         return frame
     except DataError:
         raise
@@ -145,55 +143,13 @@ def check_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) 
     return frame.drop(columns=unnamed)
 
 
-def nanosecond_dates(path: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Parquet's dates in pandas' nanoseconds, as every batch must be to be concatenated: a date
-    past 2262 (a placeholder such as 9999-12-31) does not fit, and is named here."""
-    for name in frame.select_dtypes(include=["datetime", "datetimetz"]).columns:
-        try:
-            frame[name] = frame[name].dt.as_unit("ns")
-        except pd.errors.OutOfBoundsDatetime:
-            outside = frame[name][(frame[name] < pd.Timestamp.min) | (frame[name] > pd.Timestamp.max)]
-            raise DataError(f"{path}: column {name!r} holds {len(outside)} date(s) outside the years 1677-2262 "
-                            f"that pandas can hold, e.g. {str(outside.iloc[0])!r}; make such placeholders "
-                            "null") from None
-    return frame
-
-
-def check_column_names(path: str, frame: pd.DataFrame) -> None:
-    """Every column has a name, and none is the one ``load_raw`` adds."""
-    if any(not str(name).strip() for name in frame.columns):
-        raise DataError(f"{path}: a column has an empty name; name every column")
-    if BATCH_COLUMN in frame.columns:
-        raise DataError(f"{path}: a column is named {BATCH_COLUMN!r}, which ingest uses for the file each row "
-                        "came from; rename it")
-
-
-def check_same_columns(frames: dict[str, pd.DataFrame]) -> None:
-    """Every batch must have the first one's columns: concatenated, a column one month lacks would
-    be silently missing in all its rows (and the model would learn the month from it)."""
-    (first, expected), *rest = ((name, list(frame.columns)) for name, frame in frames.items())
-    differences = []
-    for name, columns in rest:
-        lacks = [c for c in expected if c not in columns]
-        adds = [c for c in columns if c not in expected]
-        if lacks or adds:
-            parts = ([f"lacks {lacks}"] if lacks else []) + ([f"adds {adds}"] if adds else [])
-            differences.append(f"{name} {' and '.join(parts)}")
-    if differences:
-        raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
-
-
-def load_raw(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto",
-             encoding: str = "utf-8") -> pd.DataFrame:
-    """All batches, concatenated, with a :data:`BATCH_COLUMN` naming the file each row came from."""
-    frames = {path: read_batch(path, separator, encoding) for path in list_batches(source, fmt, pattern)}
-    check_same_columns(frames)
-    empty = [PurePosixPath(path).name for path, frame in frames.items() if frame.empty]
-    if empty:  # not an error (a month may have had no events), but most often an export that failed
-        print(f"ingest: warning: no rows in {', '.join(empty)}", file=sys.stderr)
-    for path, frame in frames.items():
-        frame[BATCH_COLUMN] = PurePosixPath(path).name
-    # An empty CSV's columns are text: concatenated, they would turn every numeric column into text.
-    combined = pd.concat([f for f in frames.values() if not f.empty] or list(frames.values()), ignore_index=True)
-    combined[BATCH_COLUMN] = combined[BATCH_COLUMN].astype("category")
-    return combined
+def read_batches(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto",
+                 encoding: str = "utf-8") -> dict[str, pd.DataFrame]:
+    """Every batch behind ``source``, in name order, by its path within ``source`` (a single
+    file: its name). ``ingest`` checks that the batches agree, concatenates them and records
+    each row's batch under that name."""
+    paths = list_batches(source, fmt, pattern)
+    within = [path.split("://", 1)[-1] for path in paths]
+    common = posixpath.commonpath(within) if len(within) > 1 else posixpath.dirname(within[0])
+    return {posixpath.relpath(path, common): read_batch(url, separator, encoding)
+            for path, url in zip(within, paths, strict=True)}

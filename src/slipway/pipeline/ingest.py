@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import sys
 import warnings
 from typing import Any
 
@@ -11,10 +12,75 @@ import numpy as np
 import pandas as pd
 
 from slipway import io
-from slipway.errors import DataError, ParamsError
-from slipway.model.loading import load_raw
+from slipway.errors import DataError, ParamsError, SlipwayError
+from slipway.model.loading import read_batches
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
+from slipway.pipeline.paths import BATCH_COLUMN
+
+
+def check_column_names(name: str, frame: pd.DataFrame) -> None:
+    """Every column has a name, and none is the one :func:`combine` adds."""
+    if any(not str(column).strip() for column in frame.columns):
+        raise DataError(f"{name}: a column has an empty name; name every column")
+    if BATCH_COLUMN in frame.columns:
+        raise DataError(f"{name}: a column is named {BATCH_COLUMN!r}, which ingest uses for the batch each row "
+                        "came from; rename it")
+
+
+def nanosecond_dates(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Dates in pandas' nanoseconds, as every batch must be to be concatenated: a date past 2262
+    (a placeholder such as 9999-12-31, which Parquet holds in milliseconds) does not fit, and is
+    named here."""
+    for column in frame.select_dtypes(include=["datetime", "datetimetz"]).columns:
+        try:
+            frame[column] = frame[column].dt.as_unit("ns")
+        except pd.errors.OutOfBoundsDatetime:
+            values = frame[column]
+            outside = values[(values < pd.Timestamp.min) | (values > pd.Timestamp.max)]
+            raise DataError(f"{name}: column {column!r} holds {len(outside)} date(s) outside the years "
+                            f"1677-2262 that pandas can hold, e.g. {str(outside.iloc[0])!r}; make such "
+                            "placeholders null") from None
+    return frame
+
+
+def check_same_columns(batches: dict[str, pd.DataFrame]) -> None:
+    """Every batch must have the first one's columns: concatenated, a column one month lacks would
+    be silently missing in all its rows (and the model would learn the month from it)."""
+    (first, expected), *rest = ((name, list(frame.columns)) for name, frame in batches.items())
+    differences = []
+    for name, columns in rest:
+        lacks = [c for c in expected if c not in columns]
+        adds = [c for c in columns if c not in expected]
+        if lacks or adds:
+            parts = ([f"lacks {lacks}"] if lacks else []) + ([f"adds {adds}"] if adds else [])
+            differences.append(f"{name} {' and '.join(parts)}")
+    if differences:
+        raise DataError(f"batches disagree on columns (against {first}): " + "; ".join(differences))
+
+
+def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The batches ``slipway.model.loading`` read, checked and concatenated, with a
+    :data:`BATCH_COLUMN` naming the batch each row came from. Whatever the loader (files, a
+    warehouse), these checks hold."""
+    if not batches:
+        raise DataError("data.source: the loader returned no batches")
+    for name, frame in batches.items():
+        if not isinstance(frame, pd.DataFrame):  # a team's own loader, not the data, is wrong
+            raise SlipwayError(f"slipway.model.loading.read_batches returned a {type(frame).__name__} for "
+                               f"batch {name!r}; it must return a pandas DataFrame per batch")
+        check_column_names(name, frame)
+        batches[name] = nanosecond_dates(name, frame)
+    check_same_columns(batches)
+    empty = [name for name, frame in batches.items() if frame.empty]
+    if empty:  # not an error (a month may have had no events), but most often an export that failed
+        print(f"ingest: warning: no rows in {', '.join(empty)}", file=sys.stderr)
+    for name, frame in batches.items():
+        frame[BATCH_COLUMN] = name
+    # An empty CSV's columns are text: concatenated, they would turn every numeric column into text.
+    combined = pd.concat([f for f in batches.values() if not f.empty] or list(batches.values()), ignore_index=True)
+    combined[BATCH_COLUMN] = combined[BATCH_COLUMN].astype("category")
+    return combined
 
 
 def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -185,9 +251,10 @@ def main(params: dict[str, Any]) -> None:
     except LookupError:
         raise ParamsError(f"params: data.encoding: {encoding!r} is not an encoding Python knows "
                           "(e.g. utf-8, cp1252, latin-1)") from None
-    frame = load_raw(source, lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
-                     lookup(params, "data.pattern", (str, type(None)), None), separator, encoding)
-    frame = plain_types(frame)
+    batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
+                           pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
+                           encoding=encoding)
+    frame = plain_types(combine(batches))
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp)

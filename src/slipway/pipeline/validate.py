@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from slipway import io
 from slipway.errors import DataError, ParamsError
 from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
 from slipway.pipeline import paths
+from slipway.pipeline.paths import BATCH_COLUMN
 
 
 @dataclass
@@ -32,10 +33,18 @@ class Problem:
     count: int
     examples: list
     unit: str = "rows"
+    # The batches (files of data.source) the rows are in, the first few of batch_count, so the
+    # broken export can be found; empty where the data is one batch.
+    batches: list[str] = field(default_factory=list)
+    batch_count: int = 0
 
     def line(self) -> str:
         examples = f", e.g. {self.examples}" if self.examples else ""
-        return f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}{examples}"
+        where = ""
+        if self.batches:
+            some = "" if self.batch_count == len(self.batches) else f"{self.batch_count} batches, e.g. "
+            where = f" (in {some}{', '.join(self.batches)})"
+        return f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}{examples}{where}"
 
 
 # An example longer than this is cut: a 100 kB value (a broken join, a blob) would flood the report.
@@ -64,6 +73,14 @@ def _labels(values: pd.Series) -> pd.Series:
         integral = (values % 1 == 0) & (values.abs() < 2**53)
         text[integral] = values[integral].astype("int64").astype(str)
     return text
+
+
+def _located(problem: Problem, frame: pd.DataFrame, rows: pd.Series, limit: int) -> Problem:
+    """``problem`` with the batches its ``rows`` (a mask of ``frame``) are in, when there are several."""
+    if BATCH_COLUMN in frame.columns and frame[BATCH_COLUMN].nunique() > 1:
+        names = frame.loc[rows, BATCH_COLUMN].astype(str).drop_duplicates().sort_values().tolist()
+        problem.batches, problem.batch_count = names[:limit], len(names)
+    return problem
 
 
 def _rows_named(rows: pd.DataFrame, id_column: str | None, column: str, limit: int) -> list:
@@ -119,7 +136,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     def report(column: str, rule: str, bad: pd.Series) -> None:
         count = int(bad.sum())
         if count:
-            problems.append(Problem(split, column, rule, count, _examples(frame.loc[bad, column], limit)))
+            problems.append(_located(Problem(split, column, rule, count, _examples(frame.loc[bad, column], limit)),
+                                     frame, bad, limit))
 
     if frame.empty:
         return [Problem(split, "*", "not_empty", 0, [])]
@@ -131,15 +149,16 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     # Columns kept out of the model are not its data: checked only where a rule names them.
     dropped = set(lookup(params, "data.drop_columns", list, [])) - set(rules) - strict
     for column in frame.columns:
-        if column.startswith("__") or column in dropped:
+        if column == BATCH_COLUMN or column in dropped:
             continue
         rule = rules.get(column, {})
         values = frame[column]
         nulls = values.isna()
         limit_nulls = 0.0 if column in strict else float(rule.get("max_null_fraction", default_nulls))
         if nulls.mean() > limit_nulls:
-            problems.append(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
-                                    _rows_named(frame.loc[nulls], id_column, column, limit)))
+            problems.append(_located(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
+                                             _rows_named(frame.loc[nulls], id_column, column, limit)),
+                                     frame, nulls, limit))
         present = values[~nulls]
         if ptypes.is_float_dtype(values):
             # The server refuses infinities (422), so a model must not learn from them; upstream,
@@ -166,8 +185,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         duplicated = frame.duplicated(subset=keys, keep=False)
         if duplicated.any():
             examples = frame.loc[duplicated, keys].drop_duplicates().head(limit)
-            problems.append(Problem(split, "+".join(keys), "unique_key", int(duplicated.sum()),
-                                    examples.astype(str).values.tolist()))
+            problems.append(_located(Problem(split, "+".join(keys), "unique_key", int(duplicated.sum()),
+                                             examples.astype(str).values.tolist()), frame, duplicated, limit))
     return problems
 
 
@@ -186,8 +205,8 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
     unseen = test[target].notna() & ~test[target].isin(classes)
     if unseen.any():
         limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
-        return [Problem("test", target, "class_in_train", int(unseen.sum()),
-                        _examples(test.loc[unseen, target], limit))]
+        return [_located(Problem("test", target, "class_in_train", int(unseen.sum()),
+                                 _examples(test.loc[unseen, target], limit)), test, unseen, limit)]
     return []
 
 
