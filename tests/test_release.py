@@ -128,20 +128,46 @@ def test_image_repositories_a_registry_refuses_are_named(repository):
                                   f"got {repository!r}")
 
 
+ENTRY = "images:\n  - name: slipway-model-server\n    newName: {name}\n    newTag: {tag}\n"
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("images: [ {name: x\n", "not valid YAML (line 2): "),
     ("- images\n", "not a kustomization (a mapping of fields)"),
     ("images: slipway-model-server\n", "images must be a list of entries (name, newName, newTag)"),
     ("images:\n  - slipway-model-server\n", "images must be a list of entries (name, newName, newTag)"),
+    (ENTRY.format(name="registry/slipway", tag="abc") + ENTRY.format(name="registry/slipway", tag="def")[8:],
+     "2 images entries are named 'slipway-model-server'; keep one"),
+    (b"images: [] # caf\xe9\n", "not UTF-8 text ('utf-8' codec can't decode byte 0xe9"),
 ])
 def test_a_broken_overlay_is_named_and_left_as_it_was(tmp_path, text, message):
     path = tmp_path / "kustomization.yaml"
-    path.write_text(text)
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
     for action in (lambda: read_image(path), lambda: set_image(path, Image("registry/slipway", "abc123"))):
         with pytest.raises(SlipwayError) as refused:
             action()
         assert str(refused.value).startswith(f"{path}: {message}")
-    assert path.read_text() == text
+    assert path.read_bytes() == (text if isinstance(text, bytes) else text.encode())
+
+
+@pytest.mark.parametrize(("name", "tag", "message"), [
+    ("registry/slipway", "1.10", "newTag must be text, got 1.1; quote it in the YAML"),
+    ("registry/slipway", "'a b'", "newTag 'a b' is not an image tag (letters, digits, '_', '.', '-'; at most 128 "
+                                  "characters)"),
+    ("registry/slipway", "t" * 129, "newTag 'ttt"),
+    ("registry/slipway:v1", "abc", "newName must be an image repository without a tag"),
+    ("[registry]", "abc", "newName must be text, got ['registry']"),
+])
+def test_an_overlay_image_that_is_no_image_reference_is_refused_and_can_be_replaced(tmp_path, name, tag, message):
+    """What promote would otherwise copy into production, and rollback go back to: an image nobody
+    built (YAML reads 1.10 as the number 1.1), or one no registry could hold."""
+    path = tmp_path / "kustomization.yaml"
+    path.write_text(ENTRY.format(name=name, tag=tag))
+    with pytest.raises(SlipwayError) as refused:
+        read_image(path)
+    assert str(refused.value).startswith(f"{path}: images entry 'slipway-model-server': {message}")
+    assert set_image(path, Image("registry/slipway", "abc123"))  # release writes a good one over it
+    assert read_image(path) == Image("registry/slipway", "abc123")
 
 
 def test_release_commits_and_pushes_once(repos):

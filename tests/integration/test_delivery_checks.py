@@ -4,6 +4,7 @@ npm-groovy-lint on the Jenkinsfile, hadolint and checkov."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -148,6 +149,22 @@ def test_nothing_to_check_is_an_error_not_a_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside the repository: no overlay to render
     with pytest.raises(manifests.ManifestError, match="kustomize/overlays/canary, .*: not found"):
         manifests.check()
+
+
+def test_an_overlay_whose_image_is_missing_or_no_image_reference_fails(tmp_path, monkeypatch):
+    """Both render and validate: without its images entry a track runs the base's placeholder
+    image, and a tag with a space reaches the cluster as an image nobody built."""
+    shutil.copytree(REPO / "kustomize", tmp_path / "kustomize")
+    monkeypatch.chdir(tmp_path)
+    canary = Path("kustomize/overlays/canary/kustomization.yaml")
+    canary.write_text(re.sub(r"newTag: .*", "newTag: 'a b'", canary.read_text()))
+    production = Path("kustomize/overlays/production/kustomization.yaml")
+    production.write_text(production.read_text().rpartition("images:")[0])
+    problems = manifests.check(directories=("kustomize/overlays/canary", "kustomize/overlays/production"),
+                               components={})
+    assert problems == [f"{canary}: images entry 'slipway-model-server': newTag 'a b' is not an image tag "
+                        "(letters, digits, '_', '.', '-'; at most 128 characters)",
+                        f"{production}: no images entry named 'slipway-model-server'"]
 
 
 def test_unknown_fields_are_rejected(tmp_path):

@@ -31,7 +31,10 @@ class Repo:
     branch: str = "main"
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True)
+        # Replacement characters, not a traceback, for a file in history that is not UTF-8: the
+        # overlay parser then names it as broken.
+        result = subprocess.run(["git", *args], cwd=self.root, capture_output=True, encoding="utf-8",
+                                errors="replace")
         if check and result.returncode != 0:
             raise SlipwayError(f"git {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
         return result

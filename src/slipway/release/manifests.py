@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from slipway.errors import SlipwayError
+from slipway.release.overlay import OVERLAYS, read_image
 
 KUBERNETES_VERSION = "1.35.0"
 KUBECTL = Path(".tools/bin/kubectl")
@@ -123,6 +124,13 @@ def check(directories=RENDERED, crd_dir: Path | None = None, components=COMPONEN
         raise ManifestError(f"{', '.join(missing)}: not found (run from the repository root)")
     for directory in directories:
         problems += [f"{directory}: {p}" for p in validate(render(directory), crds)]
+        if Path(directory).parent == OVERLAYS:
+            # Rendered without its images entry, a track would run the base's placeholder image;
+            # and promote copies the canary's entry into production as it is.
+            try:
+                read_image(Path(directory) / "kustomization.yaml")
+            except SlipwayError as exc:
+                problems.append(str(exc))
     for component, overlay in components.items():
         problems += [f"{overlay} with {component}: {p}"
                      for p in validate(render_with_component(overlay, component), crds)]

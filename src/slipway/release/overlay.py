@@ -32,6 +32,7 @@ BUILD_TAG = re.compile(r"(.+)-([0-9a-f]{8})")  # model version, build hash
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
 REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the same grammar's tag
 
 
 def check_repository(value: str, where: str) -> str:
@@ -106,29 +107,50 @@ def _load(yaml: YAML, text: str, where: str):
 
 
 def _entry(data, where: str):
-    entry = next((e for e in data.get("images") or [] if e.get("name") == IMAGE_NAME), None)
-    if entry is None:
+    entries = [e for e in data.get("images") or [] if e.get("name") == IMAGE_NAME]
+    if not entries:
         raise SlipwayError(f"{where}: no images entry named {IMAGE_NAME!r}")
-    return entry
+    if len(entries) > 1:  # which one kustomize applies is not what a reader of the file would guess
+        raise SlipwayError(f"{where}: {len(entries)} images entries are named {IMAGE_NAME!r}; keep one")
+    return entries[0]
 
 
 def parse_image(text: str, where: str) -> Image:
+    """The overlay's server image. It is checked as an image reference, since promote and
+    rollback copy it into production: a tag YAML reads as a number (``1.10`` is 1.1) or with a
+    space would otherwise reach the cluster as an image nobody built."""
     entry = _entry(_load(_yaml(), text, where), where)
     if not entry.get("newName") or not entry.get("newTag"):
         raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r} needs newName and newTag")
-    return Image(str(entry["newName"]), str(entry["newTag"]))
+    name, tag = entry["newName"], entry["newTag"]
+    if not isinstance(tag, str):
+        raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r}: newTag must be text, got {tag!r}; "
+                           "quote it in the YAML")
+    if not TAG.fullmatch(tag):
+        raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r}: newTag {tag[:140]!r} is not an image tag "
+                           "(letters, digits, '_', '.', '-'; at most 128 characters)")
+    if not isinstance(name, str):
+        raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r}: newName must be text, got {name!r}")
+    return Image(check_repository(name, f"{where}: images entry {IMAGE_NAME!r}: newName"), tag)
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise SlipwayError(f"{path}: not found")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SlipwayError(f"{path}: not UTF-8 text ({exc})") from None
 
 
 def read_image(path: Path) -> Image:
-    if not path.is_file():
-        raise SlipwayError(f"{path}: not found")
-    return parse_image(path.read_text(), str(path))
+    return parse_image(_read(path), str(path))
 
 
 def set_image(path: Path, image: Image) -> bool:
     """Point the overlay at ``image``; ``False`` (and no write) when it already does."""
     yaml = _yaml()
-    data = _load(yaml, path.read_text(), str(path))
+    data = _load(yaml, _read(path), str(path))
     entry = _entry(data, str(path))
     if str(entry.get("newName")) == image.repository and str(entry.get("newTag")) == image.tag:
         return False
