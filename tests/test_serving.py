@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -176,6 +177,31 @@ def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, 
     assert message in error["message"]
     assert response.json["request_id"]
     assert metric(client, "slipway_rejected_requests_total", reason=reason) == 1
+
+
+@pytest.mark.parametrize(("encoding", "data", "status", "reason", "message"), [
+    ("gzip", gzip.compress(json.dumps(body_with()).encode()), 200, None, None),
+    ("deflate", zlib.compress(json.dumps(body_with()).encode()), 200, None, None),
+    ("br", b"\x0b\x02\x80{}\x03", 415, "unsupported_encoding",
+     "Content-Encoding 'br' is not supported; send the body as is, or with gzip or deflate"),
+    ("gzip", json.dumps(body_with()).encode(), 400, "malformed_body", "the body is not gzip data: "),
+    ("gzip", gzip.compress(json.dumps(body_with()).encode())[:-12], 400, "malformed_body",
+     "the gzip body ends before its compressed data does"),
+    # A few hundred bytes that would decompress to 10 MB: bounded like an uncompressed body.
+    ("gzip", gzip.compress(b" " * 10_000_000), 413, "body_too_large",
+     "the body decompresses to more than 65536 bytes (SLIPWAY_MAX_BODY_BYTES)"),
+])
+def test_a_compressed_body_is_read_and_bounded(app, client, encoding, data, status, reason, message):
+    """tritonclient's request_compression_algorithm: gzip or deflate (zlib) bodies."""
+    response = client.post("/predict", data=data, content_type="application/json",
+                           headers={"Content-Encoding": encoding})
+    assert response.status_code == status, response.json
+    assert_documented(app, "POST", "/predict", response)
+    if reason:
+        assert response.json["error"]["reason"] == reason and response.json["error"]["message"].startswith(message)
+        assert metric(client, "slipway_rejected_requests_total", reason=reason) == 1
+    else:
+        assert response.json == client.post("/predict", json=body_with()).json
 
 
 def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():

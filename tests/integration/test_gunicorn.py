@@ -100,6 +100,9 @@ def test_a_standard_v2_client_works_unchanged(bundle_dir, tmp_path):
         np.testing.assert_allclose(probabilities[:, 1],
                                    [p["probabilities"]["1"] for p in expected["predictions"]])
         assert labels.tolist() == [p["label"] for p in expected["predictions"]]
+        for algorithm in ("gzip", "deflate"):  # the client's compressed requests
+            compressed = client.infer("slipway", inputs, request_compression_algorithm=algorithm)
+            np.testing.assert_array_equal(compressed.as_numpy("probabilities"), probabilities)
 
 
 def test_corrupt_bundle_serves_not_ready_without_crash_looping(bundle_dir, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
@@ -33,11 +34,40 @@ def ready_model():
     return model
 
 
+# What a body may be compressed with (tritonclient's request_compression_algorithm), as zlib's
+# wbits: gzip's header and trailer, or zlib's (HTTP's "deflate").
+CONTENT_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def request_body() -> bytes:
+    """The body, decompressed per its Content-Encoding; SLIPWAY_MAX_BODY_BYTES bounds it after
+    decompression too (a few kB of gzip can hold gigabytes)."""
+    raw = request.get_data(cache=False)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in CONTENT_ENCODINGS:
+        raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; "
+                           f"send the body as is, or with {' or '.join(CONTENT_ENCODINGS)}")
+    limit = state().config.max_body_bytes
+    decompressor = zlib.decompressobj(CONTENT_ENCODINGS[encoding])
+    try:
+        body = decompressor.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise RequestError(400, "malformed_body", f"the body is not {encoding} data: {exc}") from None
+    if len(body) > limit:
+        raise RequestError(413, "body_too_large", f"the body decompresses to more than {limit} bytes "
+                           "(SLIPWAY_MAX_BODY_BYTES)")
+    if not decompressor.eof:
+        raise RequestError(400, "malformed_body", f"the {encoding} body ends before its compressed data does")
+    return body
+
+
 def read_json_body():
     if not request.is_json:
         raise RequestError(415, "wrong_content_type", "expected Content-Type: application/json, "
                            f"got {request.content_type or 'none'!r}")
-    return parse_json(request.get_data(cache=False), "the body")
+    return parse_json(request_body(), "the body")
 
 
 def parse_json(raw: bytes, what: str):
@@ -178,7 +208,7 @@ def read_infer_request() -> dict:
     if header_length is None:
         body = read_json_body()
     else:
-        raw = request.get_data(cache=False)
+        raw = request_body()
         try:
             length = int(header_length)
         except ValueError:

@@ -70,8 +70,13 @@ def build_openapi(model, config: ServingConfig) -> dict:
     version_param = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
     health = {"200": _json({"type": "object"}, "Alive")}
 
+    # A request body may be compressed (tritonclient's request_compression_algorithm).
+    encoding_param = {"name": "Content-Encoding", "in": "header", "required": False,
+                      "schema": {"type": "string", "enum": ["identity", "gzip", "deflate"]}}
+
     def v2(op: dict, versioned: bool) -> dict:
-        return {**op, "parameters": [name_param] + ([version_param] if versioned else [])}
+        return {**op, "parameters": [name_param] + ([version_param] if versioned else [])
+                + op.get("parameters", [])}
 
     metadata = {"get": {"summary": "V2 model metadata: inputs, outputs, versions",
                         "responses": {"200": _json({"$ref": "#/components/schemas/ModelMetadata"},
@@ -81,6 +86,7 @@ def build_openapi(model, config: ServingConfig) -> dict:
     infer = {"post": {
         "summary": "V2 inference: one tensor per input (shape [rows] or [rows, 1]) or one row-major "
                    "tensor [rows, inputs]; the binary tensor extension is accepted",
+        "parameters": [encoding_param],
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
             "application/octet-stream": {"schema": {
@@ -109,6 +115,7 @@ def build_openapi(model, config: ServingConfig) -> dict:
                                       "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
             "/predict": {"post": {
                 "summary": "Predict classes and probabilities for a batch of instances",
+                "parameters": [encoding_param],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["instances"], "additionalProperties": False,
                     "properties": {"instances": {"type": "array", "minItems": 1,
