@@ -1,7 +1,9 @@
 """Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API):
-``ingest`` calls :func:`read_batches` and needs only each batch as a DataFrame, by a name it
-reports problems under. It then checks that the batches agree on their columns, makes their dates
-fit pandas' nanoseconds and concatenates them, whatever read them.
+``ingest`` calls :func:`read_batches` with ``data.source`` and, as keywords, the ``data.format``,
+``pattern``, ``separator`` and ``encoding`` settings (a reader of your own may ignore them), and
+needs only each batch as a DataFrame, by a name it reports problems under. It then checks that
+the batches agree on their columns, makes their dates fit pandas' nanoseconds and concatenates
+them, whatever read them.
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
