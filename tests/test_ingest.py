@@ -224,6 +224,27 @@ def test_main_writes_both_splits(workdir, params, churn):
     assert set(train["__batch__"]) | set(test["__batch__"]) == {"a.csv", "b.parquet"}
 
 
+def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, params, churn, monkeypatch):
+    """loading.read_batches is the team's to replace (a warehouse, say): ingest calls it with
+    data.source and the file options as keywords, which such a reader ignores."""
+    calls = []
+
+    def warehouse(source, **options):
+        calls.append((source, sorted(options)))
+        return {month: rows.drop(columns="month") for month, rows in
+                churn.assign(month=churn["event_timestamp"].dt.strftime("%Y-%m")).groupby("month")}
+
+    monkeypatch.setattr(ingest, "read_batches", warehouse)
+    params["data"]["source"] = "warehouse://churn"
+    ingest.main(params)
+    assert calls == [("warehouse://churn", ["encoding", "fmt", "pattern", "separator"])]
+    splits = [pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")]
+    assert set().union(*(split["__batch__"] for split in splits)) == set(churn["event_timestamp"].dt.strftime("%Y-%m"))
+    monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": churn.assign(__batch__=1)})
+    with pytest.raises(DataError, match="^all: a column is named '__batch__'"):
+        ingest.main(params)
+
+
 @pytest.mark.parametrize("separator", ["", ";;", "comma"])
 def test_a_separator_that_is_not_one_character_is_a_params_error(workdir, params, separator):
     params["data"]["separator"] = separator
