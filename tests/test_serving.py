@@ -187,6 +187,8 @@ def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, 
     ("gzip", json.dumps(body_with()).encode(), 400, "malformed_body", "the body is not gzip data: "),
     ("gzip", gzip.compress(json.dumps(body_with()).encode())[:-12], 400, "malformed_body",
      "the gzip body ends before its compressed data does"),
+    ("gzip", gzip.compress(json.dumps(body_with()).encode()) + gzip.compress(b" "), 400, "malformed_body",
+     "the body goes on after its gzip stream ends (21 bytes); send one gzip stream"),
     # A few hundred bytes that would decompress to 10 MB: bounded like an uncompressed body.
     ("gzip", gzip.compress(b" " * 10_000_000), 413, "body_too_large",
      "the body decompresses to more than 65536 bytes (SLIPWAY_MAX_BODY_BYTES)"),

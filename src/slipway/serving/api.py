@@ -60,6 +60,9 @@ def request_body() -> bytes:
                            "(SLIPWAY_MAX_BODY_BYTES)")
     if not decompressor.eof:
         raise RequestError(400, "malformed_body", f"the {encoding} body ends before its compressed data does")
+    if decompressor.unused_data:  # a second gzip member, or bytes after the stream: not read, so refused
+        raise RequestError(400, "malformed_body", f"the body goes on after its {encoding} stream ends "
+                           f"({len(decompressor.unused_data)} bytes); send one {encoding} stream")
     return body
 
 
