@@ -115,3 +115,24 @@ def test_every_missing_field_a_model_needs_is_named_at_once(tmp_path, fitted):
     with pytest.raises(bundle.BundleError, match="model.json: target is missing; features is missing "
                                                  r"\(edited by hand, or written by another version\?\)"):
         bundle.load(tmp_path)
+
+
+def test_a_save_that_fails_after_the_model_is_written_keeps_the_previous_bundle_whole(tmp_path, fitted):
+    """model.skops used to be replaced before model.json was written: a failure (or a kill) in
+    between left the new model under the old model.json, a bundle the server refuses."""
+    previous = bundle.save(tmp_path, fitted[0], META)
+    x, y = np.random.default_rng(0).random((40, 2)), np.arange(40) % 2
+    with pytest.raises(ValueError, match="JSON"):
+        bundle.save(tmp_path, LogisticRegression().fit(x, y), {**META, "note": float("nan")})
+    assert bundle.load(tmp_path).version == previous["model_version"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.skops"]
+
+
+def test_save_clears_what_a_killed_save_left_in_the_bundle(tmp_path, fitted):
+    """DVC tracks models/ as a whole and the image copies it: a killed save's temporary files
+    would travel with every later bundle."""
+    for name in (".model.skops.x1.tmp", ".model.onnx.x2.tmp", ".model.json.x3.tmp"):
+        (tmp_path / name).write_bytes(b"half a file")
+    (tmp_path / "NOTES.md").write_text("not the bundle's: kept")
+    bundle.save(tmp_path, fitted[0], META)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["NOTES.md", "model.json", "model.skops"]

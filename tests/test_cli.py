@@ -4,6 +4,7 @@ Errors exit 2, whether a SlipwayError with its one line or an unexpected excepti
 traceback; otherwise a crash in ``slipway drift`` would start a retrain.
 """
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,50 @@ def test_an_empty_expected_image_is_refused_not_ignored(command):
     result = subprocess.run([SLIPWAY, command, "--expect", " "], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Invalid value for '--expect': is empty: give the image the reviewers approved" in result.stderr
+
+
+def test_example_data_stopped_midway_writes_no_month_and_the_next_run_writes_them_all(tmp_path, monkeypatch):
+    """`make run` stopped in its data step: `--if-absent` took the months written so far for the
+    whole example, and the pipeline then ran on part of it."""
+    from click.testing import CliRunner
+
+    from slipway.model import example_data as gen
+
+    out, generate, calls = tmp_path / "raw", gen.generate_month, []
+
+    def stopped_at_the_third(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return generate(*args)
+
+    options = ["example-data", "--out", str(out), "--months", "4", "--rows-per-month", "10", "--if-absent"]
+    monkeypatch.setattr(gen, "generate_month", stopped_at_the_third)
+    assert CliRunner().invoke(cli.cli, options).exit_code == 1  # click's Abort, for the Ctrl-C
+    assert not out.exists() or not any(out.iterdir())
+    monkeypatch.setattr(gen, "generate_month", generate)
+    assert CliRunner().invoke(cli.cli, options).exit_code == 0
+    assert len(list(out.glob("*.parquet"))) == 4
+
+
+def test_a_command_stopped_by_sigterm_leaves_the_previous_outputs_and_no_temporary_file(tmp_path):
+    """What a cancelled CI job or `kill` sends. Its default action ended the process where it
+    stood, leaving the temporary file of the output being written."""
+    out = tmp_path / "raw"
+    script = ("import sys, time\n"
+              "from slipway.model import example_data as gen\n"
+              "generate = gen.generate_month\n"
+              "def slow(month, *args):\n"
+              "    if month == '2025-02':\n"
+              "        print('second month', flush=True); time.sleep(60)\n"
+              "    return generate(month, *args)\n"
+              "gen.generate_month = slow\n"
+              f"sys.argv = ['slipway', 'example-data', '--out', {str(out)!r}, '--start', '2025-01', '--months', '2', "
+              "'--rows-per-month', '10']\n"
+              "from slipway.cli import main\n"
+              "main()\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    assert "second month\n" in iter(process.stdout.readline, "")  # after the first month's line
+    process.terminate()
+    assert process.wait(timeout=10) == 128 + signal.SIGTERM
+    assert list(out.iterdir()) == []

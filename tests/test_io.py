@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
@@ -29,6 +33,72 @@ def test_interrupted_parquet_write_keeps_previous(tmp_path):
         tmp.write_bytes(b"half a file")
         raise RuntimeError("killed mid-write")
     assert pd.read_parquet(target)["x"].tolist() == [1, 2]
+
+
+def test_files_written_together_replace_their_targets_at_the_end(tmp_path):
+    first, second, gone = tmp_path / "train.parquet", tmp_path / "spec.json", tmp_path / "old.html"
+    io.write_json(second, {"run": 1})
+    gone.write_text("an earlier run's report")
+    with io.together():
+        io.write_parquet(first, pd.DataFrame({"x": [1]}))
+        io.write_json(second, {"run": 2})
+        io.remove(gone)
+        assert not first.exists() and io.read_json(second) == {"run": 1} and gone.exists()
+    assert pd.read_parquet(first)["x"].tolist() == [1] and io.read_json(second) == {"run": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json", "train.parquet"]
+
+
+def test_a_failure_inside_together_leaves_every_previous_output_and_no_temp(tmp_path):
+    """featurize, say, failing on the test split after writing the train split's features."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    io.write_json(first, {"run": 1})
+    io.write_json(second, {"run": 1})
+    with pytest.raises(RuntimeError), io.together():
+        io.write_json(first, {"run": 2})
+        io.remove(second)
+        with io.together():  # nested: joins the outer block
+            io.write_json(tmp_path / "c.json", {"run": 2})
+        raise RuntimeError("the next output failed")
+    assert io.read_json(first) == {"run": 1} and io.read_json(second) == {"run": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_a_stop_signal_during_the_renames_waits_for_the_whole_set(tmp_path, monkeypatch):
+    """Ctrl-C between two renames: the set is replaced, then the interrupt is raised."""
+    targets = [tmp_path / f"{n}.json" for n in range(3)]
+    for target in targets:
+        io.write_json(target, {"run": 1})
+    rename = io.os.replace
+
+    def interrupted_rename(source, target):
+        rename(source, target)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt), io.together():
+        for target in targets:
+            io.write_json(target, {"run": 2})
+        monkeypatch.setattr(io.os, "replace", interrupted_rename)
+    assert [io.read_json(target) for target in targets] == [{"run": 2}] * 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_run_stopped_while_writing_its_outputs_keeps_the_previous_set(tmp_path):
+    """A real process, stopped by SIGTERM (what CI and Kubernetes send) between its two outputs."""
+    first, second = tmp_path / "train.json", tmp_path / "test.json"
+    io.write_json(first, {"run": 1})
+    io.write_json(second, {"run": 1})
+    script = (f"import sys, time; from slipway import io\n"
+              f"with io.together():\n"
+              f"    io.write_json({str(first)!r}, {{'run': 2}})\n"
+              f"    print('one written', flush=True); time.sleep(60)\n"
+              f"    io.write_json({str(second)!r}, {{'run': 2}})\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "one written\n"
+    process.terminate()
+    assert process.wait(timeout=10) == -signal.SIGTERM
+    assert io.read_json(first) == {"run": 1} and io.read_json(second) == {"run": 1}
+    # SIGTERM's default action ends the process without cleanup: its temporary file stays, aside.
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".tmp")) == ["test.json", "train.json"]
 
 
 def test_sha256(tmp_path):

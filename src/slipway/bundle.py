@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from slipway.errors import SlipwayError
-from slipway.io import atomic_path, read_json, sha256_file, write_bytes, write_json
+from slipway.io import atomic_path, read_json, remove, sha256_file, together, write_bytes, write_json
 
 MODEL_FILE = "model.skops"
 ONNX_FILE = "model.onnx"
@@ -67,28 +67,35 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
     """Write the model (and its ONNX form), then ``model.json`` naming their sha256. Returns the
     full metadata.
 
-    Each file is replaced atomically; a reader between the renames sees a sha256 mismatch
-    and refuses the bundle rather than serving a mix of two models.
+    The files replace the previous bundle's together (:func:`slipway.io.together`): an interrupted
+    or failed save leaves the previous bundle whole. A reader in the microseconds of the renames
+    sees a sha256 mismatch and refuses the bundle rather than serving a mix of two models.
     """
     import skops.io as sio  # here, not at the top: its import walks all of scikit-learn (~0.5 s)
 
     directory = Path(directory)
-    with atomic_path(directory / MODEL_FILE) as tmp:
-        sio.dump(estimator, tmp)
-        refused = refused_types(tmp)
-        if refused:
-            raise BundleError(f"the fitted model needs types that slipway.bundle.TRUSTED_TYPES does not "
-                              f"list, so the server would refuse it: {refused}; add them there if they "
-                              f"are safe to load")
-        digest = sha256_file(tmp)
-    full = {**metadata, "model_version": content_version(estimator),
-            "model_file": MODEL_FILE, "sha256": digest}
-    if onnx is not None:
-        write_bytes(directory / ONNX_FILE, onnx)
-        full["onnx"] = {"file": ONNX_FILE, "sha256": hashlib.sha256(onnx).hexdigest()}
-    write_json(directory / METADATA_FILE, full)
-    if onnx is None:  # a previous model's ONNX file must not outlive it
-        (directory / ONNX_FILE).unlink(missing_ok=True)
+    with together():
+        with atomic_path(directory / MODEL_FILE) as tmp:
+            sio.dump(estimator, tmp)
+            refused = refused_types(tmp)
+            if refused:
+                raise BundleError(f"the fitted model needs types that slipway.bundle.TRUSTED_TYPES does not "
+                                  f"list, so the server would refuse it: {refused}; add them there if they "
+                                  f"are safe to load")
+            digest = sha256_file(tmp)
+        full = {**metadata, "model_version": content_version(estimator),
+                "model_file": MODEL_FILE, "sha256": digest}
+        if onnx is None:  # a previous model's ONNX file must not outlive it
+            remove(directory / ONNX_FILE)
+        else:
+            write_bytes(directory / ONNX_FILE, onnx)
+            full["onnx"] = {"file": ONNX_FILE, "sha256": hashlib.sha256(onnx).hexdigest()}
+        write_json(directory / METADATA_FILE, full)
+    # A save killed outright (SIGKILL, the OOM killer) leaves its temporary files, and DVC would
+    # track them in models/ and the image would carry them.
+    for name in (MODEL_FILE, ONNX_FILE, METADATA_FILE):
+        for leftover in directory.glob(f".{name}.*.tmp"):
+            leftover.unlink()
     return full
 
 
@@ -219,7 +226,7 @@ def load(directory: str | Path) -> Bundle:
 
     directory = Path(directory)
     metadata = load_metadata(directory)
-    model_path = directory / metadata.get("model_file", MODEL_FILE)
+    model_path = directory / Path(metadata.get("model_file", MODEL_FILE)).name  # in the bundle, as the ONNX file
     _verified_bytes(model_path, metadata.get("sha256"))
     onnx = load_onnx(directory, metadata)
     refused = refused_types(model_path)

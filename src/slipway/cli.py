@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import signal
 import sys
 import time
 import traceback
@@ -123,11 +124,13 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
                 for key, (kind, least, most) in kinds.items() for value in [overrides[key]]}
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", settings["start"]):
         raise ParamsError(f"example_data.start (--start) must be a month as YYYY-MM, got {settings['start']!r}")
-    for index, month in enumerate(gen.month_range(settings["start"], settings["months"])):
-        drift = gen.drift_for_month(index, settings["drift"], settings["drift_start"])
-        frame = gen.generate_month(month, settings["rows_per_month"], settings["seed"], drift)
-        io.write_parquet(out_dir / f"{month}.parquet", frame)
-        click.echo(f"example-data: {out_dir / month}.parquet ({len(frame)} rows, drift {drift:g})")
+    # All the months or none: --if-absent takes any batch for the whole set.
+    with io.together():
+        for index, month in enumerate(gen.month_range(settings["start"], settings["months"])):
+            drift = gen.drift_for_month(index, settings["drift"], settings["drift_start"])
+            frame = gen.generate_month(month, settings["rows_per_month"], settings["seed"], drift)
+            io.write_parquet(out_dir / f"{month}.parquet", frame)
+            click.echo(f"example-data: {out_dir / month}.parquet ({len(frame)} rows, drift {drift:g})")
 
 
 def _image_repository(params: dict) -> str:
@@ -284,8 +287,9 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
     from slipway.monitoring.verdicts import EXIT_CODES
 
     result = canary.analyse(canary.PrometheusClient(prometheus_url), params_module.load(params_path))
-    io.write_json(out, result)
-    io.write_text(markdown_path, canary.markdown(result))
+    with io.together():
+        io.write_json(out, result)
+        io.write_text(markdown_path, canary.markdown(result))
     click.echo(canary.markdown(result))
     sys.exit(EXIT_CODES[result["verdict"]])
 
@@ -315,11 +319,14 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     served = drift_module.read_prediction_log(predictions, drift_module.window_start(params, time.time()))
     report, result = drift_module.analyse(training, served, spec, params)
     out = Path(out_dir)
-    io.write_json(out / "drift.json", report)
-    io.write_text(out / "drift.md", drift_module.markdown(report))
-    if result is not None:
-        with io.atomic_path(out / "drift.html") as tmp, open(tmp, "w", encoding="utf-8") as handle:
-            result.save_as_html(handle)
+    with io.together():
+        io.write_json(out / "drift.json", report)
+        io.write_text(out / "drift.md", drift_module.markdown(report))
+        if result is None:  # nothing compared: an earlier run's report would pass for this one's
+            io.remove(out / "drift.html")
+        else:
+            with io.atomic_path(out / "drift.html") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+                result.save_as_html(handle)
     click.echo(drift_module.markdown(report))
     sys.exit(EXIT_CODES[report["verdict"]])
 
@@ -432,7 +439,14 @@ def check_manifests(crds) -> None:
     click.echo("check-manifests: every overlay renders and validates")
 
 
+def _stop(number: int, _frame) -> None:
+    raise SystemExit(128 + number)
+
+
 def main() -> None:
+    # SIGTERM (a cancelled CI job, Kubernetes, `kill`) unwinds like Ctrl-C does, so no temporary
+    # output file is left behind; its default action would end the process where it stands.
+    signal.signal(signal.SIGTERM, _stop)
     try:
         cli(standalone_mode=False)
     except click.exceptions.Abort:

@@ -1,6 +1,8 @@
 """Atomic output: write to a temporary file beside the target, then rename over it.
 
 An interrupted stage therefore leaves either the previous file or the new one, never half of one.
+Files written inside :func:`together` replace their targets at its end, all of them or none: a
+stage's outputs stay one set (the previous run's or this one's), never a mix of the two.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,20 +24,89 @@ if TYPE_CHECKING:  # pandas only where Parquet is read: the release commands imp
     import pandas as pd
 
 
+# The (temporary file, target) pairs written in the open together() block, renamed at its end; a
+# temporary file None: the target is removed.
+_pending: list[tuple[Path | None, Path]] | None = None
+# What a user or a supervisor sends to stop a run; held while a set of outputs is renamed.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in ``target``'s directory; rename it onto ``target`` on success."""
+    """Yield a temporary path in ``target``'s directory; rename it onto ``target`` on success (at
+    the end of the enclosing :func:`together` block, if there is one)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    handed_over = False
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, target)
+        if _pending is None:
+            os.replace(tmp_path, target)
+        else:
+            _pending.append((tmp_path, target))
+            handed_over = True
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if not handed_over:
+            tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Files written atomically inside this block replace their targets when it ends, in the order
+    they were written, and only if it ends without an exception; otherwise every target keeps its
+    previous content. SIGINT, SIGTERM and SIGHUP wait until the renames are done, so only a
+    SIGKILL in those microseconds could split the set. A nested block joins the outer one."""
+    global _pending
+    if _pending is not None:
+        yield
+        return
+    _pending = pending = []
+    try:
+        yield
+        with _stop_signals_held():
+            for tmp, target in pending:
+                if tmp is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(tmp, target)
+    finally:
+        _pending = None
+        for tmp, _ in pending:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+
+def remove(target: str | Path) -> None:
+    """Remove ``target`` if it exists: an output this run does not produce must not outlive the
+    run that did (at the end of the enclosing :func:`together` block, if there is one)."""
+    if _pending is None:
+        Path(target).unlink(missing_ok=True)
+    else:
+        _pending.append((None, Path(target)))
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Record the stop signals that arrive inside the block and deliver them after it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    arrived: list[int] = []
+    previous = {number: signal.getsignal(number) for number in _STOP_SIGNALS}
+    held = [number for number, handler in previous.items() if handler is not None]  # None: set outside Python
+    for number in held:
+        signal.signal(number, lambda received, _frame: arrived.append(received))
+    try:
+        yield
+    finally:
+        for number in held:
+            signal.signal(number, previous[number])
+        for number in arrived:
+            signal.raise_signal(number)
 
 
 def write_text(target: str | Path, text: str) -> None:

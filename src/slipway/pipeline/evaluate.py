@@ -144,11 +144,11 @@ def main(params: dict[str, Any]) -> None:
     plot_data = curves(y_true, proba, classes, positive)
     confusion = confusion_rows(y_true, proba, classes)
     importance = importances(predict, matrix, y_true, classes, positive, spec.columns, importance_sample, seed)
-    # Everything is computed before the first write, so a failure leaves the outputs a consistent set.
-    io.write_json(paths.PLOTS / "roc.json", plot_data["roc"])
-    io.write_json(paths.PLOTS / "precision_recall.json", plot_data["precision_recall"])
-    with io.atomic_path(paths.PLOTS / "confusion.csv") as tmp:
-        confusion.to_csv(tmp, index=False)
-    io.write_json(paths.PLOTS / "importance.json", importance)
-    io.write_json(paths.METRICS, result)
+    with io.together():
+        io.write_json(paths.PLOTS / "roc.json", plot_data["roc"])
+        io.write_json(paths.PLOTS / "precision_recall.json", plot_data["precision_recall"])
+        with io.atomic_path(paths.PLOTS / "confusion.csv") as tmp:
+            confusion.to_csv(tmp, index=False)
+        io.write_json(paths.PLOTS / "importance.json", importance)
+        io.write_json(paths.METRICS, result)
     print("evaluate: " + ", ".join(f"{k}={v:.4f}" for k, v in result.items() if isinstance(v, float)))

@@ -38,8 +38,9 @@ def main(params: dict[str, Any]) -> None:
     test = io.read_parquet(paths.TEST_RAW)
     spec = build_spec(train, params)
     keys = key_columns(params)
-    io.write_parquet(paths.TRAIN_FEATURES, featurize(train, spec, keys))
-    io.write_parquet(paths.TEST_FEATURES, featurize(test, spec, keys))
-    io.write_json(paths.FEATURE_SPEC, spec.to_dict())
+    with io.together():
+        io.write_parquet(paths.TRAIN_FEATURES, featurize(train, spec, keys))
+        io.write_parquet(paths.TEST_FEATURES, featurize(test, spec, keys))
+        io.write_json(paths.FEATURE_SPEC, spec.to_dict())
     print(f"featurize: {len(spec.columns)} features "
           f"({len(spec.numeric)} numeric, {len(spec.derived)} derived, {len(spec.categorical)} categorical)")

@@ -441,10 +441,11 @@ def main(params: dict[str, Any]) -> None:
     train = io.read_parquet(paths.TRAIN_RAW)
     test = io.read_parquet(paths.TEST_RAW)
     report, results = evaluate_gate(train, test, model, io.read_json(paths.METRICS), params)
-    io.write_json(GATE_JSON, report)
-    io.write_text(GATE_MD, markdown(report))
-    with io.atomic_path(GATE_HTML) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        SuiteResult(f"Slipway gate: model {model.version}", results).save_as_html(handle)
+    with io.together():
+        io.write_json(GATE_JSON, report)
+        io.write_text(GATE_MD, markdown(report))
+        with io.atomic_path(GATE_HTML) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            SuiteResult(f"Slipway gate: model {model.version}", results).save_as_html(handle)
     for line in report["failed"]:
         print(line, file=sys.stderr)
     if report["verdict"] == FAIL:

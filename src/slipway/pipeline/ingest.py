@@ -259,6 +259,7 @@ def main(params: dict[str, Any]) -> None:
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp)
     train, test = split(frame, params)
-    io.write_parquet(paths.TRAIN_RAW, train)  # written without the index
-    io.write_parquet(paths.TEST_RAW, test)
+    with io.together():
+        io.write_parquet(paths.TRAIN_RAW, train)  # written without the index
+        io.write_parquet(paths.TEST_RAW, test)
     print(f"ingest: {len(frame)} rows from {source} -> {len(train)} train, {len(test)} test")
