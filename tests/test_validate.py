@@ -184,3 +184,18 @@ def test_declared_categorical_column_with_fractions(params):
     frame = pd.DataFrame({"code": [1.0, 2.5, np.nan], "churned": [0, 1, 0],
                           "customer_id": [1, 2, 3], "event_timestamp": pd.date_range("2025", periods=3)})
     assert ("code", "type=categorical", 1) in problems(frame, params)
+
+
+def test_a_declared_numeric_feature_is_checked_as_numbers_the_way_featurize_reads_them(params):
+    """Numbers stored as text pass, as featurize reads them. A text infinity, a boolean and a word
+    do not: validate passed them, and featurize then refused the first two in the training split
+    only; in the test split, "inf" became an infinite feature value."""
+    params["data"]["numeric_features"] = ["amount", "flag"]
+    frame = pd.DataFrame({"amount": ["12.5", "inf", "-Infinity", "twelve"], "flag": [True, False] * 2,
+                          "churned": [0, 1, 0, 1], "customer_id": range(4),
+                          "event_timestamp": pd.date_range("2025", periods=4)})
+    found = problems(frame, params)
+    assert ("amount", "type=numeric", 1) in found and ("amount", "finite", 2) in found
+    assert ("flag", "type=numeric", 4) in found
+    params["data"]["numeric_features"] = "auto"  # inferred: text is a category, checked as one
+    assert [p for p in problems(frame, params) if p[0] == "amount"] == []

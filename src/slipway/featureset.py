@@ -21,6 +21,7 @@ from pandas.api import types as ptypes
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline.paths import BATCH_COLUMN
+from slipway.values import as_numbers
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -178,14 +179,9 @@ def non_numbers(values: pd.Series, limit: int = 2) -> list:
     string column) count as numbers: :meth:`FeatureSpec.transform` reads them as such. Booleans
     and dates do not."""
     if ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values):
-        return []
-    present = values.dropna().astype(object)
-    if not (ptypes.is_object_dtype(values) or ptypes.is_string_dtype(values)
-            or isinstance(values.dtype, pd.CategoricalDtype)):
-        return present.head(limit).tolist()
-    flags = present.map(lambda v: isinstance(v, bool | np.bool_))
-    parsed = pd.to_numeric(present.where(~flags), errors="coerce")
-    return present[~np.isfinite(parsed)].head(limit).tolist()
+        return []  # infinities included: validate's finite rule reports them
+    present = values.dropna()
+    return present[~np.isfinite(as_numbers(present))].astype(object).head(limit).tolist()
 
 
 def infer_spec(

@@ -23,6 +23,7 @@ from slipway.errors import DataError, ParamsError
 from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
+from slipway.values import as_numbers
 
 
 @dataclass
@@ -148,6 +149,7 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     strict = {c for c in (target, id_column, timestamp) if c}
     # Columns kept out of the model are not its data: checked only where a rule names them.
     dropped = set(lookup(params, "data.drop_columns", list, [])) - set(rules) - strict
+    declared_numeric = set(column_list(params, "data.numeric_features") or [])
     for column in frame.columns:
         if column == BATCH_COLUMN or column in dropped:
             continue
@@ -164,11 +166,12 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
             # The server refuses infinities (422), so a model must not learn from them; upstream,
             # they are most often a division by zero.
             report(column, "finite", values.isin((np.inf, -np.inf)))
-        kind = rule.get("type")
+        kind = rule.get("type", "numeric" if column in declared_numeric else None)
         if kind == "numeric" or ("min" in rule or "max" in rule):
-            numbers = pd.to_numeric(present, errors="coerce")
-            report_index = numbers.isna()
-            report(column, "type=numeric", report_index.reindex(frame.index, fill_value=False))
+            numbers = as_numbers(present)
+            report(column, "type=numeric", numbers.isna().reindex(frame.index, fill_value=False))
+            if not ptypes.is_float_dtype(values):  # "inf" as text; a float column's are reported above
+                report(column, "finite", np.isinf(numbers).reindex(frame.index, fill_value=False))
             if "min" in rule:
                 report(column, f"min={rule['min']}", (numbers < rule["min"]).reindex(frame.index, fill_value=False))
             if "max" in rule:

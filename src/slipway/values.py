@@ -1,0 +1,21 @@
+"""What the pipeline counts as a number, for validate's rules and featurize's numeric features alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+
+def as_numbers(values: pd.Series) -> pd.Series:
+    """``values`` as floats, NaN where a value is missing or not a number. Numbers stored as text (a
+    Parquet string column, ``"12.5"``, ``"inf"``) are numbers, as :meth:`FeatureSpec.transform`
+    reads them; booleans and dates are not."""
+    if ptypes.is_numeric_dtype(values) and not ptypes.is_bool_dtype(values):
+        return values.astype("float64")
+    if not (ptypes.is_object_dtype(values) or ptypes.is_string_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)):
+        return pd.Series(np.nan, index=values.index)
+    objects = values.astype(object)
+    flags = objects.map(lambda v: isinstance(v, bool | np.bool_))
+    return pd.to_numeric(objects.where(~flags), errors="coerce").astype("float64")
