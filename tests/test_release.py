@@ -308,6 +308,22 @@ def test_release_names_a_broken_report(repos, name, content, message):
     assert git(remote, "rev-list", "--count", "main") == "1"
 
 
+@pytest.mark.parametrize(("data", "metrics"), [("x", []), ({"raw": ["data/raw"]}, "0.81"), (None, None)])
+def test_release_of_a_passed_model_with_odd_side_fields_says_unknown(repos, data, metrics):
+    """The gate passed this model; the fields the commit message only tells of were an
+    AttributeError traceback when edited into another shape."""
+    remote, work = repos
+    write_bundle(work, "v32")
+    for name, key, value in (("models/model.json", "data", data), ("reports/gate.json", "metrics", metrics)):
+        document = json.loads((work / name).read_text())
+        document[key] = value
+        (work / name).write_text(json.dumps(document))
+    assert gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports").startswith(
+        "release: canary -> model v32")
+    log = git(remote, "log", "-1", "--format=%B", "main")
+    assert "Data: unknown" in log and "Metrics: unknown" in log
+
+
 def test_promote_names_a_broken_canary_analysis(repos):
     remote, work = repos
     release(work, "v31")

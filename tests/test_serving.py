@@ -346,6 +346,30 @@ def test_an_input_without_a_reference_is_null_in_the_example(bundle_dir):
     assert set(example) == set(model.spec.inputs)
 
 
+@pytest.mark.parametrize(("report", "content", "shown"), [
+    ("metrics.json", [0.8], "No metrics with this model."),
+    ("metrics.json", {"roc_auc": "0.9", "accuracy": 0.8, "f1": True, "rows": [1]}, "<td>accuracy</td>"),
+    ("gate.json", "pass", "No gate report with this model."),
+    ("gate.json", {"verdict": "fail", "failed": 3, "models": "x"}, "FAIL"),
+    ("model.json", "x", "data until"),  # data.raw
+])
+def test_the_model_card_shows_what_it_can_of_a_report_that_is_not_what_the_pipeline_writes(
+        config, bundle_dir, tmp_path, report, content, shown):
+    """Edited by hand, or from another version: each of these was a 500 where a person opens the server."""
+    from dataclasses import replace
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, bundle)
+    if report == "model.json":
+        metadata = json.loads((bundle / report).read_text())
+        metadata["data"]["raw"] = content
+        (bundle / report).write_text(json.dumps(metadata))
+    else:
+        (config.reports_dir / report).write_text(json.dumps(content))
+    response = create_app(replace(config, model_dir=bundle)).test_client().get("/")
+    assert response.status_code == 200 and shown in response.get_data(as_text=True)
+
+
 def test_model_card_of_data_without_timestamps(config, bundle_dir, tmp_path):
     from dataclasses import replace
 

@@ -160,10 +160,13 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     image = Image(repository, image_tag(version, repo.root))
     if not set_image(path, image):
         return f"release: canary already runs {image}; nothing to do"
-    data = ", ".join(f"{p} {h}" for p, h in (meta.get("data", {}).get("raw") or {}).items()) or "unknown"
+    # What the commit message tells of the model; a field edited into another shape reads as unknown.
+    raw = meta["data"].get("raw") if isinstance(meta.get("data"), dict) else None
+    data = ", ".join(f"{p} {h}" for p, h in raw.items()) if isinstance(raw, dict) and raw else "unknown"
+    metrics = gate["metrics"] if isinstance(gate.get("metrics"), dict) else {}
     message = (f"release: canary -> model {version}\n\n"
                f"Image: {image}\nData: {data}\n"
-               f"Metrics: {_metrics_line(gate.get('metrics', {}))}\nGate: pass\n"
+               f"Metrics: {_metrics_line(metrics) or 'unknown'}\nGate: pass\n"
                f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
     # dvc.lock goes with it: the release commit records what produced the model, so the gate can
     # fetch this very bundle later when it is production's (slipway.release.champion). So do the

@@ -82,7 +82,8 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
 <tr><th>git commit</th><td><code>{{ meta.git_commit or "unknown" }}</code></td></tr>
 <tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}{% if meta.training and meta.training.data_until %}, data until {{ meta.training.data_until }}{% endif %}</td></tr>
-{% for path, digest in (meta.data or {}).get("raw", {}).items() %}
+{% set raw = (meta.data or {}).get("raw") %}
+{% for path, digest in (raw if raw is mapping else {}).items() %}
 <tr><th>data <code>{{ path }}</code></th><td><code>{{ digest }}</code></td></tr>
 {% endfor %}
 <tr><th>bundle sha256</th><td><code>{{ meta.sha256 }}</code></td></tr>
@@ -90,12 +91,12 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <h2>Release gate</h2>
 {% if gate %}
 <p class="{{ gate.verdict }}">{{ gate.verdict | upper }}{% if gate.models and gate.models.champion %} against production {{ gate.models.champion }}{% endif %}</p>
-{% if gate.failed %}<ul>{% for line in gate.failed %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+{% if gate.failed is sequence and gate.failed is not string %}<ul>{% for line in gate.failed %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {% else %}<p>No gate report with this model.</p>{% endif %}
 <h2>Test metrics</h2>
 {% if metrics %}
 <table><tr><th>metric</th><th>value</th></tr>
-{% for key in ["roc_auc", "accuracy", "f1", "log_loss", "rows"] if metrics.get(key) is not none %}
+{% for key in ["roc_auc", "accuracy", "f1", "log_loss", "rows"] if metrics[key] is number and metrics[key] is not boolean %}
 <tr><td>{{ key }}</td><td>{{ metrics[key] | round(4) }}</td></tr>{% endfor %}
 </table>
 {% else %}<p>No metrics with this model.</p>{% endif %}

@@ -146,14 +146,16 @@ class ServingState:
     prediction_log: PredictionLog
 
     def report(self, name: str) -> dict | None:
-        """metrics.json / gate.json for the model card, beside the bundle or in reports_dir."""
+        """metrics.json / gate.json for the model card, beside the bundle or in reports_dir; ``None``
+        when there is none, or it is not a JSON object (the card then says so)."""
         for folder in (self.config.model_dir, self.config.reports_dir):
             path = Path(folder) / name
             if path.is_file():
                 try:
-                    return json.loads(path.read_text())
+                    document = json.loads(path.read_text())
                 except ValueError:
                     return None
+                return document if isinstance(document, dict) else None
         return None
 
 
