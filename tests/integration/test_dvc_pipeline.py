@@ -41,6 +41,11 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
     assert "train.hyperparameters.learning_rate" in params_diff and "0.05" in params_diff
     metrics_diff = project.run("dvc", "metrics", "diff", "HEAD~1", "--json").stdout
     assert "roc_auc" in json.loads(metrics_diff)["reports/metrics.json"]
+    plots = json.loads(project.run("dvc", "plots", "diff", "HEAD~1", "--json").stdout)["data"]
+    assert sorted(plots) == [f"reports/plots/{name}" for name in
+                             ("confusion.csv", "importance.json", "precision_recall.json", "roc.json")]
+    for [plot] in plots.values():  # each drawn from both models' data
+        assert {row["rev"] for row in plot["content"]["data"]["values"]} == {"HEAD~1", "workspace"}
     assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
     report = pr_report(project)
     assert "Gate: PASS" in report
