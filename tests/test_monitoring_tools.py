@@ -2,6 +2,8 @@
 against HTTP servers on 127.0.0.1."""
 
 import base64
+import contextlib
+import io
 import json
 import logging
 import os
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.errors import ParamsError
+from slipway.errors import ParamsError, SlipwayError
 from slipway.monitoring import canary
 from slipway.monitoring.relay import create_relay, retrain_alerts
 from tests.integration.conftest import free_port
@@ -73,6 +75,17 @@ def test_canary_analysis_names_an_address_that_is_not_prometheus(recorder):
     result = slipway("canary-analysis", "--prometheus-url", url)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"Prometheus at {url}: the answer is not Prometheus API JSON" in result.stderr
+
+
+
+@pytest.mark.parametrize("answer", [b'{"status": "success"}', b'{"status": "success", "data": {"result": 5}}',
+                                    b'{"status": "success", "data": []}', b"[]", b"<html>"])
+def test_an_answer_without_prometheus_result_list_is_named(monkeypatch, answer):
+    """The first three were a KeyError or TypeError traceback."""
+    monkeypatch.setattr(canary.urllib.request, "urlopen",
+                        lambda *args, **kwargs: contextlib.nullcontext(io.BytesIO(answer)))
+    with pytest.raises(SlipwayError, match="^Prometheus at http://p: the answer is not Prometheus API JSON"):
+        canary.PrometheusClient("http://p").query("up")
 
 
 ALERTS = {"alerts": [
@@ -222,7 +235,8 @@ def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything
     ("window", "10", "canary.window must be a Prometheus duration"),
     ("max_score_ks", 2, "canary.max_score_ks must be <= 1"),  # a KS distance is at most 1: it never fails
     ("max_error_ratio", -0.1, "canary.max_error_ratio must be >= 0"),
-    ("min_requests", -1, "canary.min_requests must be >= 0"),
+    ("min_requests", -1, "canary.min_requests must be >= 1"),
+    ("min_requests", 0, "canary.min_requests must be >= 1"),  # was a KeyError or ZeroDivisionError with no traffic
 ])
 def test_canary_params_are_checked_before_prometheus_is_asked(repo_params, key, value, message):
     class Prometheus(canary.PrometheusClient):

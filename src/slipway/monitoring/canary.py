@@ -42,12 +42,13 @@ class PrometheusClient:
             raise SlipwayError(f"Prometheus at {self.url}: {exc}") from None
         except ValueError:
             body = None
-        if not isinstance(body, dict):
+        if isinstance(body, dict) and body.get("status") == "error":
+            raise SlipwayError(f"Prometheus query failed: {body.get('error')}: {promql}")
+        result = body.get("data") if isinstance(body, dict) and body.get("status") == "success" else None
+        if not isinstance(result, dict) or not isinstance(result.get("result"), list):
             raise SlipwayError(f"Prometheus at {self.url}: the answer is not Prometheus API JSON; is "
                                "this a Prometheus server's address?")
-        if body.get("status") != "success":
-            raise SlipwayError(f"Prometheus query failed: {body.get('error')}: {promql}")
-        return body["data"]["result"]
+        return result["result"]
 
     def by_track(self, promql: str) -> dict[str, float]:
         out = {}
@@ -77,8 +78,9 @@ def score_ks(client: PrometheusClient, window: str) -> float | None:
     return max(abs(cdf["canary"][le] / totals["canary"] - cdf["stable"][le] / totals["stable"]) for le in edges)
 
 
-# Each limit's range: a ratio or a KS distance above 1 could never fail, a negative one never pass.
-LIMIT_RANGES = {"min_requests": (0, None), "max_error_ratio": (0, 1), "max_error_ratio_increase": (0, 1),
+# Each limit's range: a ratio or a KS distance above 1 could never fail, a negative one never pass;
+# an error ratio needs requests on both tracks (0 let a track with none through, to a division by zero).
+LIMIT_RANGES = {"min_requests": (1, None), "max_error_ratio": (0, 1), "max_error_ratio_increase": (0, 1),
                 "max_latency_p95_ratio": (0, None), "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1)}
 # A Prometheus duration: 10m, 1h30m, 90s.
 DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
