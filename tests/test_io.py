@@ -1,6 +1,7 @@
 import signal
 import subprocess
 import sys
+import threading
 
 import pandas as pd
 import pytest
@@ -61,6 +62,16 @@ def test_a_failure_inside_together_leaves_every_previous_output_and_no_temp(tmp_
         raise RuntimeError("the next output failed")
     assert io.read_json(first) == {"run": 1} and io.read_json(second) == {"run": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
+
+
+def test_another_threads_writes_are_not_held_by_a_together_block(tmp_path):
+    with io.together():
+        io.write_json(tmp_path / "held.json", {})
+        writer = threading.Thread(target=io.write_json, args=(tmp_path / "own.json", {}))
+        writer.start()
+        writer.join()
+        assert (tmp_path / "own.json").is_file() and not (tmp_path / "held.json").exists()
+    assert (tmp_path / "held.json").is_file()
 
 
 def test_a_stop_signal_during_the_renames_waits_for_the_whole_set(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ stage's outputs stay one set (the previous run's or this one's), never a mix of 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -25,8 +26,9 @@ if TYPE_CHECKING:  # pandas only where Parquet is read: the release commands imp
 
 
 # The (temporary file, target) pairs written in the open together() block, renamed at its end; a
-# temporary file None: the target is removed.
-_pending: list[tuple[Path | None, Path]] | None = None
+# temporary file None: the target is removed. A context variable: another thread's writes are its own.
+_pending: contextvars.ContextVar[list[tuple[Path | None, Path]] | None] = contextvars.ContextVar(
+    "slipway_io_pending", default=None)
 # What a user or a supervisor sends to stop a run; held while a set of outputs is renamed.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -44,10 +46,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o644)
-        if _pending is None:
+        pending = _pending.get()
+        if pending is None:
             os.replace(tmp_path, target)
         else:
-            _pending.append((tmp_path, target))
+            pending.append((tmp_path, target))
             handed_over = True
     finally:
         if not handed_over:
@@ -60,11 +63,11 @@ def together() -> Iterator[None]:
     they were written, and only if it ends without an exception; otherwise every target keeps its
     previous content. SIGINT, SIGTERM and SIGHUP wait until the renames are done, so only a
     SIGKILL in those microseconds could split the set. A nested block joins the outer one."""
-    global _pending
-    if _pending is not None:
+    if _pending.get() is not None:
         yield
         return
-    _pending = pending = []
+    pending: list[tuple[Path | None, Path]] = []
+    token = _pending.set(pending)
     try:
         yield
         with _stop_signals_held():
@@ -74,7 +77,7 @@ def together() -> Iterator[None]:
                 else:
                     os.replace(tmp, target)
     finally:
-        _pending = None
+        _pending.reset(token)
         for tmp, _ in pending:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
@@ -83,10 +86,11 @@ def together() -> Iterator[None]:
 def remove(target: str | Path) -> None:
     """Remove ``target`` if it exists: an output this run does not produce must not outlive the
     run that did (at the end of the enclosing :func:`together` block, if there is one)."""
-    if _pending is None:
+    pending = _pending.get()
+    if pending is None:
         Path(target).unlink(missing_ok=True)
     else:
-        _pending.append((None, Path(target)))
+        pending.append((None, Path(target)))
 
 
 @contextlib.contextmanager
