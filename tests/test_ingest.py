@@ -134,6 +134,15 @@ def test_batches_are_concatenated_with_the_batch_each_row_came_from():
         ingest.combine({"a": [1, 2]})
 
 
+def test_one_frame_returned_for_two_batches_keeps_both_names_and_is_left_as_it_was():
+    """A loader that caches may hand back one frame twice; the batch column was written into it,
+    so every row of both read as the second batch."""
+    frame = pd.DataFrame({"x": [1, 2]})
+    combined = ingest.combine({"2025-01": frame, "2025-02": frame})
+    assert combined["__batch__"].tolist() == ["2025-01", "2025-01", "2025-02", "2025-02"]
+    assert list(frame.columns) == ["x"]
+
+
 def test_a_batch_with_a_header_but_no_rows_is_named(capsys):
     """Read (a month may have had no events), and said: an empty export is most often a failed one."""
     combined = ingest.combine({"2025-01.csv": pd.DataFrame({"x": [3, 1]}),

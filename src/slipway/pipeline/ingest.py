@@ -75,11 +75,13 @@ def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
     empty = [name for name, frame in batches.items() if frame.empty]
     if empty:  # not an error (a month may have had no events), but most often an export that failed
         print(f"ingest: warning: no rows in {', '.join(empty)}", file=sys.stderr)
-    for name, frame in batches.items():
-        frame[BATCH_COLUMN] = name
     # An empty CSV's columns are text: concatenated, they would turn every numeric column into text.
-    combined = pd.concat([f for f in batches.values() if not f.empty] or list(batches.values()), ignore_index=True)
-    combined[BATCH_COLUMN] = combined[BATCH_COLUMN].astype("category")
+    kept = {name: frame for name, frame in batches.items() if not frame.empty} or batches
+    combined = pd.concat(kept.values(), ignore_index=True)
+    # Built here, not added to each batch: the loader's frames stay as it returned them (one frame
+    # returned for two batches would otherwise carry the second name for both).
+    combined[BATCH_COLUMN] = pd.Categorical.from_codes(
+        np.repeat(np.arange(len(kept)), [len(frame) for frame in kept.values()]), categories=list(kept))
     return combined
 
 
