@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from slipway import io
-from slipway.errors import DataError
+from slipway.errors import DataError, SlipwayError
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -110,6 +110,21 @@ def test_a_run_stopped_while_writing_its_outputs_keeps_the_previous_set(tmp_path
     assert io.read_json(first) == {"run": 1} and io.read_json(second) == {"run": 1}
     # SIGTERM's default action ends the process without cleanup: its temporary file stays, aside.
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".tmp")) == ["test.json", "train.json"]
+
+
+def test_a_place_that_cannot_be_written_is_named(tmp_path):
+    """Each was an OSError traceback: a missing or read-only location, a file where a directory
+    should be, a directory where the file should be."""
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "a-directory.json").mkdir()
+    for target, reason in ((tmp_path / "a-file/reports/out.json", f"{tmp_path / 'a-file'} is a file"),
+                           (tmp_path / "a-directory.json", "Is a directory")):
+        with pytest.raises(SlipwayError, match=f"^{target}: cannot be written \\({reason}\\)$"):
+            io.write_json(target, {})
+    with pytest.raises(SlipwayError, match="out.json: cannot be written \\(No space left on device\\)$"), \
+            io.atomic_path(tmp_path / "out.json"):
+        raise OSError(28, "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-directory.json", "a-file"]
 
 
 def test_sha256(tmp_path):

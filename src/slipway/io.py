@@ -38,17 +38,24 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path in ``target``'s directory; rename it onto ``target`` on success (at
     the end of the enclosing :func:`together` block, if there is one)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:  # a read-only or missing location, a file where a directory should be
+        file_in_the_way = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        raise _unwritable(target, f"{file_in_the_way} is a file" if file_in_the_way else exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     handed_over = False
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as exc:  # a full disk, a quota
+            raise _unwritable(target, exc) from None
         os.chmod(tmp_path, 0o644)
         pending = _pending.get()
         if pending is None:
-            os.replace(tmp_path, target)
+            _replace(tmp_path, target)
         else:
             pending.append((tmp_path, target))
             handed_over = True
@@ -75,12 +82,23 @@ def together() -> Iterator[None]:
                 if tmp is None:
                     target.unlink(missing_ok=True)
                 else:
-                    os.replace(tmp, target)
+                    _replace(tmp, target)
     finally:
         _pending.reset(token)
         for tmp, _ in pending:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+
+
+def _unwritable(target: Path, reason: OSError | str) -> SlipwayError:
+    return SlipwayError(f"{target}: cannot be written ({getattr(reason, 'strerror', None) or reason})")
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:  # a directory where the file should be
+        raise _unwritable(target, exc) from None
 
 
 def remove(target: str | Path) -> None:
