@@ -67,6 +67,12 @@ def test_load_reports_missing_and_malformed_files(tmp_path):
     scalar.write_text("3\n")
     with pytest.raises(ParamsError, match="must be a mapping"):
         params_module.load(scalar)
+    latin1 = tmp_path / "latin1.yaml"  # saved by an editor set to another encoding: was a traceback
+    latin1.write_bytes("data:\n  source: données\n".encode("latin-1"))
+    with pytest.raises(ParamsError, match=r"latin1.yaml: not UTF-8 text \(invalid continuation byte at byte 20\)"):
+        params_module.load(latin1)
+    with pytest.raises(ParamsError, match=r"^\S+: cannot be read \(Is a directory\)$"):
+        params_module.load(tmp_path)
 
 
 def test_a_key_given_twice_is_refused_where_dvc_refuses_it(tmp_path):

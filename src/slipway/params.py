@@ -66,9 +66,13 @@ def read_yaml(path: Path, error: type[SlipwayError] = ParamsError) -> Any:
     """A repository file's YAML document; a missing or malformed file, or one that gives a key
     twice, is an ``error`` naming it."""
     try:
-        return yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
     except FileNotFoundError:
         raise error(f"{path}: not found (run from the repository root)") from None
+    except OSError as exc:  # a directory, no permission
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
 
