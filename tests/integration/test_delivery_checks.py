@@ -145,6 +145,34 @@ def test_the_alert_relay_component_joins_production_with_its_image_and_namespace
     assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in rendered} <= admitted
 
 
+def test_the_buffering_proxy_component_puts_nginx_in_front_of_every_server_pod():
+    """Listed in both overlays, every pod behind the Service gets the proxy, and the Service and
+    the NetworkPolicy lead to its port; gunicorn's port stays open to the kubelet's probes only."""
+    os.chdir(REPO)
+    component = "kustomize/components/buffering-proxy"
+    rendered = [manifests.render_with_component(f"kustomize/overlays/{overlay}", component)
+                for overlay in ("canary", "production")]
+    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
+    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    for docs in rendered:
+        assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in docs} <= admitted
+        deployment = next(d for d in docs if d["kind"] == "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        server, proxy = pod["containers"]
+        assert [port["name"] for port in proxy["ports"]] == ["proxy"] and proxy["command"][0] == "nginx"
+        config_map = next(d for d in docs if d["kind"] == "ConfigMap")
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["proxy-config"]["configMap"]["name"] == config_map["metadata"]["name"]
+        conf = config_map["data"]["nginx.conf"]
+        assert f"listen {proxy['ports'][0]['containerPort']};" in conf
+        assert f"proxy_pass http://127.0.0.1:{server['ports'][0]['containerPort']};" in conf
+        assert {m["name"] for m in proxy["volumeMounts"]} == {"proxy-config", "proxy-tmp"}  # not the server's /tmp
+        assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "8000"
+    production = {d["kind"]: d for d in rendered[1]}
+    assert production["Service"]["spec"]["ports"][0]["targetPort"] == "proxy"
+    assert [p["port"] for rule in production["NetworkPolicy"]["spec"]["ingress"] for p in rule["ports"]] == ["proxy"]
+
+
 def test_nothing_to_check_is_an_error_not_a_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside the repository: no overlay to render
     with pytest.raises(manifests.ManifestError, match="kustomize/overlays/canary, .*: not found"):
@@ -505,9 +533,10 @@ def test_checkov_finds_no_failed_checks(tmp_path):
         result = run(str(TOOLS / "bin/kubectl"), "kustomize", f"kustomize/overlays/{overlay}")
         (rendered / f"{overlay}.yaml").write_text(result.stdout)
     os.chdir(REPO)
-    for component, overlay in manifests.COMPONENTS.items():
-        docs = manifests.render_with_component(overlay, component)
-        (rendered / f"{Path(component).name}.yaml").write_text(yaml.safe_dump_all(docs))
+    for component, overlays in manifests.COMPONENTS.items():
+        for overlay in overlays:
+            docs = manifests.render_with_component(overlay, component)
+            (rendered / f"{Path(overlay).name}-with-{Path(component).name}.yaml").write_text(yaml.safe_dump_all(docs))
     checkov = str(TOOLS / "checkov/bin/checkov")
     skip = ",".join(CHECKOV_SKIPS)
     for args in (["-d", str(rendered), "--framework", "kubernetes"],

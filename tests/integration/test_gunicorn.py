@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import churn_instances
-from tests.integration.servers import gunicorn, messages, post, scrape
+from tests.integration.servers import buffering_proxy, gunicorn, messages, post, scrape
 
 
 def test_counters_are_exact_across_workers_and_scrapes(bundle_dir, tmp_path):
@@ -161,3 +161,56 @@ def test_busy_workers_keep_an_http_probe_waiting_but_not_a_tcp_connect(bundle_di
                 urllib.request.urlopen(url + "/healthz", timeout=2)
             socket.create_connection((host, int(port)), timeout=2).close()
 
+
+
+def stalled_clients(url: str) -> list[socket.socket]:
+    """Clients that stop halfway: one in its headers, and as many as there are workers (2) in
+    their bodies, which a proxy that streamed bodies would hand on to the workers."""
+    host, port = url.removeprefix("http://").split(":")
+    header = socket.create_connection((host, int(port)))
+    header.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    stalled = [header]
+    for _ in range(2):
+        body = socket.create_connection((host, int(port)))
+        body.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"instances\": [")
+        stalled.append(body)
+    return stalled
+
+
+def answered_within(url: str, seconds: float) -> bool:
+    try:
+        return post_with_timeout(url, seconds) == 200
+    except OSError:  # timed out
+        return False
+
+
+def post_with_timeout(url: str, seconds: float) -> int:
+    request = urllib.request.Request(url + "/predict", data=json.dumps({"instances": churn_instances(1)}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=seconds) as response:
+        return response.status
+
+
+def test_the_buffering_proxy_keeps_stalled_clients_off_the_workers(bundle_dir, tmp_path):
+    """kustomize/components/buffering-proxy, as its nginx.conf runs: two stalled clients took both
+    sync workers, so every other request waited for SLIPWAY_TIMEOUT; through the proxy they wait
+    on nginx alone, and the server still answers an oversized body itself."""
+    with gunicorn(bundle_dir, tmp_path, SLIPWAY_TIMEOUT="6") as (server, _), \
+            buffering_proxy(server, tmp_path) as proxy:
+        stalled = stalled_clients(proxy)
+        try:
+            time.sleep(0.5)
+            assert all(answered_within(proxy, 2) for _ in range(5))
+        finally:
+            for connection in stalled:
+                connection.close()
+        status, body = post(proxy, "/predict", {"instances": churn_instances(1), "pad": "x" * (5 * 1024 * 1024)})
+        assert status == 413 and body["error"]["reason"] == "body_too_large"  # the server's JSON, not nginx's page
+        stalled = stalled_clients(server)  # without the proxy
+        try:
+            time.sleep(0.5)
+            assert not answered_within(server, 2)
+        finally:
+            for connection in stalled:
+                connection.close()

@@ -19,8 +19,9 @@ from slipway.release.overlay import OVERLAYS, read_image
 KUBERNETES_VERSION = "1.35.0"
 KUBECTL = Path(".tools/bin/kubectl")
 RENDERED = ("kustomize/overlays/canary", "kustomize/overlays/production", "k8s/argocd", "k8s/monitoring")
-# Opt-in Kustomize components, each checked as rendered by the overlay that would list it.
-COMPONENTS = {"kustomize/components/alert-relay": "kustomize/overlays/production"}
+# Opt-in Kustomize components, each checked as rendered by every overlay that would list it.
+COMPONENTS = {"kustomize/components/alert-relay": ("kustomize/overlays/production",),
+              "kustomize/components/buffering-proxy": ("kustomize/overlays/canary", "kustomize/overlays/production")}
 
 
 class ManifestError(SlipwayError):
@@ -131,7 +132,8 @@ def check(directories=RENDERED, crd_dir: Path | None = None, components=COMPONEN
                 read_image(Path(directory) / "kustomization.yaml")
             except SlipwayError as exc:
                 problems.append(str(exc))
-    for component, overlay in components.items():
-        problems += [f"{overlay} with {component}: {p}"
-                     for p in validate(render_with_component(overlay, component), crds)]
+    for component, overlays in components.items():
+        for overlay in overlays:
+            problems += [f"{overlay} with {component}: {p}"
+                         for p in validate(render_with_component(overlay, component), crds)]
     return problems
