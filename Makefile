@@ -146,7 +146,7 @@ status: venv ## What canary and production run
 bench: venv ## Run the pipeline benchmark (100k and 1M rows; BENCH_ARGS="--rows 100000")
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
-bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk; BENCH_ARGS="--floor-steps --rows 1")
+bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk; BENCH_ARGS="--floor-steps --proxy --rows 1")
 	bench/serve.sh $(BENCH_ARGS)
 
 bench-inprocess: venv ## The serving benchmark's apps in-process, without gunicorn or the network (needs models/)

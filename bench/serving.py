@@ -2,7 +2,8 @@
 
 With ``--floor-steps`` it also serves the floor plus, cumulatively, each of ``floor_app.STEPS``
 (``+json``, ``+metrics``, ``+onnx``): the share of the floor left once a request has paid for what
-no server meeting the issue can skip.
+no server meeting the issue can skip. With ``--proxy``, slipway also behind the buffering-proxy
+component's nginx (``slipway+proxy``; ``bench/proxy.py``): what that hop costs.
 
 Each scenario (rows per request x connections) runs wrk against every server in turn, and the
 whole set repeats --rounds times, interleaved, so drift in the machine's speed hits all alike.
@@ -32,6 +33,7 @@ from slipway.featureset import FeatureSpec
 from slipway.model.example_data import generate_month
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import proxy  # noqa: E402
 from floor_app import STEPS  # noqa: E402 (bench/ is not a package)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,6 +124,8 @@ def main() -> None:
     parser.add_argument("--floor-steps", action="store_true", help="also serve the floor plus, one "
                         "by one, what every request must cost (floor_app.STEPS): where a target "
                         "relative to the floor can lie")
+    parser.add_argument("--proxy", action="store_true", help="also serve slipway behind the "
+                        "buffering-proxy component's nginx (slipway+proxy): what the hop costs")
     args = parser.parse_args()
 
     model = bundle.load(REPO / "models")
@@ -145,6 +149,10 @@ def main() -> None:
                                   "SLIPWAY_BIND": f"127.0.0.1:{ports[name]}",
                                   "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"prom-{name}")}, REPO,
                                  tmp / f"{name}.log")
+        if args.proxy:
+            ports["slipway+proxy"] = free_port()
+            fronted = start(stack, proxy.command(f"http://127.0.0.1:{ports['slipway']}", ports["slipway+proxy"],
+                                                 tmp / "nginx"), os.environ, REPO, tmp / "nginx.log")
         peer_dir = tmp / "mlserver" / "churn"
         peer_dir.mkdir(parents=True)
         joblib.dump(model.estimator, peer_dir / "model.joblib")  # our own bundle, for the peer only
@@ -158,10 +166,13 @@ def main() -> None:
                      {**os.environ, "OMP_NUM_THREADS": "1"}, tmp / "mlserver", tmp / "mlserver.log")
 
         urls = {"slipway": f"http://127.0.0.1:{ports['slipway']}/predict",
+                **({"slipway+proxy": f"http://127.0.0.1:{ports['slipway+proxy']}/predict"} if args.proxy else {}),
                 "mlserver": f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/infer",
                 **{name: f"http://127.0.0.1:{ports[name]}/predict" for name in floors}}
         wait_for(f"http://127.0.0.1:{ports['slipway']}/readyz", ours)
         wait_for(f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/ready", peer)
+        if args.proxy:
+            wait_for(f"http://127.0.0.1:{ports['slipway+proxy']}/readyz", fronted)
         for name, process in floors.items():
             wait_for(f"http://127.0.0.1:{ports[name]}/healthz", process)
 
@@ -172,6 +183,8 @@ def main() -> None:
             peer_answer = post(urls["mlserver"], peer_body)["outputs"][0]["data"]
             served = np.array([p["probabilities"]["1"] for p in ours_answer])
             np.testing.assert_allclose(served, np.array(peer_answer).reshape(rows, -1)[:, 1], atol=1e-6)
+            if args.proxy:  # the proxy hands on the server's answer unchanged
+                assert post(urls["slipway+proxy"], predict_body)["predictions"] == ours_answer
             for name in urls:
                 bodies[name, rows] = tmp / f"{name}-{rows}.json"
                 bodies[name, rows].write_text(json.dumps(peer_body if name == "mlserver" else predict_body))
@@ -185,7 +198,7 @@ def main() -> None:
                         results.setdefault((rows, connections, name), []).append(
                             wrk(urls[name], bodies[name, rows], connections, args.seconds))
 
-        print(f"{'rows':>4} {'conns':>5}  {'server':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        print(f"{'rows':>4} {'conns':>5}  {'server':<13} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
               f"   vs MLServer   vs floor")
         for (rows, connections, name), runs in results.items():
             rps = float(np.median([r[0] for r in runs]))
@@ -194,7 +207,7 @@ def main() -> None:
             errors = sum(r[3] for r in runs)
             peer_rps = float(np.median([r[0] for r in results[rows, connections, "mlserver"]]))
             floor_rps = float(np.median([r[0] for r in results[rows, connections, "floor"]]))
-            print(f"{rows:>4} {connections:>5}  {name:<10} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>6}"
+            print(f"{rows:>4} {connections:>5}  {name:<13} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f} {errors:>6}"
                   f"   {rps / peer_rps:>9.2f}x {rps / floor_rps:>8.2f}x")
 
 

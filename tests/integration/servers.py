@@ -1,10 +1,8 @@
 """Real gunicorn servers on 127.0.0.1 for the integration tests, and small HTTP helpers."""
 
-import getpass
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -89,29 +87,17 @@ def messages(output: str, logger: str) -> list[str]:
     return [entry["msg"] for entry in log_entries(output) if entry["logger"] == logger]
 
 
-PROXY_CONFIG = Path(__file__).resolve().parents[2] / "kustomize/components/buffering-proxy/nginx.conf"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import proxy  # noqa: E402 (bench/ is not a package)
 
 
 @contextmanager
 def buffering_proxy(server_url: str, tmp_path: Path):
-    """nginx on 127.0.0.1 with the buffering-proxy component's own nginx.conf, in front of
-    ``server_url``: only the addresses and its scratch directory differ from the pod's. Yields
+    """The buffering-proxy component's nginx in front of ``server_url`` (bench/proxy.py); yields
     the proxy's URL once it answers."""
-    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
-    assert nginx, "the proxy test needs nginx (Debian: apt-get install nginx; .ci/run installs it)"
     port, scratch = free_port(), tmp_path / "nginx"
-    scratch.mkdir(parents=True, exist_ok=True)
-    conf = PROXY_CONFIG.read_text()
-    for pod, here in (("/tmp/", f"{scratch}/"), ("listen 8000;", f"listen 127.0.0.1:{port};"),
-                      ("http://127.0.0.1:8080;", f"{server_url};")):
-        assert conf.count(pod) >= 1, f"{PROXY_CONFIG} no longer says {pod!r}"
-        conf = conf.replace(pod, here)
-    # As root (CI), nginx would run its workers as nobody, who cannot enter pytest's directories;
-    # for any other user nginx ignores the directive.
-    (scratch / "nginx.conf").write_text(f"user {getpass.getuser()};\n" + conf)
-    with open(scratch / "error.log", "w") as log:
-        process = subprocess.Popen([nginx, "-p", str(scratch), "-c", str(scratch / "nginx.conf"), "-g", "daemon off;"],
-                                   stdout=subprocess.DEVNULL, stderr=log)
+    with open(tmp_path / "nginx.log", "w") as log:
+        process = subprocess.Popen(proxy.command(server_url, port, scratch), stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 20
@@ -121,7 +107,7 @@ def buffering_proxy(server_url: str, tmp_path: Path):
                 break
             except OSError:
                 if time.time() > deadline or process.poll() is not None:
-                    raise AssertionError("nginx did not start:\n" + (scratch / "error.log").read_text()) from None
+                    raise AssertionError("nginx did not start:\n" + (tmp_path / "nginx.log").read_text()) from None
                 time.sleep(0.2)
         yield url
     finally:
