@@ -74,23 +74,46 @@ def test_another_threads_writes_are_not_held_by_a_together_block(tmp_path):
     assert (tmp_path / "held.json").is_file()
 
 
-def test_a_stop_signal_during_the_renames_waits_for_the_whole_set(tmp_path, monkeypatch):
-    """Ctrl-C between two renames: the set is replaced, then the interrupt is raised."""
-    targets = [tmp_path / f"{n}.json" for n in range(3)]
-    for target in targets:
-        io.write_json(target, {"run": 1})
+@pytest.fixture
+def sigint():
+    """SIGINT's handler for one test, put back after it: a job started in the background (as CI may
+    start this suite) inherits SIGINT ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, previous)
+
+
+def interrupting_renames(monkeypatch):
+    """From now on, each rename is followed by a SIGINT."""
     rename = io.os.replace
 
     def interrupted_rename(source, target):
         rename(source, target)
         signal.raise_signal(signal.SIGINT)
 
+    monkeypatch.setattr(io.os, "replace", interrupted_rename)
+
+
+def test_a_stop_signal_during_the_renames_waits_for_the_whole_set(tmp_path, monkeypatch, sigint):
+    """Ctrl-C between two renames: the set is replaced, then the interrupt is raised."""
+    sigint(signal.default_int_handler)
+    targets = [tmp_path / f"{n}.json" for n in range(3)]
+    for target in targets:
+        io.write_json(target, {"run": 1})
     with pytest.raises(KeyboardInterrupt), io.together():
         for target in targets:
             io.write_json(target, {"run": 2})
-        monkeypatch.setattr(io.os, "replace", interrupted_rename)
+        interrupting_renames(monkeypatch)
     assert [io.read_json(target) for target in targets] == [{"run": 2}] * 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_stop_signal_stays_ignored(tmp_path, monkeypatch, sigint):
+    sigint(signal.SIG_IGN)
+    with io.together():
+        io.write_json(tmp_path / "a.json", {})
+        interrupting_renames(monkeypatch)
+    assert (tmp_path / "a.json").is_file() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_a_run_stopped_while_writing_its_outputs_keeps_the_previous_set(tmp_path):

@@ -24,6 +24,26 @@ from slipway.serving.state import PredictionLog, ServingState, trained_timestamp
 log = logging.getLogger(APP_LOGGER)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 HTTP_REASONS = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+# How much of a body the app did not read (a refused one: too large, wrong type, no model) is read
+# and dropped before the answer. gunicorn closes the connection after each answer, and a close with
+# more than 64 kB unread resets it: the client, still sending, got a broken pipe instead of the
+# error, and a proxy in front a 502. Past this much, the reset is the lesser harm.
+UNREAD_BODY_LIMIT = 64 * 1024 * 1024
+
+
+def drain_unread_body() -> None:
+    declared = request.content_length
+    if declared is not None and declared > UNREAD_BODY_LIMIT:
+        return
+    stream, left = request.environ["wsgi.input"], UNREAD_BODY_LIMIT
+    try:
+        while left > 0:
+            chunk = stream.read(min(left, 1024 * 1024))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 (the client stopped sending: nothing left to save)
+        return
 
 
 def error_response(status: int, reason: str, message: str, field: str | None = None):
@@ -47,6 +67,7 @@ def register_hooks(app: Flask) -> None:
 
     @app.after_request
     def finish(response):
+        drain_unread_body()
         response.headers["X-Request-ID"] = g.request_id
         environ = request.environ
         if environ["PATH_INFO"] != "/metrics":
