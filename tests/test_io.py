@@ -144,6 +144,8 @@ def test_a_place_that_cannot_be_written_is_named(tmp_path):
                            (tmp_path / "a-directory.json", "Is a directory")):
         with pytest.raises(SlipwayError, match=f"^{target}: cannot be written \\({reason}\\)$"):
             io.write_json(target, {})
+    with pytest.raises(SlipwayError, match=r"a-directory.json: cannot be removed \(Is a directory\)$"):
+        io.remove(tmp_path / "a-directory.json")
     with pytest.raises(SlipwayError, match="out.json: cannot be written \\(No space left on device\\)$"), \
             io.atomic_path(tmp_path / "out.json"):
         raise OSError(28, "No space left on device")

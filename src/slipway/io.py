@@ -80,7 +80,7 @@ def together() -> Iterator[None]:
         with _stop_signals_held():
             for tmp, target in pending:
                 if tmp is None:
-                    target.unlink(missing_ok=True)
+                    _unlink(target)
                 else:
                     _replace(tmp, target)
     finally:
@@ -101,12 +101,19 @@ def _replace(tmp: Path, target: Path) -> None:
         raise _unwritable(target, exc) from None
 
 
+def _unlink(target: Path) -> None:
+    try:
+        target.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SlipwayError(f"{target}: cannot be removed ({exc.strerror or exc})") from None
+
+
 def remove(target: str | Path) -> None:
     """Remove ``target`` if it exists: an output this run does not produce must not outlive the
     run that did (at the end of the enclosing :func:`together` block, if there is one)."""
     pending = _pending.get()
     if pending is None:
-        Path(target).unlink(missing_ok=True)
+        _unlink(Path(target))
     else:
         pending.append((None, Path(target)))
 
