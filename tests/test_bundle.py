@@ -96,6 +96,7 @@ def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_o
     ({"reference": {"a": {}}}, "reference must be an object of distributions"),
     ({"trained_at": True}, "trained_at must be an ISO 8601 time, got 'True'"),
     ({"data": "x"}, "data must be an object, got 'x'"),
+    ({"git_uncommitted": "params.yaml"}, "git_uncommitted must be null or a list of paths"),
     ({"positive_class": "yes"}, "positive_class 'yes' is not one of classes [0, 1]"),
     ({"classes": [1, 0]}, "classes [1, 0] are not the model's, ['0', '1']"),
 ])

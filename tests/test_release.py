@@ -177,6 +177,7 @@ def test_release_commits_and_pushes_once(repos):
     log = git(remote, "log", "-1", "--format=%B", "main")
     assert log.startswith("release: canary -> model v1")
     assert "Data: data/raw f00.dir" in log and "roc_auc=0.8100" in log
+    assert log.rstrip().endswith("Trained from: abc")
     tag = image_tag("v1", work)
     assert git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml").count(f"newTag: {tag}") == 1
     assert f"Image: registry/slipway:{tag}" in log
@@ -322,6 +323,18 @@ def test_release_of_a_passed_model_with_odd_side_fields_says_unknown(repos, data
         "release: canary -> model v32")
     log = git(remote, "log", "-1", "--format=%B", "main")
     assert "Data: unknown" in log and "Metrics: unknown" in log
+
+
+def test_release_says_a_model_trained_with_uncommitted_changes(repos):
+    """A model trained before its params were committed (`dvc repro`, then `git commit`) came from
+    its commit and more: the message says what more."""
+    remote, work = repos
+    write_bundle(work, "v33")
+    meta = json.loads((work / "models/model.json").read_text())
+    (work / "models/model.json").write_text(json.dumps({**meta, "git_uncommitted": ["params.yaml"]}))
+    gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+    log = git(remote, "log", "-1", "--format=%B", "main")
+    assert log.rstrip().endswith("Trained from: abc with uncommitted changes to params.yaml")
 
 
 def test_promote_names_a_broken_canary_analysis(repos):

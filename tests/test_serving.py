@@ -351,7 +351,8 @@ def test_an_input_without_a_reference_is_null_in_the_example(bundle_dir):
     ("metrics.json", {"roc_auc": "0.9", "accuracy": 0.8, "f1": True, "rows": [1]}, "<td>accuracy</td>"),
     ("gate.json", "pass", "No gate report with this model."),
     ("gate.json", {"verdict": "fail", "failed": 3, "models": "x"}, "FAIL"),
-    ("model.json", "x", "data until"),  # data.raw
+    ("model.json", {"data": {"raw": "x"}}, "data until"),
+    ("model.json", {"git_uncommitted": ["params.yaml"]}, "with uncommitted changes to params.yaml"),
 ])
 def test_the_model_card_shows_what_it_can_of_a_report_that_is_not_what_the_pipeline_writes(
         config, bundle_dir, tmp_path, report, content, shown):
@@ -362,7 +363,7 @@ def test_the_model_card_shows_what_it_can_of_a_report_that_is_not_what_the_pipel
     shutil.copytree(bundle_dir, bundle)
     if report == "model.json":
         metadata = json.loads((bundle / report).read_text())
-        metadata["data"]["raw"] = content
+        metadata.update(content)
         (bundle / report).write_text(json.dumps(metadata))
     else:
         (config.reports_dir / report).write_text(json.dumps(content))

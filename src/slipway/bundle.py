@@ -160,6 +160,8 @@ METADATA_FIELDS: dict[str, tuple[Any, str]] = {
              and isinstance(v.get("sha256"), str), "null or an object with file and sha256"),
     "trained_at": (_timestamp, "an ISO 8601 time"),
     "git_commit": (lambda v: v is None or isinstance(v, str), "null or a commit"),
+    "git_uncommitted": (lambda v: v is None or isinstance(v, list) and all(isinstance(p, str) for p in v),
+                        "null or a list of paths"),
     **dict.fromkeys(("data", "params", "training", "inference"), (lambda v: isinstance(v, dict), "an object")),
 }
 # What a bundle needs to be scored or served.

@@ -24,6 +24,7 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
     assert metrics["roc_auc"] > 0.7
     assert model["data"]["raw"]["data/raw"].endswith(".dir")
     assert model["git_commit"] == project.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert model["git_uncommitted"] == []  # dvc.lock and reports/ changed during the run: DVC's own
     project.commit("first model")
 
     again = project.repro()
@@ -35,6 +36,8 @@ def test_repro_runs_every_stage_then_nothing_then_only_what_a_param_touches(exam
 
     project.set_params({"train.hyperparameters.learning_rate": 0.05})
     assert ran_stages(project.repro().stdout) == ["train", "evaluate", "gate"]
+    model = json.loads((project.root / "models/model.json").read_text())
+    assert model["git_uncommitted"] == ["params.yaml"]  # trained before the change was committed
     project.commit("slower learning")
 
     params_diff = project.run("dvc", "params", "diff", "HEAD~1", "--md").stdout

@@ -1,5 +1,5 @@
-"""Where the stages read and write, relative to the repository root (mirrors ``dvc.yaml``), and
-the column ingest adds to what it writes."""
+"""Where the stages read and write, relative to the repository root (mirrors ``dvc.yaml``), the
+column ingest adds to what it writes, and what ``dvc.yaml`` itself says of its stages."""
 
 from pathlib import Path
 
@@ -20,3 +20,24 @@ METRICS = REPORTS / "metrics.json"
 # The batch each ingested row came from (a file of data.source): validate names it with every
 # problem, so the broken export can be found. It is never a feature.
 BATCH_COLUMN = "__batch__"
+
+
+def pipeline_stages(dvc_yaml: Path) -> dict:
+    """The ``stages`` of a ``dvc.yaml``, in its order; none when there is no such file."""
+    if not dvc_yaml.is_file():
+        return {}
+    import yaml
+
+    return yaml.safe_load(dvc_yaml.read_text()).get("stages") or {}
+
+
+def uncached_outputs(root: Path) -> list[str]:
+    """The stage outputs ``dvc.yaml`` marks ``cache: false`` (metrics, plots, reports): git, not
+    the DVC cache, holds them, so a commit of ``dvc.lock`` must carry them or the two disagree."""
+    found = []
+    for stage in pipeline_stages(root / "dvc.yaml").values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind) or []:
+                if isinstance(entry, dict):
+                    found += [name for name, options in entry.items() if (options or {}).get("cache") is False]
+    return found

@@ -19,7 +19,7 @@ from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
-from slipway.provenance import git_commit
+from slipway.provenance import git_commit, uncommitted_changes
 
 DVC_LOCK = Path("dvc.lock")
 
@@ -106,6 +106,8 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
         },
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        # dvc.lock and the uncached outputs change as `dvc repro` runs: the pipeline's own writes.
+        "git_uncommitted": uncommitted_changes((str(DVC_LOCK), *paths.uncached_outputs(Path(".")))),
         "data": {
             "raw": data_hashes(),
             "train_features_sha256": io.sha256_file(paths.TRAIN_FEATURES),

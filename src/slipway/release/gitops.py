@@ -16,7 +16,8 @@ from pathlib import Path
 
 from slipway.errors import SlipwayError
 from slipway.io import read_json
-from slipway.release.dvc import uncached_outputs
+from slipway.pipeline.paths import uncached_outputs
+from slipway.provenance import describe_source
 from slipway.release.overlay import Image, image_tag, kustomization, parse_image, read_image, set_image
 
 
@@ -167,7 +168,7 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     message = (f"release: canary -> model {version}\n\n"
                f"Image: {image}\nData: {data}\n"
                f"Metrics: {_metrics_line(metrics) or 'unknown'}\nGate: pass\n"
-               f"Trained from: {meta.get('git_commit') or 'unknown'}\n")
+               f"Trained from: {describe_source(meta.get('git_commit'), meta.get('git_uncommitted'))}\n")
     # dvc.lock goes with it: the release commit records what produced the model, so the gate can
     # fetch this very bundle later when it is production's (slipway.release.champion). So do the
     # metrics and reports git holds, or main's would disagree with its dvc.lock and pull requests

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from slipway.release.dvc import dvc, pipeline_stages
+from slipway.pipeline.paths import pipeline_stages
+from slipway.release.dvc import dvc
 
 GATE_STAGE = "gate"
 

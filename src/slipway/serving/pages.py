@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
+from slipway.provenance import describe_source
 from slipway.serving.openapi import build_openapi
 from slipway.serving.state import state
 
@@ -80,7 +81,7 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <tr><th>track</th><td>{{ track }}</td></tr>
 <tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}{% if meta.positive_class is not none %}, positive <code>{{ meta.positive_class }}</code>{% endif %}</td></tr>
 <tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
-<tr><th>git commit</th><td><code>{{ meta.git_commit or "unknown" }}</code></td></tr>
+<tr><th>trained from</th><td>{{ trained_from }}</td></tr>
 <tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}{% if meta.training and meta.training.data_until %}, data until {{ meta.training.data_until }}{% endif %}</td></tr>
 {% set raw = (meta.data or {}).get("raw") %}
 {% for path, digest in (raw if raw is mapping else {}).items() %}
@@ -126,6 +127,8 @@ def card():
         CARD, name=st.config.model_name, model=model, error=st.load_error, track=st.config.track,
         meta=model.metadata if model else {}, gate=st.report("gate.json"),
         metrics=st.report("metrics.json"), example_command=model and example_command(model),
+        trained_from=describe_source(model.metadata.get("git_commit"), model.metadata.get("git_uncommitted"))
+        if model else None,
     )
 
 
