@@ -84,10 +84,10 @@ def test_shuffled_labels_fail_performance_and_baseline(churn_split, base_params)
     assert report["verdict"] == "fail"
     assert failed(report, "SimpleModelComparison")[0].startswith(
         "FAIL model_performance/SimpleModelComparison [test]: gain over a trivial baseline = ")
-    assert "required >= 0.2" in failed(report, "SimpleModelComparison")[0]
+    assert "required >= 0.2 (gate.min_baseline_gain)" in failed(report, "SimpleModelComparison")[0]
     floor = failed(report, "metrics")[0]
     assert floor.startswith("FAIL model_performance/metrics [test]: test roc_auc = 0.")
-    assert floor.endswith("required >= 0.7")
+    assert floor.endswith("required >= 0.7 (gate.min_roc_auc)")  # the key to change, if it must be
 
 
 def test_leaking_feature_is_caught(churn_split, base_params):
@@ -149,6 +149,7 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
     assert line.startswith("FAIL champion_challenger/regression [test]: roc_auc no worse than "
                            "production by more than 0.01 = ")
     assert f"(champion {champion_version} roc_auc=0." in line
+    assert line.endswith("(gate.max_regression)")
     assert report["models"]["champion"] == champion_version
     assert report["models"]["champion_score"] > report["models"]["challenger_score"] + 0.01
 

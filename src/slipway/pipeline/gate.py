@@ -139,11 +139,12 @@ def outcome(value: float | None, threshold: float, bound: str) -> str:
 
 
 def entry(group: str, check: str, condition: str, dataset: str, value: float | None,
-          threshold: float | None, bound: str, verdict: str, detail: str = "") -> dict:
+          threshold: float | None, bound: str, verdict: str, detail: str = "", param: str | None = None) -> dict:
+    """One condition of the gate; ``param``: the ``params.yaml`` key its threshold comes from."""
     return {
         "group": group, "check": check, "condition": condition, "dataset": dataset,
         "value": None if value is None else round(float(value), 6),
-        "threshold": threshold, "bound": bound, "verdict": verdict, "detail": detail,
+        "threshold": threshold, "bound": bound, "verdict": verdict, "detail": detail, "param": param,
     }
 
 
@@ -226,11 +227,11 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                 measured, where = rule.measure(result.value)
                 entries.append(entry(rule.group, rule.check, rule.condition, dataset, measured,
                                      threshold, rule.bound, outcome(measured, threshold, rule.bound),
-                                     where))
+                                     where, f"gate.{rule.param}"))
             except Exception as exc:  # reported, never silently passed
                 result = CheckFailure(check, exc, f" ({dataset})")
                 entries.append(entry(rule.group, rule.check, rule.condition, dataset, None,
-                                     threshold, rule.bound, ERROR, f"could not run: {exc}"))
+                                     threshold, rule.bound, ERROR, f"could not run: {exc}", f"gate.{rule.param}"))
             else:
                 result.header = f"{result.get_header()} ({dataset})"
             results.append(result)
@@ -246,10 +247,10 @@ def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
         if value is None:
             entries.append(entry("model_performance", "metrics", f"test {name}", "test", None, floor, "min",
                                  ERROR, f"{name} undefined on this test set: not every class occurs in it "
-                                        f"(per class: {_supports(metrics)})"))
+                                        f"(per class: {_supports(metrics)})", f"gate.{key}"))
         else:
             entries.append(entry("model_performance", "metrics", f"test {name}", "test", value, floor,
-                                 "min", outcome(value, floor, "min")))
+                                 "min", outcome(value, floor, "min"), param=f"gate.{key}"))
     return entries
 
 
@@ -293,7 +294,7 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
     return (
         entry("champion_challenger", "regression", condition, "test", scores["challenger"],
               round(floor, 6), "min", outcome(scores["challenger"], floor, "min"),
-              f"champion {production.version} {metric}={scores['champion']:.4f}"),
+              f"champion {production.version} {metric}={scores['champion']:.4f}", "gate.max_regression"),
         {"champion": production.version, "champion_score": round(scores["champion"], 6),
          "challenger_score": round(scores["challenger"], 6)},
     )
@@ -352,8 +353,10 @@ def describe(e: dict) -> str:
     sign = "<=" if e["bound"] == "max" else ">="
     detail = f" ({e['detail']})" if e["detail"] else ""
     value = "undefined" if e["value"] is None else f"{e['value']:.4g}"
+    # Which params.yaml key sets the bound (absent in a gate.json written before it was recorded).
+    setting = f" ({e['param']})" if e.get("param") else ""
     return (f"{e['verdict'].upper()} {e['group']}/{e['check']}{where}: {e['condition']} = "
-            f"{value}{detail}, required {sign} {e['threshold']:g}")
+            f"{value}{detail}, required {sign} {e['threshold']:g}{setting}")
 
 
 def markdown(report: dict) -> str:
