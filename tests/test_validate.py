@@ -89,6 +89,18 @@ def test_a_class_only_the_test_set_has_is_named(churn, params):
     assert validate.check_target(train, train.iloc[:10], params) == []  # a class test lacks is fine
 
 
+def test_a_target_of_fractional_numbers_is_named_as_one_to_regress(churn, params):
+    """Pointed at a measurement (a price, say), validate said so only as test 'classes' training
+    never saw; classes stored as floats (1.0, or with a null) are still classes."""
+    spend = churn.assign(churned=churn["monthly_charges"])
+    assert [p.line() for p in validate.check_target(spend.iloc[:2], spend.iloc[2:4], params)] == [
+        f"  train: column 'churned', rule classes_not_continuous: 2 rows, e.g. {spend['churned'][:2].tolist()}",
+        f"  test: column 'churned', rule classes_not_continuous: 2 rows, e.g. {spend['churned'][2:4].tolist()}"]
+    as_floats = churn.assign(churned=churn["churned"].astype(float))
+    as_floats.loc[as_floats.index[0], "churned"] = np.nan
+    assert validate.check_target(as_floats, as_floats, params) == []
+
+
 def test_a_dropped_column_is_checked_only_where_a_rule_names_it(churn, params):
     """data.drop_columns keeps a column out of the model, so its nulls are not the model's problem
     (an all-null export column no longer blocks the pipeline); an explicit rule still applies."""

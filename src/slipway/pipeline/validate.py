@@ -194,12 +194,25 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
 
 
 def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
-    """At least two classes in train, and no class in test that train lacks: a model can neither
-    predict nor be scored on a class it never saw (a time split can leave a new class to the test
-    set alone)."""
+    """Classes, not measurements; at least two classes in train, and no class in test that train
+    lacks: a model can neither predict nor be scored on a class it never saw (a time split can leave
+    a new class to the test set alone)."""
     target = lookup(params, "data.target", str)
     if target not in train.columns or train.empty:
         return []
+    limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
+    # A target of fractional numbers (a price, a duration) is one to regress, not to classify:
+    # said as such, not as hundreds of test "classes" that training never saw.
+    continuous = []
+    for split, frame in (("train", train), ("test", test)):
+        values = frame[target] if target in frame.columns else pd.Series(dtype=object)
+        if ptypes.is_float_dtype(values):
+            fractional = np.isfinite(values) & (values % 1 != 0)  # infinities: the finite rule's
+            if fractional.any():
+                continuous.append(_located(Problem(split, target, "classes_not_continuous", int(fractional.sum()),
+                                                   _examples(values[fractional], limit)), frame, fractional, limit))
+    if continuous:
+        return continuous
     classes = train[target].dropna().unique()
     if len(classes) < 2:
         return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist(), "class(es)")]
@@ -207,7 +220,6 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
         return []
     unseen = test[target].notna() & ~test[target].isin(classes)
     if unseen.any():
-        limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
         return [_located(Problem("test", target, "class_in_train", int(unseen.sum()),
                                  _examples(test.loc[unseen, target], limit)), test, unseen, limit)]
     return []
