@@ -81,7 +81,10 @@ def test_make_run_trains_gates_and_serves_the_model_its_card_can_query(tmp_path)
         assert "Pipeline done: bundle in models/, metrics in reports/metrics.json, gate in reports/gate.md." in printed
         assert f"Serving on http://127.0.0.1:{port}/ (model card)" in printed
 
-        version = json.loads((project / "models" / "model.json").read_text())["model_version"]
+        metadata = json.loads((project / "models" / "model.json").read_text())
+        version = metadata["model_version"]
+        # Trained from the clone as it is: make run's own writes (dvc.lock, reports) are not edits.
+        assert metadata["git_uncommitted"] == []
         # The README's promise: on a fresh machine, make run trains the committed model anew.
         assert version == json.loads((REPO / "reports" / "metrics.json").read_text())["model_version"]
         changed = subprocess.run(["git", "status", "--porcelain", "data/raw.dvc"], cwd=project,
