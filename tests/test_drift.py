@@ -127,6 +127,40 @@ def test_only_predictions_in_the_window_are_read(tmp_path, repo_params):
     assert drift.window_start({**repo_params, "drift": {**repo_params["drift"], "window_hours": None}}, NOW) is None
 
 
+def test_the_reservoir_keeps_a_uniform_seeded_sample_of_bounded_size():
+    """A week of logs can outgrow the drift job's memory (3M logged rows took 7.4 GB when every row
+    was kept); the comparison uses a sample anyway."""
+    def kept(seed, size=100):
+        reservoir = drift.Reservoir(size, seed)
+        for value in range(10_000):
+            reservoir.offer({"x": value})
+        assert reservoir.seen == 10_000 and len(reservoir.rows) == size
+        return [row["x"] for row in reservoir.rows]
+
+    sample = kept(seed=1)
+    assert 35 <= sum(value >= 5_000 for value in sample) <= 65  # from the whole log, not its start
+    assert len(set(sample)) == 100
+    assert kept(seed=1) == sample and kept(seed=2) != sample
+    every = drift.Reservoir()
+    for value in range(3):
+        every.offer({"x": value})
+    assert [row["x"] for row in every.rows] == [0, 1, 2]
+
+
+def test_drift_reads_a_sample_of_the_window_and_counts_every_row(tmp_path, repo_params):
+    params = {**repo_params, "drift": {**repo_params["drift"], "sample_size": 100}}
+    rng = np.random.default_rng(5)
+    (tmp_path / "big.jsonl").write_text("".join(log_line(NOW, float(x)) for x in rng.normal(0, 1, 1000))
+                                        + log_line(NOW - 1000 * 3600, 9.0))  # past the window
+    served = drift.read_served_sample(str(tmp_path), params, NOW)
+    assert len(served) == 100 and served.attrs[drift.WINDOW_ROWS] == 1000
+    assert drift.read_served_sample(str(tmp_path), params, NOW).equals(served)  # seeded: the same rows
+    reference = frame(3000, seed=1).drop(columns=["organic", "grade"])
+    report, _ = drift.analyse(reference, served, FeatureSpec(["x"], {}), params)
+    assert report["rows"]["served"] == 1000 and report["verdict"] == PASS
+    assert "1000 logged rows (the last 168 h)" in drift.markdown(report)
+
+
 def test_no_prediction_in_the_window_is_inconclusive(tmp_path, repo_params):
     (tmp_path / "old.jsonl").write_text(log_line(NOW - 1000 * 3600, 1))
     served = drift.read_prediction_log(str(tmp_path), drift.window_start(repo_params, NOW))

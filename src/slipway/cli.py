@@ -316,7 +316,7 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     params = params_module.load(params_path)
     spec = FeatureSpec.from_dict(load_metadata(model_dir)["features"])
     training = io.read_parquet(reference)
-    served = drift_module.read_prediction_log(predictions, drift_module.window_start(params, time.time()))
+    served = drift_module.read_served_sample(predictions, params, time.time())
     report, result = drift_module.analyse(training, served, spec, params)
     out = Path(out_dir)
     with io.together():

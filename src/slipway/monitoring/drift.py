@@ -8,7 +8,7 @@ against ``params.yaml``'s ``drift`` limits.
 
 from __future__ import annotations
 
-import json
+import random
 from typing import Any
 
 import pandas as pd
@@ -19,16 +19,49 @@ from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, is_number, lookup, random_seed
+from slipway.serving.codec import loads
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
-CUT_LINES = "cut_lines"  # the served frame's attrs: where lines that were not JSON were skipped
+# The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
+# window held when the frame is a sample of them.
+CUT_LINES = "cut_lines"
+WINDOW_ROWS = "window_rows"
 
 
-def read_prediction_log(location: str, since: float | None = None) -> pd.DataFrame:
-    """The inputs of every logged prediction made at ``since`` (epoch seconds) or later, from the
+class Reservoir:
+    """A uniform sample of at most ``size`` of the rows offered, in one pass (Algorithm R, seeded):
+    a week of prediction logs can hold more rows than the drift job's memory, and the comparison
+    uses a sample of ``drift.sample_size`` rows anyway. ``size`` ``None``: every row."""
+
+    def __init__(self, size: int | None = None, seed: int = 0):
+        self.size, self.seen, self.rows = size, 0, []
+        self._random = random.Random(seed)
+
+    def offer(self, row: dict) -> None:
+        self.seen += 1
+        if self.size is None or len(self.rows) < self.size:
+            self.rows.append(row)
+        else:
+            slot = self._random.randrange(self.seen)
+            if slot < self.size:
+                self.rows[slot] = row
+
+
+def read_served_sample(location: str, params: dict[str, Any], now: float) -> pd.DataFrame:
+    """The prediction log as ``slipway drift`` reads it: the window of ``drift.window_hours`` before
+    ``now``, sampled to ``drift.sample_size`` rows with ``drift.seed``."""
+    return read_prediction_log(location, window_start(params, now),
+                               Reservoir(lookup(params, "drift.sample_size", int, minimum=100),
+                                         random_seed(params, "drift.seed")))
+
+
+def read_prediction_log(location: str, since: float | None = None, sample: Reservoir | None = None) -> pd.DataFrame:
+    """The inputs of the logged predictions made at ``since`` (epoch seconds) or later, from the
     ``*.jsonl`` (or gzipped ``*.jsonl.gz``) files under ``location``: a local path or an ``s3://``
-    prefix where a log shipper puts them. Files last modified before ``since`` are not read: a
+    prefix where a log shipper puts them; all of them, or those ``sample`` keeps (the frame's
+    ``attrs[WINDOW_ROWS]`` counts them all). Files last modified before ``since`` are not read: a
     shipper writes a file after the lines in it."""
+    sample = sample or Reservoir()
     import fsspec  # only the drift job reads remote storage
 
     try:
@@ -43,31 +76,31 @@ def read_prediction_log(location: str, since: float | None = None) -> pd.DataFra
             files = sorted(path for path, info in found.items() if since is None or _modified(info) >= since)
     except (*storage_errors(), ValueError) as exc:  # unreachable, no permission; ValueError: s3://
         raise DataError(f"{location}: cannot be listed ({exc})") from None
-    rows, cut = [], []
+    cut = []
     for file in files:
         shown = fs.unstrip_protocol(file) if "://" in location else file
         try:
             with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
-                inputs, skipped = _logged_inputs(handle, shown, since)
+                skipped = _logged_inputs(handle, shown, since, sample)
         except (*storage_errors(), EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
-        rows += inputs
         cut += [f"{shown}:{number}" for number in skipped]
-    served = pd.DataFrame(rows)
+    served = pd.DataFrame(sample.rows)
     served.attrs[CUT_LINES] = cut
+    served.attrs[WINDOW_ROWS] = sample.seen
     return served
 
 
-def _logged_inputs(lines, shown: str, since: float | None) -> tuple[list[dict], list[int]]:
-    """The file's rows in the window, and the numbers of the lines skipped as not JSON: a write cut
-    short (a full disk, a killed shipper) leaves one, and one cut line must not stop every drift
-    check until its file leaves the window. A file mostly not JSON is refused."""
-    rows, parsed, skipped = [], 0, []
+def _logged_inputs(lines, shown: str, since: float | None, sample: Reservoir) -> list[int]:
+    """Offers the file's rows in the window to ``sample``; returns the numbers of the lines skipped
+    as not JSON: a write cut short (a full disk, a killed shipper) leaves one, and one cut line must
+    not stop every drift check until its file leaves the window. A file mostly not JSON is refused."""
+    parsed, skipped = 0, []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = loads(line)
         except ValueError as exc:
             skipped.append((number, exc))
             continue
@@ -79,12 +112,12 @@ def _logged_inputs(lines, shown: str, since: float | None) -> tuple[list[dict], 
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
         if since is None or logged_at >= since:
-            rows.append(inputs)
+            sample.offer(inputs)
     if len(skipped) > parsed:
         number, exc = skipped[0]
         raise DataError(f"{shown}: not a prediction log: {len(skipped)} of {len(skipped) + parsed} lines "
                         f"are not JSON (the first, line {number}: {exc})")
-    return rows, [number for number, _ in skipped]
+    return [number for number, _ in skipped]
 
 
 def _modified(info: dict) -> float:
@@ -109,8 +142,9 @@ MIN_VALUES = 10
 
 
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The logged inputs as the model reads them (numbers as floats, ``None`` as NaN). A value the
-    server would have refused means the log is not this model's: every such input is named."""
+    """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
+    ``None`` as NaN). A value the server would have refused means the log is not this model's:
+    every such input is named."""
     missing = [c for c in spec.inputs if c not in served.columns]
     if missing:
         raise DataError(f"prediction log lacks inputs {missing}")
@@ -146,13 +180,14 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     size = lookup(params, "drift.sample_size", int, minimum=100)
     seed = random_seed(params, "drift.seed")
     cut = served.attrs.get(CUT_LINES, [])
+    logged = served.attrs.get(WINDOW_ROWS, len(served))  # served may be a sample of them
     served = served_inputs(served, spec) if len(served) else served  # none in the window: inconclusive
-    report = {"rows": {"reference": len(reference), "served": len(served)}, "threshold": limit,
+    report = {"rows": {"reference": len(reference), "served": logged}, "threshold": limit,
               "window_hours": window_hours(params)}
     if cut:
         report["skipped_lines"] = {"count": len(cut), "first": cut[0]}
-    if len(served) < min_rows:
-        report.update(verdict=INCONCLUSIVE, reason=f"{len(served)} logged rows, fewer than {min_rows}",
+    if logged < min_rows:
+        report.update(verdict=INCONCLUSIVE, reason=f"{logged} logged rows, fewer than {min_rows}",
                       features={})
         return report, None
 
