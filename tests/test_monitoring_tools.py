@@ -230,6 +230,32 @@ def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything
     assert len(asked) == 3 and not any("status=" in q or "bucket" in q for q in asked)
 
 
+def test_each_canary_check_says_its_limit_and_the_keys_that_set_it(repo_params):
+    """The reviewers read the table before approving: a bare 1.5 beside a failed latency check did
+    not say 1.5 times what, nor where to change it."""
+    class Prometheus(canary.PrometheusClient):
+        def query(self, promql):
+            if "count_over_time" in promql or "model_info" in promql:
+                return [{"metric": {"track": t, "model_version": t}, "value": [0, "1"]} for t in ("canary", "stable")]
+            if "histogram_quantile" in promql:
+                return [{"metric": {"track": "canary"}, "value": [0, "0.3"]},
+                        {"metric": {"track": "stable"}, "value": [0, "0.1"]}]
+            if "slipway_prediction_score_bucket" in promql:
+                return [{"metric": {"track": t, "le": le}, "value": [0, n]}
+                        for t in ("canary", "stable") for le, n in (("0.5", "500"), ("+Inf", "1000"))]
+            errors = 'status=~"5.."' in promql
+            return [{"metric": {"track": t}, "value": [0, "0" if errors else "1000"]} for t in ("canary", "stable")]
+
+    result = canary.analyse(Prometheus("http://prometheus.invalid"), repo_params)
+    assert {c["check"]: c["verdict"] for c in result["checks"]} == {
+        "error_ratio": "pass", "latency_p95": "fail", "score_ks": "pass"}
+    text = canary.markdown(result)
+    assert ("| latency_p95 | fail | canary 300.0 ms vs stable 100.0 ms | <= 1.5x stable's, unless under 0.05 s "
+            "(canary.max_latency_p95_ratio, canary.min_latency_p95_seconds) |") in text
+    assert "| <= 0.01 and <= stable's + 0.005 (canary.max_error_ratio, canary.max_error_ratio_increase) |" in text
+    assert "| score_ks | pass | max CDF gap 0.000 | <= 0.2 (canary.max_score_ks) |" in text
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("window", "10 minutes", "canary.window must be a Prometheus duration such as 10m or 1h30m, got '10 minutes'"),
     ("window", "10", "canary.window must be a Prometheus duration"),

@@ -97,9 +97,10 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
                 for s in client.query(f"max by (track, model_version) (slipway_model_info{{{JOB}}})")}
     checks = []
 
-    def check(name: str, value, threshold, ok: bool, detail: str) -> None:
+    def check(name: str, value, threshold, ok: bool, detail: str, limit: str) -> None:
+        """``limit``: the bound in words, with the ``params.yaml`` keys that set it, for the reviewers."""
         checks.append({"check": name, "value": value, "threshold": threshold,
-                       "verdict": PASS if ok else FAIL, "detail": detail})
+                       "verdict": PASS if ok else FAIL, "detail": detail, "limit": limit})
 
     canary_requests = requests.get("canary", 0.0)
     result = {"window": window, "canary_version": versions.get("canary"),
@@ -130,22 +131,28 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
     check("error_ratio", round(ratio["canary"], 6), limits["max_error_ratio"],
           ratio["canary"] <= limits["max_error_ratio"]
           and ratio["canary"] <= ratio["stable"] + limits["max_error_ratio_increase"],
-          f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}")
+          f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}",
+          f"<= {limits['max_error_ratio']:g} and <= stable's + {limits['max_error_ratio_increase']:g} "
+          "(canary.max_error_ratio, canary.max_error_ratio_increase)")
     p95 = client.by_track(
         f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
         f'{{{PREDICTIONS}}}[{window}])))')
     latency = {t: _finite(p95.get(t)) for t in ("canary", "stable")}
+    latency_limit = (f"<= {limits['max_latency_p95_ratio']:g}x stable's, unless under "
+                     f"{limits['min_latency_p95_seconds']:g} s (canary.max_latency_p95_ratio, "
+                     "canary.min_latency_p95_seconds)")
     if latency["canary"] is None or latency["stable"] is None:
-        check("latency_p95", None, limits["max_latency_p95_ratio"], False, "no latency data for a track")
+        check("latency_p95", None, limits["max_latency_p95_ratio"], False, "no latency data for a track", latency_limit)
     else:
         slow = (latency["canary"] > limits["max_latency_p95_ratio"] * latency["stable"]
                 and latency["canary"] > limits["min_latency_p95_seconds"])
         check("latency_p95", round(latency["canary"], 6), limits["max_latency_p95_ratio"], not slow,
-              f"canary {latency['canary'] * 1000:.1f} ms vs stable {latency['stable'] * 1000:.1f} ms")
+              f"canary {latency['canary'] * 1000:.1f} ms vs stable {latency['stable'] * 1000:.1f} ms", latency_limit)
     ks = score_ks(client, window)
     check("score_ks", None if ks is None else round(ks, 6), limits["max_score_ks"],
           ks is not None and ks <= limits["max_score_ks"],
-          "no score data for a track" if ks is None else f"max CDF gap {ks:.3f}")
+          "no score data for a track" if ks is None else f"max CDF gap {ks:.3f}",
+          f"<= {limits['max_score_ks']:g} (canary.max_score_ks)")
     result["verdict"] = PASS if all(c["verdict"] == PASS for c in checks) else FAIL
     return result
 
@@ -157,4 +164,4 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['window']}: {result['requests']['canary']:.0f} canary and "
         f"{result['requests']['stable']:.0f} stable requests.",
         result.get("reason"), ["check", "verdict", "detail", "limit"],
-        [[c["check"], c["verdict"], c["detail"], c["threshold"]] for c in result["checks"]])
+        [[c["check"], c["verdict"], c["detail"], c["limit"]] for c in result["checks"]])
