@@ -159,13 +159,14 @@ def test_drift_reads_a_sample_of_the_window_and_counts_every_row(tmp_path, repo_
     report, _ = drift.analyse(reference, served, FeatureSpec(["x"], {}), params)
     assert report["rows"]["served"] == 1000 and report["verdict"] == PASS
     assert "1000 logged rows (the last 168 h)" in drift.markdown(report)
+    assert "a feature drifts above 0.2 (drift.max_feature_drift)." in drift.markdown(report)
 
 
 def test_no_prediction_in_the_window_is_inconclusive(tmp_path, repo_params):
     (tmp_path / "old.jsonl").write_text(log_line(NOW - 1000 * 3600, 1))
     served = drift.read_prediction_log(str(tmp_path), drift.window_start(repo_params, NOW))
     report, _ = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
-    assert report["verdict"] == INCONCLUSIVE and report["reason"] == "0 logged rows, fewer than 200"
+    assert report["verdict"] == INCONCLUSIVE and report["reason"] == "0 logged rows, fewer than 200 (drift.min_rows)"
     assert "0 logged rows (the last 168 h) against 3000 training rows" in drift.markdown(report)
 
 

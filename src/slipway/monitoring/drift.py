@@ -187,7 +187,7 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     if cut:
         report["skipped_lines"] = {"count": len(cut), "first": cut[0]}
     if logged < min_rows:
-        report.update(verdict=INCONCLUSIVE, reason=f"{logged} logged rows, fewer than {min_rows}",
+        report.update(verdict=INCONCLUSIVE, reason=f"{logged} logged rows, fewer than {min_rows} (drift.min_rows)",
                       features={})
         return report, None
 
@@ -231,7 +231,7 @@ def markdown(report: dict) -> str:
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
-        f"a feature drifts above {report['threshold']:g}.{_skipped(report)}",
+        f"a feature drifts above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}",
         report.get("reason"), ["feature", "drift score"], scored + unscored)
 
 
