@@ -498,6 +498,17 @@ def test_workflows_are_least_privilege_and_pinned():
                     assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step["uses"]
 
 
+def test_dependabot_moves_the_pinned_actions_forward():
+    """Pinned by SHA, the actions would stay at their first versions, security fixes included."""
+    import yaml
+
+    config = REPO / ".github/dependabot.yml"
+    schema = run(str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(config))
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    [actions] = [u for u in yaml.safe_load(config.read_text())["updates"] if u["package-ecosystem"] == "github-actions"]
+    assert actions["directory"] == "/"  # where Dependabot finds .github/workflows
+
+
 def test_every_job_that_reaches_the_dvc_remote_gets_its_credentials():
     """Each job with an OIDC token (id-token: write) reaches the DVC remote as the README's CI
     secrets section offers: the AWS_ROLE_ARN role, or else the access-key secrets, in one
