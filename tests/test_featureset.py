@@ -118,6 +118,18 @@ def test_numbers_stored_as_text_are_numeric_when_declared_and_stay_text_when_inf
         infer(churn.assign(flag=churn.index % 2 == 0), numeric=["flag"])
 
 
+def test_numbers_with_a_decimal_comma_read_as_text_are_named_with_the_setting_that_reads_them(churn):
+    """A European CSV read with data.decimal '.': every price is text, so featurize saw hundreds of
+    categories and advised dropping the column or raising the limit."""
+    comma = churn.assign(monthly_charges=churn["monthly_charges"].map(lambda v: f"{v:.2f}".replace(".", ",")))
+    setting = r"numbers with a decimal comma \(e.g. '17,99'\): for a CSV, set data.decimal: ','"
+    with pytest.raises(ParamsError, match=rf"'monthly_charges' has \d+ categories, .*; its values are {setting}$"):
+        infer(comma)
+    with pytest.raises(ParamsError, match=rf"not numeric: monthly_charges \(object, .*\); monthly_charges: {setting}; "
+                                         "declare them"):
+        infer(comma, numeric=infer(churn).numeric)
+
+
 def _reads_an_undeclared_column(cols):
     return cols["tenure_months"] / cols["monthly_charges"]
 

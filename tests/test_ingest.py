@@ -246,7 +246,7 @@ def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, param
     monkeypatch.setattr(ingest, "read_batches", warehouse)
     params["data"]["source"] = "warehouse://churn"
     ingest.main(params)
-    assert calls == [("warehouse://churn", ["encoding", "fmt", "pattern", "separator"])]
+    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "pattern", "separator"])]
     splits = [pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")]
     assert set().union(*(split["__batch__"] for split in splits)) == set(churn["event_timestamp"].dt.strftime("%Y-%m"))
     monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": churn.assign(__batch__=1)})
@@ -258,6 +258,16 @@ def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, param
 def test_a_separator_that_is_not_one_character_is_a_params_error(workdir, params, separator):
     params["data"]["separator"] = separator
     with pytest.raises(ParamsError, match=f"data.separator must be auto or one character, got {separator!r}"):
+        ingest.main(params)
+
+
+@pytest.mark.parametrize(("decimal", "separator", "message"), [
+    ("comma", "auto", r"data.decimal must be one of"),
+    (",", ",", r"data.decimal and data.separator are both ','"),
+])
+def test_a_decimal_mark_that_cannot_be_is_a_params_error(workdir, params, decimal, separator, message):
+    params["data"].update(decimal=decimal, separator=separator)
+    with pytest.raises(ParamsError, match=message):
         ingest.main(params)
 
 

@@ -69,6 +69,16 @@ def test_a_csvs_separator_is_the_one_its_header_uses(tmp_path, separator):
     assert read_one(path).equals(frame)
 
 
+def test_a_decimal_comma_is_read_when_data_decimal_says_so(tmp_path):
+    path = tmp_path / "batch.csv"
+    path.write_text("unit price;colour\n1,5;red\n-2,25;blue\n")
+    assert read_one(path, decimal=",")["unit price"].tolist() == [1.5, -2.25]
+    assert read_one(path)["unit price"].tolist() == ["1,5", "-2,25"]  # text: featurize names the setting
+    path.write_text("unit price,colour\n1,red\n")
+    with pytest.raises(DataError, match="its header is separated by ',', which data.decimal makes the decimal mark"):
+        read_one(path, decimal=",")
+
+
 def test_a_named_separator_wins_and_a_header_without_one_is_one_column(tmp_path):
     path = tmp_path / "batch.csv"
     path.write_text("a;b|c\n1;2|3\n")

@@ -21,7 +21,10 @@ from pandas.api import types as ptypes
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import as_numbers
+from slipway.values import as_numbers, decimal_comma_numbers
+
+# How featurize tells a column of decimal-comma numbers read as text.
+DECIMAL_COMMA = "numbers with a decimal comma (e.g. '17,99'): for a CSV, set data.decimal: ','"
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -214,8 +217,10 @@ def infer_spec(
     not_numeric = {c: non_numbers(train[c]) for c in numeric or []}
     not_numeric = {c: examples for c, examples in not_numeric.items() if examples}
     if not_numeric:
+        comma = [c for c in not_numeric if decimal_comma_numbers(train[c])]
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
                           + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples})" for c, examples in not_numeric.items())
+                          + (f"; {', '.join(comma)}: {DECIMAL_COMMA}" if comma else "")
                           + "; declare them in data.categorical_features")
     if numeric is None:
         numeric = [
@@ -235,12 +240,13 @@ def infer_spec(
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
         if len(labels) > max_categories:
-            numbers = "its values are all numbers: declare it in data.numeric_features, " \
-                if not non_numbers(train[name]) else ""
-            raise ParamsError(
-                f"params: categorical feature {name!r} has {len(labels)} categories, more than "
-                f"featurize.max_categories={max_categories}; {numbers}drop it (data.drop_columns) "
-                "or raise the limit"
-            )
+            if decimal_comma_numbers(train[name]):
+                advice = f"its values are {DECIMAL_COMMA}"
+            else:
+                numbers = "" if non_numbers(train[name]) else \
+                    "its values are all numbers: declare it in data.numeric_features, "
+                advice = f"{numbers}drop it (data.drop_columns) or raise the limit"
+            raise ParamsError(f"params: categorical feature {name!r} has {len(labels)} categories, more than "
+                              f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
     return FeatureSpec(list(numeric), categories, list(derived))

@@ -19,3 +19,15 @@ def as_numbers(values: pd.Series) -> pd.Series:
     objects = values.astype(object)
     flags = objects.map(lambda v: isinstance(v, bool | np.bool_))
     return pd.to_numeric(objects.where(~flags), errors="coerce").astype("float64")
+
+
+def decimal_comma_numbers(values: pd.Series) -> bool:
+    """Whether ``values`` are numbers written as text with a decimal comma (``"17,99"``): a European
+    export read without ``data.decimal: ","``, which featurize would otherwise take for categories."""
+    present = values.dropna()
+    if present.empty or ptypes.is_numeric_dtype(present) or ptypes.is_bool_dtype(present):
+        return False
+    text = present.astype(str)
+    # A decimal point anywhere means another convention (or a typo, 12,50 among 12.5s): no advice.
+    return bool(text.str.contains(",", regex=False).any()) and not text.str.contains(".", regex=False).any() \
+        and bool(np.isfinite(as_numbers(text.str.replace(",", ".", regex=False))).all())

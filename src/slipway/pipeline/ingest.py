@@ -247,6 +247,10 @@ def main(params: dict[str, Any]) -> None:
     separator = lookup(params, "data.separator", str, "auto")
     if separator != "auto" and len(separator) != 1:
         raise ParamsError(f"params: data.separator must be auto or one character, got {separator!r}")
+    decimal = lookup(params, "data.decimal", str, ".", choices=(".", ","))
+    if decimal == separator:
+        raise ParamsError(f"params: data.decimal and data.separator are both {decimal!r}; a CSV with a "
+                          "decimal comma separates its fields with another character (most often ;)")
     encoding = lookup(params, "data.encoding", str, "utf-8")
     try:
         codecs.lookup(encoding)
@@ -255,7 +259,7 @@ def main(params: dict[str, Any]) -> None:
                           "(e.g. utf-8, cp1252, latin-1)") from None
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
-                           encoding=encoding)
+                           decimal=decimal, encoding=encoding)
     frame = plain_types(combine(batches))
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
