@@ -100,6 +100,43 @@ def test_timestamps_become_naive_utc_dates(values, expected):
     assert [None if pd.isna(v) else v.strftime("%Y-%m-%d") for v in parsed] == expected
 
 
+@pytest.mark.parametrize(("values", "expected"), [
+    (["03.04.2025", "13.04.2025 10:30", None], ["2025-04-03", "2025-04-13", None]),  # the 13th shows: day first
+    (["04/03/2025", "04/13/2025"], ["2025-04-03", "2025-04-13"]),  # the 13 second shows: month first
+    (["2025-04-03", "03.04.2025", "31.12.2025"], ["2025-04-03", "2025-04-03", "2025-12-31"]),  # ISO beside them
+])
+def test_day_or_month_first_is_read_from_the_column_as_a_whole(values, expected):
+    """pandas reads each value on its own: 03.04.2025 as March 4th, 13.04.2025 as April 13th, so a
+    European export's early days of each month went to the wrong month, and the time split with them."""
+    parsed = ingest.parse_timestamps(pd.DataFrame({"t": values}), "t")["t"]
+    assert [None if pd.isna(v) else v.strftime("%Y-%m-%d") for v in parsed] == expected
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (["03.04.2025", "04.05.2025"], "2 dates such as '03.04.2025' may put the day or the month first, and none "
+                                   "shows which; set data.timestamp_format"),
+    (["13.04.2025", "04/13/2025"], "dates written day first ('13.04.2025') and month first ('04/13/2025') together"),
+])
+def test_dates_whose_order_cannot_be_told_are_refused_with_the_setting(values, message):
+    with pytest.raises(DataError, match=re.escape(f"column 't', rule timestamp: {message}")):
+        ingest.parse_timestamps(pd.DataFrame({"t": values}), "t")
+
+
+def test_a_named_timestamp_format_reads_every_value_and_names_those_it_does_not(workdir, params, churn, monkeypatch):
+    frame = churn.assign(event_timestamp=churn["event_timestamp"].dt.strftime("%d.%m.%Y %H:%M"))
+    params["data"]["timestamp_format"] = "%d.%m.%Y %H:%M"
+    monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": frame})
+    ingest.main(params)
+    train, test = (pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test"))
+    assert pd.concat([train, test])["event_timestamp"].sort_values().tolist() == \
+        churn["event_timestamp"].dt.floor("min").sort_values().tolist()
+    with pytest.raises(DataError, match=r"2 values are not dates in data.timestamp_format '%d.%m.%Y', e.g. "
+                                        r"\['2025-04-03', '04/03/2025'\]"):
+        ingest.parse_timestamps(pd.DataFrame({"t": ["03.04.2025", "2025-04-03", "04/03/2025"]}), "t", "%d.%m.%Y")
+    with pytest.raises(DataError, match="column 't' holds numbers, .*data.timestamp_format .* set it to null"):
+        ingest.parse_timestamps(pd.DataFrame({"t": [20250403]}), "t", "%Y%m%d")
+
+
 def test_zoned_and_unzoned_timestamps_together_are_refused():
     frame = pd.DataFrame({"t": ["2025-01-01T00:00:00Z", "2025-01-02 00:00:00", "2025-01-03T00:00:00+01:00"]})
     with pytest.raises(DataError) as refused:

@@ -149,33 +149,71 @@ def refuse_zoned_with_unzoned(column: str, values: pd.Series, stamps: pd.Series)
             "which moment the unzoned ones mean is unknown")
 
 
-def parse_timestamps(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """The timestamp column as naive UTC dates: text in any unambiguous format (values with time
-    zones are converted to UTC), YYYYMMDD numbers or epoch numbers."""
+def parse_timestamps(frame: pd.DataFrame, column: str, fmt: str | None = None) -> pd.DataFrame:
+    """The timestamp column as naive UTC dates: text in any unambiguous format, or in ``fmt``
+    (``data.timestamp_format``, a strptime format), values with time zones converted to UTC;
+    YYYYMMDD numbers or epoch numbers."""
     if column not in frame.columns:
         raise DataError(f"data.timestamp_column: column {column!r} not in the data")
     values = frame[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if fmt is not None:
+            raise DataError(f"column {column!r} holds numbers, which are read as YYYYMMDD or epoch dates: "
+                            f"data.timestamp_format ({fmt!r}) is for dates written as text; set it to null")
         parsed = numbers_to_datetime(values)
     else:
         if values.dtype == object:  # Parquet batches that disagree: dates with a time zone, and without
             refuse_zoned_with_unzoned(column, values, values)
+        # Each value on its own unless the format is given: mixed forms, where day-first dates
+        # go by the order the column shows (pandas alone reads 03.04.2025 as March and 13.04.2025 as April).
+        options = {"format": fmt} if fmt is not None else {"format": "mixed", "dayfirst": day_first(column, values)}
         with warnings.catch_warnings():  # pandas warns of mixed offsets; handled below
             warnings.simplefilter("ignore", FutureWarning)
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            parsed = pd.to_datetime(values, errors="coerce", **options)
         if parsed.dtype == object:  # several UTC offsets, or zoned and unzoned values together
             refuse_zoned_with_unzoned(column, values, parsed)
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+            parsed = pd.to_datetime(values, errors="coerce", utc=True, **options)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = parsed.isna() & values.notna()
     if bad.any():
         examples = values[bad].astype(str).unique()[:5].tolist()
+        shape = f" in data.timestamp_format {fmt!r}" if fmt is not None else ""
         raise DataError(
-            f"column {column!r}, rule timestamp: {int(bad.sum())} values are not dates, e.g. {examples}"
+            f"column {column!r}, rule timestamp: {int(bad.sum())} values are not dates{shape}, e.g. {examples}"
         )
     frame[column] = parsed
     return frame
+
+
+# A date whose day and month, as numbers, come before the year: 03.04.2025, 4/3/25, 03-04-2025 10:00.
+DAY_AND_MONTH_FIRST = r"^\s*(\d{1,2})[./-](\d{1,2})[./-]\d{2,4}(?!\d)"
+
+
+def day_first(column: str, values: pd.Series) -> bool:
+    """Whether the column's dates written day-and-month-first (:data:`DAY_AND_MONTH_FIRST`) put the
+    day first, as the values show: a first number above 12 is a day, a second one above 12 makes
+    the first the month. Values that show neither, or both orders, are an error that names
+    ``data.timestamp_format``: a guess would put some events in the wrong month."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False  # dates already (Parquet's timestamps)
+    try:
+        parts = values.str.extract(DAY_AND_MONTH_FIRST).dropna()
+    except AttributeError:  # no text at all: the Timestamp objects of Parquet batches that disagree
+        return False
+    if parts.empty:
+        return False
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    shown = {"day": values[first.index[first > 12]], "month": values[second.index[second > 12]]}
+    if len(shown["day"]) and len(shown["month"]):
+        raise DataError(f"column {column!r}, rule timestamp: dates written day first ({shown['day'].iloc[0]!r}) and "
+                        f"month first ({shown['month'].iloc[0]!r}) together; fix the export, or set "
+                        "data.timestamp_format to the one it should be")
+    if not len(shown["day"]) and not len(shown["month"]):
+        raise DataError(f"column {column!r}, rule timestamp: {len(parts)} dates such as {values[parts.index[0]]!r} "
+                        "may put the day or the month first, and none shows which; set data.timestamp_format "
+                        "(e.g. '%d.%m.%Y' or '%m/%d/%Y %H:%M')")
+    return bool(len(shown["day"]))
 
 
 def split_by_time(frame: pd.DataFrame, column: str, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -263,7 +301,7 @@ def main(params: dict[str, Any]) -> None:
     frame = plain_types(combine(batches))
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
-        frame = parse_timestamps(frame, timestamp)
+        frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
     train, test = split(frame, params)
     with io.together():
         io.write_parquet(paths.TRAIN_RAW, train)  # written without the index
