@@ -90,6 +90,17 @@ def test_shuffled_labels_fail_performance_and_baseline(churn_split, base_params)
     assert floor.endswith("required >= 0.7 (gate.min_roc_auc)")  # the key to change, if it must be
 
 
+def test_a_nullable_boolean_feature_read_from_parquet_leaves_every_check_able_to_run(churn_split, base_params):
+    """As ingest writes it (plain types): pandas' nullable boolean made the train/test mix check
+    an ERROR, which fails the gate."""
+    rng = np.random.default_rng(3)
+    train_frame, test_frame = (ingest.plain_types(f.assign(
+        autopay=pd.array(np.where(rng.random(len(f)) < 0.1, None, rng.random(len(f)) < 0.5), dtype="boolean")))
+        for f in churn_split)
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    assert [c for c in report["conditions"] if c["verdict"] == "error"] == []
+
+
 def test_leaking_feature_is_caught(churn_split, base_params):
     rng = np.random.default_rng(1)
     train_frame, test_frame = (

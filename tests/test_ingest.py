@@ -246,6 +246,24 @@ def test_values_in_types_that_would_pass_for_categories_become_plain():
         ingest.plain_types(pd.DataFrame({"region": [b"n\xf6rth"]}))
 
 
+def test_pandas_nullable_types_become_the_numpy_ones_a_csv_gives():
+    """Parquet written from pandas' nullable types reads back in them: a nullable boolean feature
+    made deepchecks' train/test mix check fail to run ("Invalid value '__deepchecks_na_filler__' for
+    dtype 'boolean'"), and with it the gate."""
+    frame = ingest.plain_types(pd.DataFrame({
+        "visits": pd.array([3, None, 5], dtype="Int64"), "count": pd.array([1, 2, 3], dtype="Int64"),
+        "autopay": pd.array([True, None, False], dtype="boolean"),
+        "vip": pd.array([True, False, True], dtype="boolean"),
+        "city": pd.array(["Lyon", None, "Köln"], dtype="string[pyarrow]"),
+        "spend": pd.array([1.5, None, 2.0], dtype="Float64"), "plan": pd.Categorical(["a", "b", "a"])}))
+    assert frame["visits"].dtype == float and frame["visits"].isna().tolist() == [False, True, False]
+    assert frame["count"].dtype == "int64" and frame["vip"].dtype == bool and frame["spend"].dtype == float
+    assert frame["autopay"].dtype == object and frame["autopay"].tolist()[::2] == [True, False]
+    assert frame["city"].dtype == object and frame["city"].tolist()[::2] == ["Lyon", "Köln"]
+    assert frame["autopay"].isna().iloc[1] and frame["city"].isna().iloc[1]
+    assert isinstance(frame["plan"].dtype, pd.CategoricalDtype)
+
+
 def test_numbers_that_are_not_moments_are_listed():
     with pytest.raises(DataError, match=r"column 't', rule timestamp: 1 values are not dates, e.g. \['inf'\]"):
         ingest.parse_timestamps(pd.DataFrame({"t": [1735689600.0, float("inf")]}), "t")

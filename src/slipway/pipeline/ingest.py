@@ -97,10 +97,14 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
     - bytes (text some writers store without marking it UTF-8) as text, or the model would learn
       b'north' where a request says north;
     - a column mixing Python types (batches that disagree) as text, so it can be stored and
-      ``validate`` reports the offending values instead of a writer crashing.
+      ``validate`` reports the offending values instead of a writer crashing;
+    - pandas' nullable types (``Int64``, ``boolean``, ``string``, as Parquet written from them
+      reads back) as the NumPy ones a CSV gives: integers, or floats where a value is missing;
+      booleans, or objects beside missing values; text as objects. deepchecks cannot fill the
+      missing values of a nullable boolean, and a gate check that cannot run fails the gate.
     """
     for name in frame.columns:
-        values = frame[name]
+        values = frame[name] = plain_nullable(frame[name])
         if values.dtype == np.float16:
             frame[name] = values.astype(np.float32)
         elif pd.api.types.is_timedelta64_dtype(values):
@@ -118,6 +122,23 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
         elif kind.startswith("mixed"):
             frame[name] = values.where(values.isna(), values.astype(str))
     return frame
+
+
+def plain_nullable(values: pd.Series) -> pd.Series:
+    """``values`` in a NumPy dtype if pandas holds them in a nullable (extension) one, with NaN for
+    pandas' NA; other columns as they are (categories and zoned dates included)."""
+    dtype = values.dtype
+    if not isinstance(dtype, pd.api.extensions.ExtensionDtype) or isinstance(
+            dtype, pd.CategoricalDtype | pd.DatetimeTZDtype | pd.PeriodDtype | pd.IntervalDtype | pd.SparseDtype):
+        return values
+    missing = bool(values.isna().any())
+    if pd.api.types.is_bool_dtype(dtype):
+        return values.astype(object).where(values.notna(), np.nan) if missing else values.astype(bool)
+    if pd.api.types.is_numeric_dtype(dtype):
+        return values.astype("float64") if missing else values.astype(dtype.numpy_dtype)
+    if pd.api.types.is_string_dtype(dtype):
+        return values.astype(object).where(values.notna(), np.nan)
+    return values
 
 
 def numbers_to_datetime(values: pd.Series) -> pd.Series:
