@@ -101,6 +101,19 @@ def test_a_target_of_fractional_numbers_is_named_as_one_to_regress(churn, params
     assert validate.check_target(as_floats, as_floats, params) == []
 
 
+def test_a_class_written_two_ways_is_named_with_its_spellings(churn, params):
+    """'yes' and 'Yes ' from an export learnt as two classes: a binary problem became a multiclass
+    one, with a class nobody meant."""
+    train = churn.assign(churned=churn["churned"].map({0: "no", 1: "yes"}))
+    test = train.copy()
+    train.loc[train.index[:3], "churned"] = "Yes "
+    test.loc[test.index[:1], "churned"] = "NO"
+    assert [p.line() for p in validate.check_target(train, test, params)] == [
+        "  train/test: column 'churned', rule classes_spelt_once: 4 rows, e.g. [['no', 'NO'], ['yes', 'Yes ']]"]
+    clean = churn.assign(churned=churn["churned"].map({0: "no", 1: "yes"}))
+    assert validate.check_target(clean, clean, params) == []
+
+
 def test_a_dropped_column_is_checked_only_where_a_rule_names_it(churn, params):
     """data.drop_columns keeps a column out of the model, so its nulls are not the model's problem
     (an all-null export column no longer blocks the pipeline); an explicit rule still applies."""

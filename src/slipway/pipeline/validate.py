@@ -213,6 +213,9 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
                                                    _examples(values[fractional], limit)), frame, fractional, limit))
     if continuous:
         return continuous
+    spelt = _classes_spelt_twice(train, test, target, limit)
+    if spelt:
+        return [spelt]
     classes = train[target].dropna().unique()
     if len(classes) < 2:
         return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist(), "class(es)")]
@@ -223,6 +226,25 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
         return [_located(Problem("test", target, "class_in_train", int(unseen.sum()),
                                  _examples(test.loc[unseen, target], limit)), test, unseen, limit)]
     return []
+
+
+def _classes_spelt_twice(train: pd.DataFrame, test: pd.DataFrame, target: str, limit: int) -> Problem | None:
+    """Labels that differ only in case or surrounding spaces (``yes``, ``Yes``, ``yes ``): one class
+    written two ways by an export. Learnt apart, a binary problem becomes a multiclass one with a
+    class nobody meant. Counted: the rows not written the most common way."""
+    labels = pd.concat([frame[target] for frame in (train, test) if target in frame.columns])
+    counts = labels.value_counts()  # the few distinct labels, most common first
+    counts = counts[[isinstance(label, str) for label in counts.index]]
+    if counts.empty:
+        return None
+    keys = pd.Series(counts.index, index=counts.index).str.strip().str.casefold()
+    groups = [list(written) for _, written in counts.groupby(keys.to_numpy(), sort=True).groups.items()
+              if len(written) > 1]
+    if not groups:
+        return None
+    # value_counts is ordered by count, so each group's first spelling is its most common.
+    others = sum(int(counts[written[1:]].sum()) for written in groups)
+    return Problem("train/test", target, "classes_spelt_once", others, groups[:limit])
 
 
 def summarize(problems: list[Problem]) -> str:
