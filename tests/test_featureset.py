@@ -130,6 +130,20 @@ def test_numbers_with_a_decimal_comma_read_as_text_are_named_with_the_setting_th
         infer(comma, numeric=infer(churn).numeric)
 
 
+def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
+    """'?' for a missing value made a column of numbers text: inferred as categories, with no
+    error when they were few, and the numbers lost their order."""
+    marked = churn.assign(num_products=churn["num_products"].astype(object))
+    marked.loc[marked.index[::40], "num_products"] = "?"
+    with pytest.raises(ParamsError, match=r"'num_products' \(30 of 1200 values are \['\?'\]\); if those mean "
+                                         r"missing, list them in data.na_values; if the numbers are codes, declare"):
+        infer(marked)
+    codes = infer(marked, numeric=[c for c in infer(churn).numeric if c != "num_products"],
+                  categorical=[*infer(churn).categorical, "num_products"])
+    assert "num_products" in codes.categorical  # declared: codes, as the team says
+    assert "contract" in infer(churn).categorical  # words are not numbers with markers
+
+
 def _reads_an_undeclared_column(cols):
     return cols["tenure_months"] / cols["monthly_charges"]
 

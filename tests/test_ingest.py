@@ -288,6 +288,23 @@ def test_main_writes_both_splits(workdir, params, churn):
     assert set(train["__batch__"]) | set(test["__batch__"]) == {"a.csv", "b.parquet"}
 
 
+def test_data_na_values_are_missing_in_csv_and_parquet_batches_alike(workdir, params, churn):
+    """UCI-style exports mark a missing value '?': read as text, the column of numbers became categories."""
+    (workdir / "raw").mkdir()
+    marked = churn.astype({"age": object, "region": object})
+    marked.loc[marked.index[::50], ["age", "region"]] = "?"
+    marked.iloc[:600].to_csv(workdir / "raw" / "a.csv", index=False)
+    marked.iloc[600:].astype({"age": str}).to_parquet(workdir / "raw" / "b.parquet")  # Parquet: text
+    params["data"].update(source="raw", na_values=["?"])
+    ingest.main(params)
+    rows = pd.concat([pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")])
+    assert "?" not in set(rows["region"]) and rows["region"].isna().sum() == churn["region"].isna().sum() + 24
+    assert "?" not in set(rows["age"].astype(str))
+    params["data"]["na_values"] = ["?", 0]
+    with pytest.raises(ParamsError, match=r"data.na_values must be a list of text values, got \['\?', 0\]"):
+        ingest.main(params)
+
+
 def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, params, churn, monkeypatch):
     """loading.read_batches is the team's to replace (a warehouse, say): ingest calls it with
     data.source and the file options as keywords, which such a reader ignores."""
@@ -301,7 +318,7 @@ def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, param
     monkeypatch.setattr(ingest, "read_batches", warehouse)
     params["data"]["source"] = "warehouse://churn"
     ingest.main(params)
-    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "pattern", "separator"])]
+    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "na_values", "pattern", "separator"])]
     splits = [pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")]
     assert set().union(*(split["__batch__"] for split in splits)) == set(churn["event_timestamp"].dt.strftime("%Y-%m"))
     monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": churn.assign(__batch__=1)})

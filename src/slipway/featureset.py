@@ -187,6 +187,29 @@ def non_numbers(values: pd.Series, limit: int = 2) -> list:
     return present[~np.isfinite(as_numbers(present))].astype(object).head(limit).tolist()
 
 
+# A text column this much numbers, the rest a few distinct texts, is numbers with markers of
+# missing values ("?", "-", "unknown"): inferred as categories, its numbers would lose their order.
+NUMBER_SHARE, MARKERS = 0.9, 5
+
+
+def refuse_numbers_with_markers(train: pd.DataFrame, inferred: list[str]) -> None:
+    """Columns inferred as categorical that are numbers but for a few markers, named with both
+    ways out: the markers as missing values, or the column declared categorical (codes)."""
+    found = []
+    for name in inferred:
+        present = train[name].dropna()
+        if present.empty or ptypes.is_numeric_dtype(present) or ptypes.is_bool_dtype(present):
+            continue
+        numbers = np.isfinite(as_numbers(present))
+        markers = present[~numbers].astype(str).unique()
+        if numbers.mean() >= NUMBER_SHARE and 0 < len(markers) <= MARKERS:
+            found.append(f"{name!r} ({int((~numbers).sum())} of {len(present)} values are {sorted(markers)})")
+    if found:
+        raise ParamsError(f"params: columns that hold numbers but for a few other values: {', '.join(found)}; "
+                          "if those mean missing, list them in data.na_values; if the numbers are codes, "
+                          "declare the columns in data.categorical_features")
+
+
 def infer_spec(
     train: pd.DataFrame,
     *,
@@ -230,6 +253,7 @@ def infer_spec(
         ]
     if categorical is None:
         categorical = [c for c in candidates if c not in numeric]
+        refuse_numbers_with_markers(train, categorical)
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
     if unknown:
         raise ParamsError(

@@ -124,6 +124,15 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
+    """Text that means a missing value (``data.na_values``) as missing, in every text column: the
+    CSV reader already reads it so, a Parquet file or a team's own reader does not."""
+    if na_values:
+        for name in frame.select_dtypes(include="object").columns:
+            frame[name] = frame[name].mask(frame[name].isin(na_values))
+    return frame
+
+
 def plain_nullable(values: pd.Series) -> pd.Series:
     """``values`` in a NumPy dtype if pandas holds them in a nullable (extension) one, with NaN for
     pandas' NA; other columns as they are (categories and zoned dates included)."""
@@ -316,10 +325,13 @@ def main(params: dict[str, Any]) -> None:
     except LookupError:
         raise ParamsError(f"params: data.encoding: {encoding!r} is not an encoding Python knows "
                           "(e.g. utf-8, cp1252, latin-1)") from None
+    na_values = lookup(params, "data.na_values", list, [])
+    if not all(isinstance(value, str) for value in na_values):
+        raise ParamsError(f"params: data.na_values must be a list of text values, got {na_values!r}")
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
-                           decimal=decimal, encoding=encoding)
-    frame = plain_types(combine(batches))
+                           decimal=decimal, encoding=encoding, na_values=na_values)
+    frame = missing_as_missing(plain_types(combine(batches)), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
