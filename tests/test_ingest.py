@@ -288,6 +288,22 @@ def test_main_writes_both_splits(workdir, params, churn):
     assert set(train["__batch__"]) | set(test["__batch__"]) == {"a.csv", "b.parquet"}
 
 
+def test_text_values_lose_surrounding_spaces_and_blanks_are_missing(workdir, params, churn):
+    """A CSV written with ', ' between fields (UCI's Adult: ' State-gov') or a CHAR column's padding
+    made categories no request names: the server refused 'north' for a model that knew ' north'."""
+    (workdir / "raw").mkdir()
+    padded = churn.assign(region=" " + churn["region"], plan_tier=churn["plan_tier"].str.ljust(10))
+    padded.loc[padded.index[:5], "contract"] = "   "
+    padded.to_csv(workdir / "raw" / "a.csv", index=False)
+    params["data"].update(source="raw", na_values=["?"])
+    padded.iloc[:1, :].assign(region=" ?").to_parquet(workdir / "raw" / "b.parquet")  # trimmed, then a marker
+    ingest.main(params)
+    rows = pd.concat([pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")])
+    assert set(rows["region"].dropna()) == set(churn["region"]) and rows["region"].isna().sum() == 1
+    assert set(rows["plan_tier"]) == set(churn["plan_tier"])
+    assert rows["contract"].isna().sum() == 6  # the five blanks, and the Parquet copy of the first
+
+
 def test_data_na_values_are_missing_in_csv_and_parquet_batches_alike(workdir, params, churn):
     """UCI-style exports mark a missing value '?': read as text, the column of numbers became categories."""
     (workdir / "raw").mkdir()

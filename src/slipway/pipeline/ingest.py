@@ -124,6 +124,20 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def trimmed_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text values without surrounding spaces, and a value of spaces only as missing: a CSV written
+    with ", " between fields (UCI's Adult: ' State-gov') or a warehouse's fixed-width CHAR padding
+    would otherwise be categories no request names. Only the distinct values are looked at, so a
+    column with nothing to trim costs one hash pass."""
+    for name in frame.select_dtypes(include="object").columns:
+        values = frame[name]
+        trimmed = {value: value.strip() or np.nan for value in pd.unique(values)
+                   if isinstance(value, str) and value != value.strip()}
+        if trimmed:
+            frame[name] = values.replace(trimmed)
+    return frame
+
+
 def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
     """Text that means a missing value (``data.na_values``) as missing, in every text column: the
     CSV reader already reads it so, a Parquet file or a team's own reader does not."""
@@ -331,7 +345,7 @@ def main(params: dict[str, Any]) -> None:
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
                            decimal=decimal, encoding=encoding, na_values=na_values)
-    frame = missing_as_missing(plain_types(combine(batches)), na_values)
+    frame = missing_as_missing(trimmed_text(plain_types(combine(batches))), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
