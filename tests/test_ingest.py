@@ -304,6 +304,17 @@ def test_text_values_lose_surrounding_spaces_and_blanks_are_missing(workdir, par
     assert rows["contract"].isna().sum() == 6  # the five blanks, and the Parquet copy of the first
 
 
+def test_a_column_the_params_name_but_the_data_lacks_is_said_with_the_nearest_and_the_names_there_are(churn, params):
+    params["ingest"]["split"] = "random"
+    params["data"]["id_column"] = "customer"
+    with pytest.raises(DataError, match=r"^data.id_column: column 'customer' not in the data \(did you mean "
+                                        r"'customer_id'\?\); its columns: \['customer_id', 'event_timestamp',"):
+        ingest.split(churn, params)
+    with pytest.raises(DataError, match="columns named \\['income'\\] but for surrounding spaces"):
+        ingest.combine({"a.csv": pd.DataFrame({" income": [1], "income ": [2]})})
+    assert list(ingest.combine({"a.csv": pd.DataFrame({" income": [1]})}).columns) == ["income", "__batch__"]
+
+
 def test_data_na_values_are_missing_in_csv_and_parquet_batches_alike(workdir, params, churn):
     """UCI-style exports mark a missing value '?': read as text, the column of numbers became categories."""
     (workdir / "raw").mkdir()

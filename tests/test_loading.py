@@ -79,6 +79,16 @@ def test_a_decimal_comma_is_read_when_data_decimal_says_so(tmp_path):
         read_one(path, decimal=",")
 
 
+def test_a_csv_written_with_comma_space_reads_numbers_names_and_markers(tmp_path):
+    """UCI's Adult writes ', ' between fields: ' 2174' was text, so its column became categories."""
+    path = tmp_path / "adult.csv"
+    path.write_text("age, workclass, capital_gain\n39, State-gov, 2174\n50, ?, ?\n")
+    frame = read_one(path, na_values=["?"])
+    assert list(frame.columns) == ["age", "workclass", "capital_gain"]
+    assert frame["capital_gain"].tolist()[0] == 2174 and frame["capital_gain"].isna().tolist() == [False, True]
+    assert frame["workclass"].tolist()[0] == "State-gov" and frame["workclass"].isna().iloc[1]
+
+
 def test_a_named_separator_wins_and_a_header_without_one_is_one_column(tmp_path):
     path = tmp_path / "batch.csv"
     path.write_text("a;b|c\n1;2|3\n")

@@ -121,8 +121,10 @@ def read_csv_rows(path: str, separator: str, encoding: str, decimal: str = ".",
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "Length of header or names does not match", pd.errors.ParserWarning)
         try:
+            # skipinitialspace: a CSV written with ", " between fields (UCI's Adult) holds " 2174",
+            # a number, and " ?", a missing value, as their own text would not say.
             return pd.read_csv(path, sep=separator, encoding=encoding, decimal=decimal, na_values=list(na_values),
-                               index_col=False)
+                               skipinitialspace=True, index_col=False)
         except pd.errors.ParserWarning:
             raise DataError(f"{path}: a row has more fields than the header has names, and its last ones "
                             f"would be lost: the header lacks a name, or a value holds the separator "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import difflib
 import sys
 import warnings
 from typing import Any
@@ -26,6 +27,29 @@ def check_column_names(name: str, frame: pd.DataFrame) -> None:
     if BATCH_COLUMN in frame.columns:
         raise DataError(f"{name}: a column is named {BATCH_COLUMN!r}, which ingest uses for the batch each row "
                         "came from; rename it")
+
+
+def trimmed_names(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names without surrounding spaces: a header written with ", " (UCI's Adult) names
+    ' income', which no params key or request would."""
+    renamed = {column: column.strip() for column in frame.columns
+               if isinstance(column, str) and column != column.strip()}
+    if not renamed:
+        return frame
+    names = [renamed.get(column, column) for column in frame.columns]
+    twice = sorted({column for column in names if names.count(column) > 1})
+    if twice:
+        raise DataError(f"{name}: columns named {twice} but for surrounding spaces; give each column its own name")
+    return frame.rename(columns=renamed)
+
+
+def column_not_found(key: str, column: str, columns) -> DataError:
+    """``key`` names a column the data lacks: said with the nearest name and the names there are."""
+    names = [str(c) for c in columns if c != BATCH_COLUMN]
+    nearest = difflib.get_close_matches(column, names, n=1)
+    hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
+    shown = names if len(names) <= 20 else [*names[:20], f"... {len(names) - 20} more"]
+    return DataError(f"{key}: column {column!r} not in the data{hint}; its columns: {shown}")
 
 
 def nanosecond_dates(name: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +94,7 @@ def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
             raise SlipwayError(f"slipway.model.loading.read_batches returned a {type(frame).__name__} for "
                                f"batch {name!r}; it must return a pandas DataFrame per batch")
         check_column_names(name, frame)
-        batches[name] = nanosecond_dates(name, frame)
+        batches[name] = nanosecond_dates(name, trimmed_names(name, frame))
     check_same_columns(batches)
     empty = [name for name, frame in batches.items() if frame.empty]
     if empty:  # not an error (a month may have had no events), but most often an export that failed
@@ -198,7 +222,7 @@ def parse_timestamps(frame: pd.DataFrame, column: str, fmt: str | None = None) -
     (``data.timestamp_format``, a strptime format), values with time zones converted to UTC;
     YYYYMMDD numbers or epoch numbers."""
     if column not in frame.columns:
-        raise DataError(f"data.timestamp_column: column {column!r} not in the data")
+        raise column_not_found("data.timestamp_column", column, frame.columns)
     values = frame[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         if fmt is not None:
@@ -289,7 +313,7 @@ def split_randomly(frame: pd.DataFrame, test_size: float, seed: int, target: str
     of ``target`` is split in proportion, so a rare class is not left out of either side by chance."""
     key, column = ("data.id_column", id_column) if id_column is not None else ("data.target", target)
     if column not in frame.columns:
-        raise DataError(f"{key}: column {column!r} not in the data")
+        raise column_not_found(key, column, frame.columns)
     rng = np.random.default_rng(seed)
     if id_column is not None:  # whole entities, in random order, until the test share is reached
         codes = pd.factorize(frame[id_column])[0]
