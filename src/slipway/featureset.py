@@ -197,13 +197,17 @@ def refuse_numbers_with_markers(train: pd.DataFrame, inferred: list[str]) -> Non
     ways out: the markers as missing values, or the column declared categorical (codes)."""
     found = []
     for name in inferred:
-        present = train[name].dropna()
-        if present.empty or ptypes.is_numeric_dtype(present) or ptypes.is_bool_dtype(present):
+        values = train[name]
+        if ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
             continue
-        numbers = np.isfinite(as_numbers(present))
-        markers = present[~numbers].astype(str).unique()
-        if numbers.mean() >= NUMBER_SHARE and 0 < len(markers) <= MARKERS:
-            found.append(f"{name!r} ({int((~numbers).sum())} of {len(present)} values are {sorted(markers)})")
+        counts = values.value_counts()  # each distinct value once: a category column has few
+        if counts.empty:
+            continue
+        numbers = np.isfinite(as_numbers(pd.Series(counts.index, dtype=object))).to_numpy()
+        markers = counts[~numbers]
+        if counts[numbers].sum() >= NUMBER_SHARE * counts.sum() and 0 < len(markers) <= MARKERS:
+            found.append(f"{name!r} ({int(markers.sum())} of {int(counts.sum())} values are "
+                         f"{sorted(map(str, markers.index))})")
     if found:
         raise ParamsError(f"params: columns that hold numbers but for a few other values: {', '.join(found)}; "
                           "if those mean missing, list them in data.na_values; if the numbers are codes, "
