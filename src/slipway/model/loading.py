@@ -11,10 +11,10 @@ which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a d
 ``.csv``/``.parquet`` file in it, in name order); ``pattern`` keeps the files whose name matches a
 glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
-``data.separator`` names it; its numbers have a decimal point unless ``data.decimal`` is ``,``; the texts of
-``data.na_values`` are missing values, as pandas' own (empty, ``NA``, ``N/A``, ``null``...) are;
-its text is UTF-8 (with or without a byte order mark) unless ``data.encoding`` names another
-encoding.
+``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
+decimal point unless ``data.decimal`` is ``,``; the texts of ``data.na_values`` are missing values,
+as pandas' own (empty, ``NA``, ``N/A``, ``null``...) are; its text is UTF-8 (with or without a byte
+order mark) unless ``data.encoding`` names another encoding.
 """
 
 from __future__ import annotations

@@ -128,7 +128,9 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
       missing values of a nullable boolean, and a gate check that cannot run fails the gate.
     """
     for name in frame.columns:
-        values = frame[name] = plain_nullable(frame[name])
+        values = plain_nullable(original := frame[name])
+        if values is not original:
+            frame[name] = values
         if values.dtype == np.float16:
             frame[name] = values.astype(np.float32)
         elif pd.api.types.is_timedelta64_dtype(values):
