@@ -87,9 +87,15 @@ def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
     return params
 
 
+def nearest(word: str, candidates, shown=str) -> str:
+    """`` (did you mean X?)`` for the candidate nearest ``word``, as ``shown`` writes it; empty when
+    none is near."""
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {shown(close[0])}?)" if close else ""
+
+
 def _unknown(key: str, known) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
+    return f"unknown key {key}{nearest(key, known)}"
 
 
 def check_keys(params: dict[str, Any], path: str | Path = DEFAULT_PATH) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import codecs
 import datetime
-import difflib
 import sys
 import warnings
 from typing import Any
@@ -15,7 +14,7 @@ import pandas as pd
 from slipway import io
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.loading import read_batches
-from slipway.params import lookup, random_seed
+from slipway.params import lookup, nearest, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
 
@@ -46,10 +45,8 @@ def trimmed_names(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 def column_not_found(key: str, column: str, columns) -> DataError:
     """``key`` names a column the data lacks: said with the nearest name and the names there are."""
     names = [str(c) for c in columns if c != BATCH_COLUMN]
-    nearest = difflib.get_close_matches(column, names, n=1)
-    hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
     shown = names if len(names) <= 20 else [*names[:20], f"... {len(names) - 20} more"]
-    return DataError(f"{key}: column {column!r} not in the data{hint}; its columns: {shown}")
+    return DataError(f"{key}: column {column!r} not in the data{nearest(column, names, repr)}; its columns: {shown}")
 
 
 def nanosecond_dates(name: str, frame: pd.DataFrame) -> pd.DataFrame:
