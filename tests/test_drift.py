@@ -128,7 +128,7 @@ def test_only_predictions_in_the_window_are_read(tmp_path, repo_params):
 
 
 def test_the_reservoir_keeps_a_uniform_seeded_sample_of_bounded_size():
-    """A week of logs can outgrow the drift job's memory (3M logged rows took 7.4 GB when every row
+    """A week of logs can outgrow the drift job's memory (3M logged rows took 7.1 GiB when every row
     was kept); the comparison uses a sample anyway."""
     def kept(seed, size=100):
         reservoir = drift.Reservoir(size, seed)
