@@ -241,6 +241,23 @@ def test_a_non_finite_number_is_named_among_nulls(client):
     assert response.json["error"]["field"] == "instances[2].age"
 
 
+def test_categories_are_read_without_surrounding_spaces_as_training_read_them(client):
+    """ingest trims text values, so a model knows 'monthly'; a client reading the same fixed-width
+    or ', '-separated export sends ' monthly ' and got 422 unseen_category."""
+    instances = churn_instances(3)
+    padded = [{**instances[0], "contract": f"  {instances[0]['contract']} "},
+              {**instances[1], "contract": "   "}, instances[2]]
+    as_sent = client.post("/predict", json={"instances": padded})
+    assert as_sent.status_code == 200
+    as_trained = client.post("/predict", json={"instances": [instances[0], {**instances[1], "contract": None},
+                                                             instances[2]]})
+    assert as_sent.json["predictions"] == as_trained.json["predictions"]
+    v2 = client.post("/v2/models/slipway/infer", json={"inputs": tensors(padded)})
+    assert v2.json["outputs"][1]["data"][::2] == [p["probabilities"]["0"] for p in as_trained.json["predictions"]]
+    unseen = client.post("/predict", json=body_with(contract=" lifetime "))
+    assert unseen.status_code == 422 and "'lifetime' is not a category" in unseen.json["error"]["message"]
+
+
 def test_unseen_categories_can_be_treated_as_missing(config):
     from dataclasses import replace
 

@@ -1,10 +1,17 @@
-"""What the pipeline counts as a number, for validate's rules and featurize's numeric features alike."""
+"""How values are read: what counts as a number (validate's rules, featurize's numeric features) and
+what a text value is once read (ingest's training data and the server's requests alike)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
+
+
+def trimmed(text: str) -> str | None:
+    """``text`` without surrounding spaces, ``None`` (missing) if it is spaces only: training reads
+    every text value so (``ingest``), and the server reads a request's categories the same way."""
+    return text.strip() or None
 
 
 def as_numbers(values: pd.Series) -> pd.Series:

@@ -20,6 +20,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, is_number, lookup, random_seed
 from slipway.serving.codec import loads
+from slipway.values import trimmed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 # The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
@@ -143,8 +144,8 @@ MIN_VALUES = 10
 
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
-    ``None`` as NaN). A value the server would have refused means the log is not this model's:
-    every such input is named."""
+    ``None`` as NaN, categories trimmed as the server trims them). A value the server would have
+    refused means the log is not this model's: every such input is named."""
     missing = [c for c in spec.inputs if c not in served.columns]
     if missing:
         raise DataError(f"prediction log lacks inputs {missing}")
@@ -162,7 +163,9 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         if len(bad):
             problems.append(f"{name}: {len(bad)} value(s) like {bad.iloc[0]!r}, not "
                             f"{'a category' if name in spec.categorical else 'a number'}")
-        elif name not in spec.categorical:
+        elif name in spec.categorical:  # the server read " monthly " as "monthly"
+            frame[name] = values.map(lambda v: trimmed(v) if isinstance(v, str) else v)
+        else:
             frame[name] = values.astype(float)
     if problems:
         raise DataError("prediction log holds values this model's server refuses (is it another model's log?): "

@@ -17,6 +17,7 @@ from slipway.model.loading import read_batches
 from slipway.params import lookup, nearest, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
+from slipway.values import trimmed
 
 
 def check_column_names(name: str, frame: pd.DataFrame) -> None:
@@ -148,16 +149,17 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def trimmed_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text values without surrounding spaces, and a value of spaces only as missing: a CSV written
-    with ", " between fields (UCI's Adult: ' State-gov') or a warehouse's fixed-width CHAR padding
-    would otherwise be categories no request names. Only the distinct values are looked at, so a
-    column with nothing to trim costs one hash pass."""
+    """Text values as :func:`values.trimmed` reads them, and the server a request's categories
+    (surrounding spaces gone, spaces only missing): a CSV written with ", " between fields (UCI's
+    Adult: ' State-gov') or a warehouse's fixed-width CHAR padding would otherwise be categories no
+    request names. Only the distinct values are looked at, so a column with nothing to trim costs
+    one hash pass."""
     for name in frame.select_dtypes(include="object").columns:
         values = frame[name]
-        trimmed = {value: value.strip() or np.nan for value in pd.unique(values)
-                   if isinstance(value, str) and value != value.strip()}
-        if trimmed:
-            frame[name] = values.replace(trimmed)
+        replaced = {value: trimmed(value) for value in pd.unique(values)
+                    if isinstance(value, str) and value != value.strip()}
+        if replaced:
+            frame[name] = values.replace(replaced)
     return frame
 
 

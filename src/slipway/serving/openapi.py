@@ -100,8 +100,10 @@ def build_openapi(model, config: ServingConfig) -> dict:
         "info": {"title": f"Slipway model server: {config.model_name}", "version":
                  model.version if model else "not loaded",
                  "description": "Predictions from the model bundle built by the pipeline. null is a "
-                                "missing value; NaN and infinity are refused; unseen categories: "
-                                f"{config.unseen_categories}. Batches up to {config.max_batch} rows."},
+                                "missing value; NaN and infinity are refused; categories are read "
+                                "without surrounding spaces (spaces only is missing), as training "
+                                f"read them; unseen categories: {config.unseen_categories}. "
+                                f"Batches up to {config.max_batch} rows."},
         "paths": {
             "/": {"get": {"summary": "Model card (HTML)", "responses": {"200": {
                 "description": "The model card", "content": {"text/html": {"schema": {"type": "string"}}}}}}},

@@ -7,7 +7,8 @@ feature spec and builds the frame that :meth:`FeatureSpec.transform` turns into 
 Policies: ``null`` is a missing value (the model handles missing values natively); NaN and
 infinity are refused (send ``null``); booleans are not numbers; a boolean or number given for a
 categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
-boolean column); an unseen category is refused with the allowed values
+boolean column); a category is read as training read it, without surrounding spaces (spaces
+only is missing); an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slipway.featureset import FeatureSpec
+from slipway.values import trimmed
 
 
 class RequestError(Exception):
@@ -113,6 +115,11 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
         elif not isinstance(value, str):
             raise RequestError(422, "wrong_type", f"expected a string, a boolean, a number or null, "
                                f"got {value!r}", where(name, i))
+        elif value != (text := trimmed(value)):  # " north " is "north", as training read it
+            out[i] = text
+            if text is None or text in known:
+                continue
+            value = text
         if policy == "reject":
             raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
                                f"was trained on; expected one of {list(known)}", where(name, i))
