@@ -84,7 +84,6 @@ run: data pipeline ## Set up, prepare the example data, run the pipeline, then s
 # The image runs the same command with the same config module (see Dockerfile).
 serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's gunicorn settings
 	@test -f models/model.json || { echo "make serve: no model bundle in models/: run make pipeline (or dvc pull)" >&2; exit 1; }
-	@echo "Serving on http://127.0.0.1:$(PORT)/ (model card), /predict, /v2/models/slipway/infer, /metrics"
 	SLIPWAY_BIND=127.0.0.1:$(PORT) SLIPWAY_MODEL_DIR=models SLIPWAY_REPORTS_DIR=reports \
 		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 

@@ -6,8 +6,10 @@ silently keep gunicorn's default. The module is loaded in a subprocess: importin
 """
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -100,3 +102,34 @@ def test_a_restart_removes_the_previous_runs_samples_and_nothing_else(tmp_path):
                    check=True, env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["app.db", "counter_41.db.bak", "counter_7.db", "data",
                                                           "notes.txt"]
+
+
+def test_where_to_look_is_said_only_once_the_port_is_bound(tmp_path):
+    """`make serve` on a port in use printed "Serving on ..." and then gunicorn's five retries."""
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:slipway.serving.gunicorn_conf",
+                "slipway.serving.wsgi:app"]
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "SLIPWAY_MODEL_NAME": "churn",
+           "SLIPWAY_MODEL_DIR": str(tmp_path / "no-model"), "SLIPWAY_WORKERS": "1"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(gunicorn, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                                 env={**env, "SLIPWAY_BIND": f"127.0.0.1:{port}"})
+    assert refused.returncode == 1
+    assert f"Can't connect to ('127.0.0.1', {port})" in refused.stderr
+    assert "Serving on" not in refused.stderr
+
+    server = subprocess.Popen(gunicorn, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env={**env, "SLIPWAY_BIND": f"127.0.0.1:{port}"})
+    watchdog = threading.Timer(60, server.kill)  # a server that never says it: the read below ends
+    watchdog.start()
+    try:
+        lines = iter(server.stderr.readline, "")
+        said = next((line for line in lines if "Serving on" in line or "Booting worker" in line), "")
+    finally:
+        watchdog.cancel()
+        server.terminate()
+        server.wait(timeout=30)
+    assert json.loads(said)["msg"] == (f"Serving on http://127.0.0.1:{port}/ (model card), /predict, "
+                                       "/v2/models/churn/infer, /metrics")

@@ -17,7 +17,7 @@ from slipway.serving import config as _config
 
 # The app's own settings, checked here in the master: a bad value stops gunicorn with one line
 # naming the variable, before any worker imports the model libraries and fails on it.
-_config.ServingConfig.from_env()
+_settings = _config.ServingConfig.from_env()
 
 # Before any worker imports numpy or scikit-learn (workers import the app after the fork).
 _threads_per_worker = str(_config.env_int(("SLIPWAY_THREADS_PER_WORKER",), 1, minimum=1))
@@ -58,6 +58,14 @@ def on_starting(server):
     os.makedirs(_metrics_dir, exist_ok=True)
     for path in sample_files(Path(_metrics_dir)):
         path.unlink()
+
+
+def when_ready(server):
+    """Where to look, said once the address is bound (not before: on a port in use gunicorn retries,
+    then gives up)."""
+    for listener in server.LISTENERS:
+        server.log.info(f"Serving on {listener}/ (model card), /predict, "
+                        f"/v2/models/{_settings.model_name}/infer, /metrics")
 
 
 def child_exit(server, worker):
