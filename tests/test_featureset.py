@@ -122,12 +122,33 @@ def test_numbers_with_a_decimal_comma_read_as_text_are_named_with_the_setting_th
     """A European CSV read with data.decimal '.': every price is text, so featurize saw hundreds of
     categories and advised dropping the column or raising the limit."""
     comma = churn.assign(monthly_charges=churn["monthly_charges"].map(lambda v: f"{v:.2f}".replace(".", ",")))
-    setting = r"numbers with a decimal comma \(e.g. '17,99'\): for a CSV, set data.decimal: ','"
-    with pytest.raises(ParamsError, match=rf"'monthly_charges' has \d+ categories, .*; its values are {setting}$"):
+    setting = r"numbers written like '\d+,\d\d': for a CSV, set data.decimal: ','"
+    with pytest.raises(ParamsError, match=rf"written or a few other values: 'monthly_charges' \({setting}\); if the "
+                                         r"numbers are codes, declare the columns in data.categorical_features$"):
         infer(comma)
     with pytest.raises(ParamsError, match=rf"not numeric: monthly_charges \(object, .*\); monthly_charges: {setting}; "
                                          "declare them"):
         infer(comma, numeric=infer(churn).numeric)
+    declared = dict(numeric=[c for c in infer(churn).numeric if c != "monthly_charges"],
+                    categorical=[*infer(churn).categorical, "monthly_charges"])
+    with pytest.raises(ParamsError, match=rf"'monthly_charges' has \d+ categories, .*; its values are {setting}$"):
+        infer(comma, **declared)
+
+
+@pytest.mark.parametrize(("written", "setting"), [
+    ("{:,.2f}", r"numbers written like '\d,\d{3}\.\d\d': for a CSV, set data.thousands: ','"),
+    ("{:_.2f}", r"numbers written like '\d\.\d{3},\d\d': for a CSV, set data.decimal: ',' and data.thousands: '\.'"),
+    ("{:,.0f}", r"numbers written like '\d,\d{3}': for a CSV, set data.decimal: ',' \(if ',' is the decimal mark\) "
+                r"or data.thousands: ',' \(if ',' groups thousands\)"),
+])
+def test_numbers_with_thousands_separators_are_named_with_the_settings_that_read_them(churn, written, setting):
+    """A US export's '1,234.50' (or a German one's '1.234,50') made a column of amounts text: with
+    the decimal-comma advice alone, '1,234' was said to be 1.234. Where the data cannot tell (only
+    '1,234'), both readings are named."""
+    amounts = (churn["monthly_charges"] * 40).map(lambda v: written.format(v).replace(".", "#")
+                                                  .replace("_", ".").replace("#", "," if "_" in written else "."))
+    with pytest.raises(ParamsError, match=rf"'monthly_charges' \({setting}\); if the numbers are codes"):
+        infer(churn.assign(monthly_charges=amounts))
 
 
 def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
@@ -135,13 +156,18 @@ def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
     error when they were few, and the numbers lost their order."""
     marked = churn.assign(num_products=churn["num_products"].astype(object))
     marked.loc[marked.index[::40], "num_products"] = "?"
-    with pytest.raises(ParamsError, match=r"'num_products' \(30 of 1200 values are \['\?'\]\); if those mean "
-                                         r"missing, list them in data.na_values; if the numbers are codes, declare"):
+    with pytest.raises(ParamsError, match=r"'num_products' \(30 of 1200 values are \['\?'\]\); if the other "
+                                         r"values mean missing, list them in data.na_values; if the numbers are codes"):
         infer(marked)
     codes = infer(marked, numeric=[c for c in infer(churn).numeric if c != "num_products"],
                   categorical=[*infer(churn).categorical, "num_products"])
     assert "num_products" in codes.categorical  # declared: codes, as the team says
     assert "contract" in infer(churn).categorical  # words are not numbers with markers
+    amounts = (churn["monthly_charges"] * 40).map("{:,.2f}".format)
+    both = marked.assign(monthly_charges=amounts.where(churn.index % 50 > 0, "-"))
+    with pytest.raises(ParamsError, match=r"'monthly_charges' \(numbers written like '[\d,.]+': for a CSV, set "
+                                         r"data.thousands: ','; 24 of 1200 values are \['-'\]\), 'num_products'"):
+        infer(both)
 
 
 def _reads_an_undeclared_column(cols):

@@ -345,7 +345,8 @@ def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, param
     monkeypatch.setattr(ingest, "read_batches", warehouse)
     params["data"]["source"] = "warehouse://churn"
     ingest.main(params)
-    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "na_values", "pattern", "separator"])]
+    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "na_values", "pattern", "separator",
+                                               "thousands"])]
     splits = [pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")]
     assert set().union(*(split["__batch__"] for split in splits)) == set(churn["event_timestamp"].dt.strftime("%Y-%m"))
     monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": churn.assign(__batch__=1)})
@@ -360,12 +361,15 @@ def test_a_separator_that_is_not_one_character_is_a_params_error(workdir, params
         ingest.main(params)
 
 
-@pytest.mark.parametrize(("decimal", "separator", "message"), [
-    ("comma", "auto", r"data.decimal must be one of"),
-    (",", ",", r"data.decimal and data.separator are both ','"),
+@pytest.mark.parametrize(("settings", "message"), [
+    (dict(decimal="comma"), r"data.decimal must be one of"),
+    (dict(decimal=",", separator=","), r"data.decimal and data.separator are both ','"),
+    (dict(thousands="."), r"data.decimal and data.thousands are both '\.'"),
+    (dict(thousands="_"), r"data.thousands must be null or one of \[' ', \"'\", ',', '\.'\], got '_'"),
+    (dict(thousands=1000), r"data.thousands must be str or null, got 1000"),
 ])
-def test_a_decimal_mark_that_cannot_be_is_a_params_error(workdir, params, decimal, separator, message):
-    params["data"].update(decimal=decimal, separator=separator)
+def test_a_decimal_mark_or_thousands_separator_that_cannot_be_is_a_params_error(workdir, params, settings, message):
+    params["data"].update(settings)
     with pytest.raises(ParamsError, match=message):
         ingest.main(params)
 

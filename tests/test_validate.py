@@ -224,3 +224,17 @@ def test_a_declared_numeric_feature_is_checked_as_numbers_the_way_featurize_read
     assert ("flag", "type=numeric", 4) in found
     params["data"]["numeric_features"] = "auto"  # inferred: text is a category, checked as one
     assert [p for p in problems(frame, params) if p[0] == "amount"] == []
+
+
+def test_numbers_written_with_separators_name_the_setting_that_reads_them(params):
+    """A US export's '1,234.50', read without data.thousands, broke the numeric rule with no word
+    of why; the line now says which setting reads such numbers."""
+    params["data"]["numeric_features"] = ["amount"]
+    frame = pd.DataFrame({"amount": ["1,234.50", "987", "12,000.00"], "churned": [0, 1, 0], "customer_id": range(3),
+                          "event_timestamp": pd.date_range("2025", periods=3)})
+    (found,) = [p for p in validate.check(frame, "train", params) if p.column == "amount"]
+    assert found.line().endswith("rule type=numeric: 2 rows, e.g. ['1,234.50', '12,000.00']; numbers written like "
+                                 "'1,234.50': for a CSV, set data.thousands: ','")
+    words = frame.assign(amount=["1,234.50", "987", "twelve"])  # not numbers in any one format: no advice
+    (found,) = [p for p in validate.check(words, "train", params) if p.column == "amount"]
+    assert found.hint == ""

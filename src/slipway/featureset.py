@@ -21,10 +21,7 @@ from pandas.api import types as ptypes
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import as_numbers, decimal_comma_numbers
-
-# How featurize tells a column of decimal-comma numbers read as text.
-DECIMAL_COMMA = "numbers with a decimal comma (e.g. '17,99'): for a CSV, set data.decimal: ','"
+from slipway.values import NUMBER_FORMATS, as_numbers, text_numbers, written_numbers_advice
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -188,30 +185,31 @@ def non_numbers(values: pd.Series, limit: int = 2) -> list:
 
 
 # A text column this much numbers, the rest a few distinct texts, is numbers with markers of
-# missing values ("?", "-", "unknown"): inferred as categories, its numbers would lose their order.
+# missing values ("?", "-", "unknown"), or written as a CSV setting would read them (a decimal comma,
+# thousands separators): inferred as categories, its numbers would lose their order.
 NUMBER_SHARE, MARKERS = 0.9, 5
 
 
-def refuse_numbers_with_markers(train: pd.DataFrame, inferred: list[str]) -> None:
-    """Columns inferred as categorical that are numbers but for a few markers, named with both
-    ways out: the markers as missing values, or the column declared categorical (codes)."""
-    found = []
+def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str]) -> None:
+    """Columns inferred as categorical that are numbers but for how they are written or a few
+    markers, named with the ways out: the settings that read them, the markers as missing values,
+    or the column declared categorical (codes)."""
+    found, marked = [], False
     for name in inferred:
-        values = train[name]
-        if ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
+        read = text_numbers(train[name])
+        if read is None or read.share < NUMBER_SHARE or len(read.others) > MARKERS:
             continue
-        counts = values.value_counts()  # each distinct value once: a category column has few
-        if counts.empty:
-            continue
-        numbers = np.isfinite(as_numbers(pd.Series(counts.index, dtype=object))).to_numpy()
-        markers = counts[~numbers]
-        if counts[numbers].sum() >= NUMBER_SHARE * counts.sum() and 0 < len(markers) <= MARKERS:
-            found.append(f"{name!r} ({int(markers.sum())} of {int(counts.sum())} values are "
-                         f"{sorted(map(str, markers.index))})")
+        written = [read.advice()] if read.number_format != NUMBER_FORMATS[0] else []
+        markers = [f"{int(read.others.sum())} of {int(read.numbers.sum() + read.others.sum())} values are "
+                   f"{sorted(read.others.index)}"] if len(read.others) else []
+        if written or markers:
+            found.append(f"{name!r} ({'; '.join(written + markers)})")
+            marked = marked or bool(markers)
     if found:
-        raise ParamsError(f"params: columns that hold numbers but for a few other values: {', '.join(found)}; "
-                          "if those mean missing, list them in data.na_values; if the numbers are codes, "
-                          "declare the columns in data.categorical_features")
+        raise ParamsError(f"params: columns that hold numbers but for how they are written or a few other values: "
+                          f"{', '.join(found)}; " + ("if the other values mean missing, list them in data.na_values; "
+                                                     if marked else "")
+                          + "if the numbers are codes, declare the columns in data.categorical_features")
 
 
 def infer_spec(
@@ -244,10 +242,10 @@ def infer_spec(
     not_numeric = {c: non_numbers(train[c]) for c in numeric or []}
     not_numeric = {c: examples for c, examples in not_numeric.items() if examples}
     if not_numeric:
-        comma = [c for c in not_numeric if decimal_comma_numbers(train[c])]
+        written = {c: advice for c in not_numeric if (advice := written_numbers_advice(train[c]))}
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
                           + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples})" for c, examples in not_numeric.items())
-                          + (f"; {', '.join(comma)}: {DECIMAL_COMMA}" if comma else "")
+                          + "".join(f"; {c}: {advice}" for c, advice in written.items())
                           + "; declare them in data.categorical_features")
     if numeric is None:
         numeric = [
@@ -257,7 +255,7 @@ def infer_spec(
         ]
     if categorical is None:
         categorical = [c for c in candidates if c not in numeric]
-        refuse_numbers_with_markers(train, categorical)
+        refuse_numbers_as_text(train, categorical)
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
     if unknown:
         raise ParamsError(
@@ -268,8 +266,8 @@ def infer_spec(
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
         if len(labels) > max_categories:
-            if decimal_comma_numbers(train[name]):
-                advice = f"its values are {DECIMAL_COMMA}"
+            if written := written_numbers_advice(train[name]):
+                advice = f"its values are {written}"
             else:
                 numbers = "" if non_numbers(train[name]) else \
                     "its values are all numbers: declare it in data.numeric_features, "

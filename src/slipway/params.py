@@ -24,7 +24,7 @@ _MISSING = object()
 # A key your own code reads goes here too.
 KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "example_data": ("start", "months", "rows_per_month", "seed", "drift", "drift_start"),
-    "data": ("source", "pattern", "format", "separator", "decimal", "encoding", "na_values", "target",
+    "data": ("source", "pattern", "format", "separator", "decimal", "thousands", "encoding", "na_values", "target",
              "positive_class", "id_column", "timestamp_column", "timestamp_format", "numeric_features",
              "categorical_features", "drop_columns"),
     "ingest": ("split", "test_size", "seed"),

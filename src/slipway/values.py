@@ -3,6 +3,9 @@ what a text value is once read (ingest's training data and the server's requests
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
@@ -28,13 +31,89 @@ def as_numbers(values: pd.Series) -> pd.Series:
     return pd.to_numeric(objects.where(~flags), errors="coerce").astype("float64")
 
 
-def decimal_comma_numbers(values: pd.Series) -> bool:
-    """Whether ``values`` are numbers written as text with a decimal comma (``"17,99"``): a European
-    export read without ``data.decimal: ","``, which featurize would otherwise take for categories."""
+# Ways of writing a number as text, as (decimal mark, thousands separator): what the CSV settings
+# data.decimal and data.thousands read. The first is pandas' (and Python's) own.
+NUMBER_FORMATS: tuple[tuple[str, str | None], ...] = (
+    (".", None), (",", None), (".", ","), (",", "."), (".", "'"), (".", " "), (",", " "))
+
+
+@dataclass(frozen=True)
+class TextNumbers:
+    """How a column of text reads as numbers: the format that reads the most of its distinct values
+    (``numbers``, with each one's row count), and the values it does not (``others``)."""
+
+    number_format: tuple[str, str | None]
+    numbers: pd.Series  # row count by distinct value
+    others: pd.Series
+    rivals: tuple[tuple[str, str | None], ...]  # formats that read as many, as other numbers
+
+    @property
+    def share(self) -> float:
+        rows = self.numbers.sum() + self.others.sum()
+        return float(self.numbers.sum() / rows) if rows else 0.0
+
+    def advice(self) -> str:
+        """The settings that read these numbers; with rivals, each reading to choose from."""
+        marks = [mark for mark in self.number_format if mark and mark != "."]
+        example = next((text for text in self.numbers.index if any(mark in text for mark in marks)),
+                       self.numbers.index[0])
+        settings = " or ".join(_settings(f) + (_meaning(f) if self.rivals else "")
+                               for f in (self.number_format, *self.rivals))
+        return f"numbers written like {example!r}: for a CSV, set {settings}"
+
+
+def _settings(number_format: tuple[str, str | None]) -> str:
+    decimal, thousands = number_format
+    return " and ".join(([f"data.decimal: {decimal!r}"] if decimal != "." else [])
+                        + ([f"data.thousands: {thousands!r}"] if thousands else []))
+
+
+def _meaning(number_format: tuple[str, str | None]) -> str:
+    decimal, thousands = number_format
+    said = ([f"{decimal!r} is the decimal mark"] if decimal != "." else []) + \
+        ([f"{thousands!r} groups thousands"] if thousands else [])
+    return f" (if {' and '.join(said)})"
+
+
+def _read(texts: pd.Series, number_format: tuple[str, str | None]) -> pd.Series:
+    """``texts`` as numbers written in ``number_format``, NaN where they are not; strictly: a
+    thousands separator must group three digits."""
+    if number_format == NUMBER_FORMATS[0]:
+        return as_numbers(texts)
+    decimal, thousands = (re.escape(mark) if mark else None for mark in number_format)
+    integer = rf"\d{{1,3}}(?:{thousands}\d{{3}})+|\d+" if thousands else r"\d+"
+    written = texts.str.fullmatch(rf"[+-]?(?:(?:{integer})(?:{decimal}\d+)?|{decimal}\d+)", na=False)
+    plain = texts.where(written).str.replace(number_format[1] or "", "", regex=False) \
+        .str.replace(number_format[0], ".", regex=False)
+    return pd.to_numeric(plain, errors="coerce")
+
+
+def text_numbers(values: pd.Series) -> TextNumbers | None:
+    """How ``values`` (a text column) would read as numbers, or ``None`` if it is not text or no
+    value is a number in any of :data:`NUMBER_FORMATS`. Looks at each distinct value once."""
     present = values.dropna()
-    if present.empty or ptypes.is_numeric_dtype(present) or ptypes.is_bool_dtype(present):
-        return False
-    text = present.astype(str)
-    # A decimal point anywhere means another convention (or a typo, 12,50 among 12.5s): no advice.
-    return bool(text.str.contains(",", regex=False).any()) and not text.str.contains(".", regex=False).any() \
-        and bool(np.isfinite(as_numbers(text.str.replace(",", ".", regex=False))).all())
+    if present.empty or not (ptypes.is_object_dtype(present) or ptypes.is_string_dtype(present)):
+        return None
+    counts = present.value_counts()  # each distinct value once: a category column has few
+    if pd.api.types.infer_dtype(counts.index, skipna=False) != "string":  # 1 and "1" are one text
+        counts = counts.groupby(counts.index.map(str)).sum().sort_values(ascending=False, kind="stable")
+    texts = pd.Series(counts.index, index=counts.index)
+    # Only digits, signs and marks can be a number in the other formats: words are looked at once.
+    marked = texts[texts.str.fullmatch(r"[+-]?[\d.,' ]*\d[\d.,' ]*", na=False)]
+    readings = {f: _read(texts, f) if f == NUMBER_FORMATS[0] else _read(marked, f).reindex(texts.index)
+                for f in NUMBER_FORMATS}
+    best = max(NUMBER_FORMATS, key=lambda f: readings[f].notna().sum())  # the first of equals
+    reads = readings[best].notna()
+    if not reads.any():
+        return None
+    rivals = tuple(f for f in NUMBER_FORMATS if f != best and readings[f].notna().sum() == reads.sum()
+                   and not readings[f].equals(readings[best]))
+    return TextNumbers(best, counts[reads], counts[~reads], rivals)
+
+
+def written_numbers_advice(values: pd.Series) -> str | None:
+    """The CSV settings that read ``values``, text, as numbers, if some do and no value is left."""
+    read = text_numbers(values)
+    if read is None or read.number_format == NUMBER_FORMATS[0] or len(read.others):
+        return None
+    return read.advice()

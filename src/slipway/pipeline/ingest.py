@@ -17,7 +17,7 @@ from slipway.model.loading import read_batches
 from slipway.params import lookup, nearest, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import trimmed
+from slipway.values import NUMBER_FORMATS, trimmed
 
 
 def check_column_names(name: str, frame: pd.DataFrame) -> None:
@@ -349,6 +349,10 @@ def split(frame: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
                           lookup(params, "data.id_column", (str, type(None)), None))
 
 
+# The thousands separators featurize can tell (and advise) in numbers read as text.
+THOUSANDS_SEPARATORS = sorted({thousands for _, thousands in NUMBER_FORMATS if thousands})
+
+
 def main(params: dict[str, Any]) -> None:
     source = lookup(params, "data.source", str)
     separator = lookup(params, "data.separator", str, "auto")
@@ -358,6 +362,11 @@ def main(params: dict[str, Any]) -> None:
     if decimal == separator:
         raise ParamsError(f"params: data.decimal and data.separator are both {decimal!r}; a CSV with a "
                           "decimal comma separates its fields with another character (most often ;)")
+    thousands = lookup(params, "data.thousands", (str, type(None)), None)
+    if thousands is not None and thousands not in THOUSANDS_SEPARATORS:
+        raise ParamsError(f"params: data.thousands must be null or one of {THOUSANDS_SEPARATORS}, got {thousands!r}")
+    if thousands == decimal:
+        raise ParamsError(f"params: data.decimal and data.thousands are both {decimal!r}")
     encoding = lookup(params, "data.encoding", str, "utf-8")
     try:
         codecs.lookup(encoding)
@@ -369,7 +378,7 @@ def main(params: dict[str, Any]) -> None:
         raise ParamsError(f"params: data.na_values must be a list of text values, got {na_values!r}")
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
-                           decimal=decimal, encoding=encoding, na_values=na_values)
+                           decimal=decimal, thousands=thousands, encoding=encoding, na_values=na_values)
     frame = missing_as_missing(trimmed_text(plain_types(combine(batches))), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:

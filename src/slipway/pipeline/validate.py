@@ -23,7 +23,7 @@ from slipway.errors import DataError, ParamsError
 from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import as_numbers
+from slipway.values import as_numbers, written_numbers_advice
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Problem:
     # broken export can be found; empty where the data is one batch.
     batches: list[str] = field(default_factory=list)
     batch_count: int = 0
+    hint: str = ""  # what would read the values as the rule wants them, where something would
 
     def line(self) -> str:
         examples = f", e.g. {self.examples}" if self.examples else ""
@@ -45,7 +46,9 @@ class Problem:
         if self.batches:
             some = "" if self.batch_count == len(self.batches) else f"{self.batch_count} batches, e.g. "
             where = f" (in {some}{', '.join(self.batches)})"
-        return f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}{examples}{where}"
+        hint = f"; {self.hint}" if self.hint else ""
+        return (f"  {self.split}: column {self.column!r}, rule {self.rule}: {self.count} {self.unit}"
+                f"{examples}{where}{hint}")
 
 
 # An example longer than this is cut: a 100 kB value (a broken join, a blob) would flood the report.
@@ -134,11 +137,11 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     problems: list[Problem] = []
 
-    def report(column: str, rule: str, bad: pd.Series) -> None:
+    def report(column: str, rule: str, bad: pd.Series, hint: str | None = None) -> None:
         count = int(bad.sum())
         if count:
-            problems.append(_located(Problem(split, column, rule, count, _examples(frame.loc[bad, column], limit)),
-                                     frame, bad, limit))
+            problems.append(_located(Problem(split, column, rule, count, _examples(frame.loc[bad, column], limit),
+                                             hint=hint or ""), frame, bad, limit))
 
     if frame.empty:
         return [Problem(split, "*", "not_empty", 0, [])]
@@ -169,7 +172,9 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         kind = rule.get("type", "numeric" if column in declared_numeric else None)
         if kind == "numeric" or ("min" in rule or "max" in rule):
             numbers = as_numbers(present)
-            report(column, "type=numeric", numbers.isna().reindex(frame.index, fill_value=False))
+            not_numbers = numbers.isna()
+            report(column, "type=numeric", not_numbers.reindex(frame.index, fill_value=False),
+                   not_numbers.any() and written_numbers_advice(present))
             if not ptypes.is_float_dtype(values):  # "inf" as text; a float column's are reported above
                 report(column, "finite", np.isinf(numbers).reindex(frame.index, fill_value=False))
             if "min" in rule:
