@@ -33,6 +33,34 @@ def test_directory_reads_every_batch_in_name_order_by_its_path_within_the_source
     assert list(loading.read_batches(str(batches / "2025-06"))) == ["day-1.csv"]
 
 
+def test_hive_partitions_are_read_back_as_the_columns_their_directories_name(tmp_path, churn):
+    """Spark, Athena and pyarrow leave a partition column out of the files: the month was 'not in
+    the data'. Integers stay integers, text stays text, Hive's null directory is a missing value."""
+    data = churn.assign(year=churn["event_timestamp"].dt.year, month=churn["event_timestamp"].dt.strftime("%Y-%m"))
+    data.to_parquet(tmp_path / "lake", partition_cols=["year", "month"])
+    (tmp_path / "lake" / "_SUCCESS").write_text("")
+    read = loading.read_batches(str(tmp_path / "lake"))
+    assert [name.rsplit("/", 1)[0] for name in read] == ["year=2025/month=2025-01", "year=2025/month=2025-02",
+                                                          "year=2025/month=2025-03"]
+    frame = pd.concat(read.values(), ignore_index=True)
+    assert sorted(frame.columns) == sorted(data.columns)
+    assert frame["year"].dtype == "int64" and frame["month"].value_counts().to_dict() == \
+        data["month"].value_counts().to_dict()
+    # A single month's directory as the source: the key is above it, so not a column.
+    assert "month" not in read_one(next((tmp_path / "lake" / "year=2025").iterdir()))
+
+    nulls = tmp_path / "nulls"
+    for directory, x in (("region=north%2Feast", 1), ("region=__HIVE_DEFAULT_PARTITION__", 2), ("size=10", 3)):
+        (nulls / directory).mkdir(parents=True)
+        pd.DataFrame({"x": [x]}).to_parquet(nulls / directory / "part-0.parquet")
+    read = loading.read_batches(str(nulls))
+    assert [frame.to_dict("records") for frame in read.values()] == [
+        [{"x": 2, "region": None}], [{"x": 1, "region": "north/east"}], [{"x": 3, "size": 10}]]
+    (nulls / "region=north%2Feast" / "part-0.parquet").unlink()
+    read = loading.read_batches(str(nulls), pattern="*.parquet")
+    assert read["size=10/part-0.parquet"]["size"].tolist() == [10]
+
+
 def test_format_and_pattern_filter(batches):
     assert list(loading.read_batches(str(batches), "csv")) == ["2025-02.csv"]
     assert list(loading.read_batches(str(batches), pattern="*.parquet")) == ["2025-01.parquet"]

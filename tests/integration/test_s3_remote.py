@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import REPO, churn_instances, make_churn
@@ -103,6 +104,30 @@ def test_raw_data_from_an_s3_source(project, s3_endpoint, monkeypatch, tmp_path)
     assert "modified:           s3://lake/exports/churn" in project.run("dvc", "status", "ingest").stdout
     second = project.run("dvc", "repro", "ingest")
     assert "ingest: 1600 rows from s3://lake/exports/churn -> 1280 train, 320 test" in second.stdout
+
+
+def test_a_hive_partitioned_s3_source_gives_back_its_partition_columns(project, s3_endpoint, monkeypatch, tmp_path):
+    """A lake written by Spark or Athena: s3://lake/events/region=north/month=2025-01/part-0.parquet,
+    the files without the region. It was 'not in the data'; it is a feature again."""
+    import boto3
+
+    from slipway.model.example_data import generate_month
+
+    for key, value in {**CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+        monkeypatch.setenv(key, value)
+        project.env[key] = value
+    lake = boto3.client("s3")
+    lake.create_bucket(Bucket="lake")
+    rows = pd.concat([generate_month(month, 300, seed=4) for month in ("2025-01", "2025-02", "2025-03")])
+    for (region, month), part in rows.groupby([rows["region"], rows["event_timestamp"].dt.strftime("%Y-%m")]):
+        part.drop(columns="region").to_parquet(tmp_path / "part.parquet")
+        lake.upload_file(str(tmp_path / "part.parquet"), "lake", f"events/region={region}/month={month}/part-0.parquet")
+    project.set_params({"data.source": "s3://lake/events", "data.drop_columns": ["month"]})
+    project.commit("a partitioned lake")
+    assert "ingest: 900 rows from s3://lake/events" in project.run("dvc", "repro", "ingest").stdout
+    ingested = pd.concat([pd.read_parquet(project.root / "data" / "interim" / f"{split}.parquet")
+                          for split in ("train", "test")])
+    assert ingested.groupby("region").size().to_dict() == rows.groupby("region").size().to_dict()
 
 
 def test_drift_reads_the_prediction_logs_a_shipper_put_in_s3(s3_endpoint, bundle_dir, tmp_path):

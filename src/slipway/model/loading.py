@@ -1,14 +1,15 @@
 """Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API):
 ``ingest`` calls :func:`read_batches` with ``data.source`` and, as keywords, the ``data.format``,
-``pattern``, ``separator``, ``decimal``, ``thousands``, ``encoding`` and ``na_values`` settings (a reader of your
-own may ignore them), and
-needs only each batch as a DataFrame, by a name it reports problems under. It then checks that
+``pattern``, ``separator``, ``decimal``, ``thousands``, ``encoding`` and ``na_values`` settings (a
+reader of your own may ignore them), and needs only each batch as a DataFrame, by a name it
+reports problems under. It then checks that
 the batches agree on their columns, makes their dates fit pandas' nanoseconds and concatenates
 them, whatever read them.
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
-``.csv``/``.parquet`` file in it, in name order); ``pattern`` keeps the files whose name matches a
+``.csv``/``.parquet`` file in it and below, in name order, with the columns of Hive-style
+``key=value`` directories); ``pattern`` keeps the files whose name matches a
 glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
@@ -26,6 +27,8 @@ import posixpath
 import re
 import warnings
 from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote
 
 import pandas as pd
 
@@ -164,10 +167,47 @@ def read_batches(source: str, fmt: str = "auto", pattern: str | None = None, sep
                  encoding: str = "utf-8", decimal: str = ".", na_values: list[str] = (),
                  thousands: str | None = None) -> dict[str, pd.DataFrame]:
     """Every batch behind ``source``, in name order, by its path within ``source`` (a single
-    file: its name). ``ingest`` checks that the batches agree, concatenates them and records
-    each row's batch under that name."""
+    file: its name), with the columns its directories name (:func:`partition_columns`). ``ingest``
+    checks that the batches agree, concatenates them and records each row's batch under that name."""
     paths = list_batches(source, fmt, pattern)
     within = [path.split("://", 1)[-1] for path in paths]
-    common = posixpath.commonpath(within) if len(within) > 1 else posixpath.dirname(within[0])
-    return {posixpath.relpath(path, common): read_batch(url, separator, encoding, decimal, na_values, thousands)
-            for path, url in zip(within, paths, strict=True)}
+    root = _filesystem(source)[1]
+    if within == [root]:  # a single file
+        root = posixpath.dirname(root)
+    partitions = partition_columns([posixpath.relpath(posixpath.dirname(path), root) for path in within])
+    batches = {}
+    for path, url, columns in zip(within, paths, partitions, strict=True):
+        frame = read_batch(url, separator, encoding, decimal, na_values, thousands)
+        batches[posixpath.relpath(path, root)] = frame.assign(
+            **{key: value for key, value in columns.items() if key not in frame.columns})
+    return batches
+
+
+# What Hive, Spark and Athena name the directory of rows whose partition value is null.
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_columns(directories: list[str]) -> list[dict[str, Any]]:
+    """The ``key=value`` directories of each batch (Hive-style partitions, as Spark, Athena and
+    pyarrow write a dataset: ``month=2025-01/part-0.parquet``), as the columns those writers leave out
+    of the files. A key is integers, or else numbers, or else text, across every batch, as pyarrow
+    reads it; values are unescaped (Spark writes ``:`` as ``%3A``)."""
+    found = []
+    for directory in directories:
+        pairs = [segment.partition("=") for segment in PurePosixPath(directory).parts]
+        found.append({unquote(key): None if value == HIVE_NULL else unquote(value)
+                      for key, equals, value in pairs if equals and key})
+    for key in {key for columns in found for key in columns}:
+        values = [columns[key] for columns in found if key in columns]
+        texts = [text for text in values if text is not None]
+        if all(re.fullmatch(r"[+-]?[0-9]+", text) for text in texts) and None not in values:
+            kind = int
+        elif all(re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text) for text in texts):
+            kind = float  # a null partition among integers too: NaN, as pandas holds it
+        else:
+            kind = str
+        for columns in found:
+            if key in columns:
+                value = columns[key]
+                columns[key] = kind(value) if value is not None else (float("nan") if kind is float else None)
+    return found
