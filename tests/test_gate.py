@@ -67,7 +67,7 @@ def test_good_model_on_clean_data_passes(good):
     assert champion["verdict"] == "skipped" and champion["detail"] == "gate.champion is null"
     groups = {c["group"] for c in report["conditions"]}
     assert groups == {"data_integrity", "train_test_validation", "model_performance", "champion_challenger"}
-    assert len(results) == 15  # 5 checks on train and on test, 4 train/test, 1 model comparison
+    assert len(results) == 17  # 6 checks on train and on test, 4 train/test, 1 model comparison
 
 
 def test_verdict_is_reproducible(good, churn_split, base_params):
@@ -134,6 +134,28 @@ def test_heavy_nulls_and_mixed_types_are_caught(churn_split, base_params):
     assert len(mixed) == 1 and "[train]" in mixed[0] and "(region)" in mixed[0]
 
 
+def test_categories_spelt_two_ways_are_caught_with_their_spellings(churn_split, base_params):
+    """'north' beside 'North' is two categories to the model: each learns from part of the rows,
+    and a client sending either gets a different answer."""
+    train_frame, test_frame = (f.copy() for f in churn_split)
+    regions = train_frame["region"].astype(object)
+    regions.iloc[::20] = regions.iloc[::20].str.upper()
+    train_frame["region"] = regions
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    (line,) = failed(report, "StringMismatch")
+    assert line.startswith("FAIL data_integrity/StringMismatch [train]: rows in another spelling of a category "
+                           "(case, spaces, hyphens) = 0.05")
+    assert "(region: " in line and "beside" in line and line.endswith("(gate.max_variant_spelling_ratio)")
+    grades = [f.assign(region=np.where(f.index % 3 == 0, "A+", np.where(f.index % 3 == 1, "A", "A-")))
+              for f in churn_split]  # three grades, not one spelt three ways
+    report, _ = run_gate(*grades, base_params)
+    assert failed(report, "StringMismatch") == []
+    params = copy.deepcopy(base_params)
+    params["gate"]["max_variant_spelling_ratio"] = 0.1  # case-sensitive codes: the team says so
+    report, _ = run_gate(train_frame, test_frame, params)
+    assert failed(report, "StringMismatch") == []
+
+
 def test_shifted_test_month_fails_drift(churn_split, base_params):
     train_frame, _ = churn_split
     shifted = generate_month("2025-05", 1500, seed=11, drift=1.5)
@@ -183,7 +205,8 @@ def test_a_test_set_with_one_class_is_checked_and_its_undefined_metric_named(chu
         "ERROR model_performance/SimpleModelComparison [test]: gain over a trivial baseline: could not run: "
         "ROC AUC is undefined on this test set: no row of class 1"]
     integrity = [c for c in report["conditions"] if c["group"] == "data_integrity" and c["dataset"] == "test"]
-    assert len(integrity) == 5 and all(c["verdict"] != gate.ERROR for c in integrity), integrity
+    assert len(integrity) == sum(rule.group == "data_integrity" for rule in gate.RULES)
+    assert all(c["verdict"] != gate.ERROR for c in integrity), integrity
     roc_auc = next(c for c in report["conditions"] if c["condition"] == "test roc_auc")
     assert "test roc_auc = undefined" in gate.describe({**roc_auc, "verdict": "fail"})  # any verdict prints
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import tempfile
 import warnings
@@ -86,6 +87,32 @@ def _mixed_types(value: dict) -> tuple[float, str]:
     return _worst({c: min(v["strings"], v["numbers"]) for c, v in value.items() if v})
 
 
+def _spelling(text: str) -> str:
+    """What two spellings of one category share: case aside, and the spaces, hyphens, underscores or
+    dots between two letters or digits (``North-East``, ``north east``). deepchecks' own base form
+    drops every sign, which would make the grades ``A+`` and ``A`` one category."""
+    return re.sub(r"(?<=\w)[\s_.-]+(?=\w)", "", str(text).casefold())
+
+
+def _variant_spellings(value: dict) -> tuple[float, str]:
+    """Per text column, the share of rows spelt otherwise than the most common spelling of their
+    value (``north`` beside ``North``): two categories to the model, one to whoever wrote them.
+    The worst column, with its spellings."""
+    shares, spellings = {}, {}
+    for column, forms in value["columns"].items():
+        groups: dict[str, list[dict]] = {}
+        for variants in forms.values():
+            for variant in variants:
+                groups.setdefault(_spelling(variant["variant"]), []).append(variant)
+        spelt = [sorted(group, key=lambda v: -v["count"]) for group in groups.values() if len(group) > 1]
+        shares[column] = sum(v["percent"] for group in spelt for v in group[1:])
+        spellings[column] = [[v["variant"] for v in group] for group in spelt]
+    measured, column = _worst(shares)
+    if not measured:
+        return 0.0, ""
+    return measured, f"{column}: " + "; ".join(" beside ".join(map(repr, group)) for group in spellings[column][:3])
+
+
 def _drift(value: dict) -> tuple[float, str]:
     return _worst({c: v["Drift score"] for c, v in value.items()})
 
@@ -109,6 +136,8 @@ RULES = (
     Rule("data_integrity", "PercentOfNulls", "null ratio", "max_null_ratio", "max", _nulls, "each"),
     Rule("data_integrity", "MixedDataTypes", "rare-type ratio (numbers mixed with text)",
          "max_mixed_type_ratio", "max", _mixed_types, "each"),
+    Rule("data_integrity", "StringMismatch", "rows in another spelling of a category (case, spaces, hyphens)",
+         "max_variant_spelling_ratio", "max", _variant_spellings, "each"),
     Rule("data_integrity", "DataDuplicates", "duplicate row ratio", "max_duplicate_ratio", "max",
          lambda v: (float(v), ""), "each"),
     Rule("data_integrity", "ConflictingLabels", "conflicting label ratio",
