@@ -102,11 +102,12 @@ def text_numbers(values: pd.Series) -> TextNumbers | None:
     marked = texts[texts.str.fullmatch(r"[+-]?[\d.,' ]*\d[\d.,' ]*", na=False)]
     readings = {f: _read(texts, f) if f == NUMBER_FORMATS[0] else _read(marked, f).reindex(texts.index)
                 for f in NUMBER_FORMATS}
-    best = max(NUMBER_FORMATS, key=lambda f: readings[f].notna().sum())  # the first of equals
-    reads = readings[best].notna()
+    read = {f: np.isfinite(numbers) for f, numbers in readings.items()}  # "inf" is no measurement
+    best = max(NUMBER_FORMATS, key=lambda f: read[f].sum())  # the first of equals
+    reads = read[best]
     if not reads.any():
         return None
-    rivals = tuple(f for f in NUMBER_FORMATS if f != best and readings[f].notna().sum() == reads.sum()
+    rivals = tuple(f for f in NUMBER_FORMATS if f != best and read[f].sum() == reads.sum()
                    and not readings[f].equals(readings[best]))
     return TextNumbers(best, counts[reads], counts[~reads], rivals)
 

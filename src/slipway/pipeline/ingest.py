@@ -157,7 +157,7 @@ def trimmed_text(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.select_dtypes(include="object").columns:
         values = frame[name]
         replaced = {value: trimmed(value) for value in pd.unique(values)
-                    if isinstance(value, str) and value != value.strip()}
+                    if isinstance(value, str) and trimmed(value) != value}  # "" too: missing
         if replaced:
             frame[name] = values.replace(replaced)
     return frame
