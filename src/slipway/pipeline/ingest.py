@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import json
 import sys
 import warnings
 from typing import Any
@@ -105,6 +106,39 @@ def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
     combined[BATCH_COLUMN] = pd.Categorical.from_codes(
         np.repeat(np.arange(len(kept)), [len(frame) for frame in kept.values()]), categories=list(kept))
     return combined
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, list | tuple | dict | set | np.ndarray)
+
+
+def _as_json(value: Any) -> Any:
+    """A nested value as plain Python (pyarrow reads a list as a NumPy array, numbers as NumPy's)."""
+    if isinstance(value, np.ndarray | list | tuple | set):
+        return [_as_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _as_json(item) for key, item in value.items()}
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def nested_columns(frame: pd.DataFrame, dropped: list[str]) -> pd.DataFrame:
+    """Columns of lists or records (Parquet's nested types, as read back) are refused, but for those
+    ``data.drop_columns`` lists, which are kept as JSON text: no feature reads such a value as it is,
+    and every later step (trimming, splitting, validating) would fail on it, or read ``"['a' 'b']"``
+    as a category. Only a column that is not all one scalar type is looked at row by row."""
+    found = {}
+    for name in frame.select_dtypes(include="object").columns:
+        values = frame[name]
+        if pd.api.types.infer_dtype(values, skipna=True).startswith("mixed") and values.map(_nested).any():
+            found[name] = values
+    refused = [name for name in found if name not in dropped]
+    if refused:
+        raise DataError(f"columns {refused} hold lists or records (Parquet's nested types), which no feature "
+                        "reads as they are: list them in data.drop_columns, or flatten them into columns of "
+                        "numbers or categories where the batches are read (slipway/model/loading.py)")
+    for name, values in found.items():
+        frame[name] = values.map(lambda v: json.dumps(_as_json(v), default=str) if _nested(v) else v)
+    return frame
 
 
 def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -379,7 +413,8 @@ def main(params: dict[str, Any]) -> None:
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
                            decimal=decimal, thousands=thousands, encoding=encoding, na_values=na_values)
-    frame = missing_as_missing(trimmed_text(plain_types(combine(batches))), na_values)
+    frame = nested_columns(combine(batches), lookup(params, "data.drop_columns", list, []))
+    frame = missing_as_missing(trimmed_text(plain_types(frame)), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
