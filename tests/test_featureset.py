@@ -84,6 +84,12 @@ def test_bad_declarations_are_refused(churn):
         infer(churn, numeric=["age"], categorical=["age", "contract"])
     with pytest.raises(ParamsError, match="featurize.derived names features not defined"):
         infer(churn, derived=["magic"])
+    # Adopting the template with other data, the example's derived features left in params.yaml:
+    # featurize said only "missing input columns".
+    with pytest.raises(ParamsError, match=r"^params: featurize.derived names features that read columns the data "
+                                          r"lacks: tenure_years reads \['tenure_months'\]; charges_ratio reads "
+                                          r"\['tenure_months'\]; set featurize.derived to the features your data has"):
+        infer(churn.drop(columns="tenure_months"), numeric=None)
     with pytest.raises(ParamsError) as text:
         infer(churn, numeric=["age", "contract"])
     assert str(text.value) == ("params: data.numeric_features names columns that are not numeric: contract "

@@ -262,6 +262,12 @@ def infer_spec(
             f"params: featurize.derived names features not defined in "
             f"slipway/model/features.py: {unknown}"
         )
+    lacking = {name: absent for name in derived
+               if (absent := [c for c in DERIVED_FEATURES[name].inputs if c not in train.columns])}
+    if lacking:  # most often the example's features, left in params.yaml when adopting the template
+        raise ParamsError("params: featurize.derived names features that read columns the data lacks: "
+                          + "; ".join(f"{name} reads {absent}" for name, absent in lacking.items())
+                          + "; set featurize.derived to the features your data has (or [])")
     categories = {}
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
