@@ -157,6 +157,18 @@ def test_numbers_with_thousands_separators_are_named_with_the_settings_that_read
         infer(churn.assign(monthly_charges=amounts))
 
 
+@pytest.mark.parametrize("as_stored", ["datetime64", "dates"])
+def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
+    """A signup date, a few distinct days: inferred as categories it passed, and every request after
+    training sent a date the model never saw."""
+    days = (churn["event_timestamp"] - pd.Timedelta(days=400)).dt.floor("D")
+    dated = churn.assign(signup=days if as_stored == "datetime64" else days.dt.date)
+    with pytest.raises(ParamsError, match=r"^params: columns \['signup'\] hold dates, which as categories would "
+                                          r"never recur after training: list them in data.drop_columns"):
+        infer(dated)
+    assert "signup" not in infer(dated, exclude=["churned", "customer_id", "event_timestamp", "signup"]).inputs
+
+
 def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
     """'?' for a missing value made a column of numbers text: inferred as categories, with no
     error when they were few, and the numbers lost their order."""

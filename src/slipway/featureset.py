@@ -212,6 +212,19 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str]) -> None:
                           + "if the numbers are codes, declare the columns in data.categorical_features")
 
 
+def refuse_dates(train: pd.DataFrame, inferred: list[str]) -> None:
+    """Columns of dates inferred as categorical: every date after training would be a category the
+    model never saw (as few distinct days pass for categories), so such a column is named with what
+    to do instead."""
+    dates = [name for name in inferred if ptypes.is_datetime64_any_dtype(train[name])
+             or pd.api.types.infer_dtype(train[name], skipna=True) in ("date", "datetime")]
+    if dates:
+        raise ParamsError(f"params: columns {dates} hold dates, which as categories would never recur after "
+                          "training: list them in data.drop_columns, and if the model should learn from one, "
+                          "compute a number from it where the batches are read (slipway/model/loading.py: "
+                          "days since signup, say), which requests then send too")
+
+
 def infer_spec(
     train: pd.DataFrame,
     *,
@@ -255,6 +268,7 @@ def infer_spec(
         ]
     if categorical is None:
         categorical = [c for c in candidates if c not in numeric]
+        refuse_dates(train, categorical)
         refuse_numbers_as_text(train, categorical)
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
     if unknown:
