@@ -38,6 +38,19 @@ def test_boolean_and_integer_categories_compare_as_the_model_labels_them(repo_pa
     assert report["features"]["organic"] < 0.05 and report["features"]["grade"] < 0.05
 
 
+def test_texts_training_read_as_missing_are_missing_in_the_log(repo_params):
+    """The server reads data.na_values ('?') as missing; the log keeps what was sent."""
+    from dataclasses import replace
+
+    served = frame(1000, seed=2).astype({"x": object, "grade": str})
+    served.loc[served.index[::10], ["x", "grade"]] = "?"
+    spec = replace(SPEC, missing_values=("?",))
+    read = drift.served_inputs(served, spec)
+    assert read["x"].dtype == float and read["x"].isna().sum() == 100 and read["grade"].isna().sum() == 100
+    with pytest.raises(DataError, match="x: 100 value"):
+        drift.served_inputs(served, SPEC)  # a log of '?' for a model that never read it so
+
+
 def test_a_shifted_feature_drifts(repo_params):
     report, _ = drift.analyse(frame(3000, seed=1), frame(1000, seed=2, shift=1.5), SPEC, repo_params)
     assert report["verdict"] == FAIL and report["drifted"] == ["x"]

@@ -68,6 +68,9 @@ def test_dropped_columns_stay_out_of_the_model(churn):
 def test_spec_round_trips_through_json(churn):
     spec = infer(churn)
     assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert "missing_values" not in spec.to_dict()  # a bundle without markers reads as before
+    marked = infer(churn, missing_values=["?"])
+    assert marked.missing_values == ("?",) and FeatureSpec.from_dict(marked.to_dict()) == marked
 
 
 def test_bad_declarations_are_refused(churn):

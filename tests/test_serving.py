@@ -258,6 +258,34 @@ def test_categories_are_read_without_surrounding_spaces_as_training_read_them(cl
     assert unseen.status_code == 422 and "'lifetime' is not a category" in unseen.json["error"]["message"]
 
 
+def test_texts_training_read_as_missing_are_missing_values_in_a_request(config, tmp_path):
+    """data.na_values: training read '?' as a missing value; a client sending rows of the same
+    export got 422 for it, and the drift job would have taken it for a new category."""
+    from dataclasses import replace
+
+    marked = tmp_path / "marked"
+    shutil.copytree(config.model_dir, marked)
+    metadata = json.loads((marked / "model.json").read_text())
+    metadata["features"]["missing_values"] = ["?", "unknown"]
+    (marked / "model.json").write_text(json.dumps(metadata))
+    app = create_app(replace(config, model_dir=marked, prediction_log=tmp_path / "log.jsonl", prediction_log_rate=1.0))
+    client = app.test_client()
+    sent = client.post("/predict", json=body_with(contract=" ? ", age="unknown"))
+    assert sent.status_code == 200, sent.json
+    missing = client.post("/predict", json=body_with(contract=None, age=None))
+    assert sent.json["predictions"] == missing.json["predictions"]
+    assert_documented(app, "POST", "/predict", sent)
+    assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])["inputs"]["age"] == "unknown"  # as sent
+    v2 = client.post("/v2/models/slipway/infer", json={"inputs": tensors([{**VALID, "contract": "?"}])})
+    assert v2.status_code == 200
+    request = {**VALID, "age": "?", "contract": "?"}
+    Draft202012Validator(app.test_client().get("/openapi.json").json["components"]["schemas"]["Instance"]).validate(request)
+    assert "the texts ['?', 'unknown'] are missing values too (data.na_values)" in \
+        client.get("/openapi.json").json["info"]["description"]
+    assert "Missing values: null, or any of ?, unknown" in client.get("/").get_data(as_text=True)
+    assert client.post("/predict", json=body_with(age="x")).json["error"]["reason"] == "wrong_type"
+
+
 def test_unseen_categories_can_be_treated_as_missing(config):
     from dataclasses import replace
 

@@ -65,6 +65,8 @@ class FeatureSpec:
     # model was trained with (and its image runs).
     definitions: Mapping[str, DerivedFeature] = field(default_factory=lambda: DERIVED_FEATURES,
                                                       repr=False, compare=False)
+    # Texts that mean a missing value (data.na_values): training read them so, a request may send them.
+    missing_values: tuple[str, ...] = ()
 
     @cached_property
     def inputs(self) -> list[str]:
@@ -159,15 +161,17 @@ class FeatureSpec:
 
     def to_dict(self) -> dict:
         """Categorical features as a list, so column order survives JSON with sorted keys."""
-        return {"numeric": self.numeric, "derived": self.derived,
+        data = {"numeric": self.numeric, "derived": self.derived,
                 "categorical": [{"name": n, "categories": c} for n, c in self.categorical.items()]}
+        return {**data, "missing_values": list(self.missing_values)} if self.missing_values else data
 
     @classmethod
     def from_dict(cls, data: dict, definitions: Mapping[str, DerivedFeature] = DERIVED_FEATURES) -> FeatureSpec:
         """The spec saved in model.json, its derived features computed by ``definitions`` (this
         checkout's :mod:`slipway.model.features` unless given another model's)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
-        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions)
+        spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions,
+                   tuple(data.get("missing_values", ())))
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
@@ -234,10 +238,12 @@ def infer_spec(
     derived: list[str],
     max_categories: int,
     drop: Sequence[str] = (),
+    missing_values: Sequence[str] = (),
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
-    must name columns of the data: a misspelt name would leave the column in the model."""
+    must name columns of the data: a misspelt name would leave the column in the model.
+    ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
@@ -295,4 +301,4 @@ def infer_spec(
             raise ParamsError(f"params: categorical feature {name!r} has {len(labels)} categories, more than "
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
-    return FeatureSpec(list(numeric), categories, list(derived))
+    return FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))

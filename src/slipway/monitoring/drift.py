@@ -144,17 +144,22 @@ MIN_VALUES = 10
 
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
-    ``None`` as NaN, categories trimmed as the server trims them). A value the server would have
-    refused means the log is not this model's: every such input is named."""
+    ``None`` and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
+    them). A value the server would have refused means the log is not this model's: every such
+    input is named."""
     missing = [c for c in spec.inputs if c not in served.columns]
     if missing:
         raise DataError(f"prediction log lacks inputs {missing}")
     frame = served[spec.inputs].copy()
     problems = []
+    markers = frozenset(spec.missing_values)
     for name in spec.inputs:
         values = frame[name]
         if values.dtype != object:
             continue
+        if markers:  # "?" was a missing value to the server, as in training
+            values = values.mask(values.map(lambda v: isinstance(v, str) and trimmed(v) in markers))
+            frame[name] = values
         present = values[values.notna()]
         if name in spec.categorical:
             bad = present[~present.map(lambda v: isinstance(v, str | bool | int | float))]

@@ -25,6 +25,7 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         categorical=column_list(params, "data.categorical_features"),
         derived=lookup(params, "featurize.derived", list, []),
         max_categories=lookup(params, "featurize.max_categories", int, 250, minimum=2),
+        missing_values=lookup(params, "data.na_values", list, []),
     )
 
 

@@ -23,15 +23,23 @@ def _errors(*codes: int) -> dict:
     return {str(code): _json(ERROR, text[code]) for code in codes}
 
 
+def _markers(model) -> str:
+    markers = list(model.spec.missing_values) if model else []
+    return f"; the texts {markers} are missing values too (data.na_values)" if markers else ""
+
+
 def instance_schema(model) -> dict:
     if model is None:
         return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
     properties = {}
+    markers = list(model.spec.missing_values)  # data.na_values: missing, as in training
     for name in model.spec.inputs:
         if name in model.spec.categorical:
             values = [form for label in model.spec.categorical[name] for form in json_forms(label)]
-            types = {JSON_TYPES[type(value)] for value in values}
-            properties[name] = {"type": sorted(types) + ["null"], "enum": [*values, None]}
+            types = {JSON_TYPES[type(value)] for value in values} | ({"string"} if markers else set())
+            properties[name] = {"type": sorted(types) + ["null"], "enum": [*values, *markers, None]}
+        elif markers:
+            properties[name] = {"anyOf": [{"type": ["number", "null"]}, {"enum": markers}]}
         else:
             properties[name] = {"type": ["number", "null"]}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
@@ -102,7 +110,7 @@ def build_openapi(model, config: ServingConfig) -> dict:
                  "description": "Predictions from the model bundle built by the pipeline. null is a "
                                 "missing value; NaN and infinity are refused; categories are read "
                                 "without surrounding spaces (spaces only is missing), as training "
-                                f"read them; unseen categories: {config.unseen_categories}. "
+                                f"read them{_markers(model)}; unseen categories: {config.unseen_categories}. "
                                 f"Batches up to {config.max_batch} rows."},
         "paths": {
             "/": {"get": {"summary": "Model card (HTML)", "responses": {"200": {

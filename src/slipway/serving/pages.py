@@ -108,6 +108,8 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <td>{{ model.spec.categorical[name] | join(", ") if name in model.spec.categorical else "number or null" }}</td></tr>
 {% endfor %}</table>
 {% if model.spec.derived %}<p>Derived: {{ model.spec.derived | join(", ") }}</p>{% endif %}
+{% if model.spec.missing_values %}<p>Missing values: null, or any of {{ model.spec.missing_values | join(", ") }}
+(<code>data.na_values</code>), in any input.</p>{% endif %}
 <h2>Try it</h2>
 <p>One typical instance (numbers at their training median, categories at their most common value):</p>
 <pre>{{ example_command }}</pre>

@@ -8,7 +8,8 @@ Policies: ``null`` is a missing value (the model handles missing values natively
 infinity are refused (send ``null``); booleans are not numbers; a boolean or number given for a
 categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
 boolean column); a category is read as training read it, without surrounding spaces (spaces
-only is missing); an unseen category is refused with the allowed values
+only is missing); a text of ``data.na_values`` (``?``) is a missing value, in any input, as it was
+in training; an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
@@ -45,22 +46,26 @@ Locator = Callable[[str, int], str]
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
-def _numeric(columns: dict[str, list], names: list[str], where: Locator) -> np.ndarray:
-    """All numeric inputs at once, one row of the result per input (``None`` -> NaN)."""
-    for name in names:
-        if not _NUMBER_TYPES.issuperset(map(type, columns[name])):  # the loop below names the value
-            for i, value in enumerate(columns[name]):
+def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str]) -> np.ndarray:
+    """All numeric inputs at once, one row of the result per input (``None`` and the texts of
+    ``missing`` -> NaN)."""
+    lists = [columns[name] for name in names]
+    for j, name in enumerate(names):
+        if not _NUMBER_TYPES.issuperset(map(type, lists[j])):  # the loop below names the value
+            if missing:  # a copy: the prediction log keeps what was sent
+                lists[j] = [None if type(v) is str and trimmed(v) in missing else v for v in lists[j]]
+            for i, value in enumerate(lists[j]):
                 if type(value) not in _NUMBER_TYPES:
                     raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
                                        where(name, i))
     try:
-        block = np.array([columns[name] for name in names], dtype="float64")
+        block = np.array(lists, dtype="float64")
     except OverflowError:  # an int beyond float64, which a look at every value finds
-        block, suspects = None, [(j, i) for j, name in enumerate(names) for i in range(len(columns[name]))]
+        block, suspects = None, [(j, i) for j, values in enumerate(lists) for i in range(len(values))]
     else:  # NaN from a null is fine, a NaN or infinity sent is not: only those cells need a look
         suspects = zip(*np.nonzero(~np.isfinite(block)), strict=True)
     for j, i in suspects:
-        value = columns[names[j]][i]
+        value = lists[j][i]
         if value is not None and not _finite(value):
             raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
                                "finite float64 values; send null for a missing value",
@@ -100,7 +105,7 @@ def _number(label: str) -> int | float | None:
 
 
 def _categorical(values: list, name: str, known: dict[str, int], policy: str, where: Locator,
-                 unseen: dict[str, int]) -> np.ndarray:
+                 unseen: dict[str, int], missing: frozenset[str]) -> np.ndarray:
     out = np.array(values, dtype=object)
     for i, value in enumerate(values):
         if value is None or (type(value) is str and value in known):
@@ -120,6 +125,9 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
             if text is None or text in known:
                 continue
             value = text
+        if value in missing:  # data.na_values: "?" was a missing value in training too
+            out[i] = None
+            continue
         if policy == "reject":
             raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
                                f"was trained on; expected one of {list(known)}", where(name, i))
@@ -130,9 +138,10 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
 
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
-    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where), strict=True))
+    missing = frozenset(spec.missing_values)
+    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing), strict=True))
     for name, known in spec.category_index.items():
-        data[name] = _categorical(columns[name], name, known, policy, where, unseen)
+        data[name] = _categorical(columns[name], name, known, policy, where, unseen, missing)
     return CheckedBatch(data, unseen)
 
 
