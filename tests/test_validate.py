@@ -132,6 +132,15 @@ def test_missing_values_are_located_by_the_rows_ids(churn, params):
     assert lines == [f"  train: column 'age', rule nulls<=0.05: 400 rows, e.g. {ids}"]
 
 
+def test_rows_without_a_label_say_what_to_do(churn, params):
+    """Unlabelled rows (not labelled yet, or lost in a join): nothing drops them unasked."""
+    frame = churn.assign(churned=churn["churned"].where(churn.index >= 3))
+    (line,) = [p.line() for p in validate.check(frame, "train", params) if p.column == "churned"]
+    assert line.startswith("  train: column 'churned', rule nulls<=0: 3 rows, e.g. ['customer_id=")
+    assert line.endswith("; rows without a label can neither train nor score a model: leave them out where the "
+                         "batches are read (slipway/model/loading.py), or mend the export that lost them")
+
+
 def test_without_an_id_column_missing_values_are_only_counted(churn, params):
     params["data"]["id_column"] = None
     frame = churn.drop(columns="customer_id").assign(age=churn["age"].where(churn.index >= 400))

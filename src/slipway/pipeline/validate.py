@@ -51,6 +51,12 @@ class Problem:
                 f"{examples}{where}{hint}")
 
 
+# Rows without a label (not labelled yet, or a join that lost it) neither train nor score a model;
+# which of the two it is, only the team can tell, so nothing drops them unasked.
+UNLABELLED = ("rows without a label can neither train nor score a model: leave them out where the batches "
+              "are read (slipway/model/loading.py), or mend the export that lost them")
+
+
 # An example longer than this is cut: a 100 kB value (a broken join, a blob) would flood the report.
 EXAMPLE_CHARS = 80
 
@@ -162,7 +168,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         limit_nulls = 0.0 if column in strict else float(rule.get("max_null_fraction", default_nulls))
         if nulls.mean() > limit_nulls:
             problems.append(_located(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
-                                             _rows_named(frame.loc[nulls], id_column, column, limit)),
+                                             _rows_named(frame.loc[nulls], id_column, column, limit),
+                                             hint=UNLABELLED if column == target else ""),
                                      frame, nulls, limit))
         present = values[~nulls]
         if ptypes.is_float_dtype(values):
