@@ -96,17 +96,19 @@ def test_bad_data_fails_validate_with_every_problem_and_nothing_downstream_runs(
 
 
 def test_bring_your_own_multiclass_csv(project):
-    """Another team's data: wine cultivars from a CSV, no id or timestamp, three classes."""
+    """Another team's data: wine cultivars from a CSV, no id or timestamp, three classes; amounts
+    written with thousands separators ('1,065') and '?' for an unknown cellar."""
     wine = load_wine(as_frame=True)
     frame = wine.frame.rename(columns={"target": "cultivar"})
     frame["cultivar"] = frame["cultivar"].map(dict(enumerate(["barolo", "grignolino", "barbera"])))
-    frame["cellar"] = (frame.index % 3).map({0: "north", 1: "south", 2: "east"})
+    frame["cellar"] = (frame.index % 3).map({0: "north", 1: "south", 2: "east"}).where(frame.index % 40 > 0, "?")
     (project.root / "data/wine").mkdir(parents=True)
-    frame.to_csv(project.root / "data/wine/wine.csv", index=False)
+    frame.assign(proline=frame["proline"].map("{:,.0f}".format)).to_csv(project.root / "data/wine/wine.csv",
+                                                                        index=False)
     frame.drop(columns="cellar").to_csv(project.root / "data/wine/wine-v0.csv", index=False)  # not matched
     project.set_params({
         "data.source": "data/wine", "data.pattern": "wine.*", "data.format": "csv", "data.target": "cultivar",
-        "data.id_column": None, "data.timestamp_column": None,
+        "data.id_column": None, "data.timestamp_column": None, "data.thousands": ",", "data.na_values": ["?"],
         "ingest.split": "random", "ingest.test_size": 0.3,
         "validate.columns": {"cultivar": {"allowed": ["barolo", "grignolino", "barbera"]},
                              "alcohol": {"type": "numeric", "min": 0, "max": 20}},
@@ -124,7 +126,8 @@ def test_bring_your_own_multiclass_csv(project):
     assert model["task"] == "multiclass"
     assert model["classes"] == ["barbera", "barolo", "grignolino"]
     assert model["features"]["categorical"] == [{"name": "cellar", "categories": ["east", "north", "south"]}]
-    assert "alcohol" in model["features"]["numeric"]
+    assert {"alcohol", "proline"} <= set(model["features"]["numeric"])
+    assert model["features"]["missing_values"] == ["?"]  # the server reads '?' as training did
     metrics = json.loads((project.root / "reports/metrics.json").read_text())
     assert set(metrics["per_class"]) == {"barbera", "barolo", "grignolino"}
     assert metrics["accuracy"] > 0.85
