@@ -15,6 +15,10 @@ def batches(tmp_path):
     pd.DataFrame({"x": [3]}).to_parquet(folder / "2025-01.parquet")
     (folder / "notes.txt").write_text("ignored")
     (folder / ".hidden.csv").write_text("x\n9\n")
+    # Spark's partial files of a failed job, a notebook's copies: no batches, as pyarrow reads a dataset.
+    for copy in ("_temporary/0/part-0.csv", ".ipynb_checkpoints/2025-02-checkpoint.csv", "_2025-03.csv"):
+        (folder / copy).parent.mkdir(parents=True, exist_ok=True)
+        (folder / copy).write_text("x\n9\n")
     return folder
 
 

@@ -8,8 +8,8 @@ them, whatever read them.
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
-``.csv``/``.parquet`` file in it and below, in name order, with the columns of Hive-style
-``key=value`` directories); ``pattern`` keeps the files whose name matches a
+``.csv``/``.parquet`` file in it and below, in name order, but under names starting with ``.`` or
+``_``, with the columns of Hive-style ``key=value`` directories); ``pattern`` keeps the files whose name matches a
 glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
@@ -44,6 +44,13 @@ def _filesystem(source: str):
     return fsspec.core.url_to_fs(source)
 
 
+def hidden(relative: str) -> bool:
+    """Whether a file below the source is no batch: under a name starting with ``.`` or ``_``, as
+    Spark, Hive and pyarrow read a dataset (``_temporary/`` holds a failed job's partial files,
+    ``.ipynb_checkpoints/`` a notebook's copies, ``_SUCCESS`` marks a finished one)."""
+    return any(part.startswith((".", "_")) for part in PurePosixPath(relative).parts)
+
+
 def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> list[str]:
     """The batch files behind ``source``, sorted, with the protocol kept for remote ones."""
     if any(ch in source for ch in "*?["):
@@ -52,7 +59,7 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
     try:
         fs, path = _filesystem(source)
         if fs.isdir(path):
-            paths = [p for p in fs.find(path) if not PurePosixPath(p).name.startswith(".")]
+            paths = [p for p in fs.find(path) if not hidden(posixpath.relpath(p, path))]
         elif fs.exists(path):
             paths = [path]
         else:
