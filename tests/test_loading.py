@@ -101,6 +101,17 @@ def test_a_csvs_separator_is_the_one_its_header_uses(tmp_path, separator):
     assert read_one(path).equals(frame)
 
 
+@pytest.mark.parametrize("compression", ["gz", "bz2", "xz", "zip"])
+def test_a_compressed_csv_is_a_batch_read_like_any_other(tmp_path, compression):
+    """Exports are often compressed: 'export.csv.gz' was not a batch, so 'no CSV or Parquet files'."""
+    pd.DataFrame({"unit price": [1.5, -2.25], "colour": ["red", "blue"]}).to_csv(
+        tmp_path / f"export.csv.{compression}", sep=";", decimal=",", index=False)
+    (tmp_path / "notes.txt.gz").write_bytes(b"")  # not a CSV, compressed or not
+    read = loading.read_batches(str(tmp_path), fmt="csv", decimal=",")
+    assert list(read) == [f"export.csv.{compression}"]  # the separator was sniffed through the compression
+    assert read[f"export.csv.{compression}"].to_dict("list") == {"unit price": [1.5, -2.25], "colour": ["red", "blue"]}
+
+
 def test_a_decimal_comma_is_read_when_data_decimal_says_so(tmp_path):
     path = tmp_path / "batch.csv"
     path.write_text("unit price;colour\n1,5;red\n-2,25;blue\n")

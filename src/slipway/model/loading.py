@@ -8,9 +8,9 @@ them, whatever read them.
 
 The default reads CSV or Parquet files from a local path or ``s3://`` (through fsspec and s3fs,
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
-``.csv``/``.parquet`` file in it and below, in name order, but under names starting with ``.`` or
-``_``, with the columns of Hive-style ``key=value`` directories); ``pattern`` keeps the files whose name matches a
-glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
+``.csv`` (or ``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``) and ``.parquet`` file in it and below, in
+name order, but under names starting with ``.`` or ``_``, with the columns of Hive-style
+``key=value`` directories); ``pattern`` keeps the files whose name matches a glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
 decimal point unless ``data.decimal`` is ``,``, and no thousands separator unless
@@ -35,7 +35,16 @@ import pandas as pd
 from slipway.errors import DataError
 from slipway.io import read_parquet, storage_errors
 
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # file name ending -> format
+# File name ending -> format. A CSV may be compressed as exports often are; pandas and fsspec read
+# it by its ending.
+SUFFIXES = {".csv": "csv", ".csv.gz": "csv", ".csv.bz2": "csv", ".csv.xz": "csv", ".csv.zip": "csv",
+            ".parquet": "parquet", ".pq": "parquet"}
+
+
+def batch_format(path: str) -> str | None:
+    """``csv`` or ``parquet`` by the file name's ending, ``None`` for a file that is no batch."""
+    name = PurePosixPath(path).name.lower()
+    return next((kind for suffix, kind in SUFFIXES.items() if name.endswith(suffix)), None)
 
 
 def _filesystem(source: str):
@@ -66,8 +75,7 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
             raise DataError(f"data.source: {source} does not exist")
     except (*storage_errors(), ValueError) as exc:  # ValueError: a URL fsspec cannot list, e.g. s3://
         raise DataError(f"data.source: {source} cannot be listed: {exc}") from None
-    suffixes = {suffix for suffix, kind in SUFFIXES.items() if fmt in ("auto", kind)}
-    batches = sorted(p for p in paths if PurePosixPath(p).suffix.lower() in suffixes
+    batches = sorted(p for p in paths if (kind := batch_format(p)) and fmt in ("auto", kind)
                      and (pattern is None or fnmatch.fnmatchcase(PurePosixPath(p).name, pattern)))
     if not batches:
         matching = f" matching data.pattern {pattern!r}" if pattern else ""
@@ -85,7 +93,7 @@ def sniff_separator(path: str, encoding: str = "utf-8") -> str:
     European spreadsheet use ``;``, database dumps often tabs or ``|``."""
     import fsspec
 
-    with fsspec.open(path, "rb") as handle:  # remote files' readline takes no size: read a block
+    with fsspec.open(path, "rb", compression="infer") as handle:  # remote readline takes no size: a block
         header = handle.read(1 << 16).split(b"\n", 1)[0].decode(encoding, errors="replace")
     counts = {separator: header.count(separator) for separator in SEPARATORS}
     best = max(SEPARATORS, key=lambda separator: counts[separator])  # ties: the earlier, "," first
@@ -96,9 +104,8 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8", deci
                na_values: list[str] = (), thousands: str | None = None) -> pd.DataFrame:
     """One batch file; ``separator`` (CSV only) is a character or ``auto``, ``decimal`` and
     ``thousands`` (CSV only) the decimal mark and the thousands separator, if any."""
-    suffix = PurePosixPath(path).suffix.lower()
     try:
-        if SUFFIXES[suffix] == "csv":
+        if batch_format(path) == "csv":
             separator = sniff_separator(path, encoding) if separator == "auto" else separator
             if separator == decimal:
                 raise DataError(f"{path}: its header is separated by {separator!r}, which data.decimal makes the "
