@@ -10,7 +10,8 @@ The default reads CSV or Parquet files from a local path or ``s3://`` (through f
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
 ``.csv`` (or ``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``) and ``.parquet`` file in it and below, in
 name order, but under names starting with ``.`` or ``_``, with the columns of Hive-style
-``key=value`` directories); ``pattern`` keeps the files whose name matches a glob. ``source`` itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
+``key=value`` directories); ``pattern`` keeps the files whose name matches a glob. ``source``
+itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
 decimal point unless ``data.decimal`` is ``,``, and no thousands separator unless
