@@ -108,6 +108,11 @@ def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return combined
 
 
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of Python objects (text, most often). Not ``select_dtypes``, which copies them."""
+    return [name for name, dtype in frame.dtypes.items() if dtype == object]
+
+
 def _nested(value: Any) -> bool:
     return isinstance(value, list | tuple | dict | set | np.ndarray)
 
@@ -127,7 +132,7 @@ def nested_columns(frame: pd.DataFrame, dropped: list[str]) -> pd.DataFrame:
     and every later step (trimming, splitting, validating) would fail on it, or read ``"['a' 'b']"``
     as a category. Only a column that is not all one scalar type is looked at row by row."""
     found = {}
-    for name in frame.select_dtypes(include="object").columns:
+    for name in text_columns(frame):
         values = frame[name]
         if pd.api.types.infer_dtype(values, skipna=True).startswith("mixed") and values.map(_nested).any():
             found[name] = values
@@ -188,7 +193,7 @@ def trimmed_text(frame: pd.DataFrame) -> pd.DataFrame:
     Adult: ' State-gov') or a warehouse's fixed-width CHAR padding would otherwise be categories no
     request names. Only the distinct values are looked at, so a column with nothing to trim costs
     one hash pass."""
-    for name in frame.select_dtypes(include="object").columns:
+    for name in text_columns(frame):
         values = frame[name]
         replaced = {value: trimmed(value) for value in pd.unique(values)
                     if isinstance(value, str) and trimmed(value) != value}  # "" too: missing
@@ -201,7 +206,7 @@ def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFram
     """Text that means a missing value (``data.na_values``) as missing, in every text column: the
     CSV reader already reads it so, a Parquet file or a team's own reader does not."""
     if na_values:
-        for name in frame.select_dtypes(include="object").columns:
+        for name in text_columns(frame):
             frame[name] = frame[name].mask(frame[name].isin(na_values))
     return frame
 
