@@ -110,7 +110,7 @@ def combine(batches: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def text_columns(frame: pd.DataFrame) -> list[str]:
     """The columns of Python objects (text, most often). Not ``select_dtypes``, which copies them."""
-    return [name for name, dtype in frame.dtypes.items() if dtype == object]
+    return [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]
 
 
 def _nested(value: Any) -> bool:
