@@ -50,6 +50,9 @@ def test_hive_partitions_are_read_back_as_the_columns_their_directories_name(tmp
     assert sorted(frame.columns) == sorted(data.columns)
     assert frame["year"].dtype == "int64" and frame["month"].value_counts().to_dict() == \
         data["month"].value_counts().to_dict()
+    # A pattern with a / picks partitions by their path below the source.
+    picked = loading.read_batches(str(tmp_path / "lake"), pattern="year=2025/month=2025-0[12]/*")
+    assert [name.rsplit("/", 1)[0] for name in picked] == ["year=2025/month=2025-01", "year=2025/month=2025-02"]
     # A single month's directory as the source: the key is above it, so not a column.
     assert "month" not in read_one(next((tmp_path / "lake" / "year=2025").iterdir()))
 

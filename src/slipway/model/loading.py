@@ -10,7 +10,8 @@ The default reads CSV or Parquet files from a local path or ``s3://`` (through f
 which the pipeline extras install with ``dvc[s3]``). ``source`` is a file or a directory (every
 ``.csv`` (or ``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``) and ``.parquet`` file in it and below, in
 name order, but under names starting with ``.`` or ``_``, with the columns of Hive-style
-``key=value`` directories); ``pattern`` keeps the files whose name matches a glob. ``source``
+``key=value`` directories); ``pattern`` keeps the files whose name (or, for a glob with a ``/``,
+whose path below ``source``) matches a glob. ``source``
 itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
@@ -76,8 +77,10 @@ def list_batches(source: str, fmt: str = "auto", pattern: str | None = None) -> 
             raise DataError(f"data.source: {source} does not exist")
     except (*storage_errors(), ValueError) as exc:  # ValueError: a URL fsspec cannot list, e.g. s3://
         raise DataError(f"data.source: {source} cannot be listed: {exc}") from None
+    # A pattern with a / is matched against the path below the source (region=north/*), else the name.
+    within = (lambda p: posixpath.relpath(p, path)) if pattern and "/" in pattern else posixpath.basename
     batches = sorted(p for p in paths if (kind := batch_format(p)) and fmt in ("auto", kind)
-                     and (pattern is None or fnmatch.fnmatchcase(PurePosixPath(p).name, pattern)))
+                     and (pattern is None or fnmatch.fnmatchcase(within(p), pattern)))
     if not batches:
         matching = f" matching data.pattern {pattern!r}" if pattern else ""
         raise DataError(f"data.source: no {fmt if fmt != 'auto' else 'CSV or Parquet'} files{matching} in {source}")
