@@ -131,7 +131,7 @@ def test_numbers_with_a_decimal_comma_read_as_text_are_named_with_the_setting_th
     """A European CSV read with data.decimal '.': every price is text, so featurize saw hundreds of
     categories and advised dropping the column or raising the limit."""
     comma = churn.assign(monthly_charges=churn["monthly_charges"].map(lambda v: f"{v:.2f}".replace(".", ",")))
-    setting = r"numbers written like '\d+,\d\d': for a CSV, set data.decimal: ','"
+    setting = r"numbers written like '\d+,\d\d': set data.decimal: ','"
     with pytest.raises(ParamsError, match=rf"written or a few other values: 'monthly_charges' \({setting}\); if the "
                                          r"numbers are codes, declare the columns in data.categorical_features$"):
         infer(comma)
@@ -145,9 +145,9 @@ def test_numbers_with_a_decimal_comma_read_as_text_are_named_with_the_setting_th
 
 
 @pytest.mark.parametrize(("written", "setting"), [
-    ("{:,.2f}", r"numbers written like '\d,\d{3}\.\d\d': for a CSV, set data.thousands: ','"),
-    ("{:_.2f}", r"numbers written like '\d\.\d{3},\d\d': for a CSV, set data.decimal: ',' and data.thousands: '\.'"),
-    ("{:,.0f}", r"numbers written like '\d,\d{3}': for a CSV, set data.decimal: ',' \(if ',' is the decimal mark\) "
+    ("{:,.2f}", r"numbers written like '\d,\d{3}\.\d\d': set data.thousands: ','"),
+    ("{:_.2f}", r"numbers written like '\d\.\d{3},\d\d': set data.decimal: ',' and data.thousands: '\.'"),
+    ("{:,.0f}", r"numbers written like '\d,\d{3}': set data.decimal: ',' \(if ',' is the decimal mark\) "
                 r"or data.thousands: ',' \(if ',' groups thousands\)"),
 ])
 def test_numbers_with_thousands_separators_are_named_with_the_settings_that_read_them(churn, written, setting):
@@ -186,7 +186,7 @@ def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
     assert "contract" in infer(churn).categorical  # words are not numbers with markers
     amounts = (churn["monthly_charges"] * 40).map("{:,.2f}".format)
     both = marked.assign(monthly_charges=amounts.where(churn.index % 50 > 0, "-"))
-    with pytest.raises(ParamsError, match=r"'monthly_charges' \(numbers written like '[\d,.]+': for a CSV, set "
+    with pytest.raises(ParamsError, match=r"'monthly_charges' \(numbers written like '[\d,.]+': set "
                                          r"data.thousands: ','; 24 of 1200 values are \['-'\]\), 'num_products'"):
         infer(both)
 

@@ -353,6 +353,63 @@ def test_data_na_values_are_missing_in_csv_and_parquet_batches_alike(workdir, pa
         ingest.main(params)
 
 
+@pytest.mark.parametrize(("texts", "number_format"), [
+    (["1,234.50", "987", "-1,000,000"], (".", ",")),
+    (["1.234,50", "987", "-1.000.000"], (",", ".")),
+    (["1'234.50", "987", "-1'000'000"], (".", "'")),
+    (["1 234.50", "987", "-1 000 000"], (".", " ")),
+    (["1234,50", "987", "-1000000"], (",", None)),
+])
+def test_numbers_written_as_data_decimal_and_thousands_say_become_numbers(texts, number_format):
+    frame = pd.DataFrame({"amount": texts + [None], "colour": ["red", "blue", "green", None]})
+    read = ingest.written_numbers(frame.copy(), number_format, kept=set())
+    assert read["amount"].iloc[:3].tolist() == [1234.5, 987, -1_000_000] and np.isnan(read["amount"].iloc[3])
+    assert read["colour"].equals(frame["colour"])
+
+
+def test_text_with_words_and_declared_codes_stay_text():
+    frame = pd.DataFrame({"words": ["1,234", "many"], "code": ["1,234", "5,678"], "amount": ["1,234", "5,678"]})
+    read = ingest.written_numbers(frame.copy(), (".", ","), kept={"code"})
+    assert read["words"].tolist() == ["1,234", "many"]  # a word: featurize names the column
+    assert read["code"].tolist() == ["1,234", "5,678"]  # declared categorical: codes
+    assert read["amount"].tolist() == [1234, 5678] and read["amount"].dtype == np.int64
+
+
+@pytest.mark.parametrize(("texts", "number_format", "message"), [
+    (["1,234.50", "12,5", "12,5", "1,2,3"], (".", ","),
+     r"numbers not written as data.thousands: ',' write them \(-1,234\.5, each thousands separator followed by "
+     r"three digits\) in columns 'amount' \(3 of 4 rows, e.g. \['1,2,3', '12,5'\]\)"),
+    (["1.234,5", "1.5"], (",", "."), r"data.decimal: ',' and data.thousands: '\.' write them \(-1\.234,5.*\['1\.5'\]"),
+    (["12,5", "1.5"], (",", None), r"data.decimal: ',' write them \(-1234,5\) in columns 'amount' \(1 of 2 rows, e.g. \['1\.5'\]\)"),
+    (["1.234", "2", "1.234.567"], (",", None),
+     r"\['1\.234', '1\.234\.567'\]; numbers written like '1\.234': set data.decimal: ',' and data.thousands: '\.'\?\)"),
+])
+def test_numbers_some_not_written_as_the_settings_say_are_refused(texts, number_format, message):
+    """pandas' CSV reader, given thousands=',', read '12,5' as 125 and '1,2,3' as 123, silently."""
+    with pytest.raises(DataError, match=message + r".*declare it in data.categorical_features"):
+        ingest.written_numbers(pd.DataFrame({"amount": texts}), number_format, kept=set())
+
+
+def test_thousands_separators_are_read_in_csv_and_parquet_batches_alike(workdir, params, churn):
+    """A US export's '1,234.50' is text to pandas without thousands=',', and always text in a Parquet
+    string column; data.thousands reads both, and the declared categories stay codes."""
+    (workdir / "raw").mkdir()
+    written = churn.assign(monthly_charges=(churn["monthly_charges"] * 100).map("{:,.2f}".format),
+                           region=churn["region"].where(churn.index % 2 == 0, "1,000"))
+    written.iloc[:600].to_csv(workdir / "raw" / "a.csv", index=False)
+    written.iloc[600:].to_parquet(workdir / "raw" / "b.parquet")
+    params["data"].update(source="raw", thousands=",", categorical_features=["region", "plan_tier"])
+    ingest.main(params)
+    rows = pd.concat([pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")])
+    assert rows.sort_values("customer_id")["monthly_charges"].round(2).tolist() == \
+        (churn.sort_values("customer_id")["monthly_charges"] * 100).round(2).tolist()
+    assert "1,000" in set(rows["region"])
+    written.loc[written.index[7], "monthly_charges"] = "12,34"
+    written.iloc[:600].to_csv(workdir / "raw" / "a.csv", index=False)
+    with pytest.raises(DataError, match=r"in columns 'monthly_charges' \(1 of 1200 rows, e.g. \['12,34'\]\)"):
+        ingest.main(params)
+
+
 def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, params, churn, monkeypatch):
     """loading.read_batches is the team's to replace (a warehouse, say): ingest calls it with
     data.source and the file options as keywords, which such a reader ignores."""
@@ -366,8 +423,8 @@ def test_a_teams_own_reader_gets_every_check_and_the_batch_column(workdir, param
     monkeypatch.setattr(ingest, "read_batches", warehouse)
     params["data"]["source"] = "warehouse://churn"
     ingest.main(params)
-    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "na_values", "pattern", "separator",
-                                               "thousands"])]
+    assert calls == [("warehouse://churn", ["decimal", "encoding", "fmt", "na_values", "pattern",
+                                               "separator"])]
     splits = [pd.read_parquet(f"data/interim/{split}.parquet") for split in ("train", "test")]
     assert set().union(*(split["__batch__"] for split in splits)) == set(churn["event_timestamp"].dt.strftime("%Y-%m"))
     monkeypatch.setattr(ingest, "read_batches", lambda source, **options: {"all": churn.assign(__batch__=1)})

@@ -243,7 +243,7 @@ def test_numbers_written_with_separators_name_the_setting_that_reads_them(params
                           "event_timestamp": pd.date_range("2025", periods=3)})
     (found,) = [p for p in validate.check(frame, "train", params) if p.column == "amount"]
     assert found.line().endswith("rule type=numeric: 2 rows, e.g. ['1,234.50', '12,000.00']; numbers written like "
-                                 "'1,234.50': for a CSV, set data.thousands: ','")
+                                 "'1,234.50': set data.thousands: ','")
     words = frame.assign(amount=["1,234.50", "987", "twelve"])  # not numbers in any one format: no advice
     (found,) = [p for p in validate.check(words, "train", params) if p.column == "amount"]
     assert found.hint == ""

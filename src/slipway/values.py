@@ -57,12 +57,13 @@ class TextNumbers:
         marks = [mark for mark in self.number_format if mark and mark != "."]
         example = next((text for text in self.numbers.index if any(mark in text for mark in marks)),
                        self.numbers.index[0])
-        settings = " or ".join(_settings(f) + (_meaning(f) if self.rivals else "")
-                               for f in (self.number_format, *self.rivals))
-        return f"numbers written like {example!r}: for a CSV, set {settings}"
+        needed = " or ".join(settings(f) + (_meaning(f) if self.rivals else "")
+                             for f in (self.number_format, *self.rivals))
+        return f"numbers written like {example!r}: set {needed}"
 
 
-def _settings(number_format: tuple[str, str | None]) -> str:
+def settings(number_format: tuple[str, str | None]) -> str:
+    """The params that read numbers written in ``number_format``."""
     decimal, thousands = number_format
     return " and ".join(([f"data.decimal: {decimal!r}"] if decimal != "." else [])
                         + ([f"data.thousands: {thousands!r}"] if thousands else []))
@@ -75,14 +76,24 @@ def _meaning(number_format: tuple[str, str | None]) -> str:
     return f" (if {' and '.join(said)})"
 
 
-def _read(texts: pd.Series, number_format: tuple[str, str | None]) -> pd.Series:
+# Text that could be a number in one of NUMBER_FORMATS: digits, a sign, marks and an exponent.
+NUMBER_LIKE = r"[+-]?[\d.,' ]*\d[\d.,' ]*(?:[eE][+-]?\d+)?"
+
+
+def written_like(number_format: tuple[str, str | None]) -> str:
+    """A number as ``number_format`` writes it: ``-1,234.5``, ``-1.234,5``, ``-1234,5``."""
+    decimal, thousands = number_format
+    return f"-1{thousands or ''}234{decimal}5"
+
+
+def read_written(texts: pd.Series, number_format: tuple[str, str | None]) -> pd.Series:
     """``texts`` as numbers written in ``number_format``, NaN where they are not; strictly: a
-    thousands separator must group three digits."""
+    thousands separator must group three digits (``12,5`` is no number with thousands ``,``)."""
     if number_format == NUMBER_FORMATS[0]:
         return as_numbers(texts)
     decimal, thousands = (re.escape(mark) if mark else None for mark in number_format)
     integer = rf"\d{{1,3}}(?:{thousands}\d{{3}})+|\d+" if thousands else r"\d+"
-    written = texts.str.fullmatch(rf"[+-]?(?:(?:{integer})(?:{decimal}\d+)?|{decimal}\d+)", na=False)
+    written = texts.str.fullmatch(rf"[+-]?(?:(?:{integer})(?:{decimal}\d+)?|{decimal}\d+)(?:[eE][+-]?\d+)?", na=False)
     plain = texts.where(written).str.replace(number_format[1] or "", "", regex=False) \
         .str.replace(number_format[0], ".", regex=False)
     return pd.to_numeric(plain, errors="coerce")
@@ -99,8 +110,8 @@ def text_numbers(values: pd.Series) -> TextNumbers | None:
         counts = counts.groupby(counts.index.map(str)).sum().sort_values(ascending=False, kind="stable")
     texts = pd.Series(counts.index, index=counts.index)
     # Only digits, signs and marks can be a number in the other formats: words are looked at once.
-    marked = texts[texts.str.fullmatch(r"[+-]?[\d.,' ]*\d[\d.,' ]*", na=False)]
-    readings = {f: _read(texts, f) if f == NUMBER_FORMATS[0] else _read(marked, f).reindex(texts.index)
+    marked = texts[texts.str.fullmatch(NUMBER_LIKE, na=False)]
+    readings = {f: read_written(texts, f) if f == NUMBER_FORMATS[0] else read_written(marked, f).reindex(texts.index)
                 for f in NUMBER_FORMATS}
     read = {f: np.isfinite(numbers) for f, numbers in readings.items()}  # "inf" is no measurement
     best = max(NUMBER_FORMATS, key=lambda f: read[f].sum())  # the first of equals

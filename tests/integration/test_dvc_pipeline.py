@@ -154,9 +154,8 @@ class ReadRecorder(dict):
         return super().__contains__(key)
 
 
-# Declared params the example configuration does not reach: only a random split reads these (the
-# seed, and the target or the id column it keeps together).
-CONDITIONAL_READS = {"ingest": {"ingest.seed", "data.target", "data.id_column"}}
+# Declared params the example configuration does not reach: only a random split reads the seed.
+CONDITIONAL_READS = {"ingest": {"ingest.seed"}}
 
 
 def test_each_stage_declares_exactly_the_params_it_reads(example_project, monkeypatch):

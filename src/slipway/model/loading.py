@@ -1,6 +1,6 @@
 """Reading the raw batches. Replace this if your data lives elsewhere (a warehouse, an API):
 ``ingest`` calls :func:`read_batches` with ``data.source`` and, as keywords, the ``data.format``,
-``pattern``, ``separator``, ``decimal``, ``thousands``, ``encoding`` and ``na_values`` settings (a
+``pattern``, ``separator``, ``decimal``, ``encoding`` and ``na_values`` settings (a
 reader of your own may ignore them), and needs only each batch as a DataFrame, by a name it
 reports problems under. It then checks that
 the batches agree on their columns, makes their dates fit pandas' nanoseconds and concatenates
@@ -15,8 +15,8 @@ whose path below ``source``) matches a glob. ``source``
 itself is never a glob: DVC tracks it as the ``ingest`` stage's dependency.
 A CSV's separator is the one its header line uses (``,``, ``;``, tab or ``|``) unless
 ``data.separator`` names it, and spaces after it are not part of a value; its numbers have a
-decimal point unless ``data.decimal`` is ``,``, and no thousands separator unless
-``data.thousands`` names one (pandas then drops it wherever it stands in a number); the texts of
+decimal point unless ``data.decimal`` is ``,`` (a column with thousands separators stays text,
+which ``ingest`` reads strictly as ``data.thousands`` says, whatever read it); the texts of
 ``data.na_values`` are missing values, as pandas' own (empty, ``NA``, ``N/A``, ``null``...) are;
 its text is UTF-8 (with or without a byte order mark) unless ``data.encoding`` names another
 encoding.
@@ -105,16 +105,16 @@ def sniff_separator(path: str, encoding: str = "utf-8") -> str:
 
 
 def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8", decimal: str = ".",
-               na_values: list[str] = (), thousands: str | None = None) -> pd.DataFrame:
-    """One batch file; ``separator`` (CSV only) is a character or ``auto``, ``decimal`` and
-    ``thousands`` (CSV only) the decimal mark and the thousands separator, if any."""
+               na_values: list[str] = ()) -> pd.DataFrame:
+    """One batch file; ``separator`` (CSV only) is a character or ``auto``, ``decimal`` (CSV only)
+    the decimal mark."""
     try:
         if batch_format(path) == "csv":
             separator = sniff_separator(path, encoding) if separator == "auto" else separator
             if separator == decimal:
                 raise DataError(f"{path}: its header is separated by {separator!r}, which data.decimal makes the "
                                 "decimal mark; name the separator in data.separator")
-            rows = read_csv_rows(path, separator, encoding, decimal, na_values, thousands)
+            rows = read_csv_rows(path, separator, encoding, decimal, na_values)
             frame = check_header(path, rows, separator, encoding)
         else:
             frame = read_parquet(path)
@@ -136,7 +136,7 @@ def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8", deci
 
 
 def read_csv_rows(path: str, separator: str, encoding: str, decimal: str = ".",
-                  na_values: list[str] = (), thousands: str | None = None) -> pd.DataFrame:
+                  na_values: list[str] = ()) -> pd.DataFrame:
     """The CSV's rows under its header's names. pandas would take a first row with more fields
     than the header as a sign that the leading fields are an index, and shift every value into the
     next column's name; ``index_col=False`` stops that, and would drop the extra fields with only a
@@ -146,7 +146,7 @@ def read_csv_rows(path: str, separator: str, encoding: str, decimal: str = ".",
         try:
             # skipinitialspace: a CSV written with ", " between fields (UCI's Adult) holds " 2174",
             # a number, and " ?", a missing value, as their own text would not say.
-            return pd.read_csv(path, sep=separator, encoding=encoding, decimal=decimal, thousands=thousands,
+            return pd.read_csv(path, sep=separator, encoding=encoding, decimal=decimal,
                                na_values=list(na_values), skipinitialspace=True, index_col=False)
         except pd.errors.ParserWarning:
             raise DataError(f"{path}: a row has more fields than the header has names, and its last ones "
@@ -182,8 +182,7 @@ def check_header(path: str, frame: pd.DataFrame, separator: str, encoding: str) 
 
 
 def read_batches(source: str, fmt: str = "auto", pattern: str | None = None, separator: str = "auto",
-                 encoding: str = "utf-8", decimal: str = ".", na_values: list[str] = (),
-                 thousands: str | None = None) -> dict[str, pd.DataFrame]:
+                 encoding: str = "utf-8", decimal: str = ".", na_values: list[str] = ()) -> dict[str, pd.DataFrame]:
     """Every batch behind ``source``, in name order, by its path within ``source`` (a single
     file: its name), with the columns its directories name (:func:`partition_columns`). ``ingest``
     checks that the batches agree, concatenates them and records each row's batch under that name."""
@@ -195,7 +194,7 @@ def read_batches(source: str, fmt: str = "auto", pattern: str | None = None, sep
     partitions = partition_columns([posixpath.relpath(posixpath.dirname(path), root) for path in within])
     batches = {}
     for path, url, columns in zip(within, paths, partitions, strict=True):
-        frame = read_batch(url, separator, encoding, decimal, na_values, thousands)
+        frame = read_batch(url, separator, encoding, decimal, na_values)
         batches[posixpath.relpath(path, root)] = frame.assign(
             **{key: value for key, value in columns.items() if key not in frame.columns})
     return batches

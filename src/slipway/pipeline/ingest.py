@@ -15,10 +15,10 @@ import pandas as pd
 from slipway import io
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.loading import read_batches
-from slipway.params import lookup, nearest, random_seed
+from slipway.params import column_list, lookup, nearest, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import NUMBER_FORMATS, trimmed
+from slipway.values import NUMBER_FORMATS, NUMBER_LIKE, read_written, settings, text_numbers, trimmed, written_like
 
 
 def check_column_names(name: str, frame: pd.DataFrame) -> None:
@@ -208,6 +208,39 @@ def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFram
     if na_values:
         for name in text_columns(frame):
             frame[name] = frame[name].mask(frame[name].isin(na_values))
+    return frame
+
+
+def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], kept: set[str]) -> pd.DataFrame:
+    """Text columns of numbers written as ``data.decimal`` and ``data.thousands`` say
+    (``1.234,50``), as numbers: in a Parquet string column or a team's own reader's text as in a
+    CSV. Strictly: each thousands separator is followed by three digits, where pandas' CSV reader
+    would read ``12,5`` as 125 under ``data.thousands: ","``. A column whose values all look like
+    numbers, some not written so, is refused with them; a column with words in it stays text (for
+    featurize to name). The columns in ``kept`` (the target, the id, the timestamp and those
+    declared categorical: codes) stay as they are. Only distinct values are read."""
+    if number_format == NUMBER_FORMATS[0]:
+        return frame
+    refused = []
+    for name in text_columns(frame):
+        values = frame[name]
+        distinct = pd.Series(values.dropna().unique())
+        if name in kept or distinct.empty or pd.api.types.infer_dtype(distinct, skipna=False) != "string":
+            continue
+        numbers = read_written(distinct, number_format)
+        if numbers.notna().all():
+            frame[name] = values.map(pd.Series(numbers.to_numpy(), index=distinct.to_numpy()))
+        elif numbers.notna().any() and distinct.str.fullmatch(NUMBER_LIKE).all():
+            others = distinct[numbers.isna()]
+            other_format = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
+            advice = f"; {other_format.advice()}?" if other_format and not len(other_format.others) else ""
+            refused.append(f"{name!r} ({int(values.isin(others).sum())} of {int(values.notna().sum())} rows, e.g. {sorted(others)[:3]}{advice})")
+    if refused:
+        grouped = ", each thousands separator followed by three digits" if number_format[1] else ""
+        raise DataError(f"numbers not written as {settings(number_format)} write them ({written_like(number_format)}"
+                        f"{grouped}) in columns {', '.join(refused)}: "
+                        "correct them in the export; if a column holds codes rather than numbers, declare it in "
+                        "data.categorical_features")
     return frame
 
 
@@ -417,10 +450,13 @@ def main(params: dict[str, Any]) -> None:
         raise ParamsError(f"params: data.na_values must be a list of text values, got {na_values!r}")
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
-                           decimal=decimal, thousands=thousands, encoding=encoding, na_values=na_values)
+                           decimal=decimal, encoding=encoding, na_values=na_values)
     frame = nested_columns(combine(batches), lookup(params, "data.drop_columns", list, []))
     frame = missing_as_missing(trimmed_text(plain_types(frame)), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    kept = {lookup(params, "data.target", str), lookup(params, "data.id_column", (str, type(None)), None), timestamp,
+            *(column_list(params, "data.categorical_features") or [])}
+    frame = written_numbers(frame, (decimal, thousands), kept)
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
     train, test = split(frame, params)
