@@ -380,7 +380,8 @@ def test_text_with_words_and_declared_codes_stay_text():
      r"numbers not written as data.thousands: ',' write them \(-1,234\.5, each thousands separator followed by "
      r"three digits\) in columns 'amount' \(3 of 4 rows, e.g. \['1,2,3', '12,5'\]\)"),
     (["1.234,5", "1.5"], (",", "."), r"data.decimal: ',' and data.thousands: '\.' write them \(-1\.234,5.*\['1\.5'\]"),
-    (["12,5", "1.5"], (",", None), r"data.decimal: ',' write them \(-1234,5\) in columns 'amount' \(1 of 2 rows, e.g. \['1\.5'\]\)"),
+    (["12,5", "1.5"], (",", None),
+     r"data.decimal: ',' write them \(-1234,5\) in columns 'amount' \(1 of 2 rows, e.g. \['1\.5'\]\)"),
     (["1.234", "2", "1.234.567"], (",", None),
      r"\['1\.234', '1\.234\.567'\]; numbers written like '1\.234': set data.decimal: ',' and data.thousands: '\.'\?\)"),
 ])

@@ -258,6 +258,24 @@ def test_categories_are_read_without_surrounding_spaces_as_training_read_them(cl
     assert unseen.status_code == 422 and "'lifetime' is not a category" in unseen.json["error"]["message"]
 
 
+def test_an_unseen_category_is_named_with_its_trained_spelling_and_a_bounded_list():
+    """'North' for a model that knows 'north' was refused with every category listed, and a feature
+    of thousands of zip codes listed them all in one error."""
+    from slipway.serving.schemas import LISTED_CATEGORIES, RequestError, check_columns
+
+    zips = [f"{code:05d}" for code in range(1000)]
+    spec = FeatureSpec([], {"region": ["north", "north-east", "south"], "zip": zips})
+    for region, zip_code, message in [
+        ("North East", "00001", "'North East' is not a category the model was trained on (it was trained on "
+                                "'north-east', spelt otherwise); expected one of ['north', 'north-east', 'south']"),
+        ("east", "00001", "'east' is not a category the model was trained on; expected one of ['north', "),
+        ("north", "99999", f"expected one of {zips[:LISTED_CATEGORIES]} and {1000 - LISTED_CATEGORIES} more"),
+    ]:
+        with pytest.raises(RequestError) as unseen:
+            check_columns({"region": [region], "zip": [zip_code]}, spec, "reject", lambda n, i: f"{n}[{i}]")
+        assert unseen.value.reason == "unseen_category" and message in unseen.value.message
+
+
 def test_texts_training_read_as_missing_are_missing_values_in_a_request(config, tmp_path):
     """data.na_values: training read '?' as a missing value; a client sending rows of the same
     export got 422 for it, and the drift job would have taken it for a new category."""

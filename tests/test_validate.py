@@ -112,6 +112,12 @@ def test_a_class_written_two_ways_is_named_with_its_spellings(churn, params):
         "  train/test: column 'churned', rule classes_spelt_once: 4 rows, e.g. [['no', 'NO'], ['yes', 'Yes ']]"]
     clean = churn.assign(churned=churn["churned"].map({0: "no", 1: "yes"}))
     assert validate.check_target(clean, clean, params) == []
+    hyphened = clean.assign(churned=clean["churned"].map({"no": "stayed", "yes": "moved-on"}))
+    hyphened.loc[hyphened.index[hyphened["churned"] == "moved-on"][:2], "churned"] = "moved on"
+    assert [p.line() for p in validate.check_target(hyphened, hyphened, params)] == [
+        "  train/test: column 'churned', rule classes_spelt_once: 4 rows, e.g. [['moved-on', 'moved on']]"]
+    graded = clean.assign(churned=np.where(clean.index % 3 == 0, "A+", np.where(clean.index % 3 == 1, "A", "A-")))
+    assert validate.check_target(graded, graded, params) == []  # signs are no spelling
 
 
 def test_a_dropped_column_is_checked_only_where_a_rule_names_it(churn, params):

@@ -17,6 +17,14 @@ def trimmed(text: str) -> str | None:
     return text.strip() or None
 
 
+def spelling(text: str) -> str:
+    """What two spellings of one category share: case aside, surrounding spaces, and the spaces,
+    hyphens, underscores or dots between two letters or digits (``North-East``, ``north east``).
+    Signs stay, so the grades ``A+`` and ``A`` are two categories. validate reads labels so, the
+    gate a feature's categories, and the server names the known spelling of a request's value."""
+    return re.sub(r"(?<=\w)[\s_.-]+(?=\w)", "", text.strip().casefold())
+
+
 def as_numbers(values: pd.Series) -> pd.Series:
     """``values`` as floats, NaN where a value is missing or not a number. Numbers stored as text (a
     Parquet string column, ``"12.5"``, ``"inf"``) are numbers, as :meth:`FeatureSpec.transform`

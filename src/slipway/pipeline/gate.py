@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import sys
 import tempfile
 import warnings
@@ -41,6 +40,7 @@ from slipway.pipeline import paths
 from slipway.pipeline.evaluate import score
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
+from slipway.values import spelling
 
 # deepchecks imports jsonschema (through nbformat), which compiles an Earley parser for RFC 3987
 # IRIs at import when rfc3987-syntax is installed (jupyter-events requires it): two seconds of every
@@ -87,13 +87,6 @@ def _mixed_types(value: dict) -> tuple[float, str]:
     return _worst({c: min(v["strings"], v["numbers"]) for c, v in value.items() if v})
 
 
-def _spelling(text: str) -> str:
-    """What two spellings of one category share: case aside, and the spaces, hyphens, underscores or
-    dots between two letters or digits (``North-East``, ``north east``). deepchecks' own base form
-    drops every sign, which would make the grades ``A+`` and ``A`` one category."""
-    return re.sub(r"(?<=\w)[\s_.-]+(?=\w)", "", str(text).casefold())
-
-
 def _variant_spellings(value: dict) -> tuple[float, str]:
     """Per text column, the share of rows spelt otherwise than the most common spelling of their
     value (``north`` beside ``North``): two categories to the model, one to whoever wrote them.
@@ -103,7 +96,7 @@ def _variant_spellings(value: dict) -> tuple[float, str]:
         groups: dict[str, list[dict]] = {}
         for variants in forms.values():
             for variant in variants:
-                groups.setdefault(_spelling(variant["variant"]), []).append(variant)
+                groups.setdefault(spelling(str(variant["variant"])), []).append(variant)
         spelt = [sorted(group, key=lambda v: -v["count"]) for group in groups.values() if len(group) > 1]
         shares[column] = sum(v["percent"] for group in spelt for v in group[1:])
         spellings[column] = [[v["variant"] for v in group] for group in spelt]

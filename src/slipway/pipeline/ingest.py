@@ -234,7 +234,8 @@ def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], 
             others = distinct[numbers.isna()]
             other_format = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
             advice = f"; {other_format.advice()}?" if other_format and not len(other_format.others) else ""
-            refused.append(f"{name!r} ({int(values.isin(others).sum())} of {int(values.notna().sum())} rows, e.g. {sorted(others)[:3]}{advice})")
+            rows = f"{int(values.isin(others).sum())} of {int(values.notna().sum())} rows"
+            refused.append(f"{name!r} ({rows}, e.g. {sorted(others)[:3]}{advice})")
     if refused:
         grouped = ", each thousands separator followed by three digits" if number_format[1] else ""
         raise DataError(f"numbers not written as {settings(number_format)} write them ({written_like(number_format)}"

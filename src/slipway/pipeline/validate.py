@@ -23,7 +23,7 @@ from slipway.errors import DataError, ParamsError
 from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import as_numbers, written_numbers_advice
+from slipway.values import as_numbers, spelling, written_numbers_advice
 
 
 @dataclass
@@ -241,15 +241,16 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
 
 
 def _classes_spelt_twice(train: pd.DataFrame, test: pd.DataFrame, target: str, limit: int) -> Problem | None:
-    """Labels that differ only in case or surrounding spaces (``yes``, ``Yes``, ``yes ``): one class
-    written two ways by an export. Learnt apart, a binary problem becomes a multiclass one with a
-    class nobody meant. Counted: the rows not written the most common way."""
+    """Labels that differ only in how they are spelt (:func:`values.spelling`: ``yes``, ``Yes``,
+    ``not-churned``, ``not churned``): one class written two ways by an export. Learnt apart, a
+    binary problem becomes a multiclass one with a class nobody meant. Counted: the rows not
+    written the most common way."""
     labels = pd.concat([frame[target] for frame in (train, test) if target in frame.columns])
     counts = labels.value_counts()  # the few distinct labels, most common first
     counts = counts[[isinstance(label, str) for label in counts.index]]
     if counts.empty:
         return None
-    keys = pd.Series(counts.index, index=counts.index).str.strip().str.casefold()
+    keys = pd.Series(counts.index, index=counts.index).map(spelling)
     groups = [list(written) for _, written in counts.groupby(keys.to_numpy(), sort=True).groups.items()
               if len(written) > 1]
     if not groups:

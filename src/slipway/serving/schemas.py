@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slipway.featureset import FeatureSpec
-from slipway.values import trimmed
+from slipway.values import spelling, trimmed
 
 
 class RequestError(Exception):
@@ -104,6 +104,21 @@ def _number(label: str) -> int | float | None:
     return None
 
 
+# How many of a feature's categories an error lists: a feature of zip codes has thousands.
+LISTED_CATEGORIES = 20
+
+
+def unseen_message(value: str, known: dict[str, int]) -> str:
+    """Why ``value`` is refused: the known spelling of the same category, if it has one (``North``
+    for ``north``: the model learnt them apart), and the categories there are."""
+    same = [category for category in known if spelling(category) == spelling(value)]
+    listed = list(known)[:LISTED_CATEGORIES]
+    more = f" and {len(known) - len(listed)} more" if len(known) > len(listed) else ""
+    return (f"{value!r} is not a category the model was trained on"
+            + (f" (it was trained on {same[0]!r}, spelt otherwise)" if same else "")
+            + f"; expected one of {listed}{more}")
+
+
 def _categorical(values: list, name: str, known: dict[str, int], policy: str, where: Locator,
                  unseen: dict[str, int], missing: frozenset[str]) -> np.ndarray:
     out = np.array(values, dtype=object)
@@ -129,8 +144,7 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
             out[i] = None
             continue
         if policy == "reject":
-            raise RequestError(422, "unseen_category", f"{value!r} is not a category the model "
-                               f"was trained on; expected one of {list(known)}", where(name, i))
+            raise RequestError(422, "unseen_category", unseen_message(value, known), where(name, i))
         out[i] = None
         unseen[name] = unseen.get(name, 0) + 1
     return out
