@@ -189,6 +189,9 @@ def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
     with pytest.raises(ParamsError, match=r"'monthly_charges' \(numbers written like '[\d,.]+': set "
                                          r"data.thousands: ','; 24 of 1200 values are \['-'\]\), 'num_products'"):
         infer(both)
+    # With data.thousands already set (ingest left the column text for its '-'), only the '-' is said.
+    with pytest.raises(ParamsError, match=r"'monthly_charges' \(24 of 1200 values are \['-'\]\), 'num_products'"):
+        infer(both, number_format=(".", ","))
 
 
 def _reads_an_undeclared_column(cols):

@@ -194,16 +194,18 @@ def non_numbers(values: pd.Series, limit: int = 2) -> list:
 NUMBER_SHARE, MARKERS = 0.9, 5
 
 
-def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str]) -> None:
+def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
+                           number_format: tuple[str, str | None] = NUMBER_FORMATS[0]) -> None:
     """Columns inferred as categorical that are numbers but for how they are written or a few
-    markers, named with the ways out: the settings that read them, the markers as missing values,
-    or the column declared categorical (codes)."""
+    markers, named with the ways out: the settings that read them (unless ``number_format``, the
+    configured ``data.decimal`` and ``data.thousands``, already does), the markers as missing
+    values, or the column declared categorical (codes)."""
     found, marked = [], False
     for name in inferred:
         read = text_numbers(train[name])
         if read is None or read.share < NUMBER_SHARE or len(read.others) > MARKERS:
             continue
-        written = [read.advice()] if read.number_format != NUMBER_FORMATS[0] else []
+        written = [read.advice()] if number_format not in (read.number_format, *read.rivals) else []
         markers = [f"{int(read.others.sum())} of {int(read.numbers.sum() + read.others.sum())} values are "
                    f"{sorted(read.others.index)}"] if len(read.others) else []
         if written or markers:
@@ -239,11 +241,13 @@ def infer_spec(
     max_categories: int,
     drop: Sequence[str] = (),
     missing_values: Sequence[str] = (),
+    number_format: tuple[str, str | None] = NUMBER_FORMATS[0],
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
     must name columns of the data: a misspelt name would leave the column in the model.
-    ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did."""
+    ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did;
+    ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
@@ -275,7 +279,7 @@ def infer_spec(
     if categorical is None:
         categorical = [c for c in candidates if c not in numeric]
         refuse_dates(train, categorical)
-        refuse_numbers_as_text(train, categorical)
+        refuse_numbers_as_text(train, categorical, number_format)
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
     if unknown:
         raise ParamsError(

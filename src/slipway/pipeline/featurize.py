@@ -26,6 +26,8 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         derived=lookup(params, "featurize.derived", list, []),
         max_categories=lookup(params, "featurize.max_categories", int, 250, minimum=2),
         missing_values=lookup(params, "data.na_values", list, []),
+        number_format=(lookup(params, "data.decimal", str, "."),
+                       lookup(params, "data.thousands", (str, type(None)), None)),
     )
 
 
