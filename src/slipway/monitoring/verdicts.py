@@ -16,5 +16,10 @@ def markdown(title: str, verdict: str, summary: str, reason: str | None,
         lines += ["", reason]
     if rows:
         lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+        lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    """A table cell: a feature or class named ``a|b`` would otherwise split its row."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
