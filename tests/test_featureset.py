@@ -194,6 +194,16 @@ def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):
         infer(both, number_format=(".", ","))
 
 
+def test_a_column_written_otherwise_than_the_number_settings_say_is_named_as_such(churn):
+    """A German export (data.decimal ',', data.thousands '.') with one column written '0.9511' by
+    another tool: ingest cannot read it by the settings, and featurize advised 'set ' and nothing."""
+    ratios = churn.assign(data_usage_gb=churn["data_usage_gb"].map("{:.4f}".format))
+    with pytest.raises(ParamsError, match=r"'data_usage_gb' \(numbers written like '[\d.]+', with '\.' as the decimal "
+                                         r"mark, which the settings data.decimal: ',' and data.thousands: '\.' do not "
+                                         r"read: write the column as the others are written"):
+        infer(ratios, number_format=(",", "."))
+
+
 def _reads_an_undeclared_column(cols):
     return cols["tenure_months"] / cols["monthly_charges"]
 

@@ -367,9 +367,11 @@ def test_numbers_written_as_data_decimal_and_thousands_say_become_numbers(texts,
     assert read["colour"].equals(frame["colour"])
 
 
-def test_text_with_words_and_declared_codes_stay_text():
-    frame = pd.DataFrame({"words": ["1,234", "many"], "code": ["1,234", "5,678"], "amount": ["1,234", "5,678"]})
+def test_text_with_words_declared_codes_and_text_read_alike_without_the_settings_stay_text():
+    frame = pd.DataFrame({"words": ["1,234", "many"], "code": ["1,234", "5,678"], "amount": ["1,234", "5,678"],
+                          "zip": ["02134", "10001"]})
     read = ingest.written_numbers(frame.copy(), (".", ","), kept={"code"})
+    assert read["zip"].tolist() == ["02134", "10001"]  # no mark: as without the settings, codes most often
     assert read["words"].tolist() == ["1,234", "many"]  # a word: featurize names the column
     assert read["code"].tolist() == ["1,234", "5,678"]  # declared categorical: codes
     assert read["amount"].tolist() == [1234, 5678] and read["amount"].dtype == np.int64
@@ -383,7 +385,9 @@ def test_text_with_words_and_declared_codes_stay_text():
     (["12,5", "1.5"], (",", None),
      r"data.decimal: ',' write them \(-1234,5\) in columns 'amount' \(1 of 2 rows, e.g. \['1\.5'\]\)"),
     (["1.234", "2", "1.234.567"], (",", None),
-     r"\['1\.234', '1\.234\.567'\]; numbers written like '1\.234': set data.decimal: ',' and data.thousands: '\.'\?\)"),
+     r"\['1\.234', '1\.234\.567'\]; numbers written like '1\.234': set data.decimal: ',' and data.thousands: '\.'\)"),
+    (["1.5", "2.25", "3"], (",", None), r"\['1\.5', '2\.25'\]; numbers written like '1\.5', with '\.' as the decimal "
+     r"mark, which the settings data.decimal: ',' do not read: write the column as the others are written"),
 ])
 def test_numbers_some_not_written_as_the_settings_say_are_refused(texts, number_format, message):
     """pandas' CSV reader, given thousands=',', read '12,5' as 125 and '1,2,3' as 123, silently."""

@@ -205,7 +205,7 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
         read = text_numbers(train[name])
         if read is None or read.share < NUMBER_SHARE or len(read.others) > MARKERS:
             continue
-        written = [read.advice()] if number_format not in (read.number_format, *read.rivals) else []
+        written = [] if read.read_by(number_format) else [read.advice(number_format)]
         markers = [f"{int(read.others.sum())} of {int(read.numbers.sum() + read.others.sum())} values are "
                    f"{sorted(read.others.index)}"] if len(read.others) else []
         if written or markers:
@@ -265,7 +265,8 @@ def infer_spec(
     not_numeric = {c: non_numbers(train[c]) for c in numeric or []}
     not_numeric = {c: examples for c, examples in not_numeric.items() if examples}
     if not_numeric:
-        written = {c: advice for c in not_numeric if (advice := written_numbers_advice(train[c]))}
+        written = {c: advice for c in not_numeric
+                   if (advice := written_numbers_advice(train[c], number_format))}
         raise ParamsError("params: data.numeric_features names columns that are not numeric: "
                           + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples})" for c, examples in not_numeric.items())
                           + "".join(f"; {c}: {advice}" for c, advice in written.items())
@@ -296,7 +297,7 @@ def infer_spec(
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
         if len(labels) > max_categories:
-            if written := written_numbers_advice(train[name]):
+            if written := written_numbers_advice(train[name], number_format):
                 advice = f"its values are {written}"
             else:
                 numbers = "" if non_numbers(train[name]) else \

@@ -181,6 +181,12 @@ def key_columns(params: dict[str, Any]) -> list[str]:
     return names
 
 
+def number_format(params: dict[str, Any]) -> tuple[str, str | None]:
+    """How the data writes numbers as text: ``(data.decimal, data.thousands)``, which ``ingest``
+    checks and reads them by."""
+    return lookup(params, "data.decimal", str, "."), lookup(params, "data.thousands", (str, type(None)), None)
+
+
 def column_list(params: dict[str, Any], key: str) -> list[str] | None:
     """A list of column names, or ``None`` for ``auto``."""
     value = lookup(params, key, (list, str), "auto")

@@ -60,11 +60,26 @@ class TextNumbers:
         rows = self.numbers.sum() + self.others.sum()
         return float(self.numbers.sum() / rows) if rows else 0.0
 
-    def advice(self) -> str:
-        """The settings that read these numbers; with rivals, each reading to choose from."""
+    def read_by(self, number_format: tuple[str, str | None]) -> bool:
+        """Whether ``number_format`` reads every one of these numbers."""
+        texts = pd.Series(self.numbers.index, dtype=object)
+        return bool(np.isfinite(read_written(texts, number_format)).all())
+
+    def advice(self, configured: tuple[str, str | None] = NUMBER_FORMATS[0]) -> str:
+        """The settings that read these numbers, with rivals each reading to choose from; or, where
+        the ``configured`` settings (``data.decimal``, ``data.thousands``) mark decimals or thousands
+        otherwise, that the column is written otherwise than they say."""
         marks = [mark for mark in self.number_format if mark and mark != "."]
         example = next((text for text in self.numbers.index if any(mark in text for mark in marks)),
                        self.numbers.index[0])
+        decimal, thousands = self.number_format
+        if configured != NUMBER_FORMATS[0] and (decimal != configured[0] or thousands and configured[1]):
+            written = f"{decimal!r} as the decimal mark" + (f" and {thousands!r} between thousands"
+                                                             if thousands else "")
+            return (f"numbers written like {example!r}, with {written}, which the settings "
+                    f"{settings(configured)} do not read: "
+                    "write the column as the others are written, or convert it where the batches are read "
+                    "(slipway/model/loading.py)")
         needed = " or ".join(settings(f) + (_meaning(f) if self.rivals else "")
                              for f in (self.number_format, *self.rivals))
         return f"numbers written like {example!r}: set {needed}"
@@ -131,9 +146,11 @@ def text_numbers(values: pd.Series) -> TextNumbers | None:
     return TextNumbers(best, counts[reads], counts[~reads], rivals)
 
 
-def written_numbers_advice(values: pd.Series) -> str | None:
-    """The CSV settings that read ``values``, text, as numbers, if some do and no value is left."""
+def written_numbers_advice(values: pd.Series,
+                           configured: tuple[str, str | None] = NUMBER_FORMATS[0]) -> str | None:
+    """The settings that read ``values``, text, as numbers, if some do, no value is left and the
+    ``configured`` ones (``data.decimal``, ``data.thousands``) do not."""
     read = text_numbers(values)
-    if read is None or read.number_format == NUMBER_FORMATS[0] or len(read.others):
+    if read is None or len(read.others) or read.read_by(configured):
         return None
-    return read.advice()
+    return read.advice(configured)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from slipway import io
 from slipway.featureset import FeatureSpec, infer_spec
-from slipway.params import column_list, key_columns, lookup
+from slipway.params import column_list, key_columns, lookup, number_format
 from slipway.pipeline import paths
 
 
@@ -26,8 +26,7 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         derived=lookup(params, "featurize.derived", list, []),
         max_categories=lookup(params, "featurize.max_categories", int, 250, minimum=2),
         missing_values=lookup(params, "data.na_values", list, []),
-        number_format=(lookup(params, "data.decimal", str, "."),
-                       lookup(params, "data.thousands", (str, type(None)), None)),
+        number_format=number_format(params),
     )
 
 

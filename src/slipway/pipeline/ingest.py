@@ -18,7 +18,16 @@ from slipway.model.loading import read_batches
 from slipway.params import column_list, lookup, nearest, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import NUMBER_FORMATS, NUMBER_LIKE, read_written, settings, text_numbers, trimmed, written_like
+from slipway.values import (
+    NUMBER_FORMATS,
+    NUMBER_LIKE,
+    as_numbers,
+    read_written,
+    settings,
+    text_numbers,
+    trimmed,
+    written_like,
+)
 
 
 def check_column_names(name: str, frame: pd.DataFrame) -> None:
@@ -214,11 +223,12 @@ def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFram
 def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], kept: set[str]) -> pd.DataFrame:
     """Text columns of numbers written as ``data.decimal`` and ``data.thousands`` say
     (``1.234,50``), as numbers: in a Parquet string column or a team's own reader's text as in a
-    CSV. Strictly: each thousands separator is followed by three digits, where pandas' CSV reader
-    would read ``12,5`` as 125 under ``data.thousands: ","``. A column whose values all look like
-    numbers, some not written so, is refused with them; a column with words in it stays text (for
-    featurize to name). The columns in ``kept`` (the target, the id, the timestamp and those
-    declared categorical: codes) stay as they are. Only distinct values are read."""
+    CSV, where some value needs the settings' marks. Strictly: each thousands separator is
+    followed by three digits, where pandas' CSV reader would read ``12,5`` as 125 under
+    ``data.thousands: ","``. A column whose values all look like numbers, some not written so, is
+    refused with them; a column with words in it stays text (for featurize to name). The columns
+    in ``kept`` (the target, the id, the timestamp and those declared categorical: codes) stay as
+    they are. Only distinct values are read."""
     if number_format == NUMBER_FORMATS[0]:
         return frame
     refused = []
@@ -229,11 +239,14 @@ def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], 
             continue
         numbers = read_written(distinct, number_format)
         if numbers.notna().all():
-            frame[name] = values.map(pd.Series(numbers.to_numpy(), index=distinct.to_numpy()))
+            # Text the default reading reads alike (a Parquet column of "02134", "12.5") stays as
+            # its writer typed it, as it does without the settings: codes, most often.
+            if not (numbers == as_numbers(distinct)).all():
+                frame[name] = values.map(pd.Series(numbers.to_numpy(), index=distinct.to_numpy()))
         elif numbers.notna().any() and distinct.str.fullmatch(NUMBER_LIKE).all():
             others = distinct[numbers.isna()]
-            other_format = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
-            advice = f"; {other_format.advice()}?" if other_format and not len(other_format.others) else ""
+            read = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
+            advice = f"; {read.advice(number_format)}" if read and not len(read.others) else ""
             rows = f"{int(values.isin(others).sum())} of {int(values.notna().sum())} rows"
             refused.append(f"{name!r} ({rows}, e.g. {sorted(others)[:3]}{advice})")
     if refused:

@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup
+from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup, number_format
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
 from slipway.values import as_numbers, spelling, written_numbers_advice
@@ -141,6 +141,7 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     target = lookup(params, "data.target", str)
     id_column = lookup(params, "data.id_column", (str, type(None)), None)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
+    written_as = number_format(params)
     problems: list[Problem] = []
 
     def report(column: str, rule: str, bad: pd.Series, hint: str | None = None) -> None:
@@ -181,7 +182,7 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
             numbers = as_numbers(present)
             not_numbers = numbers.isna()
             report(column, "type=numeric", not_numbers.reindex(frame.index, fill_value=False),
-                   not_numbers.any() and written_numbers_advice(present))
+                   not_numbers.any() and written_numbers_advice(present, written_as))
             if not ptypes.is_float_dtype(values):  # "inf" as text; a float column's are reported above
                 report(column, "finite", np.isinf(numbers).reindex(frame.index, fill_value=False))
             if "min" in rule:
