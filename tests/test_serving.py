@@ -141,6 +141,9 @@ def body_with(**changes):
         (dict(json={"instances": [{k: v for k, v in VALID.items() if k != "age"}]}), 422,
          "missing_feature", "instances[0].age", "missing feature 'age'"),
         (dict(json=body_with(agee=3)), 422, "unknown_feature", "instances[0].agee", "unknown feature 'agee'"),
+        (dict(json={"instances": [{("Plan Tier" if k == "plan_tier" else k): v for k, v in VALID.items()}]}), 422,
+         "missing_feature", "instances[0].plan_tier",
+         "missing feature 'plan_tier' (the instance names it 'Plan Tier'; names are exact)"),
         # A lone surrogate is valid JSON but not UTF-8: the error names it all the same.
         (dict(data=json.dumps(body_with(agee=3)).replace("agee", "\\ud800"), content_type="application/json"),
          422, "unknown_feature", "instances[0].\ud800", "unknown feature '\\ud800'"),
@@ -164,8 +167,8 @@ def body_with(**changes):
          "malformed_json", None, "the body nests arrays or objects too deeply"),
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
-         "not-instance", "missing", "unknown", "surrogate", "string-number", "bool", "list-category", "number-category",
-         "infinite-category", "nan",
+         "not-instance", "missing", "unknown", "misnamed", "surrogate", "string-number", "bool", "list-category",
+         "number-category", "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
 def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, message):
@@ -802,6 +805,7 @@ def test_v2_outputs_must_be_a_list(client):
     [
         (lambda t: t[:-1], 422, "missing_feature", "inputs[plan_tier]"),
         (lambda t: t + [{**t[0], "name": "bogus"}], 422, "unknown_feature", "inputs[bogus]"),
+        (lambda t: t[:-1] + [{**t[-1], "name": "plan-tier"}], 422, "unknown_feature", "inputs[plan-tier]"),
         (lambda t: [{**t[0], "shape": [5]}] + t[1:], 400, "invalid_body", "inputs[0].data"),
         (lambda t: [{**t[0], "datatype": "BYTES"}] + t[1:], 422, "wrong_type", "inputs[tenure_months].datatype"),
         (lambda t: [{**t[0], "datatype": "FP99"}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
@@ -815,14 +819,16 @@ def test_v2_outputs_must_be_a_list(client):
         (lambda t: [{**t[0], "datatype": ["FP64"]}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
         (lambda t: [{**t[0], "shape": [True]}] + t[1:], 400, "invalid_body", "inputs[0].shape"),
     ],
-    ids=["missing", "unknown", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty", "incomplete",
-         "number-for-category", "name-not-string", "datatype-not-string", "boolean-size"],
+    ids=["missing", "unknown", "misnamed", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty",
+         "incomplete", "number-for-category", "name-not-string", "datatype-not-string", "boolean-size"],
 )
 def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     response = client.post("/v2/models/slipway/infer", json={"inputs": mutate(tensors(churn_instances(1)))})
     assert response.status_code == status
     assert response.json["reason"] == reason and response.json["field"] == field
     assert isinstance(response.json["error"], str) and response.json["error"]
+    if field == "inputs[plan-tier]":
+        assert "unknown input 'plan-tier' (the model's 'plan_tier'? names are exact)" in response.json["error"]
 
 
 def test_the_monitoring_selects_exactly_the_prediction_endpoints(app):

@@ -13,6 +13,7 @@ from slipway.serving.schemas import (
     RequestError,
     check_batch_size,
     check_columns,
+    counterpart,
     instances_to_columns,
 )
 from slipway.serving.state import state
@@ -279,10 +280,12 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
         return {name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0]
     by_name = {t["name"]: t for t in tensors}
     unknown = [t["name"] for t in tensors if t["name"] not in inputs]
-    if unknown:
-        raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}; the model takes "
-                           f"{inputs}", f"inputs[{unknown[0]}]")
     missing = [n for n in inputs if n not in by_name]
+    if unknown:
+        meant = counterpart(unknown[0], missing)
+        raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}"
+                           + (f" (the model's {meant!r}? names are exact)" if meant else "")
+                           + f"; the model takes {inputs}", f"inputs[{unknown[0]}]")
     if missing:
         raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}",
                            f"inputs[{missing[0]}]")

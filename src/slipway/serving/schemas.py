@@ -16,6 +16,7 @@ in training; an unseen category is refused with the allowed values
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,6 +168,14 @@ def check_batch_size(n_rows: int, max_batch: int, field: str) -> None:
                            f"{max_batch}", field)
 
 
+def counterpart(name: str, others: list) -> str | None:
+    """Which of ``others`` (names a request sent, or a model's) most likely means ``name``: one
+    spelt alike (:func:`values.spelling`: ``Age In Years`` for ``age_in_years``), else the closest."""
+    texts = [other for other in others if isinstance(other, str)]
+    alike = [other for other in texts if spelling(other) == spelling(name)]
+    return (alike or difflib.get_close_matches(name, texts, n=1) or [None])[0]
+
+
 def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dict[str, list]:
     """``{"instances": [{feature: value}, ...]}`` to one list per input column."""
     if not isinstance(body, dict) or "instances" not in body:
@@ -187,10 +196,12 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dic
                                "feature values", f"instances[{i}]")
         if instance.keys() != expected:
             missing = [n for n in inputs if n not in instance]
-            if missing:
-                raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
-                                   f"(send null for a missing value)", f"instances[{i}].{missing[0]}")
             unknown = sorted(k for k in instance if k not in expected)
+            if missing:
+                sent = counterpart(missing[0], unknown)
+                raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
+                                   + (f"(the instance names it {sent!r}; names are exact)" if sent else
+                                      "(send null for a missing value)"), f"instances[{i}].{missing[0]}")
             raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
                                f"takes {inputs}", f"instances[{i}].{unknown[0]}")
         for name in inputs:
