@@ -146,7 +146,7 @@ def body_with(**changes):
          "missing feature 'plan_tier' (the instance names it 'Plan Tier'; names are exact)"),
         # A lone surrogate is valid JSON but not UTF-8: the error names it all the same.
         (dict(data=json.dumps(body_with(agee=3)).replace("agee", "\\ud800"), content_type="application/json"),
-         422, "unknown_feature", "instances[0].\ud800", "unknown feature '\\ud800'"),
+         422, "unknown_feature", 'instances[0]["\\ud800"]', "unknown feature '\\ud800'"),
         (dict(json=body_with(age="forty")), 422, "wrong_type", "instances[0].age", "expected a number"),
         (dict(json=body_with(age=True)), 422, "wrong_type", "instances[0].age", "got True"),
         (dict(json=body_with(contract=[3])), 422, "wrong_type", "instances[0].contract",
@@ -259,6 +259,15 @@ def test_categories_are_read_without_surrounding_spaces_as_training_read_them(cl
     assert v2.json["outputs"][1]["data"][::2] == [p["probabilities"]["0"] for p in as_trained.json["predictions"]]
     unseen = client.post("/predict", json=body_with(contract=" lifetime "))
     assert unseen.status_code == 422 and "'lifetime' is not a category" in unseen.json["error"]["message"]
+
+
+def test_a_field_reads_one_way_whatever_the_feature_is_named():
+    """A feature named 'contract.type' was located at instances[0].contract.type: a nested key?"""
+    from slipway.serving.schemas import instance_field
+
+    assert instance_field(3, "age") == "instances[3].age"
+    assert instance_field(3, "contract.type") == 'instances[3]["contract.type"]'
+    assert instance_field(0, 'Région "a"') == 'instances[0]["Région \\"a\\""]'
 
 
 def test_an_unseen_category_is_named_with_its_trained_spelling_and_a_bounded_list():

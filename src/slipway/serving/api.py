@@ -14,6 +14,7 @@ from slipway.serving.schemas import (
     check_batch_size,
     check_columns,
     counterpart,
+    instance_field,
     instances_to_columns,
 )
 from slipway.serving.state import state
@@ -104,7 +105,7 @@ def predict():
     """``{"instances": [{feature: value}]}`` to a class and per-class probabilities per instance."""
     model = ready_model()
     columns = instances_to_columns(read_json_body(), model.spec, state().config.max_batch)
-    labels, proba = predict_columns(columns, lambda name, i: f"instances[{i}].{name}")
+    labels, proba = predict_columns(columns, lambda name, i: instance_field(i, name))
     names = [str(c) for c in model.classes]
     return jsonify({
         "model_version": model.version,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slipway.featureset import FeatureSpec
+from slipway.serving import codec
 from slipway.values import spelling, trimmed
 
 
@@ -168,6 +169,14 @@ def check_batch_size(n_rows: int, max_batch: int, field: str) -> None:
                            f"{max_batch}", field)
 
 
+def instance_field(i: int, name: object) -> str:
+    """Where a feature of an instance is: ``instances[3].age``; a name that is no identifier in
+    quotes, ``instances[3]["contract.type"]``, so that the field reads one way only."""
+    if isinstance(name, str) and name.isidentifier():
+        return f"instances[{i}].{name}"
+    return f"instances[{i}][{codec.dumps(name).decode()}]"
+
+
 def counterpart(name: str, others: list) -> str | None:
     """Which of ``others`` (names a request sent, or a model's) most likely means ``name``: one
     spelt alike (:func:`values.spelling`: ``Age In Years`` for ``age_in_years``), else the closest."""
@@ -201,9 +210,9 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dic
                 sent = counterpart(missing[0], unknown)
                 raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
                                    + (f"(the instance names it {sent!r}; names are exact)" if sent else
-                                      "(send null for a missing value)"), f"instances[{i}].{missing[0]}")
+                                      "(send null for a missing value)"), instance_field(i, missing[0]))
             raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
-                               f"takes {inputs}", f"instances[{i}].{unknown[0]}")
+                               f"takes {inputs}", instance_field(i, unknown[0]))
         for name in inputs:
             columns[name].append(instance[name])
     return columns
