@@ -104,17 +104,28 @@ def test_bad_declarations_are_refused(churn):
         FeatureSpec.from_dict({"numeric": [], "categorical": {}, "derived": ["magic"]})
 
 
-def test_numbers_stored_as_text_are_numeric_when_declared_and_stay_text_when_inferred(churn):
-    """A Parquet string column of numbers: inferred, it is categories (text such as zip codes
-    '02134' is not a number to compute with); declared numeric, it is read as numbers. Too many
-    categories, it was advised to be declared numeric, which then refused it as not numeric."""
-    frame = churn.assign(monthly_charges=churn["monthly_charges"].astype(str))
-    assert "monthly_charges" in infer(frame, max_categories=10_000).categorical
+def test_numbers_stored_as_text_are_refused_until_declared_numbers_or_codes(churn):
+    """A Parquet string column of numbers (Spark's CSV reader without inferSchema stores every
+    column so): inferred, a column of few values became categories without a word, and its numbers
+    lost their order. Declared numeric, it is read as numbers; declared categorical, it is codes
+    (zip codes '02134', whose leading zero a number would lose). Too many categories, it was
+    advised to be declared numeric, which then refused it as not numeric."""
+    frame = churn.assign(monthly_charges=churn["monthly_charges"].astype(str), num_products=churn["num_products"]
+                         .map("{:02d}".format))
+    with pytest.raises(ParamsError, match=r"'monthly_charges' \(numbers stored as text, such as '[\d.]+'\), "
+                                         r"'num_products' \(numbers stored as text, such as '0\d'\); if the numbers "
+                                         r"are measurements, declare the columns in data.numeric_features; if the "
+                                         r"numbers are codes, declare the columns in data.categorical_features"):
+        infer(frame, max_categories=10_000)
     spec = infer(frame, numeric=infer(churn).numeric)
     assert spec.transform(frame)["monthly_charges"].tolist() == churn["monthly_charges"].tolist()
+    codes = infer(frame, numeric=[c for c in infer(churn).numeric if c != "num_products"],
+                  categorical=[*infer(churn).categorical, "num_products"])
+    assert "01" in codes.categorical["num_products"]
     with pytest.raises(ParamsError, match=r"'monthly_charges' has \d+ categories, more than featurize.max_categories="
                                          r"50; its values are all numbers: declare it in data.numeric_features, drop"):
-        infer(frame)
+        infer(frame, categorical=[*infer(churn).categorical, "monthly_charges"],
+              numeric=[c for c in infer(churn).numeric if c != "monthly_charges"])
     with pytest.raises(ParamsError, match=r"'customer_id' has \d+ categories, more than featurize.max_categories=50; "
                                          r"its values are all numbers"):  # integers declared categorical
         infer(churn, exclude=["churned", "event_timestamp"], categorical=["customer_id"])

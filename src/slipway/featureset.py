@@ -190,17 +190,19 @@ def non_numbers(values: pd.Series, limit: int = 2) -> list:
 
 # A text column this much numbers, the rest a few distinct texts, is numbers with markers of
 # missing values ("?", "-", "unknown"), or written as a CSV setting would read them (a decimal comma,
-# thousands separators): inferred as categories, its numbers would lose their order.
+# thousands separators), or numbers a writer stored as text (Spark's CSV reader without
+# inferSchema makes every column a string): inferred as categories, its numbers would lose their order.
 NUMBER_SHARE, MARKERS = 0.9, 5
 
 
 def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
                            number_format: tuple[str, str | None] = NUMBER_FORMATS[0]) -> None:
-    """Columns inferred as categorical that are numbers but for how they are written or a few
-    markers, named with the ways out: the settings that read them (unless ``number_format``, the
-    configured ``data.decimal`` and ``data.thousands``, already does), the markers as missing
-    values, or the column declared categorical (codes)."""
-    found, marked = [], False
+    """Columns inferred as categorical that are numbers but for how they are written, a few
+    markers or their type, named with the ways out: the settings that read them (unless
+    ``number_format``, the configured ``data.decimal`` and ``data.thousands``, already does), the
+    markers as missing values, or the column declared numeric (measurements) or categorical (codes,
+    such as zip codes, whose leading zeros a number would lose)."""
+    found, marked, stored = [], False, False
     for name in inferred:
         read = text_numbers(train[name])
         if read is None or read.share < NUMBER_SHARE or len(read.others) > MARKERS:
@@ -208,13 +210,15 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
         written = [] if read.read_by(number_format) else [read.advice(number_format)]
         markers = [f"{int(read.others.sum())} of {int(read.numbers.sum() + read.others.sum())} values are "
                    f"{sorted(read.others.index)}"] if len(read.others) else []
-        if written or markers:
-            found.append(f"{name!r} ({'; '.join(written + markers)})")
-            marked = marked or bool(markers)
+        as_text = [] if written or markers else [f"numbers stored as text, such as {read.numbers.index[0]!r}"]
+        found.append(f"{name!r} ({'; '.join(written + markers + as_text)})")
+        marked, stored = marked or bool(markers), stored or bool(as_text)
     if found:
         raise ParamsError(f"params: columns that hold numbers but for how they are written or a few other values: "
                           f"{', '.join(found)}; " + ("if the other values mean missing, list them in data.na_values; "
                                                      if marked else "")
+                          + ("if the numbers are measurements, declare the columns in data.numeric_features; "
+                             if stored else "")
                           + "if the numbers are codes, declare the columns in data.categorical_features")
 
 
