@@ -377,6 +377,18 @@ def test_text_with_words_declared_codes_and_text_read_alike_without_the_settings
     assert read["amount"].tolist() == [1234, 5678] and read["amount"].dtype == np.int64
 
 
+def test_text_declared_numeric_is_read_as_numbers_unless_a_word_is_among_them():
+    """A Parquet string column of '12.5' declared in data.numeric_features: featurize read it as
+    numbers, but the training split kept text, and the drift job's deepchecks left the feature out
+    of its comparison without a word (and the gate's data checks saw text)."""
+    frame = pd.DataFrame({"charges": ["12.5", "3", None], "visits": ["1", "many", "2"],
+                          "zip": ["02134", "10001", None]})
+    read = ingest.written_numbers(frame.copy(), (".", None), kept=set(), numeric=["charges", "visits"])
+    assert read["charges"].tolist()[:2] == [12.5, 3.0] and np.isnan(read["charges"].iloc[2])
+    assert read["visits"].tolist() == ["1", "many", "2"]  # validate names 'many' under type=numeric
+    assert read["zip"].tolist() == ["02134", "10001", None]  # undeclared: featurize asks which it is
+
+
 @pytest.mark.parametrize(("texts", "number_format", "message"), [
     (["1,234.50", "12,5", "12,5", "1,2,3"], (".", ","),
      r"numbers not written as data.thousands: ',' write them \(-1,234\.5, each thousands separator followed by "

@@ -7,6 +7,7 @@ import datetime
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -220,30 +221,36 @@ def missing_as_missing(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFram
     return frame
 
 
-def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], kept: set[str]) -> pd.DataFrame:
-    """Text columns of numbers written as ``data.decimal`` and ``data.thousands`` say
-    (``1.234,50``), as numbers: in a Parquet string column or a team's own reader's text as in a
-    CSV, where some value needs the settings' marks. Strictly: each thousands separator is
-    followed by three digits, where pandas' CSV reader would read ``12,5`` as 125 under
-    ``data.thousands: ","``. A column whose values all look like numbers, some not written so, is
-    refused with them; a column with words in it stays text (for featurize to name). The columns
-    in ``kept`` (the target, the id, the timestamp and those declared categorical: codes) stay as
-    they are. Only distinct values are read."""
-    if number_format == NUMBER_FORMATS[0]:
+def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], kept: set[str],
+                    numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """Text columns of numbers as numbers: those written as ``data.decimal`` and ``data.thousands``
+    say (``1.234,50``) where some value needs the settings' marks, and those declared in
+    ``numeric`` (``data.numeric_features``: a Parquet string column of ``"12.5"``), so that every
+    later step (validate's ranges, the gate's checks, the drift reference) reads numbers. In a
+    Parquet string column or a team's own reader's text as in a CSV. Strictly: each thousands
+    separator is followed by three digits, where pandas' CSV reader would read ``12,5`` as 125
+    under ``data.thousands: ","``. A column whose values all look like numbers, some not written
+    so, is refused with them; a column with words in it stays text (for validate or featurize to
+    name). The columns in ``kept`` (the target, the id, the timestamp and those declared
+    categorical: codes) stay as they are. Only distinct values are read."""
+    default = number_format == NUMBER_FORMATS[0]
+    declared = set(numeric)
+    if default and not declared:
         return frame
     refused = []
     for name in text_columns(frame):
         values = frame[name]
         distinct = pd.Series(values.dropna().unique())
-        if name in kept or distinct.empty or pd.api.types.infer_dtype(distinct, skipna=False) != "string":
+        if (name in kept or (default and name not in declared) or distinct.empty
+                or pd.api.types.infer_dtype(distinct, skipna=False) != "string"):
             continue
         numbers = read_written(distinct, number_format)
         if numbers.notna().all():
-            # Text the default reading reads alike (a Parquet column of "02134", "12.5") stays as
-            # its writer typed it, as it does without the settings: codes, most often.
-            if not (numbers == as_numbers(distinct)).all():
+            # Undeclared text the default reading reads alike (a Parquet column of "02134") stays
+            # as its writer typed it, as it does without the settings, for featurize to ask about.
+            if name in declared or not (numbers == as_numbers(distinct)).all():
                 frame[name] = values.map(pd.Series(numbers.to_numpy(), index=distinct.to_numpy()))
-        elif numbers.notna().any() and distinct.str.fullmatch(NUMBER_LIKE).all():
+        elif not default and numbers.notna().any() and distinct.str.fullmatch(NUMBER_LIKE).all():
             others = distinct[numbers.isna()]
             read = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
             advice = f"; {read.advice(number_format)}" if read and not len(read.others) else ""
@@ -470,7 +477,7 @@ def main(params: dict[str, Any]) -> None:
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     kept = {lookup(params, "data.target", str), lookup(params, "data.id_column", (str, type(None)), None), timestamp,
             *(column_list(params, "data.categorical_features") or [])}
-    frame = written_numbers(frame, (decimal, thousands), kept)
+    frame = written_numbers(frame, (decimal, thousands), kept, column_list(params, "data.numeric_features") or [])
     if timestamp is not None:
         frame = parse_timestamps(frame, timestamp, lookup(params, "data.timestamp_format", (str, type(None)), None))
     train, test = split(frame, params)
