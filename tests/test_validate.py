@@ -43,6 +43,21 @@ def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
     assert expected in problems(corrupt(churn.copy()), params)
 
 
+def test_a_missing_column_names_the_key_that_requires_it_and_rules_for_other_data_are_said_so(churn, params):
+    """Adopting with other data, the example's validate.columns gave one 'required' line per rule
+    and split, and nothing said where they came from."""
+    [problem] = validate.check(churn.drop(columns=["contract"]), "train", params)
+    assert problem.line() == "  train: column 'contract', rule required: 1200 rows; validate.columns names it"
+    params["data"]["id_column"] = None
+    other = pd.DataFrame({"churned": [0, 1] * 10, "event_timestamp": pd.date_range("2025-01-01", periods=20),
+                          "x": range(20)})
+    message = validate.summarize(validate.check(other, "train", params), params)
+    assert message.endswith("  16 of the 17 columns validate.columns has rules for are not in the data: rules "
+                            "for other data? Write rules for your columns there (or set validate.columns: {})")
+    one_missing = validate.check(churn.drop(columns=["contract"]), "train", params)
+    assert "rules for other data" not in validate.summarize(one_missing, params)
+
+
 def test_examples_are_listed(churn, params):
     frame = churn.assign(contract=churn["contract"].where(churn.index >= 2, "lifetime"))
     problem = validate.check(frame, "test", params)[0]

@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, is_finite_number, is_number, key_columns, lookup, number_format
+from slipway.params import column_list, is_finite_number, is_number, lookup, number_format
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
 from slipway.values import as_numbers, spelling, written_numbers_advice
@@ -126,12 +126,14 @@ def column_rules(params: dict[str, Any]) -> dict[str, dict]:
     return rules
 
 
-def required_columns(params: dict[str, Any]) -> list[str]:
-    names = key_columns(params)
+def required_columns(params: dict[str, Any]) -> dict[str, str]:
+    """Each column the params name, by the first key naming it."""
+    named = {value: key for key in ("data.target", "data.id_column", "data.timestamp_column")
+             if (value := lookup(params, key, (str, type(None)), None))}
     for key in ("data.numeric_features", "data.categorical_features"):
-        names += column_list(params, key) or []
-    names += list(column_rules(params))
-    return list(dict.fromkeys(names))
+        named.update({c: key for c in column_list(params, key) or [] if c not in named})
+    named.update({c: "validate.columns" for c in column_rules(params) if c not in named})
+    return named
 
 
 def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Problem]:
@@ -152,8 +154,8 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
 
     if frame.empty:
         return [Problem(split, "*", "not_empty", 0, [])]
-    missing = [c for c in required_columns(params) if c not in frame.columns]
-    problems += [Problem(split, c, "required", len(frame), []) for c in missing]
+    problems += [Problem(split, c, "required", len(frame), [], hint=f"{key} names it")
+                 for c, key in required_columns(params).items() if c not in frame.columns]
 
     rules = column_rules(params)
     strict = {c for c in (target, id_column, timestamp) if c}
@@ -261,9 +263,15 @@ def _classes_spelt_twice(train: pd.DataFrame, test: pd.DataFrame, target: str, l
     return Problem("train/test", target, "classes_spelt_once", others, groups[:limit])
 
 
-def summarize(problems: list[Problem]) -> str:
+def summarize(problems: list[Problem], params: dict[str, Any] | None = None) -> str:
     header = f"validate: {len(problems)} problem(s) in the ingested data"
-    return "\n".join([header] + [p.line() for p in problems])
+    lines = [header] + [p.line() for p in problems]
+    ruled = list(column_rules(params)) if params else []
+    absent = {p.column for p in problems if p.rule == "required"}.intersection(ruled)
+    if len(absent) * 2 > len(ruled):  # most of them: the example's rules, left in place when adopting
+        lines.append(f"  {len(absent)} of the {len(ruled)} columns validate.columns has rules for are not in the "
+                     "data: rules for other data? Write rules for your columns there (or set validate.columns: {})")
+    return "\n".join(lines)
 
 
 def main(params: dict[str, Any]) -> None:
@@ -276,5 +284,5 @@ def main(params: dict[str, Any]) -> None:
         "problems": [asdict(p) for p in problems],
     })
     if problems:
-        raise DataError(summarize(problems))
+        raise DataError(summarize(problems, params))
     print(f"validate: passed ({len(train)} train rows, {len(test)} test rows)")
