@@ -20,7 +20,6 @@ def test_clean_example_data_passes(churn, params):
 @pytest.mark.parametrize(
     ("corrupt", "expected"),
     [
-        (lambda f: f.drop(columns=["contract"]), ("contract", "required", 1200)),
         (lambda f: f.assign(age=f["age"].where(f.index >= 3, 7)), ("age", "min=18", 3)),
         (lambda f: f.assign(num_products=f["num_products"].where(f.index != 0, 99)), ("num_products", "max=10", 1)),
         (lambda f: f.assign(contract=f["contract"].where(f.index >= 2, "lifetime")),
@@ -36,7 +35,7 @@ def test_clean_example_data_passes(churn, params):
         (lambda f: pd.concat([f, f.iloc[:2]], ignore_index=True),
          ("customer_id+event_timestamp", "unique_key", 4)),
     ],
-    ids=["missing-column", "below-min", "above-max", "unknown-category", "wrong-type", "nulls",
+    ids=["below-min", "above-max", "unknown-category", "wrong-type", "nulls",
          "infinite", "null-label", "unknown-label", "duplicate-keys"],
 )
 def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
@@ -46,15 +45,16 @@ def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
 def test_a_missing_column_names_the_key_that_requires_it_and_rules_for_other_data_are_said_so(churn, params):
     """Adopting with other data, the example's validate.columns gave one 'required' line per rule
     and split, and nothing said where they came from."""
-    [problem] = validate.check(churn.drop(columns=["contract"]), "train", params)
-    assert problem.line() == "  train: column 'contract', rule required: 1200 rows; validate.columns names it"
+    lacking = churn.drop(columns=["contract"])
+    [problem] = validate.check_columns(lacking.iloc[:1000], lacking.iloc[1000:], params)
+    assert problem.line() == "  train/test: column 'contract', rule required: 1200 rows; validate.columns names it"
     params["data"]["id_column"] = None
     other = pd.DataFrame({"churned": [0, 1] * 10, "event_timestamp": pd.date_range("2025-01-01", periods=20),
                           "x": range(20)})
-    message = validate.summarize(validate.check(other, "train", params), params)
+    message = validate.summarize(validate.check_columns(other, other, params), params)
     assert message.endswith("  16 of the 17 columns validate.columns has rules for are not in the data: rules "
                             "for other data? Write rules for your columns there (or set validate.columns: {})")
-    one_missing = validate.check(churn.drop(columns=["contract"]), "train", params)
+    one_missing = validate.check_columns(lacking, lacking, params)
     assert "rules for other data" not in validate.summarize(one_missing, params)
 
 

@@ -136,6 +136,13 @@ def required_columns(params: dict[str, Any]) -> dict[str, str]:
     return named
 
 
+def check_columns(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> list[Problem]:
+    """The columns the params name that the data lacks, once each: both splits come from one
+    ingested frame, so a column is missing from both or neither."""
+    return [Problem("train/test", column, "required", len(train) + len(test), [], hint=f"{key} names it")
+            for column, key in required_columns(params).items() if column not in train.columns]
+
+
 def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Problem]:
     """All problems in one split; an empty list means it passed."""
     limit = lookup(params, "validate.max_examples", int, 5, minimum=1)
@@ -154,8 +161,6 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
 
     if frame.empty:
         return [Problem(split, "*", "not_empty", 0, [])]
-    problems += [Problem(split, c, "required", len(frame), [], hint=f"{key} names it")
-                 for c, key in required_columns(params).items() if c not in frame.columns]
 
     rules = column_rules(params)
     strict = {c for c in (target, id_column, timestamp) if c}
@@ -277,7 +282,8 @@ def summarize(problems: list[Problem], params: dict[str, Any] | None = None) -> 
 def main(params: dict[str, Any]) -> None:
     train = io.read_parquet(paths.TRAIN_RAW)
     test = io.read_parquet(paths.TEST_RAW)
-    problems = check(train, "train", params) + check(test, "test", params) + check_target(train, test, params)
+    problems = check_columns(train, test, params) + check(train, "train", params) + check(test, "test", params) \
+        + check_target(train, test, params)
     io.write_json(paths.VALIDATION_REPORT, {
         "passed": not problems,
         "rows": {"train": len(train), "test": len(test)},
