@@ -171,6 +171,19 @@ def test_numbers_with_thousands_separators_are_named_with_the_settings_that_read
         infer(churn.assign(monthly_charges=amounts))
 
 
+def test_declaring_some_numeric_features_does_not_make_the_other_numbers_categories(churn):
+    """Told to declare the numbers stored as text in data.numeric_features, a team listed those;
+    every other column of numbers (num_products, 1 to 10) then became categories without a word."""
+    frame = churn.assign(monthly_charges=churn["monthly_charges"].astype(str))
+    with pytest.raises(ParamsError, match=r"data.numeric_features lists some numeric features but not the columns of "
+                                         r"numbers \['tenure_months', .*'num_products', .*\], which would become "
+                                         r"categories: list them there too, or in data.categorical_features"):
+        infer(frame, numeric=["monthly_charges"])
+    codes = infer(churn, numeric=["monthly_charges"], categorical=[*infer(churn).categorical, "num_products"],
+                  drop=[c for c in infer(churn).numeric if c not in ("monthly_charges", "num_products")], derived=[])
+    assert "num_products" in codes.categorical  # declared both ways: as the team says
+
+
 @pytest.mark.parametrize("as_stored", ["datetime64", "dates"])
 def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
     """A signup date, a few distinct days: inferred as categories it passed, and every request after

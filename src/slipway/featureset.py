@@ -275,14 +275,18 @@ def infer_spec(
                           + ", ".join(f"{c} ({train[c].dtype}, e.g. {examples})" for c, examples in not_numeric.items())
                           + "".join(f"; {c}: {advice}" for c, advice in written.items())
                           + "; declare them in data.categorical_features")
+    numbers = [c for c in candidates if ptypes.is_numeric_dtype(train[c]) and not ptypes.is_bool_dtype(train[c])]
     if numeric is None:
-        numeric = [
-            c for c in candidates
-            if c not in (categorical or [])
-            and ptypes.is_numeric_dtype(train[c]) and not ptypes.is_bool_dtype(train[c])
-        ]
+        numeric = [c for c in numbers if c not in (categorical or [])]
     if categorical is None:
         categorical = [c for c in candidates if c not in numeric]
+        # Declaring some numeric features (those stored as text, say) would make every other
+        # column of numbers a category without a word: their order lost.
+        undeclared = [c for c in categorical if c in numbers]
+        if undeclared:
+            raise ParamsError(f"params: data.numeric_features lists some numeric features but not the columns of "
+                              f"numbers {undeclared}, which would become categories: list them there too, or in "
+                              "data.categorical_features if they are codes, or drop them (data.drop_columns)")
         refuse_dates(train, categorical)
         refuse_numbers_as_text(train, categorical, number_format)
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
