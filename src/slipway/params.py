@@ -173,12 +173,17 @@ def random_seed(params: dict[str, Any], key: str) -> int:
 
 def key_columns(params: dict[str, Any]) -> list[str]:
     """Target, id and timestamp columns (those set): carried beside the features, never fed to the model."""
-    names = [lookup(params, "data.target", str)]
+    return list(named_key_columns(params))
+
+
+def named_key_columns(params: dict[str, Any]) -> dict[str, str]:
+    """The columns of :func:`key_columns`, each with the key that names it."""
+    named = {lookup(params, "data.target", str): "data.target"}
     for key in ("data.id_column", "data.timestamp_column"):
         value = lookup(params, key, (str, type(None)), None)
         if value:
-            names.append(value)
-    return names
+            named.setdefault(value, key)
+    return named
 
 
 def number_format(params: dict[str, Any]) -> tuple[str, str | None]:

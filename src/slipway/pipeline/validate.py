@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 
 from slipway import io
 from slipway.errors import DataError, ParamsError
-from slipway.params import column_list, is_finite_number, is_number, lookup, number_format
+from slipway.params import column_list, is_finite_number, is_number, lookup, named_key_columns, number_format
 from slipway.pipeline import paths
 from slipway.pipeline.paths import BATCH_COLUMN
 from slipway.values import as_numbers, spelling, written_numbers_advice
@@ -128,8 +128,7 @@ def column_rules(params: dict[str, Any]) -> dict[str, dict]:
 
 def required_columns(params: dict[str, Any]) -> dict[str, str]:
     """Each column the params name, by the first key naming it."""
-    named = {value: key for key in ("data.target", "data.id_column", "data.timestamp_column")
-             if (value := lookup(params, key, (str, type(None)), None))}
+    named = named_key_columns(params)
     for key in ("data.numeric_features", "data.categorical_features"):
         named.update({c: key for c in column_list(params, key) or [] if c not in named})
     named.update({c: "validate.columns" for c in column_rules(params) if c not in named})
