@@ -15,6 +15,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
@@ -838,6 +840,89 @@ def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     assert isinstance(response.json["error"], str) and response.json["error"]
     if field == "inputs[plan-tier]":
         assert "unknown input 'plan-tier' (the model's 'plan_tier'? names are exact)" in response.json["error"]
+
+
+@pytest.mark.parametrize(("extra", "field", "message"), [
+    ({"id": 5}, "id", "id must be a string, got 5"),
+    ({"parameters": [1]}, "parameters", "parameters must be an object, got [1]"),
+    ({"inputs": [{**tensors(churn_instances(1))[0], "parameters": "x"}]}, "inputs[0].parameters",
+     "parameters must be an object, got 'x'"),
+], ids=["id", "parameters", "tensor-parameters"])
+def test_v2_id_and_parameters_are_as_the_protocol_types_them(client, extra, field, message):
+    response = client.post("/v2/models/slipway/infer", json={"inputs": tensors(churn_instances(1)), **extra})
+    assert response.status_code == 400 and response.json["field"] == field
+    assert response.json["error"] == message
+
+
+def test_v2_a_null_id_is_no_id(client):
+    response = client.post("/v2/models/slipway/infer", json={"id": None, "inputs": tensors(churn_instances(1))})
+    assert response.status_code == 200 and "id" not in response.json
+
+
+# Any JSON a client may send: values a feature might be given in error, nested in lists and objects.
+ODD_TEXT = st.sampled_from(["", " ", "NaN", "inf", "-Infinity", "1e309", " 5 ", "1,5", "١٢٣", "?", "N/A", "\x00",
+                            "North", " month-to-month ", "MONTH TO MONTH", "a" * 3000])
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-2**70, 2**70), st.floats(), ODD_TEXT,
+                    st.text(max_size=12))
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                         max_size=3), max_leaves=6)
+NAMES = st.sampled_from(list(VALID)) | st.sampled_from(["Plan Tier", "", " age", "contract.type"]) | st.text(max_size=8)
+
+
+@st.composite
+def damaged(draw, valid: dict, keys=NAMES, values=JSON) -> dict:
+    """``valid`` with a few keys set to odd values, dropped or added."""
+    damaged = dict(valid)
+    for _ in range(draw(st.integers(0, 3))):
+        key = draw(keys)
+        if draw(st.booleans()):
+            damaged[key] = draw(values)
+        else:
+            damaged.pop(key, None)
+    return damaged
+
+
+def predict_bodies():
+    return (st.builds(lambda rows: {"instances": rows}, st.lists(damaged(VALID), max_size=4))
+            | st.builds(lambda instances: {"instances": instances}, JSON) | JSON)
+
+
+def infer_bodies():
+    tensor = st.fixed_dictionaries({}, optional={
+        "name": NAMES, "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BYTES", "BOOL", "FP16"]) | JSON,
+        "shape": st.lists(st.integers(-1, 3), max_size=3) | JSON, "data": st.lists(SCALARS, max_size=4) | JSON,
+        "parameters": JSON})
+    valid = tensors(churn_instances(1))
+    inputs = st.lists(st.integers(0, len(valid) - 1), max_size=3, unique=True).flatmap(
+        lambda damaged_at: st.tuples(*[tensor for _ in damaged_at]).map(
+            lambda odd: [odd[damaged_at.index(i)] if i in damaged_at else t for i, t in enumerate(valid)]))
+    return (st.builds(lambda given, extra: {"inputs": given, **extra}, inputs,
+                      damaged({}, st.sampled_from(["id", "outputs", "parameters"])))
+            | st.builds(lambda given: {"inputs": given}, JSON) | JSON)
+
+
+@pytest.fixture(scope="module")
+def served_app(bundle_dir, tmp_path_factory):
+    return create_app(ServingConfig(model_dir=bundle_dir, reports_dir=tmp_path_factory.mktemp("reports"),
+                                    max_batch=50, max_body_bytes=64 * 1024))
+
+
+@pytest.mark.parametrize(("path", "bodies"), [("/predict", predict_bodies()),
+                                              ("/v2/models/slipway/infer", infer_bodies())], ids=["predict", "v2"])
+def test_any_json_body_gets_a_documented_answer_never_a_500(served_app, path, bodies):
+    """Whatever JSON a client sends, the answer is a status the OpenAPI document lists, with a body
+    its schema describes: a prediction, or a 4xx that names the rule."""
+    client = served_app.test_client()
+
+    @settings(max_examples=150, deadline=None, derandomize=bool(os.environ.get("CI")),
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(bodies)
+    def answered(body):
+        response = client.post(path, data=json.dumps(body), content_type="application/json")
+        assert response.status_code < 500, response.get_data(as_text=True)
+        assert_documented(served_app, "POST", path, response)
+
+    answered()
 
 
 def test_the_monitoring_selects_exactly_the_prediction_endpoints(app):

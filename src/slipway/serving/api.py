@@ -233,11 +233,13 @@ def _attach_binary_data(body: dict, raw: bytes, offset: int) -> None:
     """Each input with ``parameters.binary_data_size`` takes its data from the bytes after the header."""
     inputs = body.get("inputs")
     for index, tensor in enumerate(inputs if isinstance(inputs, list) else []):
-        parameters = tensor.get("parameters") if isinstance(tensor, dict) else None
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-        if size is None:
+        if not isinstance(tensor, dict):
             continue
         field = f"inputs[{index}]"
+        check_parameters(tensor, field)
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            continue
         if type(size) is not int or size < 0:
             raise RequestError(400, "invalid_body", f"binary_data_size must be a byte count, got {size!r}",
                                f"{field}.parameters.binary_data_size")
@@ -246,6 +248,14 @@ def _attach_binary_data(body: dict, raw: bytes, offset: int) -> None:
             raise RequestError(400, "invalid_body", "binary data shorter than binary_data_size", field)
         tensor["data"] = _decode_binary(chunk, tensor.get("datatype"), field)
         offset += size
+
+
+def check_parameters(part: dict, field: str | None = None) -> None:
+    """The protocol's ``parameters`` of a request or a tensor: an object, when present."""
+    parameters = part.get("parameters")
+    if parameters is not None and not isinstance(parameters, dict):
+        raise RequestError(400, "invalid_body", f"parameters must be an object, got {parameters!r}",
+                           f"{field}.parameters" if field else "parameters")
 
 
 def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list], int]:
@@ -259,6 +269,7 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
         if not isinstance(tensor["name"], str):
             raise RequestError(400, "invalid_body", f"name must be a string, got {tensor['name']!r}",
                                f"inputs[{i}].name")
+        check_parameters(tensor, f"inputs[{i}]")
         shape = tensor["shape"]
         if not (isinstance(shape, list) and shape and all(type(d) is int and d >= 0 for d in shape)):
             raise RequestError(400, "invalid_body", f"shape must be a list of sizes, got {shape!r}",
@@ -317,6 +328,10 @@ def v2_infer(name: str, version: str | None = None):
     if unknown:
         raise RequestError(400, "invalid_body", f"unknown output {unknown[0]!r}; outputs are "
                            f"{list(OUTPUTS)}", "outputs")
+    check_parameters(body)
+    request_id = body.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise RequestError(400, "invalid_body", f"id must be a string, got {request_id!r}", "id")
     columns, n_rows = tensors_to_columns(body, model.spec, state().config.max_batch)
     labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]")
     outputs = {
@@ -327,6 +342,6 @@ def v2_infer(name: str, version: str | None = None):
     }
     response = {"model_name": name, "model_version": model.version,
                 "outputs": [outputs[o] for o in (requested or OUTPUTS)]}
-    if "id" in body:
-        response["id"] = body["id"]
+    if request_id is not None:
+        response["id"] = request_id
     return jsonify(response)
