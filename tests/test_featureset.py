@@ -184,6 +184,17 @@ def test_declaring_some_numeric_features_does_not_make_the_other_numbers_categor
     assert "num_products" in codes.categorical  # declared both ways: as the team says
 
 
+def test_a_feature_with_no_value_in_training_is_refused(churn):
+    """An empty categorical column had no categories; the features file then held it as objects and
+    train failed on it with pandas' AttributeError. validate lets it through when a team raises
+    max_null_fraction for a sparse column."""
+    frame = churn.assign(payment_method=None, days_since_last_login=np.nan)
+    with pytest.raises(DataError, match=r"features with no value in the \d+ training rows: \['days_since_last_login', "
+                                        r"'payment_method'\]; .* \(data.drop_columns\)"):
+        infer(frame)
+    assert "payment_method" not in infer(frame, drop=["payment_method", "days_since_last_login"]).columns
+
+
 @pytest.mark.parametrize("as_stored", ["datetime64", "dates"])
 def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
     """A signup date, a few distinct days: inferred as categories it passed, and every request after

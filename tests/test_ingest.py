@@ -265,9 +265,16 @@ def test_pandas_nullable_types_become_the_numpy_ones_a_csv_gives():
     assert isinstance(frame["plan"].dtype, pd.CategoricalDtype)
 
 
-def test_numbers_that_are_not_moments_are_listed():
-    with pytest.raises(DataError, match=r"column 't', rule timestamp: 1 values are not dates, e.g. \['inf'\]"):
-        ingest.parse_timestamps(pd.DataFrame({"t": [1735689600.0, float("inf")]}), "t")
+@pytest.mark.parametrize(("values", "shown"), [
+    (pd.Series([1735689600.0, float("inf")]), "inf"),
+    (pd.Series([1735689600.0, 1e30]), "1e+30"),  # past 64 bits: pandas raised OverflowError
+    (pd.Series([1735689600, 10**19], dtype="uint64"), "10000000000000000000"),  # pandas wrapped it to 1702
+    (pd.Series([1735689600, 10**10]), "10000000000"),  # seconds, in 2286
+], ids=["infinite", "past-64-bits", "unsigned-past-int64", "past-2262"])
+def test_numbers_that_are_not_moments_are_listed(values, shown):
+    with pytest.raises(DataError, match=rf"column 't', rule timestamp: 1 values are not dates: numbers read as "
+                                        rf"YYYYMMDD, or as epoch time .* 1677-2262 .*, e.g. \['{re.escape(shown)}'\]"):
+        ingest.parse_timestamps(pd.DataFrame({"t": values}), "t")
 
 
 def test_mixed_types_become_text_so_validate_can_report_them():
@@ -275,6 +282,16 @@ def test_mixed_types_become_text_so_validate_can_report_them():
     out = ingest.plain_types(frame)
     assert out["x"].tolist()[:3] == ["1", "two", "3.0"] and out["x"].isna().iloc[3]
     assert out["y"].tolist() == ["a", "b", "c", "d"]
+
+
+def test_a_batch_without_any_timestamp_is_named(workdir, params, churn):
+    """A CSV timestamp column with no value at all is read as NaN floats, which pandas' epoch
+    conversion could fail on with a FloatingPointError; it is rows without a timestamp."""
+    (workdir / "raw").mkdir()
+    churn.iloc[:50].assign(event_timestamp="\x00").to_csv(workdir / "raw" / "a.csv", index=False)
+    params["data"]["source"] = "raw"
+    with pytest.raises(DataError, match=r"column 'event_timestamp', rule not_null: 50 rows have no timestamp"):
+        ingest.main(params)
 
 
 def test_main_writes_both_splits(workdir, params, churn):

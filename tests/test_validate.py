@@ -213,6 +213,18 @@ def test_main_lists_every_problem_and_writes_the_report(workdir, churn, params):
     assert report["passed"] is False and len(report["problems"]) == 4
 
 
+def test_a_single_infinite_class_is_reported_in_json(workdir, churn, params):
+    """A label column of one overflowing number (1e309 in a CSV) is one class, named as text: the
+    JSON report cannot hold an infinity, and writing it used to fail with a traceback instead."""
+    (workdir / "data/interim").mkdir(parents=True)
+    for name, part in (("train", churn.iloc[:1000]), ("test", churn.iloc[1000:])):
+        part.assign(churned=np.inf).to_parquet(f"data/interim/{name}.parquet")
+    with pytest.raises(DataError, match=r"rule at_least_2_classes: 1 class\(es\), e.g. \['inf'\]"):
+        validate.main(params)
+    report = json.loads((workdir / "reports/validation.json").read_text())
+    assert ["inf"] in [problem["examples"] for problem in report["problems"]]
+
+
 def test_bad_column_rules_are_a_params_error(churn, params):
     params["validate"]["columns"]["age"] = {"minimum": 3}
     with pytest.raises(Exception, match="validate.columns.age must be a mapping with keys among"):

@@ -289,6 +289,10 @@ def infer_spec(
                               "data.categorical_features if they are codes, or drop them (data.drop_columns)")
         refuse_dates(train, categorical)
         refuse_numbers_as_text(train, categorical, number_format)
+    empty = [c for c in [*numeric, *categorical] if train[c].isna().all()]
+    if empty:  # most often a broken export or join; a model can learn nothing from such a column
+        raise DataError(f"features with no value in the {len(train)} training rows: {empty}; mend the export that "
+                        "lost them, or leave them out (data.drop_columns)")
     unknown = [d for d in derived if d not in DERIVED_FEATURES]
     if unknown:
         raise ParamsError(

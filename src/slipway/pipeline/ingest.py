@@ -286,14 +286,17 @@ def numbers_to_datetime(values: pd.Series) -> pd.Series:
     """Numbers as dates: whole numbers that all read as YYYYMMDD (20250131) are dates; otherwise
     epoch time, the unit read from the size: seconds below 1e11 (the year 5138), then milliseconds,
     microseconds, nanoseconds. (Read as nanoseconds, epoch seconds would all be a moment of 1970;
-    read as seconds, 20250131 would be in August 1970.)"""
-    finite = values.where(np.isfinite(values))
+    read as seconds, 20250131 would be in August 1970.) A number past 64 bits is no date in any
+    unit: missing here (pandas would raise, or wrap an unsigned one round to 1702)."""
+    finite = values.where(np.isfinite(values) & (values.abs() < 2**63))
     present = finite.dropna()
-    if len(present) and (present == present.round()).all() and present.between(10000101, 99991231).all():
+    if present.empty:  # pandas can fail on a column of nothing but NaN (an overflow in its rounding)
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if (present == present.round()).all() and present.between(10000101, 99991231).all():
         as_days = pd.to_datetime(present.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
         if as_days.notna().all():
             return as_days.reindex(values.index)
-    largest = present.abs().max() if len(present) else 0
+    largest = present.abs().max()
     unit = "s" if largest < 1e11 else "ms" if largest < 1e14 else "us" if largest < 1e17 else "ns"
     return pd.to_datetime(finite, unit=unit, errors="coerce")
 
@@ -323,6 +326,8 @@ def parse_timestamps(frame: pd.DataFrame, column: str, fmt: str | None = None) -
             raise DataError(f"column {column!r} holds numbers, which are read as YYYYMMDD or epoch dates: "
                             f"data.timestamp_format ({fmt!r}) is for dates written as text; set it to null")
         parsed = numbers_to_datetime(values)
+        shape = (": numbers read as YYYYMMDD, or as epoch time (seconds, ms, us or ns by their size) within the "
+                 "years 1677-2262 that pandas can hold")
     else:
         if values.dtype == object:  # Parquet batches that disagree: dates with a time zone, and without
             refuse_zoned_with_unzoned(column, values, values)
@@ -337,10 +342,10 @@ def parse_timestamps(frame: pd.DataFrame, column: str, fmt: str | None = None) -
             parsed = pd.to_datetime(values, errors="coerce", utc=True, **options)
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        shape = f" in data.timestamp_format {fmt!r}" if fmt is not None else ""
     bad = parsed.isna() & values.notna()
     if bad.any():
         examples = values[bad].astype(str).unique()[:5].tolist()
-        shape = f" in data.timestamp_format {fmt!r}" if fmt is not None else ""
         raise DataError(
             f"column {column!r}, rule timestamp: {int(bad.sum())} values are not dates{shape}, e.g. {examples}"
         )

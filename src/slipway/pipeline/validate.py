@@ -237,7 +237,7 @@ def check_target(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]
         return [spelt]
     classes = train[target].dropna().unique()
     if len(classes) < 2:
-        return [Problem("train", target, "at_least_2_classes", len(classes), classes.tolist(), "class(es)")]
+        return [Problem("train", target, "at_least_2_classes", len(classes), [_shown(c) for c in classes], "class(es)")]
     if target not in test.columns:
         return []
     unseen = test[target].notna() & ~test[target].isin(classes)
