@@ -2,6 +2,7 @@
 
 import gzip
 import html
+import io
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -209,6 +211,20 @@ def test_a_compressed_body_is_read_and_bounded(app, client, encoding, data, stat
         assert metric(client, "slipway_rejected_requests_total", reason=reason) == 1
     else:
         assert response.json == client.post("/predict", json=body_with()).json
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 200), (1, 413)], ids=["at-the-limit", "past-the-limit"])
+def test_a_body_sent_in_chunks_is_bounded_like_any_other(config, extra, status):
+    """Transfer-Encoding: chunked has no Content-Length to refuse the body by: werkzeug read it up
+    to the limit and stopped, and the cut JSON was answered as malformed_json."""
+    body = json.dumps(body_with()).encode()
+    client = create_app(replace(config, max_body_bytes=len(body))).test_client()
+    response = client.post("/predict", input_stream=io.BytesIO(body + b" " * extra), content_type="application/json",
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == status
+    if status == 413:
+        message = f"the body is larger than {len(body)} bytes (SLIPWAY_MAX_BODY_BYTES)"
+        assert response.json["error"] == {"reason": "body_too_large", "field": None, "message": message}
 
 
 def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():

@@ -216,14 +216,17 @@ def test_the_buffering_proxy_keeps_stalled_clients_off_the_workers(bundle_dir, t
                 connection.close()
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("path", ["/predict", "/v2/models/slipway/infer"])
-def test_an_oversized_body_gets_the_servers_413_not_a_reset(bundle_dir, tmp_path, path):
+def test_an_oversized_body_gets_the_servers_413_not_a_reset(bundle_dir, tmp_path, path, chunked):
     """The body is refused unread; gunicorn closed the connection with megabytes unread, which
-    resets it: a client still sending got a broken pipe, every time, and a proxy a 502."""
+    resets it: a client still sending got a broken pipe, every time, and a proxy a 502. Sent in
+    chunks (no Content-Length), it was cut at the limit and answered as malformed JSON."""
     body = json.dumps({"instances": [], "pad": "x" * (6 * 1024 * 1024)}).encode()  # the limit is 4 MiB
     with gunicorn(bundle_dir, tmp_path) as (url, _):
         for _ in range(3):
-            request = urllib.request.Request(url + path, data=body, headers={"Content-Type": "application/json"})
+            data = iter([body[:1 << 20], body[1 << 20:]]) if chunked else body  # urllib sends an iterable chunked
+            request = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json"})
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=10)
             assert refused.value.code == 413 and b"body_too_large" in refused.value.read()

@@ -45,13 +45,17 @@ def request_body() -> bytes:
     """The body, decompressed per its Content-Encoding; SLIPWAY_MAX_BODY_BYTES bounds it after
     decompression too (a few kB of gzip can hold gigabytes)."""
     raw = request.get_data(cache=False)
+    limit = state().config.max_body_bytes
+    # A body sent in chunks has no Content-Length to refuse it by: werkzeug reads it up to the
+    # limit and stops there without a word, and the cut JSON would be answered as malformed.
+    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestError(413, "body_too_large", f"the body is larger than {limit} bytes (SLIPWAY_MAX_BODY_BYTES)")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return raw
     if encoding not in CONTENT_ENCODINGS:
         raise RequestError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; "
                            f"send the body as is, or with {' or '.join(CONTENT_ENCODINGS)}")
-    limit = state().config.max_body_bytes
     decompressor = zlib.decompressobj(CONTENT_ENCODINGS[encoding])
     try:
         body = decompressor.decompress(raw, limit + 1)
