@@ -74,8 +74,10 @@ def test_a_feature_served_only_as_null_drifts_with_the_reason(repo_params):
 
 
 @pytest.mark.parametrize(("column", "value", "message"), [
-    ("x", "forty", "x: 500 value(s) like 'forty', not a number"),
-    ("x", True, "x: 500 value(s) like True, not a number"),
+    ("x", "forty", "x: 500 value(s) like 'forty', not a finite number"),
+    ("x", True, "x: 500 value(s) like True, not a finite number"),
+    ("x", float("inf"), "x: 500 value(s) like inf, not a finite number"),
+    ("x", 10**400, "x: 500 value(s) like an integer past float64's range, not a finite number"),
     ("grade", ["a"], "grade: 500 value(s) like ['a'], not a category"),
 ])
 def test_values_the_server_refuses_mean_another_models_log(repo_params, column, value, message):
@@ -128,7 +130,27 @@ def test_the_servers_own_log_lines_are_read_back(tmp_path):
     log.write("r1", "v1", {"city": ["Île-de-France", "\ud800"], "x": [1.5, None]}, [0, 1], [[0.4, 0.6], [0.9, 0.1]])
     served = drift.read_prediction_log(str(tmp_path))
     assert served.city.tolist() == ["Île-de-France", "\ud800"]
-    assert served.x.tolist()[0] == 1.5 and np.isnan(served.x.tolist()[1])
+    assert served.x.tolist()[0] == 1.5 and pd.isna(served.x.tolist()[1])
+
+
+def test_a_number_past_float64_in_the_log_is_named(tmp_path, repo_params):
+    """JSON holds integers of any size; building the frame of them raised pandas' OverflowError."""
+    (tmp_path / "p.jsonl").write_text("\n".join(log_line(NOW, x) for x in [1, 10**400, 2]))
+    spec = FeatureSpec(["x"], {})
+    with pytest.raises(DataError, match=r"x: 1 value\(s\) like an integer past float64's range, not a finite number"):
+        drift.served_inputs(drift.read_prediction_log(str(tmp_path)), spec)
+
+
+def test_values_too_large_to_plot_still_get_scores(repo_params):
+    """deepchecks' density plot fails on values past about 1e154, which the server takes as numbers:
+    the scores are computed without the plots, and the report says so."""
+    served = frame(1000, seed=2)
+    served.loc[0, "x"] = 1e200
+    report, result = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
+    assert report["verdict"] == PASS and report["features"]["x"] < 0.05
+    assert report["unplotted"].startswith("deepchecks could not plot these values (")
+    assert "The HTML report has no plots: deepchecks could not plot" in drift.markdown(report)
+    assert result is not None
 
 
 def test_only_predictions_in_the_window_are_read(tmp_path, repo_params):

@@ -26,6 +26,9 @@ def test_lookup_returns_checked_values():
         ({"a": {"b": float("inf")}}, dict(key="a.b", kind=(float, type(None)), minimum=1),
          "a.b must be a finite number, got inf"),
         ({"a": {"b": float("-inf")}}, dict(key="a.b", kind=(int, float)), "a.b must be a finite number, got -inf"),
+        # YAML reads a 1 and 400 zeros as an int, which no float holds: it was an OverflowError.
+        ({"a": {"b": 10**400}}, dict(key="a.b", kind=float), "a.b must be a finite number, got an integer past "
+                                                             "float64's range"),
     ],
 )
 def test_lookup_names_the_key_and_rule(params, call, message):
@@ -73,6 +76,11 @@ def test_load_reports_missing_and_malformed_files(tmp_path):
         params_module.load(latin1)
     with pytest.raises(ParamsError, match=r"^\S+: cannot be read \(Is a directory\)$"):
         params_module.load(tmp_path)
+    date = tmp_path / "date.yaml"  # YAML reads an unquoted date, and a day that does not exist was a traceback
+    date.write_text("example_data:\n  start: 2025-02-30\n")
+    with pytest.raises(ParamsError, match=r"date.yaml: a value YAML reads as a date or a number is not one \(day is "
+                                          r"out of range for month\); quote it if it is text$"):
+        params_module.load(date)
 
 
 def test_a_key_given_twice_is_refused_where_dvc_refuses_it(tmp_path):

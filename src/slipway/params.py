@@ -77,6 +77,9 @@ def read_yaml(path: Path, error: type[SlipwayError] = ParamsError) -> Any:
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
+    except ValueError as exc:  # a date YAML reads unquoted (2025-02-30), an integer of over 4300 digits
+        raise error(f"{path}: a value YAML reads as a date or a number is not one ({exc}); quote it if it is "
+                    "text") from None
 
 
 def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
@@ -121,9 +124,23 @@ def is_number(value: Any) -> bool:
 
 
 def is_finite_number(value: Any) -> bool:
-    """A number that is not NaN or infinite. YAML reads ``.nan`` and ``.inf`` as floats, and NaN
-    fails every comparison: a limit set to it would switch its check off without a word."""
-    return is_number(value) and math.isfinite(value)
+    """A number that is not NaN or infinite, and that a float64 holds: an int past it (YAML and JSON
+    read a 1 followed by 400 zeros as one) is no more usable than infinity, and Python's own check
+    raises OverflowError on it. YAML reads ``.nan`` and ``.inf`` as floats, and NaN fails every
+    comparison: a limit set to it would switch its check off without a word."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def shown(value: Any) -> str:
+    """A value for a message; an integer past float64 by what it is, not its hundreds of digits."""
+    if is_number(value) and isinstance(value, int) and not is_finite_number(value):
+        return "an integer past float64's range"
+    return repr(value)
 
 
 def lookup(
@@ -145,14 +162,14 @@ def lookup(
             raise ParamsError(f"params: {key} is required but missing")
         node = node[part]
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    if is_number(node) and not is_finite_number(node):
+        raise ParamsError(f"params: {key} must be a finite number, got {shown(node)}")
     # YAML reads 1 as int where a float is meant.
     if float in kinds and isinstance(node, int) and is_number(node):
         node = float(node)
     if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
         names = " or ".join(k.__name__ if k is not type(None) else "null" for k in kinds)
         raise ParamsError(f"params: {key} must be {names}, got {node!r}")
-    if is_number(node) and not math.isfinite(node):
-        raise ParamsError(f"params: {key} must be a finite number, got {node!r}")
     if choices is not None and node not in choices:
         raise ParamsError(f"params: {key} must be one of {', '.join(map(str, choices))}, got {node!r}")
     if minimum is not None and node is not None and node < minimum:

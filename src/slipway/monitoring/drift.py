@@ -18,7 +18,7 @@ from slipway.featureset import FeatureSpec, category_labels
 from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
-from slipway.params import is_finite_number, is_number, lookup, random_seed
+from slipway.params import is_finite_number, lookup, random_seed, shown
 from slipway.serving.codec import loads
 from slipway.values import trimmed
 
@@ -86,7 +86,7 @@ def read_prediction_log(location: str, since: float | None = None, sample: Reser
         except (*storage_errors(), EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
         cut += [f"{shown}:{number}" for number in skipped]
-    served = pd.DataFrame(sample.rows)
+    served = pd.DataFrame(sample.rows, dtype=object)  # as logged: pandas' inference overflows on an int past float64
     served.attrs[CUT_LINES] = cut
     served.attrs[WINDOW_ROWS] = sample.seen
     return served
@@ -164,10 +164,10 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         if name in spec.categorical:
             bad = present[~present.map(lambda v: isinstance(v, str | bool | int | float))]
         else:
-            bad = present[~present.map(is_number)]
+            bad = present[~present.map(is_finite_number)]
         if len(bad):
-            problems.append(f"{name}: {len(bad)} value(s) like {bad.iloc[0]!r}, not "
-                            f"{'a category' if name in spec.categorical else 'a number'}")
+            problems.append(f"{name}: {len(bad)} value(s) like {shown(bad.iloc[0])}, not "
+                            f"{'a category' if name in spec.categorical else 'a finite number'}")
         elif name in spec.categorical:  # the server read " monthly " as "monthly"
             frame[name] = values.map(lambda v: trimmed(v) if isinstance(v, str) else v)
         else:
@@ -178,11 +178,22 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return frame
 
 
-def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
-            params: dict[str, Any]) -> tuple[dict, Any]:
+def feature_drift(train: pd.DataFrame, served: pd.DataFrame, categorical: list[str]) -> tuple[Any, str | None]:
+    """deepchecks' FeatureDrift of the two sides, and why its report has no plots if it has none:
+    its plots (a density estimate) fail on values past about 1e154, which the server takes as
+    numbers, where the drift scores do not."""
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.checks import FeatureDrift
 
+    datasets = (Dataset(train, cat_features=categorical), Dataset(served, cat_features=categorical))
+    try:
+        return FeatureDrift().run(*datasets), None
+    except ValueError as exc:
+        return FeatureDrift().run(*datasets, with_display=False), f"deepchecks could not plot these values ({exc})"
+
+
+def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
+            params: dict[str, Any]) -> tuple[dict, Any]:
     limit = lookup(params, "drift.max_feature_drift", float, minimum=0.0, maximum=1.0)  # a drift score is in [0, 1]
     min_rows = lookup(params, "drift.min_rows", int, minimum=1)
     size = lookup(params, "drift.sample_size", int, minimum=100)
@@ -216,8 +227,10 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     unscored = {name: int(train_values[name]) for name in spec.inputs if train_values[name] < MIN_VALUES}
     compared = [n for n in spec.inputs if n not in unserved and n not in unscored]
     categorical = [n for n in compared if n in spec.categorical]
-    result = FeatureDrift().run(Dataset(train_side[compared], cat_features=categorical),
-                                Dataset(served_side[compared], cat_features=categorical)) if compared else None
+    result, unplotted = feature_drift(train_side[compared], served_side[compared], categorical) if compared \
+        else (None, None)
+    if unplotted:
+        report["unplotted"] = unplotted
     scores = {name: round(float(v["Drift score"]), 6) for name, v in (result.value if result else {}).items()}
     scores.update(dict.fromkeys(unserved, 1.0))
     drifted = sorted((n for n, s in scores.items() if s > limit), key=lambda n: -scores[n])
@@ -239,7 +252,8 @@ def markdown(report: dict) -> str:
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
-        f"a feature drifts above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}",
+        f"a feature drifts above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}"
+        + (f" The HTML report has no plots: {report['unplotted']}." if report.get("unplotted") else ""),
         report.get("reason"), ["feature", "drift score"], scored + unscored)
 
 
