@@ -136,7 +136,7 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
-def shown(value: Any) -> str:
+def shown_value(value: Any) -> str:
     """A value for a message; an integer past float64 by what it is, not its hundreds of digits."""
     if is_number(value) and isinstance(value, int) and not is_finite_number(value):
         return "an integer past float64's range"
@@ -163,7 +163,7 @@ def lookup(
         node = node[part]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if is_number(node) and not is_finite_number(node):
-        raise ParamsError(f"params: {key} must be a finite number, got {shown(node)}")
+        raise ParamsError(f"params: {key} must be a finite number, got {shown_value(node)}")
     # YAML reads 1 as int where a float is meant.
     if float in kinds and isinstance(node, int) and is_number(node):
         node = float(node)

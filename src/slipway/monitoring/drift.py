@@ -18,7 +18,7 @@ from slipway.featureset import FeatureSpec, category_labels
 from slipway.io import storage_errors
 from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
-from slipway.params import is_finite_number, lookup, random_seed, shown
+from slipway.params import is_finite_number, lookup, random_seed, shown_value
 from slipway.serving.codec import loads
 from slipway.values import trimmed
 
@@ -166,7 +166,7 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         else:
             bad = present[~present.map(is_finite_number)]
         if len(bad):
-            problems.append(f"{name}: {len(bad)} value(s) like {shown(bad.iloc[0])}, not "
+            problems.append(f"{name}: {len(bad)} value(s) like {shown_value(bad.iloc[0])}, not "
                             f"{'a category' if name in spec.categorical else 'a finite number'}")
         elif name in spec.categorical:  # the server read " monthly " as "monthly"
             frame[name] = values.map(lambda v: trimmed(v) if isinstance(v, str) else v)
