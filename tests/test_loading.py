@@ -115,6 +115,20 @@ def test_a_compressed_csv_is_a_batch_read_like_any_other(tmp_path, compression):
     assert read[f"export.csv.{compression}"].to_dict("list") == {"unit price": [1.5, -2.25], "colour": ["red", "blue"]}
 
 
+@pytest.mark.parametrize(("members", "message"), [
+    ([], r"a zip file of 0 files \[\]; zip one CSV a batch"),  # was "cannot be read: list index out of range"
+    (["a.csv", "b.csv"], r"a zip file of 2 files \['a.csv', 'b.csv'\]; zip one CSV a batch"),
+])
+def test_a_zipped_batch_holds_one_csv(tmp_path, members, message):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "export.csv.zip", "w") as archive:
+        for member in members:
+            archive.writestr(member, "a,b\n1,2\n")
+    with pytest.raises(DataError, match=message):
+        read_one(tmp_path / "export.csv.zip")
+
+
 def test_a_decimal_comma_is_read_when_data_decimal_says_so(tmp_path):
     path = tmp_path / "batch.csv"
     path.write_text("unit price;colour\n1,5;red\n-2,25;blue\n")

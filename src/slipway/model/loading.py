@@ -104,12 +104,28 @@ def sniff_separator(path: str, encoding: str = "utf-8") -> str:
     return best if counts[best] else ","
 
 
+def check_one_file_zipped(path: str) -> None:
+    """A ``.csv.zip`` batch holds one CSV, which pandas reads; with none or several, pandas' and
+    fsspec's errors (``list index out of range``) do not say so."""
+    if not path.endswith(".zip"):
+        return
+    import zipfile
+
+    import fsspec
+
+    with fsspec.open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+        names = [name for name in archive.namelist() if not name.endswith("/")]
+    if len(names) != 1:
+        raise DataError(f"{path}: a zip file of {len(names)} files {names[:5]}; zip one CSV a batch")
+
+
 def read_batch(path: str, separator: str = "auto", encoding: str = "utf-8", decimal: str = ".",
                na_values: list[str] = ()) -> pd.DataFrame:
     """One batch file; ``separator`` (CSV only) is a character or ``auto``, ``decimal`` (CSV only)
     the decimal mark."""
     try:
         if batch_format(path) == "csv":
+            check_one_file_zipped(path)
             separator = sniff_separator(path, encoding) if separator == "auto" else separator
             if separator == decimal:
                 raise DataError(f"{path}: its header is separated by {separator!r}, which data.decimal makes the "
