@@ -406,6 +406,17 @@ def test_text_declared_numeric_is_read_as_numbers_unless_a_word_is_among_them():
     assert read["zip"].tolist() == ["02134", "10001", None]  # undeclared: featurize asks which it is
 
 
+def test_declared_numbers_none_written_as_the_settings_say_are_refused():
+    """A German export's '1.234' (thousands) with data.decimal ',' but no data.thousands: declared
+    numeric, it stayed text, passed validate and was read by featurize as 1.234."""
+    frame = pd.DataFrame({"charges": ["1.234", "2.500", None]})
+    with pytest.raises(DataError, match=r"in columns 'charges' \(2 of 2 rows, e.g. \['1\.234', '2\.500'\]; .*"
+                                        r"data.thousands: '\.'"):
+        ingest.written_numbers(frame.copy(), (",", None), kept=set(), numeric=["charges"])
+    read = ingest.written_numbers(frame.copy(), (",", "."), kept=set(), numeric=["charges"])
+    assert read["charges"].tolist()[:2] == [1234.0, 2500.0]
+
+
 @pytest.mark.parametrize(("texts", "number_format", "message"), [
     (["1,234.50", "12,5", "12,5", "1,2,3"], (".", ","),
      r"numbers not written as data.thousands: ',' write them \(-1,234\.5, each thousands separator followed by "

@@ -72,16 +72,21 @@ class TextNumbers:
         marks = [mark for mark in self.number_format if mark and mark != "."]
         example = next((text for text in self.numbers.index if any(mark in text for mark in marks)),
                        self.numbers.index[0])
-        decimal, thousands = self.number_format
-        if configured != NUMBER_FORMATS[0] and (decimal != configured[0] or thousands and configured[1]):
-            written = f"{decimal!r} as the decimal mark" + (f" and {thousands!r} between thousands"
-                                                             if thousands else "")
-            return (f"numbers written like {example!r}, with {written}, which the settings "
-                    f"{settings(configured)} do not read: "
-                    "write the column as the others are written, or convert it where the batches are read "
-                    "(slipway/model/loading.py)")
-        needed = " or ".join(settings(f) + (_meaning(f) if self.rivals else "")
-                             for f in (self.number_format, *self.rivals))
+        readings = (self.number_format, *self.rivals)
+        if configured != NUMBER_FORMATS[0]:
+            # A reading that keeps the configured decimal mark (a German export's '1.234', read as
+            # thousands) is a setting to add; one that does not, a column written otherwise.
+            agreeing = tuple(f for f in readings if f[0] == configured[0] and not (f[1] and configured[1]))
+            if not agreeing:
+                decimal, thousands = self.number_format
+                written = f"{decimal!r} as the decimal mark" + (f" and {thousands!r} between thousands"
+                                                                 if thousands else "")
+                return (f"numbers written like {example!r}, with {written}, which the settings "
+                        f"{settings(configured)} do not read: "
+                        "write the column as the others are written, or convert it where the batches are read "
+                        "(slipway/model/loading.py)")
+            readings = agreeing
+        needed = " or ".join(settings(f) + (_meaning(f) if self.rivals else "") for f in readings)
         return f"numbers written like {example!r}: set {needed}"
 
 

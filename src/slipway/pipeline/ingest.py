@@ -230,9 +230,10 @@ def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], 
     Parquet string column or a team's own reader's text as in a CSV. Strictly: each thousands
     separator is followed by three digits, where pandas' CSV reader would read ``12,5`` as 125
     under ``data.thousands: ","``. A column whose values all look like numbers, some not written
-    so, is refused with them; a column with words in it stays text (for validate or featurize to
-    name). The columns in ``kept`` (the target, the id, the timestamp and those declared
-    categorical: codes) stay as they are. Only distinct values are read."""
+    so, is refused with them, as is a declared one of which none are; a column with words in it
+    stays text (for validate or featurize to name). The columns in ``kept`` (the target, the id,
+    the timestamp and those declared categorical: codes) stay as they are. Only distinct values
+    are read."""
     default = number_format == NUMBER_FORMATS[0]
     declared = set(numeric)
     if default and not declared:
@@ -250,7 +251,10 @@ def written_numbers(frame: pd.DataFrame, number_format: tuple[str, str | None], 
             # as its writer typed it, as it does without the settings, for featurize to ask about.
             if name in declared or not (numbers == as_numbers(distinct)).all():
                 frame[name] = values.map(pd.Series(numbers.to_numpy(), index=distinct.to_numpy()))
-        elif not default and numbers.notna().any() and distinct.str.fullmatch(NUMBER_LIKE).all():
+        elif (not default and (numbers.notna().any() or name in declared)
+              and distinct.str.fullmatch(NUMBER_LIKE).all()):
+            # A declared column none of whose values read (a German export's '1.234' without
+            # data.thousands) would pass validate and be read by featurize as 1.234, a thousandth.
             others = distinct[numbers.isna()]
             read = text_numbers(distinct)  # a format that reads them all, if the settings are wrong
             advice = f"; {read.advice(number_format)}" if read and not len(read.others) else ""
