@@ -99,6 +99,17 @@ def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_o
     ({"git_uncommitted": "params.yaml"}, "git_uncommitted must be null or a list of paths"),
     ({"positive_class": "yes"}, "positive_class 'yes' is not one of classes [0, 1]"),
     ({"classes": [1, 0]}, "classes [1, 0] are not the model's, ['0', '1']"),
+    # Each of these took the server down on start, or answered its scrapes or predictions with a 500:
+    ({"reference": {"a": {"kind": "numeric", "edges": [1], "fractions": [0.5, 0.5, 0, 0]}}},
+     "reference must be an object of distributions"),  # a fraction too many
+    ({"reference": {"a": {"kind": "numeric", "edges": [2, 1], "fractions": [0.3, 0.3, 0.4, 0]}}},
+     "reference must be an object of distributions"),  # edges out of order
+    ({"reference": {"c": {"kind": "categorical", "categories": [None, "y"], "fractions": [0.5, 0.5, 0]}}},
+     "reference must be an object of distributions"),
+    ({"features": {**META["features"], "categorical": [{"name": "c", "categories": [True, "y"]}]}},
+     "features must be an object of numeric and derived lists"),
+    ({"reference": {"c": {"kind": "categorical", "categories": ["y", "x"], "fractions": [0.5, 0.5, 0]}}},
+     "reference 'c' does not hold the categories features gives it, ['x', 'y']"),
 ])
 def test_metadata_that_is_not_what_train_writes_is_named(tmp_path, fitted, change, problem):
     """Found out where each field is read, such a model.json was a KeyError or a TypeError, or a

@@ -13,6 +13,7 @@ server that never becomes ready.
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
 from dataclasses import dataclass
 from datetime import datetime
@@ -117,19 +118,34 @@ def _numbers(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
 
 
+def _categories(value: Any) -> bool:
+    """Labels, as featurize writes them: distinct text (a request's value is looked up among them)."""
+    return _names(value) and len(set(value)) == len(value)
+
+
 def _features(value: Any) -> bool:
     return (isinstance(value, dict) and _names(value.get("numeric")) and _names(value.get("derived", []))
             and isinstance(value.get("categorical"), list)
             and all(isinstance(entry, dict) and isinstance(entry.get("name"), str)
-                    and isinstance(entry.get("categories"), list) for entry in value["categorical"]))
+                    and _categories(entry.get("categories")) for entry in value["categorical"]))
+
+
+def _distribution(entry: Any) -> bool:
+    """One feature's reference: numeric, finite ascending edges; categorical, its categories; and a
+    fraction for each bin, the last for missing values (``slipway.monitoring.reference``)."""
+    if not isinstance(entry, dict) or not _numbers(entry.get("fractions")):
+        return False
+    if entry.get("kind") == "numeric":
+        edges = entry.get("edges")
+        bins = len(edges) + 1 if _numbers(edges) and all(map(math.isfinite, edges)) and edges == sorted(edges) else None
+    else:
+        bins = len(entry["categories"]) if entry.get("kind") == "categorical" and _categories(entry.get("categories")) \
+            else None
+    return bins is not None and len(entry["fractions"]) == bins + 1
 
 
 def _reference(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(entry, dict) and _numbers(entry.get("fractions"))
-        and (_numbers(entry.get("edges")) if entry.get("kind") == "numeric"
-             else entry.get("kind") == "categorical" and isinstance(entry.get("categories"), list))
-        for entry in value.values())
+    return isinstance(value, dict) and all(map(_distribution, value.values()))
 
 
 def _timestamp(value: Any) -> bool:
@@ -180,6 +196,11 @@ def check_metadata(metadata: Any, where: str) -> dict[str, Any]:
     positive = metadata.get("positive_class")
     if positive is not None and isinstance(classes, list) and str(positive) not in map(str, classes):
         problems.append(f"positive_class {positive!r} is not one of classes {classes}")
+    if not problems and "reference" in metadata:  # the server counts codes of the features' categories
+        categories = {entry["name"]: entry["categories"] for entry in metadata["features"]["categorical"]}
+        problems += [f"reference {name!r} does not hold the categories features gives it, {categories[name]}"
+                     for name, entry in metadata["reference"].items()
+                     if name in categories and entry.get("categories") != categories[name]]
     if problems:
         raise BundleError(f"{where}: " + "; ".join(problems) + " (edited by hand, or written by another version?)")
     return metadata
