@@ -148,8 +148,8 @@ def test_values_too_large_to_plot_still_get_scores(repo_params):
     served.loc[0, "x"] = 1e200
     report, result = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
     assert report["verdict"] == PASS and report["features"]["x"] < 0.05
-    assert report["unplotted"].startswith("deepchecks could not plot these values (")
-    assert "The HTML report has no plots: deepchecks could not plot" in drift.markdown(report)
+    assert report["unplotted"].startswith("no plots: deepchecks could not draw them (")
+    assert "The HTML report has no plots: deepchecks could not draw them" in drift.markdown(report)
     assert result is not None
 
 

@@ -134,6 +134,22 @@ def test_heavy_nulls_and_mixed_types_are_caught(churn_split, base_params):
     assert len(mixed) == 1 and "[train]" in mixed[0] and "(region)" in mixed[0]
 
 
+def test_values_deepchecks_cannot_plot_are_still_checked(churn_split, base_params):
+    """deepchecks' plots fail on a number past about 1e154 (a density estimate) and on text such as
+    '1e309' (a histogram of it as infinity); the checks themselves do not. Both were errors ('could
+    not run') that failed the gate; they are checked, and the report says the plots are missing."""
+    train_frame, test_frame = (f.copy() for f in churn_split)
+    test_frame.loc[test_frame.index[0], "data_usage_gb"] = 1e200
+    train_frame["region"] = train_frame["region"].astype(object)
+    train_frame.loc[train_frame.index[:3], "region"] = "1e309"
+    report, _ = run_gate(train_frame, test_frame, base_params)
+    assert not [e for e in report["conditions"] if e["verdict"] == gate.ERROR]
+    drift = next(e for e in report["conditions"] if e["check"] == "FeatureDrift")
+    mixed = next(e for e in report["conditions"] if e["check"] == "MixedDataTypes" and e["dataset"] == "train")
+    assert drift["verdict"] == gate.PASS and "no plots: deepchecks could not draw them" in drift["detail"]
+    assert mixed["verdict"] == gate.FAIL and mixed["detail"].startswith("region; no plots: deepchecks could not")
+
+
 def test_categories_spelt_two_ways_are_caught_with_their_spellings(churn_split, base_params):
     """'north' beside 'North' is two categories to the model: each learns from part of the rows,
     and a client sending either gets a different answer."""

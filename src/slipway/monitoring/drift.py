@@ -179,17 +179,15 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 
 def feature_drift(train: pd.DataFrame, served: pd.DataFrame, categorical: list[str]) -> tuple[Any, str | None]:
-    """deepchecks' FeatureDrift of the two sides, and why its report has no plots if it has none:
-    its plots (a density estimate) fail on values past about 1e154, which the server takes as
-    numbers, where the drift scores do not."""
+    """deepchecks' FeatureDrift of the two sides, and why its report has no plots if it has none
+    (:func:`slipway.pipeline.gate.run_check`)."""
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.checks import FeatureDrift
 
-    datasets = (Dataset(train, cat_features=categorical), Dataset(served, cat_features=categorical))
-    try:
-        return FeatureDrift().run(*datasets), None
-    except ValueError as exc:
-        return FeatureDrift().run(*datasets, with_display=False), f"deepchecks could not plot these values ({exc})"
+    from slipway.pipeline.gate import run_check
+
+    return run_check(FeatureDrift(), Dataset(train, cat_features=categorical),
+                     Dataset(served, cat_features=categorical))
 
 
 def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
@@ -253,7 +251,7 @@ def markdown(report: dict) -> str:
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
         f"a feature drifts above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}"
-        + (f" The HTML report has no plots: {report['unplotted']}." if report.get("unplotted") else ""),
+        + (f" The HTML report has {report['unplotted']}." if report.get("unplotted") else ""),
         report.get("reason"), ["feature", "drift score"], scored + unscored)
 
 

@@ -206,6 +206,17 @@ def _datasets(train: pd.DataFrame, test: pd.DataFrame, spec: FeatureSpec, target
     return (raw(train), raw(test)), (model_input(train), model_input(test))
 
 
+def run_check(check, *datasets, **kwargs) -> tuple[Any, str | None]:
+    """A deepchecks check's result, and why it has no plots if it has none. Its plots fail where its
+    values do not: a density estimate on numbers past about 1e154 (which the server takes as
+    numbers), a histogram of text such as '1e309' read as infinity. A check that fails without its
+    plots too raises as before."""
+    try:
+        return check.run(*datasets, **kwargs), None
+    except (ValueError, OverflowError) as exc:
+        return check.run(*datasets, with_display=False, **kwargs), f"no plots: deepchecks could not draw them ({exc})"
+
+
 def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                gate: dict[str, Any]) -> tuple[list[dict], list]:
     """Every deepchecks rule; returns the gate entries and the deepchecks results (for the HTML)."""
@@ -245,8 +256,10 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                 if absent:  # deepchecks' own error here blames the model's classes, not the data
                     raise DataError(f"ROC AUC is undefined on this test set: no row of class "
                                     f"{', '.join(absent)}")
-                result = check.run(*args, **kwargs)
+                result, unplotted = run_check(check, *args, **kwargs)
                 measured, where = rule.measure(result.value)
+                if unplotted:
+                    where = f"{where}; {unplotted}" if where else unplotted
                 entries.append(entry(rule.group, rule.check, rule.condition, dataset, measured,
                                      threshold, rule.bound, outcome(measured, threshold, rule.bound),
                                      where, f"gate.{rule.param}"))
