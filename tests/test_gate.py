@@ -148,6 +148,10 @@ def test_values_deepchecks_cannot_plot_are_still_checked(churn_split, base_param
     mixed = next(e for e in report["conditions"] if e["check"] == "MixedDataTypes" and e["dataset"] == "train")
     assert drift["verdict"] == gate.PASS and "no plots: deepchecks could not draw them" in drift["detail"]
     assert mixed["verdict"] == gate.FAIL and mixed["detail"].startswith("region; no plots: deepchecks could not")
+    # Its predictive-power fits fail on the number past float32: the feature is unscored, and said so
+    # (NaN would have lost every comparison, and the feature been passed over).
+    [leakage] = failed(report, "FeatureLabelCorrelation")
+    assert "[test]: feature-label PPS (leakage) = undefined (data_usage_gb not scored)" in leakage
 
 
 def test_categories_spelt_two_ways_are_caught_with_their_spellings(churn_split, base_params):

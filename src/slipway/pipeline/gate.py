@@ -73,8 +73,14 @@ class Rule:
 
 
 def _worst(values: dict[str, float]) -> tuple[float, str]:
+    """The largest value and its column; NaN and the columns deepchecks could not score, if any
+    (its predictive-power fits fail on a number past float32): never passed over, as NaN would be
+    by a comparison."""
     if not values:
         return 0.0, ""
+    unscored = [str(k) for k, v in values.items() if math.isnan(v)]
+    if unscored:
+        return math.nan, f"{', '.join(unscored)} not scored"
     column = max(values, key=lambda k: (values[k], str(k)))
     return float(values[column]), str(column)
 
@@ -165,7 +171,7 @@ def entry(group: str, check: str, condition: str, dataset: str, value: float | N
     """One condition of the gate; ``param``: the ``params.yaml`` key its threshold comes from."""
     return {
         "group": group, "check": check, "condition": condition, "dataset": dataset,
-        "value": None if value is None else round(float(value), 6),
+        "value": None if value is None or math.isnan(value) else round(float(value), 6),
         "threshold": threshold, "bound": bound, "verdict": verdict, "detail": detail, "param": param,
     }
 
