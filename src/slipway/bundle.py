@@ -137,11 +137,14 @@ def _distribution(entry: Any) -> bool:
         return False
     if entry.get("kind") == "numeric":
         edges = entry.get("edges")
-        bins = len(edges) + 1 if _numbers(edges) and all(map(math.isfinite, edges)) and edges == sorted(edges) else None
+        if not (_numbers(edges) and all(map(math.isfinite, edges)) and edges == sorted(edges)):
+            return False
+        bins = len(edges) + 1  # one up to each edge, one above the last
+    elif entry.get("kind") == "categorical" and _categories(entry.get("categories")):
+        bins = len(entry["categories"])
     else:
-        bins = len(entry["categories"]) if entry.get("kind") == "categorical" and _categories(entry.get("categories")) \
-            else None
-    return bins is not None and len(entry["fractions"]) == bins + 1
+        return False
+    return len(entry["fractions"]) == bins + 1  # and the missing values'
 
 
 def _reference(value: Any) -> bool:
