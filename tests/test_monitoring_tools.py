@@ -230,9 +230,9 @@ def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything
     assert len(asked) == 3 and not any("status=" in q or "bucket" in q for q in asked)
 
 
-def test_each_canary_check_says_its_limit_and_the_keys_that_set_it(repo_params):
-    """The reviewers read the table before approving: a bare 1.5 beside a failed latency check did
-    not say 1.5 times what, nor where to change it."""
+def prometheus_with(refused: dict[str, str], reasons: dict[str, str] | None = None):
+    """A Prometheus that saw 1000 prediction requests per track, no 5xx, p95 300 ms on the canary
+    against 100 ms on stable, the same scores on both, and ``refused`` 4xx answers per track."""
     class Prometheus(canary.PrometheusClient):
         def query(self, promql):
             if "count_over_time" in promql or "model_info" in promql:
@@ -243,20 +243,56 @@ def test_each_canary_check_says_its_limit_and_the_keys_that_set_it(repo_params):
             if "slipway_prediction_score_bucket" in promql:
                 return [{"metric": {"track": t, "le": le}, "value": [0, n]}
                         for t in ("canary", "stable") for le, n in (("0.5", "500"), ("+Inf", "1000"))]
+            if "slipway_rejected_requests_total" in promql:
+                assert 'track="canary"' in promql
+                return [{"metric": {"reason": r}, "value": [0, n]} for r, n in (reasons or {}).items()]
+            if 'status=~"4.."' in promql:
+                return [{"metric": {"track": t}, "value": [0, n]} for t, n in refused.items()]
             errors = 'status=~"5.."' in promql
             return [{"metric": {"track": t}, "value": [0, "0" if errors else "1000"]} for t in ("canary", "stable")]
 
-    result = canary.analyse(Prometheus("http://prometheus.invalid"), repo_params)
+    return Prometheus("http://prometheus.invalid")
+
+
+def test_each_canary_check_says_its_limit_and_the_keys_that_set_it(repo_params):
+    """The reviewers read the table before approving: a bare 1.5 beside a failed latency check did
+    not say 1.5 times what, nor where to change it."""
+    result = canary.analyse(prometheus_with({"stable": "3"}), repo_params)
     assert {c["check"]: c["verdict"] for c in result["checks"]} == {
-        "error_ratio": "pass", "latency_p95": "fail", "score_ks": "pass"}
+        "error_ratio": "pass", "rejection_ratio": "pass", "latency_p95": "fail", "score_ks": "pass"}
     text = canary.markdown(result)
+    assert ("| rejection_ratio | pass | canary 0.0000 vs stable 0.0030 | <= stable's + 0.01 "
+            "(canary.max_rejection_ratio_increase) |") in text
     assert ("| latency_p95 | fail | canary 300.0 ms vs stable 100.0 ms | <= 1.5x stable's, unless under 0.05 s "
             "(canary.max_latency_p95_ratio, canary.min_latency_p95_seconds) |") in text
     assert "| <= 0.01 and <= stable's + 0.005 (canary.max_error_ratio, canary.max_error_ratio_increase) |" in text
     assert "| score_ks | pass | max CDF gap 0.000 | <= 0.2 (canary.max_score_ks) |" in text
 
 
+@pytest.mark.parametrize(("refused", "verdict"), [
+    ({"canary": "20", "stable": "14"}, "pass"),  # 2% against 1.4%: bad clients, on both tracks
+    ({"canary": "0", "stable": "14"}, "pass"),
+    ({"canary": "25", "stable": "0"}, "fail"),
+    ({"canary": "1000"}, "fail"),  # a track with no 4xx has no series: 0, not no data
+])
+def test_a_canary_that_refuses_more_requests_than_stable_fails(repo_params, refused, verdict):
+    """A model that needs an input the clients do not send answers them 422, fast and without a
+    5xx: neither the error nor the latency check sees it."""
+    reasons = {"unknown_feature": "900", "wrong_type": "100", "missing_feature": "0"}
+    result = canary.analyse(prometheus_with(refused, reasons), repo_params)
+    check, = (c for c in result["checks"] if c["check"] == "rejection_ratio")
+    assert check["verdict"] == verdict and result["verdict"] == "fail"  # the latency check fails in both
+    assert check["value"] == int(refused["canary"]) / 1000 and check["threshold"] == 0.01
+    if verdict == "fail":
+        assert check["detail"] == (f"canary {int(refused['canary']) / 1000:.4f} vs stable "
+                                   f"{int(refused.get('stable', 0)) / 1000:.4f}; the canary's reasons: "
+                                   "unknown_feature 900, wrong_type 100")
+    else:
+        assert "reasons" not in check["detail"]
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
+    ("max_rejection_ratio_increase", 1.5, "canary.max_rejection_ratio_increase must be <= 1"),
     ("window", "10 minutes", "canary.window must be a Prometheus duration such as 10m or 1h30m, got '10 minutes'"),
     ("window", "10", "canary.window must be a Prometheus duration"),
     ("max_score_ks", 2, "canary.max_score_ks must be <= 1"),  # a KS distance is at most 1: it never fails

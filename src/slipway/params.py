@@ -40,7 +40,8 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
              "primary_metric", "max_regression", "champion"),
     "release": ("image_repository", "remote", "branch"),
     "canary": ("window", "min_requests", "max_error_ratio", "max_error_ratio_increase",
-               "max_latency_p95_ratio", "min_latency_p95_seconds", "max_score_ks"),
+               "max_rejection_ratio_increase", "max_latency_p95_ratio", "min_latency_p95_seconds",
+               "max_score_ks"),
     "drift": ("max_feature_drift", "min_rows", "sample_size", "seed", "window_hours"),
 }
 

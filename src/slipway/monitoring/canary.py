@@ -1,6 +1,6 @@
 """Canary analysis: the canary against stable in Prometheus, over one window, for promotion.
 
-Verdicts: ``pass``; ``fail`` (errors, p95 latency or the score distribution differ beyond
+Verdicts: ``pass``; ``fail`` (errors, refusals, p95 latency or the score distribution differ beyond
 ``params.yaml``'s ``canary`` limits); ``inconclusive`` (too little canary traffic to say).
 """
 
@@ -78,10 +78,20 @@ def score_ks(client: PrometheusClient, window: str) -> float | None:
     return max(abs(cdf["canary"][le] / totals["canary"] - cdf["stable"][le] / totals["stable"]) for le in edges)
 
 
+def rejection_reasons(client: PrometheusClient, window: str) -> str:
+    """The canary's refusals by reason, most first: what the reviewers need to tell a schema change
+    (``missing_feature``, ``unknown_feature``, ``unseen_category``) from a client's bad input."""
+    counts = {sample["metric"].get("reason", ""): float(sample["value"][1]) for sample in client.query(
+        f'sum by (reason) (increase(slipway_rejected_requests_total{{{JOB}, track="canary"}}[{window}]))')}
+    shown = sorted(((n, reason) for reason, n in counts.items() if n > 0), reverse=True)[:3]
+    return ", ".join(f"{reason} {n:.0f}" for n, reason in shown) or "none counted"
+
+
 # Each limit's range: a ratio or a KS distance above 1 could never fail, a negative one never pass;
 # an error ratio needs requests on both tracks (0 let a track with none through, to a division by zero).
 LIMIT_RANGES = {"min_requests": (1, None), "max_error_ratio": (0, 1), "max_error_ratio_increase": (0, 1),
-                "max_latency_p95_ratio": (0, None), "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1)}
+                "max_rejection_ratio_increase": (0, 1), "max_latency_p95_ratio": (0, None),
+                "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1)}
 # A Prometheus duration: 10m, 1h30m, 90s.
 DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
 
@@ -125,15 +135,31 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
                             f"{requests.get('stable', 0.0):.0f} requests (need {limits['min_requests']:g} each)")
         return result
 
-    errors = client.by_track(
-        f'sum by (track) (increase({REQUESTS}{{{PREDICTIONS}, status=~"5.."}}[{window}]))')
-    ratio = {t: errors.get(t, 0.0) / requests[t] for t in ("canary", "stable")}
+    def share(status: str) -> dict[str, float]:
+        """Each track's share of prediction requests answered with ``status`` (a regex). At most 1:
+        the two queries run at two instants, and increase() extrapolates each to the window."""
+        answered = client.by_track(
+            f'sum by (track) (increase({REQUESTS}{{{PREDICTIONS}, status=~"{status}"}}[{window}]))')
+        return {t: min(1.0, answered.get(t, 0.0) / requests[t]) for t in ("canary", "stable")}
+
+    ratio = share("5..")
     check("error_ratio", round(ratio["canary"], 6), limits["max_error_ratio"],
           ratio["canary"] <= limits["max_error_ratio"]
           and ratio["canary"] <= ratio["stable"] + limits["max_error_ratio_increase"],
           f"canary {ratio['canary']:.4f} vs stable {ratio['stable']:.4f}",
           f"<= {limits['max_error_ratio']:g} and <= stable's + {limits['max_error_ratio_increase']:g} "
           "(canary.max_error_ratio, canary.max_error_ratio_increase)")
+    # Refusals are 4xx, not errors, and bad clients send to both tracks alike: only the canary
+    # refusing more than stable is the model's doing. A model that needs an input clients do not
+    # send, drops one they do, or has fewer categories would refuse their requests, with no 5xx,
+    # fast, and with too few scores for the score check to notice when only some clients break.
+    refused = share("4..")
+    increase = limits["max_rejection_ratio_increase"]
+    more = refused["canary"] > refused["stable"] + increase
+    check("rejection_ratio", round(refused["canary"], 6), increase, not more,
+          f"canary {refused['canary']:.4f} vs stable {refused['stable']:.4f}"
+          + (f"; the canary's reasons: {rejection_reasons(client, window)}" if more else ""),
+          f"<= stable's + {increase:g} (canary.max_rejection_ratio_increase)")
     p95 = client.by_track(
         f'histogram_quantile(0.95, sum by (track, le) (rate(slipway_http_request_duration_seconds_bucket'
         f'{{{PREDICTIONS}}}[{window}])))')
