@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from slipway.errors import DataError, ParamsError
-from slipway.featureset import FeatureCodeError, FeatureSpec, infer_spec
+from slipway.featureset import FeatureCodeError, FeatureSpec, infer_spec, request_changes
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 
 
@@ -258,3 +258,47 @@ def test_a_broken_derived_feature_is_named_with_its_line(churn, compute, message
     spec = FeatureSpec(numeric=["monthly_charges"], categorical={}, derived=["broken"], definitions=definitions)
     with pytest.raises(FeatureCodeError, match=message):
         spec.transform(churn.head(5))
+
+
+def spec(numeric=(), **categorical):
+    return FeatureSpec(list(numeric), {name: list(cats) for name, cats in categorical.items()}, [], {})
+
+
+@pytest.mark.parametrize(("served", "new", "instance", "change"), [
+    (spec(["age"]), spec(["age", "income"]), {"age": 30},
+     "needs 'income', which production does not take: requests without it are refused (missing_feature)"),
+    (spec(["age", "income"]), spec(["age"]), {"age": 30, "income": 5.0},
+     "no longer takes 'income': requests with it are refused (unknown_feature)"),
+    (spec(plan=["a", "b"]), spec(["plan"]), {"plan": "a"},
+     "reads 'plan' as a number, production as categories: text values are refused (wrong_type)"),
+    (spec(["plan"]), spec(plan=["1", "2"]), {"plan": 3},
+     "reads 'plan' as categories, production as a number: numbers other than its 2 categories are refused "
+     "(unseen_category)"),
+    (spec(plan=["a", "b", "c"]), spec(plan=["a"]), {"plan": "c"},
+     "no longer knows 'plan' 'b', 'c': requests with them are refused (unseen_category)"),
+])
+def test_request_changes_name_what_the_new_model_refuses_as_the_server_does(served, new, instance, change):
+    """The gate lists these for the reviewers: each one's reason is the server's for a request the
+    served model answers."""
+    from slipway.serving.schemas import RequestError, check_columns, instances_to_columns
+
+    def answer(model_spec):
+        columns = instances_to_columns({"instances": [instance]}, model_spec, max_batch=10)
+        return check_columns(columns, model_spec, "reject", lambda name, i: f"instances[{i}].{name}")
+
+    answer(served)
+    with pytest.raises(RequestError) as refused:
+        answer(new)
+    assert request_changes(served, new) == [change]
+    assert change.endswith(f"({refused.value.reason})")
+    assert request_changes(new, new) == []
+
+
+def test_request_changes_list_each_change_and_shorten_long_category_lists():
+    served = spec(["age", "tenure"], plan=list("abcdefgh"), region=["n"])
+    new = spec(["age", "channel"], plan=["a"], region=["n", "s"])
+    assert request_changes(served, new) == [
+        "needs 'channel', which production does not take: requests without it are refused (missing_feature)",
+        "no longer takes 'tenure': requests with it are refused (unknown_feature)",
+        "no longer knows 'plan' 'b', 'c', 'd', 'e', 'f' and 2 more: requests with them are refused "
+        "(unseen_category)"]

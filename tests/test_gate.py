@@ -208,6 +208,28 @@ def test_challenger_worse_than_the_champion_fails(tmp_path, churn_split, base_pa
 
     same, _ = run_gate(train_frame, test_frame, params, bundle.load(tmp_path / "champion"))
     assert [c["verdict"] for c in same["conditions"] if c["group"] == "champion_challenger"] == ["pass"]
+    assert same["models"]["request_changes"] == [] and "would refuse" not in gate.markdown(same)
+
+
+def test_requests_production_answers_and_the_challenger_would_refuse_are_listed_not_failed(
+        tmp_path, churn_split, base_params, good):
+    """A model trained without an input the clients send refuses their requests: the reviewers
+    read it on the pull request, and the gate leaves the judgement to them and the canary."""
+    train_frame, test_frame = churn_split
+    champion = fit_bundle(train_frame, base_params)
+    bundle.save(tmp_path / "champion", champion.estimator, champion.metadata)
+    narrower = copy.deepcopy(base_params)
+    narrower["data"]["drop_columns"] = [*narrower["data"]["drop_columns"], "age"]
+    narrower["gate"]["max_regression"] = 1.0  # without age it scores worse: not what is tested here
+    comparison, models = gate.champion_challenger(test_frame, fit_bundle(train_frame, narrower), gate.resolve_champion(
+        str(tmp_path / "champion"), tmp_path / "unused"), gate.thresholds(narrower))
+    assert comparison["verdict"] == gate.PASS
+    assert models["request_changes"] == ["no longer takes 'age': requests with it are refused (unknown_feature)"]
+    report, _ = good
+    text = gate.markdown({**report, "models": {**report["models"], **models}})
+    assert ("### Requests production answers that this model would refuse\n\n- This model no longer takes 'age': "
+            "requests with it are refused (unknown_feature).\n\nThe clients must change before it serves them: "
+            "canary analysis fails a canary that refuses more requests than stable.") in text
 
 
 def test_a_test_set_with_one_class_is_checked_and_its_undefined_metric_named(churn_split, base_params):

@@ -178,6 +178,34 @@ class FeatureSpec:
         return spec
 
 
+def request_changes(served: FeatureSpec, new: FeatureSpec) -> list[str]:
+    """What requests that ``served``'s model answers ``new``'s model would refuse, each with the
+    server's refusal reason: the clients must change before the new model serves them. Categories
+    gone are refused under the server's default ``SLIPWAY_UNSEEN_CATEGORIES=reject``."""
+    changes = [f"needs {name!r}, which production does not take: requests without it are refused "
+               "(missing_feature)" for name in new.inputs if name not in served.inputs]
+    changes += [f"no longer takes {name!r}: requests with it are refused (unknown_feature)"
+                for name in served.inputs if name not in new.inputs]
+    for name in (n for n in new.inputs if n in served.inputs):
+        if name in served.categorical and name not in new.categorical:
+            changes.append(f"reads {name!r} as a number, production as categories: text values are refused "
+                           "(wrong_type)")
+        elif name in new.categorical and name not in served.categorical:
+            changes.append(f"reads {name!r} as categories, production as a number: numbers other than its "
+                           f"{len(new.categorical[name])} categories are refused (unseen_category)")
+        elif name in new.categorical:
+            gone = [c for c in served.categorical[name] if c not in new.category_index[name]]
+            if gone:
+                changes.append(f"no longer knows {name!r} {_listed(gone)}: requests with "
+                               f"{'it' if len(gone) == 1 else 'them'} are refused (unseen_category)")
+    return changes
+
+
+def _listed(values: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
 def non_numbers(values: pd.Series, limit: int = 2) -> list:
     """Up to ``limit`` values that are not numbers. Finite numbers stored as text (a Parquet
     string column) count as numbers: :meth:`FeatureSpec.transform` reads them as such. Booleans

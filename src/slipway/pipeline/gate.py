@@ -33,7 +33,7 @@ import pandas as pd
 
 from slipway import bundle, io
 from slipway.errors import DataError, SlipwayError
-from slipway.featureset import FeatureSpec
+from slipway.featureset import FeatureSpec, request_changes
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
@@ -318,26 +318,30 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
                      "release without a comparison when the problem itself changed"), \
             {"champion": production.version}
     target = challenger.metadata["target"]
-    scores = {}
+    scores, specs = {}, {}
     for role, model, definitions, feature_code in (
             ("champion", production, champion.derived_features, champion.feature_code),
             ("challenger", challenger, DERIVED_FEATURES, nullcontext)):
-        spec = FeatureSpec.from_dict(model.metadata["features"], definitions)
+        spec = specs[role] = FeatureSpec.from_dict(model.metadata["features"], definitions)
         with feature_code():
             features = spec.transform(test)
         proba = model.estimator.predict_proba(features)
         scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_),
                              bundle.positive_index(model.metadata))[metric]
+    # Not a condition: a team may mean to change the request, and only the clients' traffic tells
+    # whether they have (canary analysis fails a canary that refuses more than stable). Reviewers
+    # read it on the pull request, before a release.
+    changes = {"request_changes": request_changes(specs["champion"], specs["challenger"])}
     if scores["champion"] is None or scores["challenger"] is None:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
-                     ERROR, f"{metric} undefined on this test set"), {"champion": production.version}
+                     ERROR, f"{metric} undefined on this test set"), {"champion": production.version, **changes}
     floor = scores["champion"] - margin
     return (
         entry("champion_challenger", "regression", condition, "test", scores["challenger"],
               round(floor, 6), "min", outcome(scores["challenger"], floor, "min"),
               f"champion {production.version} {metric}={scores['champion']:.4f}", "gate.max_regression"),
         {"champion": production.version, "champion_score": round(scores["champion"], 6),
-         "challenger_score": round(scores["challenger"], 6)},
+         "challenger_score": round(scores["challenger"], 6), **changes},
     )
 
 
@@ -423,6 +427,11 @@ def markdown(report: dict) -> str:
                   f"| model | {report['primary_metric']} |", "| --- | --- |",
                   f"| production `{models['champion']}` | {models['champion_score']:.4f} |",
                   f"| challenger `{models['challenger']}` | {models['challenger_score']:.4f} |"]
+    if models.get("request_changes"):
+        lines += ["", "### Requests production answers that this model would refuse", ""]
+        lines += [f"- This model {change}." for change in models["request_changes"]]
+        lines += ["", "The clients must change before it serves them: canary analysis fails a canary that "
+                  "refuses more requests than stable."]
     lines += ["", "<details><summary>All conditions</summary>", ""]
     lines += [f"- {describe(e)}" for e in report["conditions"]] + ["", "</details>", ""]
     return "\n".join(lines)
