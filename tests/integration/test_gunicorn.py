@@ -230,3 +230,48 @@ def test_an_oversized_body_gets_the_servers_413_not_a_reset(bundle_dir, tmp_path
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=10)
             assert refused.value.code == 413 and b"body_too_large" in refused.value.read()
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client library would send these) and read the whole answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+MALFORMED = {
+    "request_line_too_long": (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "headers_too_large": (b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-Header-%d: 1\r\n" % i for i in range(120))
+                          + b"\r\n", 431),
+    "malformed_http": (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400),
+    # The app reads the body, and gunicorn's chunk parser raises there: this was a 500.
+    "malformed_body": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("threads", ["1", "4"], ids=["sync", "gthread"])
+def test_what_gunicorn_refuses_itself_is_answered_counted_and_logged_as_the_app_does(bundle_dir, tmp_path, threads):
+    """A request line or headers past gunicorn's limits, or a malformed header, never reach the app:
+    gunicorn answered them with an HTML page, uncounted, with no log line of ours."""
+    with gunicorn(bundle_dir, tmp_path, SLIPWAY_THREADS=threads) as (url, _):
+        for reason, (request, status) in MALFORMED.items():
+            answered, headers, body = raw_exchange(url, request)
+            assert (answered, headers["content-type"]) == (status, "application/json"), body
+            error = json.loads(body)
+            assert error["error"]["reason"] == reason and error["error"]["message"], error
+            assert error["request_id"] == headers["x-request-id"]
+        for reason in MALFORMED:
+            assert scrape(url, "slipway_rejected_requests_total", f'reason="{reason}"') == 1
+        assert post(url, "/predict", {"instances": churn_instances(1)})[0] == 200  # the workers serve on
+    lines = [json.loads(line) for line in (tmp_path / "gunicorn.log").read_text().splitlines()
+             if line.startswith("{") and '"reason"' in line]
+    assert sorted(line["reason"] for line in lines) == sorted(set(MALFORMED) - {"malformed_body"})
+    assert all(line["logger"] == "slipway.access" and line["error"] for line in lines)

@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from slipway.serving import codec
 from slipway.serving.schemas import (
@@ -44,11 +45,19 @@ CONTENT_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 def request_body() -> bytes:
     """The body, decompressed per its Content-Encoding; SLIPWAY_MAX_BODY_BYTES bounds it after
     decompression too (a few kB of gzip can hold gigabytes)."""
-    raw = request.get_data(cache=False)
     limit = state().config.max_body_bytes
-    # A body sent in chunks has no Content-Length to refuse it by: werkzeug reads it up to the
-    # limit and stops there without a word, and the cut JSON would be answered as malformed.
-    if request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+    try:
+        raw = request.get_data(cache=False)
+        # A body sent in chunks has no Content-Length to refuse it by: werkzeug reads it up to the
+        # limit and stops there without a word, and the cut JSON would be answered as malformed.
+        beyond = request.content_length is None and len(raw) >= limit and request.environ["wsgi.input"].read(1)
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 (the WSGI server's error: gunicorn's InvalidChunkSize, say)
+        # Reading the body is reading what the client sent: a malformed chunk is its error, not ours
+        # (it was a 500, an error to the canary analysis and the alerts).
+        raise RequestError(400, "malformed_body", f"the body cannot be read: {type(exc).__name__}: {exc}") from None
+    if beyond:
         raise RequestError(413, "body_too_large", f"the body is larger than {limit} bytes (SLIPWAY_MAX_BODY_BYTES)")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 
@@ -12,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
 from slipway.serving import model as model_loader
+from slipway.serving.answers import error_body, new_request_id
 from slipway.serving.api import api
 from slipway.serving.codec import OrjsonProvider
 from slipway.serving.config import ServingConfig
@@ -47,21 +47,14 @@ def drain_unread_body() -> None:
 
 
 def error_response(status: int, reason: str, message: str, field: str | None = None):
-    """``/predict`` and the others nest the error; V2 endpoints put the message in ``error``."""
-    request_id = getattr(g, "request_id", None)
-    if request.path.startswith("/v2/"):
-        body = {"error": message, "reason": reason, "field": field, "request_id": request_id}
-    else:
-        body = {"error": {"reason": reason, "field": field, "message": message},
-                "request_id": request_id}
-    return jsonify(body), status
+    return jsonify(error_body(request.path, reason, message, field, getattr(g, "request_id", None))), status
 
 
 def register_hooks(app: Flask) -> None:
     @app.before_request
     def start():
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if REQUEST_ID.match(supplied) else os.urandom(16).hex()
+        g.request_id = supplied if REQUEST_ID.match(supplied) else new_request_id()
         g.start = time.perf_counter()
         g.rows = 0
 
