@@ -307,10 +307,10 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     """Served traffic vs the training data. Exit 0 no drift, 1 drift, 2 error, 3 too few rows or nothing to compare."""
     from slipway import io
     from slipway.bundle import load_metadata
+    from slipway.checks import quiet_deepchecks
     from slipway.featureset import FeatureSpec
     from slipway.monitoring import drift as drift_module
     from slipway.monitoring.verdicts import EXIT_CODES
-    from slipway.pipeline.gate import quiet_deepchecks
 
     quiet_deepchecks()
     params = params_module.load(params_path)

@@ -180,11 +180,11 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 def feature_drift(train: pd.DataFrame, served: pd.DataFrame, categorical: list[str]) -> tuple[Any, str | None]:
     """deepchecks' FeatureDrift of the two sides, and why its report has no plots if it has none
-    (:func:`slipway.pipeline.gate.run_check`)."""
+    (:func:`slipway.checks.run_check`)."""
     from deepchecks.tabular import Dataset
     from deepchecks.tabular.checks import FeatureDrift
 
-    from slipway.pipeline.gate import run_check
+    from slipway.checks import run_check
 
     return run_check(FeatureDrift(), Dataset(train, cat_features=categorical),
                      Dataset(served, cat_features=categorical))

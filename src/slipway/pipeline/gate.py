@@ -18,11 +18,9 @@ many rows were checked. A check that cannot run is reported as an error, and
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from slipway import bundle, io
+from slipway.checks import quiet_deepchecks, run_check
 from slipway.errors import DataError, SlipwayError
 from slipway.featureset import FeatureSpec, request_changes
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
@@ -41,11 +40,6 @@ from slipway.pipeline.evaluate import score
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
 from slipway.values import spelling
-
-# deepchecks imports jsonschema (through nbformat), which compiles an Earley parser for RFC 3987
-# IRIs at import when rfc3987-syntax is installed (jupyter-events requires it): two seconds of every
-# gate run, for a format check nothing here asks for. Without the module jsonschema skips it.
-sys.modules.setdefault("rfc3987_syntax", None)
 
 GATE_JSON = paths.REPORTS / "gate.json"
 GATE_HTML = paths.REPORTS / "gate.html"
@@ -210,17 +204,6 @@ def _datasets(train: pd.DataFrame, test: pd.DataFrame, spec: FeatureSpec, target
         return Dataset(features, label=target, cat_features=categorical)
 
     return (raw(train), raw(test)), (model_input(train), model_input(test))
-
-
-def run_check(check, *datasets, **kwargs) -> tuple[Any, str | None]:
-    """A deepchecks check's result, and why it has no plots if it has none. Its plots fail where its
-    values do not: a density estimate on numbers past about 1e154 (which the server takes as
-    numbers), a histogram of text such as '1e309' read as infinity. A check that fails without its
-    plots too raises as before."""
-    try:
-        return check.run(*datasets, **kwargs), None
-    except (ValueError, OverflowError) as exc:
-        return check.run(*datasets, with_display=False, **kwargs), f"no plots: deepchecks could not draw them ({exc})"
 
 
 def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
@@ -478,12 +461,6 @@ def evaluate_gate(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
         "failed": [describe(e) for e in entries if e["verdict"] in (FAIL, ERROR)],
     }
     return report, results
-
-
-def quiet_deepchecks() -> None:
-    """deepchecks warns about every dataset inference; the report says what matters."""
-    warnings.filterwarnings("ignore")
-    logging.getLogger("deepchecks").setLevel(logging.ERROR)
 
 
 def main(params: dict[str, Any]) -> None:
