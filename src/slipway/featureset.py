@@ -198,6 +198,11 @@ def request_changes(served: FeatureSpec, new: FeatureSpec) -> list[str]:
             if gone:
                 changes.append(f"no longer knows {name!r} {_listed(gone)}: requests with "
                                f"{'it' if len(gone) == 1 else 'them'} are refused (unseen_category)")
+    markers = [m for m in served.missing_values if m not in new.missing_values]
+    if markers:
+        changes.append(f"no longer reads {_listed(markers)} as a missing value (data.na_values): requests that "
+                       f"send {'it' if len(markers) == 1 else 'them'} are refused (wrong_type for a number, "
+                       "unseen_category for categories)")
     return changes
 
 
