@@ -95,6 +95,23 @@ def test_the_canary_is_told_its_track_wherever_the_base_lists_it(tmp_path):
         assert env(stable) == {**extra, "SLIPWAY_TRACK": "stable", "SLIPWAY_WORKERS": "2"}
 
 
+def test_replicas_spread_over_nodes_and_zones_per_track_and_rollout():
+    """Three stable replicas on one node go down together. The spread counts only the pod's own
+    track and ReplicaSet: a selector naming a track would place the canary by stable's pods."""
+    os.chdir(REPO)
+    for overlay in ("canary", "production"):
+        deployment = next(d for d in manifests.render(f"kustomize/overlays/{overlay}") if d["kind"] == "Deployment")
+        template = deployment["spec"]["template"]
+        constraints = template["spec"]["topologySpreadConstraints"]
+        assert {c["topologyKey"] for c in constraints} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        for constraint in constraints:
+            selector = constraint["labelSelector"]["matchLabels"]
+            assert selector.items() <= template["metadata"]["labels"].items()  # the pod counts itself
+            assert "slipway.dev/track" not in selector
+            assert set(constraint["matchLabelKeys"]) == {"slipway.dev/track", "pod-template-hash"}
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"  # a one-node cluster runs them all
+
+
 def test_a_rollout_drains_each_server_pod_before_it_stops():
     """A pod being replaced stays in the Service's endpoints for a moment after SIGTERM: it pauses
     before gunicorn stops accepting, then lets in-flight requests finish, all within the grace period."""
