@@ -190,6 +190,27 @@ def test_the_buffering_proxy_component_puts_nginx_in_front_of_every_server_pod()
     assert [p["port"] for rule in production["NetworkPolicy"]["spec"]["ingress"] for p in rule["ports"]] == ["proxy"]
 
 
+def test_the_autoscaling_component_leaves_the_stable_replica_count_to_its_autoscaler():
+    """A count in the manifest would be set back by Argo CD at every sync, undoing the autoscaler."""
+    os.chdir(REPO)
+    docs = manifests.render_with_component("kustomize/overlays/production", "kustomize/components/autoscaling")
+    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
+    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+    assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in docs} <= admitted
+    by_kind = {d["kind"]: d for d in docs}
+    deployment, autoscaler = by_kind["Deployment"], by_kind["HorizontalPodAutoscaler"]
+    assert "replicas" not in deployment["spec"]
+    assert autoscaler["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                    "name": deployment["metadata"]["name"]}
+    assert autoscaler["metadata"]["namespace"] == deployment["metadata"]["namespace"] == "slipway"
+    # Never below what the PodDisruptionBudget keeps serving during a drain, plus the one it lets go.
+    assert autoscaler["spec"]["minReplicas"] >= by_kind["PodDisruptionBudget"]["spec"]["maxUnavailable"] + 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["cpu"]  # CPU utilization is of the request
+    canary, = manifests.render("kustomize/overlays/canary")
+    assert canary["spec"]["replicas"] == 1
+
+
 def test_nothing_to_check_is_an_error_not_a_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # outside the repository: no overlay to render
     with pytest.raises(manifests.ManifestError, match="kustomize/overlays/canary, .*: not found"):

@@ -21,6 +21,7 @@ KUBECTL = Path(".tools/bin/kubectl")
 RENDERED = ("kustomize/overlays/canary", "kustomize/overlays/production", "k8s/argocd", "k8s/monitoring")
 # Opt-in Kustomize components, each checked as rendered by every overlay that would list it.
 COMPONENTS = {"kustomize/components/alert-relay": ("kustomize/overlays/production",),
+              "kustomize/components/autoscaling": ("kustomize/overlays/production",),
               "kustomize/components/buffering-proxy": ("kustomize/overlays/canary", "kustomize/overlays/production")}
 
 
