@@ -290,7 +290,7 @@ def test_request_changes_name_what_the_new_model_refuses_as_the_server_does(serv
     from slipway.serving.schemas import RequestError, check_columns, instances_to_columns
 
     def answer(model_spec):
-        columns = instances_to_columns({"instances": [instance]}, model_spec, max_batch=10)
+        columns, _ = instances_to_columns({"instances": [instance]}, model_spec, max_batch=10)
         return check_columns(columns, model_spec, "reject", lambda name, i: f"instances[{i}].{name}")
 
     answer(served)

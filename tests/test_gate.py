@@ -229,7 +229,8 @@ def test_requests_production_answers_and_the_challenger_would_refuse_are_listed_
     text = gate.markdown({**report, "models": {**report["models"], **models}})
     assert ("### Requests production answers that this model would refuse\n\n- This model no longer takes 'age': "
             "requests with it are refused (unknown_feature).\n\nThe clients must change before it serves them: "
-            "canary analysis fails a canary that refuses more requests than stable.") in text
+            "canary analysis fails a canary that refuses more requests than stable. For an input gained or lost, "
+            "`SLIPWAY_UNKNOWN_FEATURES=ignore` on both tracks lets the clients send both sets meanwhile.") in text
 
 
 def test_a_test_set_with_one_class_is_checked_and_its_undefined_metric_named(churn_split, base_params):

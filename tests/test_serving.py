@@ -342,6 +342,43 @@ def test_unseen_categories_can_be_treated_as_missing(config):
     assert metric(client, "slipway_unseen_categories_total", feature="contract") == 1
 
 
+def test_inputs_the_model_does_not_take_can_be_dropped_while_clients_and_model_change(config):
+    """A model that gains or loses an input breaks its clients under the strict policy in one order
+    or the other: those that send the new input are refused by the old model, those that send the
+    old one by the new. With ignore, either side can go first; a counter says when they are done."""
+    from dataclasses import replace
+
+    strict = create_app(config).test_client()
+    lenient_app = create_app(replace(config, unknown_features="ignore"))
+    lenient = lenient_app.test_client()
+    instances = churn_instances(3)
+    extended = [{**instance, "legacy_score": 0.5, "channel": "web"} for instance in instances]
+    assert strict.post("/predict", json={"instances": extended}).json["error"]["reason"] == "unknown_feature"
+    answered = lenient.post("/predict", json={"instances": extended})
+    assert answered.status_code == 200
+    assert answered.json == strict.post("/predict", json={"instances": instances}).json
+    assert_documented(lenient_app, "POST", "/predict", answered)
+    Draft202012Validator(lenient.get("/openapi.json").json["components"]["schemas"]["Instance"]).validate(extended[0])
+    assert "features the model does not take: ignore" in lenient.get("/openapi.json").json["info"]["description"]
+    v2 = tensors(instances) + [{"name": "legacy_score", "shape": [3], "datatype": "BYTES", "data": ["a", "b", "c"]}]
+    inferred = lenient.post("/v2/models/slipway/infer", json={"inputs": v2})
+    assert inferred.status_code == 200, inferred.json
+    assert inferred.json["outputs"] == strict.post("/v2/models/slipway/infer",
+                                                    json={"inputs": tensors(instances)}).json["outputs"]
+    assert metric(lenient, "slipway_ignored_inputs_total") == 2  # requests, not names
+    # A missing input is still refused, named with the name the request used for it.
+    renamed = [{k if k != "plan_tier" else "plan-tier": v for k, v in instance.items()} for instance in instances]
+    refused = lenient.post("/predict", json={"instances": renamed}).json["error"]
+    assert refused["reason"] == "missing_feature" and "(the instance names it 'plan-tier'" in refused["message"]
+    without = [t if t["name"] != "plan_tier" else {**t, "name": "plan-tier"} for t in tensors(instances)]
+    refused = lenient.post("/v2/models/slipway/infer", json={"inputs": without}).json
+    assert refused["reason"] == "missing_feature"
+    assert refused["error"] == "missing input 'plan_tier' (the request names it 'plan-tier'; names are exact)"
+    assert metric(lenient, "slipway_ignored_inputs_total") == 2
+    with pytest.raises(ParamsError, match="SLIPWAY_UNKNOWN_FEATURES must be one of"):
+        ServingConfig.from_env({"SLIPWAY_UNKNOWN_FEATURES": "drop"})
+
+
 def test_model_metrics(client, reference_model):
     client.post("/predict", json={"instances": churn_instances(7)})
     version = reference_model.version

@@ -414,7 +414,8 @@ def markdown(report: dict) -> str:
         lines += ["", "### Requests production answers that this model would refuse", ""]
         lines += [f"- This model {change}." for change in models["request_changes"]]
         lines += ["", "The clients must change before it serves them: canary analysis fails a canary that "
-                  "refuses more requests than stable."]
+                  "refuses more requests than stable. For an input gained or lost, `SLIPWAY_UNKNOWN_FEATURES=ignore` "
+                  "on both tracks lets the clients send both sets meanwhile."]
     lines += ["", "<details><summary>All conditions</summary>", ""]
     lines += [f"- {describe(e)}" for e in report["conditions"]] + ["", "</details>", ""]
     return "\n".join(lines)

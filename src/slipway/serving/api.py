@@ -113,11 +113,21 @@ def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
     return labels, proba
 
 
+def count_ignored(names: set[str]) -> None:
+    """Requests that sent inputs the model does not take (``SLIPWAY_UNKNOWN_FEATURES=ignore``): when
+    it stays at zero, the clients have stopped sending them and the policy can go back to reject."""
+    if names:
+        state().metrics.ignored_inputs.inc()
+
+
 @api.post("/predict")
 def predict():
     """``{"instances": [{feature: value}]}`` to a class and per-class probabilities per instance."""
     model = ready_model()
-    columns = instances_to_columns(read_json_body(), model.spec, state().config.max_batch)
+    config = state().config
+    columns, ignored = instances_to_columns(read_json_body(), model.spec, config.max_batch,
+                                            config.unknown_features == "ignore")
+    count_ignored(ignored)
     labels, proba = predict_columns(columns, lambda name, i: instance_field(i, name))
     names = [str(c) for c in model.classes]
     return jsonify({
@@ -271,7 +281,10 @@ def check_parameters(part: dict, field: str | None = None) -> None:
                            f"{field}.parameters" if field else "parameters")
 
 
-def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list], int]:
+def tensors_to_columns(body: dict, spec, max_batch: int,
+                       ignore_unknown: bool = False) -> tuple[dict[str, list], int, set[str]]:
+    """V2 input tensors to one list per input column, the row count, and the tensors dropped as
+    unknown (``ignore_unknown``; else an unknown name is refused)."""
     tensors = body.get("inputs")
     if not isinstance(tensors, list) or not tensors:
         raise RequestError(400, "invalid_body", "inputs must be a non-empty list of tensors", "inputs")
@@ -302,21 +315,23 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
                                f"{len(inputs)}] with columns {inputs}", "inputs[0].shape")
         check_batch_size(tensor["shape"][0], max_batch, "inputs[0]")
         data = tensor["data"]
-        return {name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0]
-    by_name = {t["name"]: t for t in tensors}
+        return {name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0], set()
     unknown = [t["name"] for t in tensors if t["name"] not in inputs]
+    by_name = {t["name"]: t for t in tensors if t["name"] in inputs}
     missing = [n for n in inputs if n not in by_name]
-    if unknown:
+    if unknown and not ignore_unknown:
         meant = counterpart(unknown[0], missing)
         raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}"
                            + (f" (the model's {meant!r}? names are exact)" if meant else "")
                            + f"; the model takes {inputs}", f"inputs[{unknown[0]}]")
     if missing:
-        raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}",
+        sent = counterpart(missing[0], unknown)
+        raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}"
+                           + (f" (the request names it {sent!r}; names are exact)" if sent else ""),
                            f"inputs[{missing[0]}]")
-    rows = {len(t["data"]) for t in tensors}
+    rows = {len(t["data"]) for t in by_name.values()}
     if len(rows) != 1 or any(len(t["shape"]) > 2 or (len(t["shape"]) == 2 and t["shape"][1] != 1)
-                             for t in tensors):
+                             for t in by_name.values()):
         raise RequestError(422, "invalid_shape", "every input tensor must have shape [rows] or "
                            "[rows, 1], with the same rows", "inputs")
     n_rows = rows.pop()
@@ -325,7 +340,7 @@ def tensors_to_columns(body: dict, spec, max_batch: int) -> tuple[dict[str, list
         if name not in spec.categorical and tensor["datatype"] == "BYTES":
             raise RequestError(422, "wrong_type", f"input {name!r} must be numeric, got datatype "
                                "BYTES", f"inputs[{name}].datatype")
-    return {name: by_name[name]["data"] for name in inputs}, n_rows
+    return {name: by_name[name]["data"] for name in inputs}, n_rows, set(unknown)
 
 
 @api.post("/v2/models/<name>/infer")
@@ -345,7 +360,10 @@ def v2_infer(name: str, version: str | None = None):
     request_id = body.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError(400, "invalid_body", f"id must be a string, got {request_id!r}", "id")
-    columns, n_rows = tensors_to_columns(body, model.spec, state().config.max_batch)
+    config = state().config
+    columns, n_rows, ignored = tensors_to_columns(body, model.spec, config.max_batch,
+                                                  config.unknown_features == "ignore")
+    count_ignored(ignored)
     labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]")
     outputs = {
         "label": {"name": "label", "shape": [n_rows], "datatype": label_datatype(model.classes),

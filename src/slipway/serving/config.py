@@ -10,6 +10,7 @@ from pathlib import Path
 from slipway.errors import ParamsError
 
 UNSEEN_POLICIES = ("reject", "missing")
+UNKNOWN_POLICIES = ("reject", "ignore")
 # The model_info label dashboards and the canary analysis split traffic by: another value (a typo)
 # would hide the pod from both.
 TRACKS = ("stable", "canary")
@@ -26,6 +27,8 @@ class ServingConfig:
     max_batch: int = 1000
     max_body_bytes: int = 4 * 1024 * 1024
     unseen_categories: str = "reject"  # reject (422) | missing (treated as missing, counted)
+    # reject (422) | ignore (dropped, counted): while clients and the model change inputs, in either order
+    unknown_features: str = "reject"
     prediction_log: Path | None = None  # JSON lines of sampled inputs and outputs
     prediction_log_rate: float = 0.0
     # Rotated past this size, keeping this many rotated files: a pod's log volume stays bounded.
@@ -61,6 +64,9 @@ class ServingConfig:
         if self.unseen_categories not in UNSEEN_POLICIES:
             raise ParamsError(f"SLIPWAY_UNSEEN_CATEGORIES must be one of {UNSEEN_POLICIES}, "
                               f"got {self.unseen_categories!r}")
+        if self.unknown_features not in UNKNOWN_POLICIES:
+            raise ParamsError(f"SLIPWAY_UNKNOWN_FEATURES must be one of {UNKNOWN_POLICIES}, "
+                              f"got {self.unknown_features!r}")
         for name, least in (("max_batch", 1), ("max_body_bytes", 1024), ("prediction_log_max_bytes", 0),
                             ("prediction_log_backups", 0)):
             if getattr(self, name) < least:

@@ -217,6 +217,9 @@ class ModelMetrics:
                                 "by reason", ["reason"], **kwargs)
         self.unseen = Counter("slipway_unseen_categories", "Unseen category values treated as "
                               "missing", ["feature"], **kwargs)
+        # No label: the names are the client's to choose, and each would be a series.
+        self.ignored_inputs = Counter("slipway_ignored_inputs", "Requests that sent inputs the model "
+                                      "does not take, dropped (SLIPWAY_UNKNOWN_FEATURES=ignore)", **kwargs)
         self.log_dropped = Counter("slipway_prediction_log_dropped_lines", "Sampled prediction log "
                                    "lines lost to a failed write (a full disk)", **kwargs)
         self.reference = Gauge("slipway_feature_reference_fraction", "Share of the training data in "

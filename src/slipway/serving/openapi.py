@@ -28,7 +28,9 @@ def _markers(model) -> str:
     return f"; the texts {markers} are missing values too (data.na_values)" if markers else ""
 
 
-def instance_schema(model) -> dict:
+def instance_schema(model, ignore_unknown: bool = False) -> dict:
+    """One instance: each input the model takes; others refused, or dropped with
+    ``SLIPWAY_UNKNOWN_FEATURES=ignore``."""
     if model is None:
         return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
     properties = {}
@@ -43,7 +45,7 @@ def instance_schema(model) -> dict:
         else:
             properties[name] = {"type": ["number", "null"]}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
-            "additionalProperties": False, "examples": [model.example_instance()]}
+            "additionalProperties": ignore_unknown, "examples": [model.example_instance()]}
 
 
 def prediction_schema(model) -> dict:
@@ -110,7 +112,8 @@ def build_openapi(model, config: ServingConfig) -> dict:
                  "description": "Predictions from the model bundle built by the pipeline. null is a "
                                 "missing value; NaN and infinity are refused; categories are read "
                                 "without surrounding spaces (spaces only is missing), as training "
-                                f"read them{_markers(model)}; unseen categories: {config.unseen_categories}. "
+                                f"read them{_markers(model)}; unseen categories: {config.unseen_categories}; "
+                                f"features the model does not take: {config.unknown_features}. "
                                 f"Batches up to {config.max_batch} rows."},
         "paths": {
             "/": {"get": {"summary": "Model card (HTML)", "responses": {"200": {
@@ -149,7 +152,7 @@ def build_openapi(model, config: ServingConfig) -> dict:
             "/v2/models/{name}/versions/{version}/infer": {k: v2(op, True) for k, op in infer.items()},
         },
         "components": {"schemas": {
-            "Instance": instance_schema(model),
+            "Instance": instance_schema(model, config.unknown_features == "ignore"),
             "PredictResponse": {"type": "object", "required": ["model_version", "predictions"],
                                 "properties": {"model_version": {"type": "string"}, "predictions": {
                                     "type": "array", "items": prediction_schema(model)}}},

@@ -185,8 +185,10 @@ def counterpart(name: str, others: list) -> str | None:
     return (alike or difflib.get_close_matches(name, texts, n=1) or [None])[0]
 
 
-def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dict[str, list]:
-    """``{"instances": [{feature: value}, ...]}`` to one list per input column."""
+def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
+                         ignore_unknown: bool = False) -> tuple[dict[str, list], set[str]]:
+    """``{"instances": [{feature: value}, ...]}`` to one list per input column, and the names
+    dropped as unknown (``ignore_unknown``; else an unknown name is refused)."""
     if not isinstance(body, dict) or "instances" not in body:
         raise RequestError(400, "invalid_body", 'expected a JSON object {"instances": [...]}')
     unexpected = sorted(set(body) - {"instances"})
@@ -199,6 +201,7 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dic
     inputs = spec.inputs
     expected = set(inputs)
     columns: dict[str, list] = {name: [] for name in inputs}
+    ignored: set[str] = set()
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict):
             raise RequestError(400, "invalid_body", "each instance must be an object of "
@@ -211,8 +214,10 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int) -> dic
                 raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
                                    + (f"(the instance names it {sent!r}; names are exact)" if sent else
                                       "(send null for a missing value)"), instance_field(i, missing[0]))
-            raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
-                               f"takes {inputs}", instance_field(i, unknown[0]))
+            if not ignore_unknown:
+                raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
+                                   f"takes {inputs}", instance_field(i, unknown[0]))
+            ignored.update(unknown)
         for name in inputs:
             columns[name].append(instance[name])
-    return columns
+    return columns, ignored
