@@ -230,9 +230,13 @@ def test_a_window_with_two_canary_models_is_inconclusive_before_judging_anything
     assert len(asked) == 3 and not any("status=" in q or "bucket" in q for q in asked)
 
 
-def prometheus_with(refused: dict[str, str], reasons: dict[str, str] | None = None):
+def prometheus_with(refused: dict[str, str], reasons: dict[str, str] | None = None,
+                    classes: dict[str, dict[str, str]] | None = None):
     """A Prometheus that saw 1000 prediction requests per track, no 5xx, p95 300 ms on the canary
-    against 100 ms on stable, the same scores on both, and ``refused`` 4xx answers per track."""
+    against 100 ms on stable, the same scores on both, ``refused`` 4xx answers per track, and
+    ``classes`` (predictions per class per track; by default the same on both)."""
+    classes = classes or {t: {"0": "700", "1": "300"} for t in ("canary", "stable")}
+
     class Prometheus(canary.PrometheusClient):
         def query(self, promql):
             if "count_over_time" in promql or "model_info" in promql:
@@ -243,6 +247,9 @@ def prometheus_with(refused: dict[str, str], reasons: dict[str, str] | None = No
             if "slipway_prediction_score_bucket" in promql:
                 return [{"metric": {"track": t, "le": le}, "value": [0, n]}
                         for t in ("canary", "stable") for le, n in (("0.5", "500"), ("+Inf", "1000"))]
+            if "slipway_predictions_total" in promql:
+                return [{"metric": {"track": t, "class": c}, "value": [0, n]}
+                        for t, by_class in classes.items() for c, n in by_class.items()]
             if "slipway_rejected_requests_total" in promql:
                 assert 'track="canary"' in promql
                 return [{"metric": {"reason": r}, "value": [0, n]} for r, n in (reasons or {}).items()]
@@ -259,14 +266,34 @@ def test_each_canary_check_says_its_limit_and_the_keys_that_set_it(repo_params):
     not say 1.5 times what, nor where to change it."""
     result = canary.analyse(prometheus_with({"stable": "3"}), repo_params)
     assert {c["check"]: c["verdict"] for c in result["checks"]} == {
-        "error_ratio": "pass", "rejection_ratio": "pass", "latency_p95": "fail", "score_ks": "pass"}
+        "error_ratio": "pass", "rejection_ratio": "pass", "latency_p95": "fail", "score_ks": "pass",
+        "class_shift": "pass"}
     text = canary.markdown(result)
+    assert "| class_shift | pass | 0.000 of predictions in another class | <= 0.15 (canary.max_class_shift) |" in text
     assert ("| rejection_ratio | pass | canary 0.0000 vs stable 0.0030 | <= stable's + 0.01 "
             "(canary.max_rejection_ratio_increase) |") in text
     assert ("| latency_p95 | fail | canary 300.0 ms vs stable 100.0 ms | <= 1.5x stable's, unless under 0.05 s "
             "(canary.max_latency_p95_ratio, canary.min_latency_p95_seconds) |") in text
     assert "| <= 0.01 and <= stable's + 0.005 (canary.max_error_ratio, canary.max_error_ratio_increase) |" in text
     assert "| score_ks | pass | max CDF gap 0.000 | <= 0.2 (canary.max_score_ks) |" in text
+
+
+@pytest.mark.parametrize(("classes", "shift", "verdict"), [
+    # Multiclass: the top probability alike on both tracks, a tenth of the predictions moved.
+    ({"canary": {"a": "500", "b": "300", "c": "200"}, "stable": {"a": "500", "b": "400", "c": "100"}}, 0.1, "pass"),
+    # A fifth moved from b to c: the score check cannot see it.
+    ({"canary": {"a": "500", "b": "200", "c": "300"}, "stable": {"a": "500", "b": "400", "c": "100"}}, 0.2, "fail"),
+    # A class only one model has (a retrain found a new one), and counts that differ in total.
+    ({"canary": {"a": "250", "b": "250", "new": "500"}, "stable": {"a": "1000", "b": "1000"}}, 0.5, "fail"),
+    ({"canary": {"a": "0", "b": "0"}, "stable": {"a": "10", "b": "10"}}, None, "fail"),  # no canary predictions
+])
+def test_a_canary_that_moves_predictions_between_classes_fails(repo_params, classes, shift, verdict):
+    result = canary.analyse(prometheus_with({}, classes=classes), repo_params)
+    check, = (c for c in result["checks"] if c["check"] == "class_shift")
+    assert check["verdict"] == verdict and check["threshold"] == 0.15
+    assert check["value"] == (None if shift is None else pytest.approx(shift))
+    if shift is None:
+        assert check["detail"] == "no prediction data for a track"
 
 
 @pytest.mark.parametrize(("refused", "verdict"), [

@@ -41,7 +41,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "release": ("image_repository", "remote", "branch"),
     "canary": ("window", "min_requests", "max_error_ratio", "max_error_ratio_increase",
                "max_rejection_ratio_increase", "max_latency_p95_ratio", "min_latency_p95_seconds",
-               "max_score_ks"),
+               "max_score_ks", "max_class_shift"),
     "drift": ("max_feature_drift", "min_rows", "sample_size", "seed", "window_hours"),
 }
 

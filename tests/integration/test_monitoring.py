@@ -167,10 +167,12 @@ def test_canary_analysis(scenario, bundle_dir, other_bundle, narrower_bundle, tm
     failed = {c["check"] for c in result["checks"] if c["verdict"] == "fail"}
     assert failed == {"healthy": set(), "no-traffic": set(), "probes-only": set(),
                       "errors": {"error_ratio", "latency_p95", "score_ks"},
-                      "refusals": {"rejection_ratio", "score_ks"},
+                      "refusals": {"rejection_ratio", "score_ks", "class_shift"},  # no canary predictions
                       "slow": {"latency_p95"}, "scores": {"score_ks"}}[scenario] or scenario == "errors"
     if scenario == "errors":
         assert "error_ratio" in failed
+    if scenario == "healthy":  # every check had data from both tracks
+        assert all(c["value"] is not None for c in result["checks"]), result
     if scenario == "refusals":  # every request names age, which the canary's model does not take
         refusals, = (c for c in result["checks"] if c["check"] == "rejection_ratio")
         assert refusals["value"] > 0.95, refusals

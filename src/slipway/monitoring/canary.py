@@ -1,7 +1,8 @@
 """Canary analysis: the canary against stable in Prometheus, over one window, for promotion.
 
-Verdicts: ``pass``; ``fail`` (errors, refusals, p95 latency or the score distribution differ beyond
-``params.yaml``'s ``canary`` limits); ``inconclusive`` (too little canary traffic to say).
+Verdicts: ``pass``; ``fail`` (errors, refusals, p95 latency, the score distribution or the
+predicted classes differ beyond ``params.yaml``'s ``canary`` limits); ``inconclusive`` (too little
+canary traffic to say).
 """
 
 from __future__ import annotations
@@ -87,11 +88,29 @@ def rejection_reasons(client: PrometheusClient, window: str) -> str:
     return ", ".join(f"{reason} {n:.0f}" for n, reason in shown) or "none counted"
 
 
+def class_shift(client: PrometheusClient, window: str) -> float | None:
+    """Total variation distance between the canary's and stable's shares of predictions per class:
+    the share of predictions that would have to change class to make them alike. A multiclass score
+    is the top probability, which a model that moves predictions between classes with the same
+    confidence leaves alike; the class counts do not."""
+    rows = client.query(f"sum by (track, class) (increase(slipway_predictions_total{{{JOB}}}[{window}]))")
+    counts: dict[str, dict[str, float]] = {}
+    for sample in rows:
+        counts.setdefault(sample["metric"].get("track", ""), {})[sample["metric"].get("class", "")] = \
+            float(sample["value"][1])
+    totals = {track: sum(by_class.values()) for track, by_class in counts.items()}
+    if not {"canary", "stable"} <= counts.keys() or min(totals["canary"], totals["stable"]) <= 0:
+        return None
+    share = {track: {c: n / totals[track] for c, n in counts[track].items()} for track in ("canary", "stable")}
+    classes = set(share["canary"]) | set(share["stable"])
+    return 0.5 * sum(abs(share["canary"].get(c, 0.0) - share["stable"].get(c, 0.0)) for c in classes)
+
+
 # Each limit's range: a ratio or a KS distance above 1 could never fail, a negative one never pass;
 # an error ratio needs requests on both tracks (0 let a track with none through, to a division by zero).
 LIMIT_RANGES = {"min_requests": (1, None), "max_error_ratio": (0, 1), "max_error_ratio_increase": (0, 1),
                 "max_rejection_ratio_increase": (0, 1), "max_latency_p95_ratio": (0, None),
-                "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1)}
+                "min_latency_p95_seconds": (0, None), "max_score_ks": (0, 1), "max_class_shift": (0, 1)}
 # A Prometheus duration: 10m, 1h30m, 90s.
 DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
 
@@ -179,6 +198,11 @@ def analyse(client: PrometheusClient, params: dict[str, Any]) -> dict[str, Any]:
           ks is not None and ks <= limits["max_score_ks"],
           "no score data for a track" if ks is None else f"max CDF gap {ks:.3f}",
           f"<= {limits['max_score_ks']:g} (canary.max_score_ks)")
+    shift = class_shift(client, window)
+    check("class_shift", None if shift is None else round(shift, 6), limits["max_class_shift"],
+          shift is not None and shift <= limits["max_class_shift"],
+          "no prediction data for a track" if shift is None else f"{shift:.3f} of predictions in another class",
+          f"<= {limits['max_class_shift']:g} (canary.max_class_shift)")
     result["verdict"] = PASS if all(c["verdict"] == PASS for c in checks) else FAIL
     return result
 
