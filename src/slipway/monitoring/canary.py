@@ -58,6 +58,14 @@ class PrometheusClient:
             out[sample["metric"].get("track", "")] = value
         return out
 
+    def by_track_and(self, label: str, promql: str) -> dict[str, dict[str, float]]:
+        """Track -> value of ``label`` -> sample, for a query that sums ``by (track, <label>)``."""
+        out: dict[str, dict[str, float]] = {}
+        for sample in self.query(promql):
+            out.setdefault(sample["metric"].get("track", ""), {})[sample["metric"].get(label, "")] = \
+                float(sample["value"][1])
+        return out
+
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
@@ -65,11 +73,8 @@ def _finite(value: float | None) -> float | None:
 
 def score_ks(client: PrometheusClient, window: str) -> float | None:
     """Largest gap between the canary's and stable's cumulative score distributions."""
-    rows = client.query(f"sum by (track, le) (increase(slipway_prediction_score_bucket{{{JOB}}}[{window}]))")
-    cdf: dict[str, dict[float, float]] = {}
-    for sample in rows:
-        le = float(sample["metric"]["le"])
-        cdf.setdefault(sample["metric"].get("track", ""), {})[le] = float(sample["value"][1])
+    cdf = {track: {float(le): n for le, n in buckets.items()} for track, buckets in client.by_track_and(
+        "le", f"sum by (track, le) (increase(slipway_prediction_score_bucket{{{JOB}}}[{window}]))").items()}
     if not {"canary", "stable"} <= cdf.keys():
         return None
     totals = {track: buckets.get(math.inf, max(buckets.values())) for track, buckets in cdf.items()}
@@ -93,11 +98,8 @@ def class_shift(client: PrometheusClient, window: str) -> float | None:
     the share of predictions that would have to change class to make them alike. A multiclass score
     is the top probability, which a model that moves predictions between classes with the same
     confidence leaves alike; the class counts do not."""
-    rows = client.query(f"sum by (track, class) (increase(slipway_predictions_total{{{JOB}}}[{window}]))")
-    counts: dict[str, dict[str, float]] = {}
-    for sample in rows:
-        counts.setdefault(sample["metric"].get("track", ""), {})[sample["metric"].get("class", "")] = \
-            float(sample["value"][1])
+    counts = client.by_track_and(
+        "class", f"sum by (track, class) (increase(slipway_predictions_total{{{JOB}}}[{window}]))")
     totals = {track: sum(by_class.values()) for track, by_class in counts.items()}
     if not {"canary", "stable"} <= counts.keys() or min(totals["canary"], totals["stable"]) <= 0:
         return None
