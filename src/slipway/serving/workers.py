@@ -1,7 +1,7 @@
 """gunicorn workers that refuse what gunicorn itself refuses as the app refuses bad input.
 
-A request gunicorn cannot parse (a request line or headers past its limits, a malformed chunk, an
-invalid header) never reaches the app: gunicorn answered it with an HTML page, the
+A request gunicorn cannot parse (a request line or headers past its limits, an invalid header)
+never reaches the app: gunicorn answered it with an HTML page, the
 rejected-requests counter did not count it, and no log line said which request it was. These
 workers answer it with the app's JSON error (a reason, a message and a request id), count it in
 ``slipway_rejected_requests_total`` and log it as the app logs a request. gunicorn's status for each
@@ -10,8 +10,6 @@ goes to gunicorn as before.
 """
 
 from __future__ import annotations
-
-import time
 
 from gunicorn import util
 from gunicorn.http import errors
@@ -29,7 +27,8 @@ STATUSES: dict[type[Exception], tuple[int, str, str]] = {
     errors.UnsupportedTransferCoding: (501, "Not Implemented", "unsupported_transfer_coding"),
     errors.ExpectationFailed: (417, "Expectation Failed", "expectation_failed"),
 }
-# Not the client's request: the app's response headers, or the server's configuration.
+# Not the client's request: the app's response headers, or the server's configuration (forwarded
+# headers, the PROXY protocol's allowed addresses).
 NOT_REFUSALS = (errors.InvalidResponseHeader, errors.InvalidResponseHeaderName, errors.ConfigurationProblem,
                 errors.ForbiddenProxyRequest)
 
@@ -60,20 +59,17 @@ class JsonRefusals:
         if answer is None:
             return super().handle_error(req, client, addr, exc)
         status, text, reason = answer
-        start = time.perf_counter()
         path = getattr(req, "path", None) or ""
         state = getattr(self.wsgi, "extensions", {}).get("slipway")
         if state is not None:
             state.metrics.rejected.labels(reason).inc()
         data, request_id = response(status, text, reason, str(exc), path)
         access_log({"request_id": request_id, "method": getattr(req, "method", None), "path": path or None,
-                    "status": status, "rows": 0, "reason": reason, "error": str(exc),
-                    "duration_ms": round(1000 * (time.perf_counter() - start), 3)})
+                    "status": status, "rows": 0, "reason": reason, "error": str(exc)})
         try:
             util.write_nonblock(client, data)
         except OSError:
             self.log.debug("could not send the refusal: the client is gone")
-        return None
 
 
 class JsonRefusalsSyncWorker(JsonRefusals, SyncWorker):
