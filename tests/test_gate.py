@@ -280,16 +280,21 @@ def test_a_champion_directory_without_a_bundle_is_an_error_not_a_skip(tmp_path, 
         "set production, a bundle directory or null"]
 
 
-@pytest.mark.parametrize("change, reason", [
-    ("target", "predicts 'retained', this model 'churned'"),
-    ("classes", "has classes ['0', '1', '2'], this model ['0', '1']"),
-    ("inputs", "needs input columns the test set lacks: legacy_score"),
-    ("derived", "computes derived features not defined in slipway.model.features: ['legacy_ratio']"),
+LEGACY_INPUT_REFUSED = "no longer takes 'legacy_score': requests with it are refused (unknown_feature)"
+
+
+@pytest.mark.parametrize("change, reason, changes", [
+    ("target", "predicts 'retained', this model 'churned'", {"request_changes": []}),
+    ("classes", "has classes ['0', '1', '2'], this model ['0', '1']", {"request_changes": []}),
+    ("inputs", "needs input columns the test set lacks: legacy_score", {"request_changes": [LEGACY_INPUT_REFUSED]}),
+    ("derived", "computes derived features not defined in slipway.model.features: ['legacy_ratio']", {}),
 ])
 def test_a_production_model_for_another_problem_is_an_error_that_says_so(
-        tmp_path, churn_split, base_params, change, reason):
+        tmp_path, churn_split, base_params, change, reason, changes):
     """A team adopting the template (or changing its problem) still has the previous model in
-    production: the comparison is reported as impossible, not a bare missing-column error."""
+    production: the comparison is reported as impossible, not a bare missing-column error. What
+    production's clients send that this model would refuse is still listed: an input the new data
+    lacks is one the clients still send. (Without the champion's feature code there is no list.)"""
     train_frame, test_frame = churn_split
     champion_frame = train_frame.copy()
     if change == "classes":
@@ -312,7 +317,7 @@ def test_a_production_model_for_another_problem_is_an_error_that_says_so(
     assert comparison["detail"] == (f"production model {saved['model_version']} {reason}; set "
                                     "gate.champion: null to release without a comparison when the "
                                     "problem itself changed")
-    assert models == {"champion": saved["model_version"]}
+    assert models == {"champion": saved["model_version"], **changes}
 
 
 def test_the_champion_is_scored_with_the_feature_code_it_was_trained_with(tmp_path, churn_split, base_params):

@@ -294,37 +294,42 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
                      SKIPPED, champion), {"champion": None}
     production = bundle.load(champion.directory)
+    changes = {"champion": production.version}
+    specs = {"challenger": FeatureSpec.from_dict(challenger.metadata["features"], DERIVED_FEATURES)}
+    try:
+        specs["champion"] = FeatureSpec.from_dict(production.metadata["features"], champion.derived_features)
+    except DataError:  # derived features its code does not define: incomparable() names them
+        pass
+    else:
+        # Not a condition: a team may mean to change the request, and only the clients' traffic tells
+        # whether they have (canary analysis fails a canary that refuses more than stable). Reviewers
+        # read it on the pull request, before a release; also when the models cannot be scored
+        # against each other, as when the new data lacks an input production's clients still send.
+        changes["request_changes"] = request_changes(specs["champion"], specs["challenger"])
     unlike = incomparable(production, challenger, test, champion.derived_features)
     if unlike:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min", ERROR,
                      f"production model {production.version} {unlike}; set gate.champion: null to "
-                     "release without a comparison when the problem itself changed"), \
-            {"champion": production.version}
+                     "release without a comparison when the problem itself changed"), changes
     target = challenger.metadata["target"]
-    scores, specs = {}, {}
-    for role, model, definitions, feature_code in (
-            ("champion", production, champion.derived_features, champion.feature_code),
-            ("challenger", challenger, DERIVED_FEATURES, nullcontext)):
-        spec = specs[role] = FeatureSpec.from_dict(model.metadata["features"], definitions)
+    scores = {}
+    for role, model, feature_code in (("champion", production, champion.feature_code),
+                                      ("challenger", challenger, nullcontext)):
         with feature_code():
-            features = spec.transform(test)
+            features = specs[role].transform(test)
         proba = model.estimator.predict_proba(features)
         scores[role] = score(test[target].to_numpy(), proba, list(model.estimator.classes_),
                              bundle.positive_index(model.metadata))[metric]
-    # Not a condition: a team may mean to change the request, and only the clients' traffic tells
-    # whether they have (canary analysis fails a canary that refuses more than stable). Reviewers
-    # read it on the pull request, before a release.
-    changes = {"request_changes": request_changes(specs["champion"], specs["challenger"])}
     if scores["champion"] is None or scores["challenger"] is None:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min",
-                     ERROR, f"{metric} undefined on this test set"), {"champion": production.version, **changes}
+                     ERROR, f"{metric} undefined on this test set"), changes
     floor = scores["champion"] - margin
     return (
         entry("champion_challenger", "regression", condition, "test", scores["challenger"],
               round(floor, 6), "min", outcome(scores["challenger"], floor, "min"),
               f"champion {production.version} {metric}={scores['champion']:.4f}", "gate.max_regression"),
-        {"champion": production.version, "champion_score": round(scores["champion"], 6),
-         "challenger_score": round(scores["challenger"], 6), **changes},
+        {**changes, "champion_score": round(scores["champion"], 6),
+         "challenger_score": round(scores["challenger"], 6)},
     )
 
 
