@@ -4,6 +4,7 @@ import gzip
 import html
 import io
 import json
+import logging
 import os
 import re
 import shlex
@@ -29,6 +30,7 @@ from slipway.monitoring import canary
 from slipway.serving import api
 from slipway.serving.app import create_app
 from slipway.serving.config import ServingConfig
+from slipway.serving.logs import APP_LOGGER
 from slipway.serving.state import PredictionLog
 from tests.conftest import churn_instances
 
@@ -342,15 +344,27 @@ def test_unseen_categories_can_be_treated_as_missing(config):
     assert metric(client, "slipway_unseen_categories_total", feature="contract") == 1
 
 
-def test_inputs_the_model_does_not_take_can_be_dropped_while_clients_and_model_change(config):
+def test_inputs_the_model_does_not_take_can_be_dropped_while_clients_and_model_change(config, caplog):
     """A model that gains or loses an input breaks its clients under the strict policy in one order
     or the other: those that send the new input are refused by the old model, those that send the
     old one by the new. With ignore, either side can go first; a counter says when they are done."""
     from dataclasses import replace
 
     strict = create_app(config).test_client()
-    lenient_app = create_app(replace(config, unknown_features="ignore"))
+    app_log = logging.getLogger(APP_LOGGER)
+    app_log.addHandler(caplog.handler)  # the app's logger writes its own JSON lines, not to the root's
+    try:
+        lenient_app = create_app(replace(config, unknown_features="ignore"))
+    finally:
+        app_log.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "SLIPWAY_UNKNOWN_FEATURES=ignore: inputs the model does not take are dropped, not refused; "
+        "set it back to reject once the clients send the model's inputs"]
     lenient = lenient_app.test_client()
+    # What SlipwayUnknownInputsIgnoredUnneeded reads: which policy each server runs.
+    assert metric(lenient, "slipway_input_policy", unknown_features="ignore", unseen_categories="reject") == 1
+    assert metric(strict, "slipway_input_policy", unknown_features="reject", unseen_categories="reject") == 1
+    assert metric(strict, "slipway_input_policy", unknown_features="ignore") == 0
     instances = churn_instances(3)
     extended = [{**instance, "legacy_score": 0.5, "channel": "web"} for instance in instances]
     assert strict.post("/predict", json={"instances": extended}).json["error"]["reason"] == "unknown_feature"
@@ -409,7 +423,7 @@ def test_internal_errors_are_500_with_a_request_id_and_no_internals(app, client,
 
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "garbage-json", "no-classes", "bad-reference"])
-def test_a_bad_bundle_leaves_the_server_up_but_not_ready(tmp_path, bundle_dir, damage, caplog):
+def test_a_bad_bundle_leaves_the_server_up_but_not_ready(tmp_path, bundle_dir, damage):
     """The last two: a model.json edited by hand. Without classes the app factory itself raised
     (KeyError, so every worker crashed on start); a reference entry without its kind, likewise."""
     import shutil

@@ -98,6 +98,10 @@ def create_app(config: ServingConfig | None = None) -> Flask:
     # In multiprocess mode this registry only holds the metric objects; /metrics reads the files.
     registry = CollectorRegistry()
     metrics = ModelMetrics(registry)
+    metrics.input_policy.labels(config.unknown_features, config.unseen_categories).set(1)
+    if config.unknown_features == "ignore":
+        log.warning("SLIPWAY_UNKNOWN_FEATURES=ignore: inputs the model does not take are dropped, not refused; "
+                    "set it back to reject once the clients send the model's inputs")
     model, error = model_loader.load(config.model_dir)
     if model is None:
         metrics.model_failed()

@@ -220,6 +220,11 @@ class ModelMetrics:
         # No label: the names are the client's to choose, and each would be a series.
         self.ignored_inputs = Counter("slipway_ignored_inputs", "Requests that sent inputs the model "
                                       "does not take, dropped (SLIPWAY_UNKNOWN_FEATURES=ignore)", **kwargs)
+        # Which lenient policies are on: SlipwayUnknownInputsIgnoredUnneeded fires when ignore
+        # outlives the input change it was set for.
+        self.input_policy = Gauge("slipway_input_policy", "How inputs the model does not know are answered "
+                                  "(value 1): SLIPWAY_UNKNOWN_FEATURES and SLIPWAY_UNSEEN_CATEGORIES",
+                                  ["unknown_features", "unseen_categories"], multiprocess_mode="livemax", **kwargs)
         self.log_dropped = Counter("slipway_prediction_log_dropped_lines", "Sampled prediction log "
                                    "lines lost to a failed write (a full disk)", **kwargs)
         self.reference = Gauge("slipway_feature_reference_fraction", "Share of the training data in "
