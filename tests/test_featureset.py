@@ -260,9 +260,9 @@ def test_a_broken_derived_feature_is_named_with_its_line(churn, compute, message
         spec.transform(churn.head(5))
 
 
-def spec(numeric=(), markers=(), **categorical):
+def spec(numeric=(), markers=(), id_column=None, **categorical):
     return FeatureSpec(list(numeric), {name: list(cats) for name, cats in categorical.items()}, [], {},
-                       tuple(markers))
+                       tuple(markers), id_column)
 
 
 @pytest.mark.parametrize(("served", "new", "instance", "change"), [
@@ -283,6 +283,10 @@ def spec(numeric=(), markers=(), **categorical):
     (spec(markers=["?", "n/a"], plan=["a"]), spec(plan=["a"]), {"plan": "?"},
      "no longer reads '?', 'n/a' as a missing value (data.na_values): requests that send them are refused "
      "(wrong_type for a number, unseen_category for categories)"),
+    (spec(["age"], id_column="customer_id"), spec(["age"], id_column="account_id"), {"age": 30, "customer_id": "c1"},
+     "no longer takes the id 'customer_id' beside the inputs: requests with it are refused (unknown_feature)"),
+    (spec(["age"], id_column="customer_id"), spec(["age", "customer_id"]), {"age": 30},
+     "needs 'customer_id', which production does not take: requests without it are refused (missing_feature)"),
 ])
 def test_request_changes_name_what_the_new_model_refuses_as_the_server_does(served, new, instance, change):
     """The gate lists these for the reviewers: each one's reason is the server's for a request the
@@ -290,7 +294,7 @@ def test_request_changes_name_what_the_new_model_refuses_as_the_server_does(serv
     from slipway.serving.schemas import RequestError, check_columns, instances_to_columns
 
     def answer(model_spec):
-        columns, _ = instances_to_columns({"instances": [instance]}, model_spec, max_batch=10)
+        columns, _, _ = instances_to_columns({"instances": [instance]}, model_spec, max_batch=10)
         return check_columns(columns, model_spec, "reject", lambda name, i: f"instances[{i}].{name}")
 
     answer(served)
@@ -299,6 +303,22 @@ def test_request_changes_name_what_the_new_model_refuses_as_the_server_does(serv
     assert request_changes(served, new) == [change]
     assert f"({refused.value.reason}" in change or f"{refused.value.reason} for" in change
     assert request_changes(new, new) == []
+
+
+def test_an_input_that_becomes_the_id_column_is_no_request_change():
+    """Requests that send it are still answered: it is taken beside the inputs, and logged."""
+    assert request_changes(spec(["age", "customer_id"]), spec(["age"], id_column="customer_id")) == []
+
+
+def test_the_id_column_travels_in_the_spec_unless_a_derived_feature_reads_it(churn, monkeypatch):
+    with_id = infer(churn, id_column="customer_id")
+    assert with_id.id_column == "customer_id" and "customer_id" not in with_id.inputs
+    assert FeatureSpec.from_dict(with_id.to_dict()) == with_id
+    assert "id_column" not in infer(churn).to_dict()
+    monkeypatch.setitem(DERIVED_FEATURES, "id_length", DerivedFeature(
+        ("customer_id",), lambda raw: raw["customer_id"].astype(str).str.len(), "reads the id"))
+    reading = infer(churn, id_column="customer_id", derived=["id_length"])
+    assert "customer_id" in reading.inputs and reading.id_column is None  # requests send it as an input
 
 
 def test_request_changes_list_each_change_and_shorten_long_category_lists():

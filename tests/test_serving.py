@@ -159,6 +159,8 @@ def body_with(**changes):
          "expected a string, a boolean, a number or null, got [3]"),
         (dict(json=body_with(contract=3)), 422, "unseen_category", "instances[0].contract",
          "'3' is not a category"),
+        (dict(json=body_with(customer_id=1.5)), 422, "wrong_type", "instances[0].customer_id",
+         "expected a string, an integer or null for the id, got 1.5"),
         (dict(data=json.dumps(body_with(contract=1.5)).replace("1.5", "Infinity"),
               content_type="application/json"), 422, "non_finite", "instances[0].contract", "inf"),
         (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": NaN'),
@@ -174,7 +176,7 @@ def body_with(**changes):
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
          "not-instance", "missing", "unknown", "misnamed", "surrogate", "string-number", "bool", "list-category",
-         "number-category", "infinite-category", "nan",
+         "number-category", "float-id", "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
 def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, message):
@@ -588,6 +590,40 @@ def test_prediction_log_samples_inputs_and_outputs(config, tmp_path):
     assert lines[0]["prediction"] in (0, 1) and len(lines[0]["probabilities"]) == 2
 
 
+def test_the_id_column_is_taken_beside_the_inputs_and_kept_in_the_prediction_log(app, config, tmp_path):
+    """So labels known later (did the customer churn?) can be joined to the predictions: with
+    /predict, V2 named tensors and a V2 row-major tensor; the answer is the same as without it."""
+    from dataclasses import replace
+
+    log_path = tmp_path / "predictions.jsonl"
+    client = create_app(replace(config, prediction_log=log_path, prediction_log_rate=1.0)).test_client()
+    instances = churn_instances(3)
+    with_ids = [{**row, "customer_id": key} for row, key in zip(instances[:2], ["C-1", 2], strict=True)]
+    response = client.post("/predict", json={"instances": [*with_ids, instances[2]]})
+    assert response.status_code == 200
+    assert response.json == client.post("/predict", json={"instances": instances}).json
+    assert_documented(app, "POST", "/predict", response)
+    named = client.post("/v2/models/slipway/infer", json={"inputs": [
+        *tensors(instances),
+        {"name": "customer_id", "datatype": "BYTES", "shape": [3], "data": ["C-7", "C-8", "C-9"]}]})
+    flat = [row[n] for row in instances for n in VALID]
+    row_major = client.post("/v2/models/slipway/infer", json={"inputs": [
+        {"name": "customer_id", "shape": [3, 1], "datatype": "INT64", "data": [[7], [8], [9]]},
+        {"name": "input-0", "shape": [3, len(VALID)], "datatype": "BYTES", "data": flat}]})
+    assert named.status_code == row_major.status_code == 200
+    assert named.json["outputs"] == row_major.json["outputs"]
+    logged = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [line.get("id") for line in logged] == [
+        {"customer_id": "C-1"}, {"customer_id": 2}, {"customer_id": None},  # /predict
+        None, None, None,  # the same, without ids
+        {"customer_id": "C-7"}, {"customer_id": "C-8"}, {"customer_id": "C-9"},
+        {"customer_id": 7}, {"customer_id": 8}, {"customer_id": 9}]
+    assert all("customer_id" not in line["inputs"] for line in logged)
+    meta = client.get("/v2/models/slipway").json
+    assert meta["parameters"]["id_input"]["name"] == "customer_id"
+    assert "customer_id" not in [i["name"] for i in meta["inputs"]]
+
+
 def test_the_prediction_log_keeps_inputs_orjson_cannot_write(config, tmp_path):
     """An unseen category taken as missing is logged as sent, a lone surrogate too."""
     from dataclasses import replace
@@ -896,9 +932,16 @@ def test_v2_outputs_must_be_a_list(client):
         (lambda t: [{**t[0], "name": ["x"]}] + t[1:], 400, "invalid_body", "inputs[0].name"),
         (lambda t: [{**t[0], "datatype": ["FP64"]}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
         (lambda t: [{**t[0], "shape": [True]}] + t[1:], 400, "invalid_body", "inputs[0].shape"),
+        (lambda t: t + [{"name": "customer_id", "shape": [1], "datatype": "FP64", "data": [1.0]}],
+         422, "wrong_type", "inputs[customer_id].datatype"),
+        (lambda t: t + [{"name": "customer_id", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}],
+         422, "invalid_shape", "inputs[customer_id].shape"),
+        (lambda t: t + [{"name": "customer_id", "shape": [1], "datatype": "INT64", "data": [True]}],
+         422, "wrong_type", "inputs[customer_id].data[0]"),
     ],
     ids=["missing", "unknown", "misnamed", "shape-mismatch", "datatype", "bad-datatype", "wrong-value", "empty",
-         "incomplete", "number-for-category", "name-not-string", "datatype-not-string", "boolean-size"],
+         "incomplete", "number-for-category", "name-not-string", "datatype-not-string", "boolean-size",
+         "float-id", "id-per-other-rows", "boolean-id"],
 )
 def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     response = client.post("/v2/models/slipway/infer", json={"inputs": mutate(tensors(churn_instances(1)))})

@@ -67,6 +67,9 @@ class FeatureSpec:
                                                       repr=False, compare=False)
     # Texts that mean a missing value (data.na_values): training read them so, a request may send them.
     missing_values: tuple[str, ...] = ()
+    # The id column (data.id_column), unless a derived feature reads it as an input: a request may
+    # send it beside the inputs, and the prediction log keeps it, so labels known later can be joined.
+    id_column: str | None = None
 
     @cached_property
     def inputs(self) -> list[str]:
@@ -163,7 +166,11 @@ class FeatureSpec:
         """Categorical features as a list, so column order survives JSON with sorted keys."""
         data = {"numeric": self.numeric, "derived": self.derived,
                 "categorical": [{"name": n, "categories": c} for n, c in self.categorical.items()]}
-        return {**data, "missing_values": list(self.missing_values)} if self.missing_values else data
+        if self.missing_values:
+            data["missing_values"] = list(self.missing_values)
+        if self.id_column is not None:
+            data["id_column"] = self.id_column
+        return data
 
     @classmethod
     def from_dict(cls, data: dict, definitions: Mapping[str, DerivedFeature] = DERIVED_FEATURES) -> FeatureSpec:
@@ -171,7 +178,7 @@ class FeatureSpec:
         checkout's :mod:`slipway.model.features` unless given another model's)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
         spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions,
-                   tuple(data.get("missing_values", ())))
+                   tuple(data.get("missing_values", ())), data.get("id_column"))
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
@@ -184,8 +191,12 @@ def request_changes(served: FeatureSpec, new: FeatureSpec) -> list[str]:
     gone are refused under the server's default ``SLIPWAY_UNSEEN_CATEGORIES=reject``."""
     changes = [f"needs {name!r}, which production does not take: requests without it are refused "
                "(missing_feature)" for name in new.inputs if name not in served.inputs]
+    # A name the new model takes as its id column is still accepted, though no longer read.
     changes += [f"no longer takes {name!r}: requests with it are refused (unknown_feature)"
-                for name in served.inputs if name not in new.inputs]
+                for name in served.inputs if name not in new.inputs and name != new.id_column]
+    if served.id_column and served.id_column != new.id_column and served.id_column not in new.inputs:
+        changes.append(f"no longer takes the id {served.id_column!r} beside the inputs: requests with it are "
+                       "refused (unknown_feature)")
     for name in (n for n in new.inputs if n in served.inputs):
         if name in served.categorical and name not in new.categorical:
             changes.append(f"reads {name!r} as a number, production as categories: text values are refused "
@@ -279,12 +290,14 @@ def infer_spec(
     drop: Sequence[str] = (),
     missing_values: Sequence[str] = (),
     number_format: tuple[str, str | None] = NUMBER_FORMATS[0],
+    id_column: str | None = None,
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
     must name columns of the data: a misspelt name would leave the column in the model.
     ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did;
-    ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in."""
+    ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in.
+    ``id_column`` (``data.id_column``) is recorded for the server, which takes it beside the inputs."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
@@ -351,4 +364,7 @@ def infer_spec(
             raise ParamsError(f"params: categorical feature {name!r} has {len(labels)} categories, more than "
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
-    return FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
+    spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
+    if id_column is not None and id_column not in spec.inputs:  # else requests send it as an input
+        spec.id_column = id_column
+    return spec

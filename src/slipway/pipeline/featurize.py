@@ -27,6 +27,7 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         max_categories=lookup(params, "featurize.max_categories", int, 250, minimum=2),
         missing_values=lookup(params, "data.na_values", list, []),
         number_format=number_format(params),
+        id_column=lookup(params, "data.id_column", (str, type(None)), None),
     )
 
 

@@ -14,6 +14,7 @@ from slipway.serving.schemas import (
     RequestError,
     check_batch_size,
     check_columns,
+    check_id,
     counterpart,
     instance_field,
     instances_to_columns,
@@ -97,8 +98,9 @@ def parse_json(raw: bytes, what: str):
         raise RequestError(400, "malformed_json", f"{what} nests arrays or objects too deeply") from None
 
 
-def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
-    """Validate, compute features, predict, count. Returns labels and probabilities."""
+def predict_columns(columns: dict[str, list], where, ids: list | None) -> tuple[list, np.ndarray]:
+    """Validate, compute features, predict, count, log (``ids``: the id column's values, or
+    ``None``). Returns labels and probabilities."""
     st = state()
     model = ready_model()
     batch = check_columns(columns, model.spec, st.config.unseen_categories, where)
@@ -109,7 +111,8 @@ def predict_columns(columns: dict[str, list], where) -> tuple[list, np.ndarray]:
     labels = [model.classes[i] for i in proba.argmax(axis=1).tolist()]
     g.rows = len(labels)
     if st.prediction_log.rate:
-        st.prediction_log.write(g.request_id, model.version, columns, labels, proba.tolist())
+        st.prediction_log.write(g.request_id, model.version, columns, labels, proba.tolist(),
+                                (model.spec.id_column, ids) if ids else None)
     return labels, proba
 
 
@@ -125,10 +128,10 @@ def predict():
     """``{"instances": [{feature: value}]}`` to a class and per-class probabilities per instance."""
     model = ready_model()
     config = state().config
-    columns, ignored = instances_to_columns(read_json_body(), model.spec, config.max_batch,
-                                            config.unknown_features == "ignore")
+    columns, ignored, ids = instances_to_columns(read_json_body(), model.spec, config.max_batch,
+                                                 config.unknown_features == "ignore")
     count_ignored(ignored)
-    labels, proba = predict_columns(columns, lambda name, i: instance_field(i, name))
+    labels, proba = predict_columns(columns, lambda name, i: instance_field(i, name), ids)
     names = [str(c) for c in model.classes]
     return jsonify({
         "model_version": model.version,
@@ -167,6 +170,14 @@ def v2_metadata(name: str, version: str | None = None):
     spec = model.spec
     inputs = [{"name": n, "datatype": "BYTES" if n in spec.categorical else "FP64", "shape": [-1]}
               for n in spec.inputs]
+    parameters = {
+        "classes": model.classes,
+        "row_major_input": {"shape": [-1, len(spec.inputs)], "columns": spec.inputs,
+                            "datatype": "FP64 when every input is numeric, else BYTES"},
+    }
+    if spec.id_column:  # not among the inputs: a client that sends what they list must still be answered
+        parameters["id_input"] = {"name": spec.id_column, "datatype": "BYTES or INT64", "shape": [-1],
+                                  "optional": True, "use": "kept in the prediction log, to join later labels by"}
     return jsonify({
         "name": name,
         "versions": [model.version],
@@ -176,11 +187,7 @@ def v2_metadata(name: str, version: str | None = None):
             {"name": "label", "datatype": label_datatype(model.classes), "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
         ],
-        "parameters": {
-            "classes": model.classes,
-            "row_major_input": {"shape": [-1, len(spec.inputs)], "columns": spec.inputs,
-                                "datatype": "FP64 when every input is numeric, else BYTES"},
-        },
+        "parameters": parameters,
     })
 
 
@@ -282,9 +289,10 @@ def check_parameters(part: dict, field: str | None = None) -> None:
 
 
 def tensors_to_columns(body: dict, spec, max_batch: int,
-                       ignore_unknown: bool = False) -> tuple[dict[str, list], int, set[str]]:
-    """V2 input tensors to one list per input column, the row count, and the tensors dropped as
-    unknown (``ignore_unknown``; else an unknown name is refused)."""
+                       ignore_unknown: bool = False) -> tuple[dict[str, list], int, set[str], list | None]:
+    """V2 input tensors to one list per input column, the row count, the tensors dropped as
+    unknown (``ignore_unknown``; else an unknown name is refused), and the values of the spec's id
+    column, when a tensor of that name was sent beside the inputs."""
     tensors = body.get("inputs")
     if not isinstance(tensors, list) or not tensors:
         raise RequestError(400, "invalid_body", "inputs must be a non-empty list of tensors", "inputs")
@@ -308,6 +316,9 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
             raise RequestError(400, "invalid_body", f"unknown datatype {tensor['datatype']!r}",
                                f"inputs[{i}].datatype")
     inputs = spec.inputs
+    id_tensor = next((t for t in tensors if t["name"] == spec.id_column), None) if spec.id_column else None
+    if id_tensor is not None:
+        tensors = [t for t in tensors if t is not id_tensor]
     if len(tensors) == 1 and tensors[0]["name"] not in inputs:  # one row-major tensor
         tensor = tensors[0]
         if len(tensor["shape"]) != 2 or tensor["shape"][1] != len(inputs):
@@ -315,7 +326,8 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
                                f"{len(inputs)}] with columns {inputs}", "inputs[0].shape")
         check_batch_size(tensor["shape"][0], max_batch, "inputs[0]")
         data = tensor["data"]
-        return {name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0], set()
+        return ({name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0], set(),
+                tensor_ids(id_tensor, tensor["shape"][0]))
     unknown = [t["name"] for t in tensors if t["name"] not in inputs]
     by_name = {t["name"]: t for t in tensors if t["name"] in inputs}
     missing = [n for n in inputs if n not in by_name]
@@ -340,7 +352,25 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
         if name not in spec.categorical and tensor["datatype"] == "BYTES":
             raise RequestError(422, "wrong_type", f"input {name!r} must be numeric, got datatype "
                                "BYTES", f"inputs[{name}].datatype")
-    return {name: by_name[name]["data"] for name in inputs}, n_rows, set(unknown)
+    return {name: by_name[name]["data"] for name in inputs}, n_rows, set(unknown), tensor_ids(id_tensor, n_rows)
+
+
+# The datatypes an id tensor may have: text, or whole numbers.
+ID_DATATYPES = frozenset({"BYTES", *(name for name in BINARY_DTYPES if "INT" in name)})
+
+
+def tensor_ids(tensor: dict | None, n_rows: int) -> list | None:
+    """The id column's values, one per row, from the tensor of its name (``None`` when not sent)."""
+    if tensor is None:
+        return None
+    field = f"inputs[{tensor['name']}]"
+    if tensor["datatype"] not in ID_DATATYPES:
+        raise RequestError(422, "wrong_type", f"the id must be BYTES or an integer datatype, got "
+                           f"{tensor['datatype']}", f"{field}.datatype")
+    if len(tensor["data"]) != n_rows or tensor["shape"][1:] not in ([], [1]):
+        raise RequestError(422, "invalid_shape", f"the id tensor must have shape [{n_rows}] or [{n_rows}, 1], "
+                           "one id per row", f"{field}.shape")
+    return [check_id(value, f"{field}.data[{i}]") for i, value in enumerate(tensor["data"])]
 
 
 @api.post("/v2/models/<name>/infer")
@@ -361,10 +391,10 @@ def v2_infer(name: str, version: str | None = None):
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError(400, "invalid_body", f"id must be a string, got {request_id!r}", "id")
     config = state().config
-    columns, n_rows, ignored = tensors_to_columns(body, model.spec, config.max_batch,
-                                                  config.unknown_features == "ignore")
+    columns, n_rows, ignored, ids = tensors_to_columns(body, model.spec, config.max_batch,
+                                                       config.unknown_features == "ignore")
     count_ignored(ignored)
-    labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]")
+    labels, proba = predict_columns(columns, lambda feature, i: f"inputs[{feature}].data[{i}]", ids)
     outputs = {
         "label": {"name": "label", "shape": [n_rows], "datatype": label_datatype(model.classes),
                   "data": labels},

@@ -29,8 +29,8 @@ def _markers(model) -> str:
 
 
 def instance_schema(model, ignore_unknown: bool = False) -> dict:
-    """One instance: each input the model takes; others refused, or dropped with
-    ``SLIPWAY_UNKNOWN_FEATURES=ignore``."""
+    """One instance: each input the model takes, and optionally its id column; others refused, or
+    dropped with ``SLIPWAY_UNKNOWN_FEATURES=ignore``."""
     if model is None:
         return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
     properties = {}
@@ -44,6 +44,10 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             properties[name] = {"anyOf": [{"type": ["number", "null"]}, {"enum": markers}]}
         else:
             properties[name] = {"type": ["number", "null"]}
+    if model.spec.id_column:
+        properties[model.spec.id_column] = {
+            "type": ["string", "integer", "null"],
+            "description": "Optional, not an input: the id the prediction log keeps, to join labels known later by."}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
             "additionalProperties": ignore_unknown, "examples": [model.example_instance()]}
 

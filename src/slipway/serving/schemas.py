@@ -186,9 +186,10 @@ def counterpart(name: str, others: list) -> str | None:
 
 
 def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
-                         ignore_unknown: bool = False) -> tuple[dict[str, list], set[str]]:
-    """``{"instances": [{feature: value}, ...]}`` to one list per input column, and the names
-    dropped as unknown (``ignore_unknown``; else an unknown name is refused)."""
+                         ignore_unknown: bool = False) -> tuple[dict[str, list], set[str], list | None]:
+    """``{"instances": [{feature: value}, ...]}`` to one list per input column, the names dropped
+    as unknown (``ignore_unknown``; else an unknown name is refused), and each instance's value of
+    the spec's id column (``None`` when no instance sent one)."""
     if not isinstance(body, dict) or "instances" not in body:
         raise RequestError(400, "invalid_body", 'expected a JSON object {"instances": [...]}')
     unexpected = sorted(set(body) - {"instances"})
@@ -200,15 +201,18 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
     check_batch_size(len(instances), max_batch, "instances")
     inputs = spec.inputs
     expected = set(inputs)
+    identified = expected | {spec.id_column} if spec.id_column else expected
     columns: dict[str, list] = {name: [] for name in inputs}
+    ids: list = []
     ignored: set[str] = set()
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict):
             raise RequestError(400, "invalid_body", "each instance must be an object of "
                                "feature values", f"instances[{i}]")
-        if instance.keys() != expected:
+        keys = instance.keys()
+        if keys != expected and keys != identified:
             missing = [n for n in inputs if n not in instance]
-            unknown = sorted(k for k in instance if k not in expected)
+            unknown = sorted(k for k in instance if k not in identified)
             if missing:
                 sent = counterpart(missing[0], unknown)
                 raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
@@ -216,8 +220,21 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
                                       "(send null for a missing value)"), instance_field(i, missing[0]))
             if not ignore_unknown:
                 raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
-                                   f"takes {inputs}", instance_field(i, unknown[0]))
+                                   f"takes {inputs}" + _id_column_note(spec), instance_field(i, unknown[0]))
             ignored.update(unknown)
         for name in inputs:
             columns[name].append(instance[name])
-    return columns, ignored
+        if spec.id_column:
+            ids.append(check_id(instance.get(spec.id_column), instance_field(i, spec.id_column)))
+    return columns, ignored, ids if any(v is not None for v in ids) else None
+
+
+def _id_column_note(spec: FeatureSpec) -> str:
+    return f" and, beside them, the id {spec.id_column!r}" if spec.id_column else ""
+
+
+def check_id(value: object, field: str) -> str | int | None:
+    """A value of the id column: not an input, but kept in the prediction log to join later labels by."""
+    if value is None or type(value) in (str, int):
+        return value
+    raise RequestError(422, "wrong_type", f"expected a string, an integer or null for the id, got {value!r}", field)

@@ -59,18 +59,21 @@ class PredictionLog:
             self._fd = open_prediction_log(path)
 
     def write(self, request_id: str, version: str, columns: dict[str, list], labels: list,
-              probabilities: list[list[float]]) -> None:
-        """``columns``: the request's raw values, one list per input."""
+              probabilities: list[list[float]], ids: tuple[str, list] | None = None) -> None:
+        """``columns``: the request's raw values, one list per input; ``ids``: the id column's name
+        and its value per row, logged as ``"id": {name: value}`` to join labels known later by."""
         if not self._fd:
             return
         now = time.time()
         lines = []
         for i, (label, proba) in enumerate(zip(labels, probabilities, strict=True)):
             if self._random.random() < self.rate:
-                row = {name: values[i] for name, values in columns.items()}
-                lines.append(codec.dumps({"ts": now, "request_id": request_id, "model_version": version,
-                                          "inputs": row, "prediction": label,
-                                          "probabilities": proba}, default=str) + b"\n")
+                line = {"ts": now, "request_id": request_id, "model_version": version,
+                        "inputs": {name: values[i] for name, values in columns.items()},
+                        "prediction": label, "probabilities": proba}
+                if ids:
+                    line["id"] = {ids[0]: ids[1][i]}
+                lines.append(codec.dumps(line, default=str) + b"\n")
         if lines:
             with self._lock:  # gthread workers: one thread's reopen must not close another's fd mid-write
                 self._append(b"".join(lines), len(lines))
