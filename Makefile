@@ -19,7 +19,7 @@ GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
-	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift promote rollback status
+	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift performance promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -126,6 +126,10 @@ canary-analysis: venv ## Canary vs stable in Prometheus ($PROMETHEUS_URL); write
 PREDICTIONS ?= data/predictions
 drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory or s3:// prefix) vs the training data
 	$(BIN)/slipway drift --predictions "$(PREDICTIONS)"
+
+LABELS ?= data/labels.csv
+performance: venv ## The logged predictions in $PREDICTIONS joined with the labels in $LABELS, vs the test metrics
+	$(BIN)/slipway performance --predictions "$(PREDICTIONS)" --labels "$(LABELS)"
 
 # Passed on when set, even to nothing: a CI step that lost the approved image must be refused, not
 # run without the check.

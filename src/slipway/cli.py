@@ -331,6 +331,39 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     sys.exit(EXIT_CODES[report["verdict"]])
 
 
+@cli.command()
+@params_option
+@click.option("--predictions", required=True, callback=not_blank("is empty (is PREDICTION_LOG_URI set?)"),
+              help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of "
+                   ".jsonl and .jsonl.gz files.")
+@click.option("--labels", required=True, callback=not_blank("is empty (is LABELS_URI set?)"),
+              help="The outcomes known since: a .csv or .parquet file (local or s3://) with the model's id "
+                   "column and target.")
+@click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--metrics", default="reports/metrics.json", show_default=True,
+              type=click.Path(exists=True, dir_okay=False), help="The model's test metrics (evaluate).")
+@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+def performance(params_path, predictions, labels, model_dir, metrics, out_dir) -> None:
+    """Served predictions scored against the labels known since. Exit 0 as good as on the test set, 1 worse
+    by more than performance.max_drop, 2 error, 3 too few labelled predictions."""
+    from slipway import io
+    from slipway.bundle import load_metadata
+    from slipway.monitoring import performance as performance_module
+    from slipway.monitoring.verdicts import EXIT_CODES
+
+    params = params_module.load(params_path)
+    metadata = load_metadata(model_dir)
+    labelled = performance_module.read_labels(labels, performance_module.id_column(metadata), metadata["target"])
+    logged = performance_module.read_predictions(predictions, params, time.time())
+    report = performance_module.analyse(logged, labelled, metadata, io.read_json(metrics), params)
+    out = Path(out_dir)
+    with io.together():
+        io.write_json(out / "performance.json", report)
+        io.write_text(out / "performance.md", performance_module.markdown(report))
+    click.echo(performance_module.markdown(report))
+    sys.exit(EXIT_CODES[report["verdict"]])
+
+
 class _RunOutcome:
     """The retrain run's outcome as Prometheus gauges (a collector: no metric objects, so nothing
     depends on prometheus_client's multiprocess mode being set in the environment)."""

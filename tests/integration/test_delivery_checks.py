@@ -415,8 +415,8 @@ def test_a_rollback_rolls_back_the_production_image_the_reviewers_were_shown():
 
 
 def test_ci_acts_on_slipway_exit_statuses_not_makes():
-    """make reports every failed recipe as status 2, so a step that branches on a status (drift:
-    1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a
+    """make reports every failed recipe as status 2, so a step that branches on a status (drift,
+    performance: 1 retrains, 2 is an error) runs slipway itself; and every step runs bash with pipefail, or a
     failure piped into tee would pass."""
 
     import yaml
@@ -428,9 +428,9 @@ def test_ci_acts_on_slipway_exit_statuses_not_makes():
         for job in workflow["jobs"].values():
             branching += [step["run"] for step in job["steps"] if "PIPESTATUS" in step.get("run", "")]
     branching += re.findall(r"sh\(script: '([^']*)', returnStatus: true\)", (REPO / "Jenkinsfile").read_text())
-    assert len(branching) == 2  # drift.yml and the Jenkinsfile's drift stage
+    assert len(branching) == 4  # drift and performance, in drift.yml and the Jenkinsfile's drift stage
     for run in branching:
-        assert "slipway drift" in run and "make " not in run, run
+        assert re.search(r"slipway (drift|performance)", run) and "make " not in run, run
 
 
 def test_ci_steps_are_glue_over_make_and_slipway():

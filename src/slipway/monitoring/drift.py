@@ -9,6 +9,7 @@ against ``params.yaml``'s ``drift`` limits.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -56,8 +57,14 @@ def read_served_sample(location: str, params: dict[str, Any], now: float) -> pd.
                                          random_seed(params, "drift.seed")))
 
 
-def read_prediction_log(location: str, since: float | None = None, sample: Reservoir | None = None) -> pd.DataFrame:
-    """The inputs of the logged predictions made at ``since`` (epoch seconds) or later, from the
+def logged_inputs(entry: dict) -> dict:
+    return entry["inputs"]
+
+
+def read_prediction_log(location: str, since: float | None = None, sample: Reservoir | None = None,
+                        pick: Callable[[dict], dict | None] = logged_inputs) -> pd.DataFrame:
+    """The logged predictions made at ``since`` (epoch seconds) or later, one row each as ``pick``
+    takes it from the line (their inputs, by default; ``None`` leaves a line out), from the
     ``*.jsonl`` (or gzipped ``*.jsonl.gz``) files under ``location``: a local path or an ``s3://``
     prefix where a log shipper puts them; all of them, or those ``sample`` keeps (the frame's
     ``attrs[WINDOW_ROWS]`` counts them all). Files last modified before ``since`` are not read: a
@@ -82,7 +89,7 @@ def read_prediction_log(location: str, since: float | None = None, sample: Reser
         shown = fs.unstrip_protocol(file) if "://" in location else file
         try:
             with fs.open(file, "rt", compression="infer", encoding="utf-8") as handle:
-                skipped = _logged_inputs(handle, shown, since, sample)
+                skipped = _offer_lines(handle, shown, since, sample, pick)
         except (*storage_errors(), EOFError, UnicodeDecodeError) as exc:  # unreadable, a broken gzip, not text
             raise DataError(f"{shown}: cannot be read ({exc})") from None
         cut += [f"{shown}:{number}" for number in skipped]
@@ -92,7 +99,8 @@ def read_prediction_log(location: str, since: float | None = None, sample: Reser
     return served
 
 
-def _logged_inputs(lines, shown: str, since: float | None, sample: Reservoir) -> list[int]:
+def _offer_lines(lines, shown: str, since: float | None, sample: Reservoir,
+                 pick: Callable[[dict], dict | None]) -> list[int]:
     """Offers the file's rows in the window to ``sample``; returns the numbers of the lines skipped
     as not JSON: a write cut short (a full disk, a killed shipper) leaves one, and one cut line must
     not stop every drift check until its file leaves the window. A file mostly not JSON is refused."""
@@ -112,8 +120,8 @@ def _logged_inputs(lines, shown: str, since: float | None, sample: Reservoir) ->
                 raise TypeError("ts must be a finite number and inputs an object")
         except (ValueError, KeyError, TypeError) as exc:
             raise DataError(f"{shown}:{number}: not a prediction log line ({exc})") from None
-        if since is None or logged_at >= since:
-            sample.offer(inputs)
+        if (since is None or logged_at >= since) and (row := pick(entry)) is not None:
+            sample.offer(row)
     if len(skipped) > parsed:
         number, exc = skipped[0]
         raise DataError(f"{shown}: not a prediction log: {len(skipped)} of {len(skipped) + parsed} lines "

@@ -1,0 +1,182 @@
+"""Served performance: the prediction log joined with the labels known later, scored as ``evaluate``
+scored the test set.
+
+The server keeps the id column (``data.id_column``) a request sends in each sampled log line, as
+``"id": {name: value}``. Once the outcomes are known (did the customer churn?), ``slipway
+performance`` reads them (a CSV or Parquet file of the id column and the target, a local path or
+``s3://``), joins each label to the latest prediction the served model logged for that id, and
+compares the gate's primary metric with the model's test metrics (``reports/metrics.json``). A drop
+past ``performance.max_drop`` fails: the model does worse on today's customers than on the test set,
+as drift can only suggest, and CI can start the next retrain on it as on drift.
+
+Only the model in ``models/`` is scored: the log does not name the classes of other models' outputs.
+Rows those logged are counted in the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slipway.bundle import positive_index
+from slipway.errors import DataError
+from slipway.io import read_parquet, storage_errors
+from slipway.monitoring import verdicts
+from slipway.monitoring.drift import read_prediction_log
+from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
+from slipway.params import is_finite_number, lookup
+from slipway.pipeline.evaluate import score
+
+SCORED = ("roc_auc", "accuracy", "f1", "log_loss")
+LOGGED = ("id_column", "id", "ts", "model_version", "probabilities")
+LOWER_IS_BETTER = {"log_loss"}
+EXAMPLES = 3  # values an error names
+
+
+def logged_prediction(entry: dict) -> dict | None:
+    """A log line's id, time, model version and probabilities; ``None`` for a line without an id
+    (the request sent none)."""
+    ids = entry.get("id")
+    if not isinstance(ids, dict) or len(ids) != 1:
+        return None
+    (name, value), = ids.items()
+    if value is None:
+        return None
+    return dict(zip(LOGGED, (name, str(value), entry["ts"], entry.get("model_version"), entry.get("probabilities")),
+                    strict=True))
+
+
+def read_predictions(location: str, params: dict[str, Any], now: float) -> pd.DataFrame:
+    """The logged predictions that carry an id, of the last ``performance.window_hours`` before ``now``."""
+    hours = window_hours(params)
+    predictions = read_prediction_log(location, None if hours is None else now - hours * 3600, pick=logged_prediction)
+    return predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
+
+
+def window_hours(params: dict[str, Any]) -> float | None:
+    return lookup(params, "performance.window_hours", (float, type(None)), minimum=1)
+
+
+def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
+    """The labels: ``id_column`` and ``target`` of a CSV or Parquet file (by its suffix), ids as text,
+    one label per id. Rows without an id or a label are left out (counted in ``attrs["unlabelled"]``)."""
+    suffixes = PurePath(location.split("://", 1)[-1]).suffixes
+    try:
+        if ".parquet" in suffixes:
+            frame = read_parquet(location)
+        elif ".csv" in suffixes:
+            frame = pd.read_csv(location, dtype={id_column: str}, keep_default_na=True)
+        else:
+            raise DataError(f"{location}: labels must be a .csv or .parquet file (.csv.gz too)")
+    except (*storage_errors(), ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{location}: the labels cannot be read ({exc})") from None
+    missing = [c for c in (id_column, target) if c not in frame.columns]
+    if missing:
+        raise DataError(f"{location}: the labels lack column(s) {missing} (the model's id column and target); "
+                        f"they have {list(frame.columns)[:10]}")
+    frame = frame[[id_column, target]]
+    labelled = frame.dropna()
+    labels = pd.DataFrame({"id": labelled[id_column].astype(str).to_numpy(), "label": labelled[target].to_numpy()})
+    labels = labels.drop_duplicates()
+    twice = labels["id"][labels["id"].duplicated()].unique()
+    if len(twice):
+        raise DataError(f"{location}: {len(twice)} id(s) have two different labels, e.g. {list(twice[:EXAMPLES])}: "
+                        "one outcome per id is joined to its latest prediction")
+    labels.attrs["unlabelled"] = len(frame) - len(labelled)
+    return labels
+
+
+def id_column(metadata: dict) -> str:
+    """The model's id column: what its requests may send, and its log lines keep, to join labels by."""
+    name = metadata["features"].get("id_column")
+    if name is None:
+        raise DataError(f"model {metadata['model_version']} has no id column (data.id_column is null, or a derived "
+                        "feature reads it as an input): its log lines carry no id to join labels by")
+    return name
+
+
+def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The labels and the probabilities of the model's latest logged prediction for each labelled id,
+    and the counts behind them (the model's rows; those of other models, by version)."""
+    classes = [str(c) for c in metadata["classes"]]
+    version, name = metadata["model_version"], id_column(metadata)
+    counts = {"logged": len(predictions), "labels": len(labels), "unlabelled": labels.attrs.get("unlabelled", 0)}
+    named = predictions["id_column"].unique()
+    if len(named) and name not in named:
+        raise DataError(f"the prediction log's ids are {sorted(map(str, named))}, not the model's id column "
+                        f"{name!r}: is it another model's log?")
+    matched = predictions[predictions["id_column"] == name].merge(labels, on="id")
+    others = matched[matched["model_version"] != version]
+    counts["other_versions"] = {str(v): int(n) for v, n in others.groupby("model_version").size().items()}
+    ours = matched[matched["model_version"] == version]
+    ours = ours.sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
+    counts["joined"] = len(ours)
+    unknown = sorted({str(v) for v in ours["label"]} - set(classes))
+    if unknown:
+        raise DataError(f"labels {unknown[:EXAMPLES]} are not classes of the model ({classes}): is the target "
+                        "column the model's?")
+    bad = [p for p in ours["probabilities"] if not (isinstance(p, list) and len(p) == len(classes)
+                                                   and all(map(is_finite_number, p)))]
+    if bad:
+        raise DataError(f"{len(bad)} logged prediction(s) of model {version} do not hold {len(classes)} probabilities, "
+                        f"e.g. {str(bad[0])[:80]}: is the log this model's?")
+    truth = np.array([classes.index(str(v)) for v in ours["label"]], dtype=np.int64)
+    proba = np.array(list(ours["probabilities"]), dtype=np.float64).reshape(len(ours), len(classes))
+    return truth, proba, counts
+
+
+def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, test_metrics: dict,
+            params: dict[str, Any]) -> dict:
+    metric = lookup(params, "gate.primary_metric", str)
+    if metric not in SCORED:
+        raise DataError(f"params: gate.primary_metric must be one of {list(SCORED)}, got {metric!r}")
+    max_drop = lookup(params, "performance.max_drop", float, minimum=0.0)
+    min_rows = lookup(params, "performance.min_rows", int, minimum=1)
+    if test_metrics.get("model_version") not in (None, metadata["model_version"]):
+        raise DataError(f"the test metrics are model {test_metrics['model_version']}'s, not "
+                        f"{metadata['model_version']}'s: run `dvc repro` (evaluate) or pass this model's metrics")
+    truth, proba, counts = join(predictions, labels, metadata)
+    report = {"model_version": metadata["model_version"], "metric": metric, "max_drop": max_drop, "rows": counts,
+              "window_hours": window_hours(params), "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
+    if counts["joined"] < min_rows:
+        report.update(verdict=INCONCLUSIVE, reason=f"{counts['joined']} labelled predictions of model "
+                      f"{metadata['model_version']}, fewer than {min_rows} (performance.min_rows)")
+        return report
+    # score() decodes labels by the classes given: the indices join() computed are those classes.
+    served = score(truth, proba, list(range(len(metadata["classes"]))), positive_index(metadata))
+    report["served"] = {k: served[k] for k in SCORED}
+    test, now = report["test"][metric], served[metric]
+    if test is None or now is None:
+        report.update(verdict=INCONCLUSIVE, reason=f"{metric} is undefined on the "
+                      f"{'test set' if test is None else 'labelled predictions'} (a class is absent)")
+        return report
+    drop = (now - test) if metric in LOWER_IS_BETTER else (test - now)
+    report["drop"] = round(drop, 6)
+    report["verdict"] = FAIL if drop > max_drop else PASS
+    if drop > max_drop:
+        report["reason"] = (f"{metric} {now:.4f} on {counts['joined']} labelled predictions against {test:.4f} on the "
+                            f"test set: {drop:.4f} worse, more than {max_drop:g} (performance.max_drop)")
+    return report
+
+
+def markdown(report: dict) -> str:
+    rows = [[f"{k}{' (gate.primary_metric)' if k == report['metric'] else ''}", _shown(report["test"].get(k)),
+             _shown(report["served"].get(k))] for k in SCORED]
+    counts = report["rows"]
+    others = counts.get("other_versions") or {}
+    window = "" if report.get("window_hours") is None else f" in the last {report['window_hours']:g} h"
+    summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} labelled ids joined "
+               f"to its latest logged prediction{window} ({counts['logged']} logged predictions with an id); "
+               f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
+               "(performance.max_drop).")
+    if others:
+        summary += " Not scored, other models' rows: " + ", ".join(f"{v} {n}" for v, n in others.items()) + "."
+    return verdicts.markdown("Served performance", report["verdict"], summary, report.get("reason"),
+                             ["metric", "test set", "served"], rows if report["served"] else [])
+
+
+def _shown(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"

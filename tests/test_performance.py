@@ -1,0 +1,167 @@
+"""slipway performance: the server's prediction log joined with labels known later."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from slipway.bundle import load_metadata
+from slipway.errors import DataError
+from slipway.model.example_data import generate_month
+from slipway.monitoring import performance
+from slipway.serving.app import create_app
+from slipway.serving.config import ServingConfig
+
+SLIPWAY = str(Path(sys.executable).parent / "slipway")
+REPO = Path(__file__).resolve().parents[1]
+META = {"model_version": "m2", "classes": [0, 1], "positive_class": 1, "features": {"id_column": "customer_id"}}
+
+
+@pytest.fixture(scope="module")
+def served(bundle_dir, tmp_path_factory):
+    """300 customers scored by the real server, with their ids; the log it wrote; their outcomes."""
+    folder = tmp_path_factory.mktemp("served")
+    customers = generate_month("2025-09", 300, seed=5)
+    client = create_app(ServingConfig(model_dir=bundle_dir, prediction_log=folder / "log" / "predictions.jsonl",
+                                      prediction_log_rate=1.0)).test_client()
+    instances = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                 for row in customers.drop(columns=["event_timestamp", "churned"]).astype(object).to_dict("records")]
+    probabilities = []
+    for start in range(0, len(instances), 100):
+        response = client.post("/predict", json={"instances": instances[start:start + 100]})
+        assert response.status_code == 200
+        probabilities += [p["probabilities"]["1"] for p in response.json["predictions"]]
+    return folder, customers, np.array(probabilities)
+
+
+def run(folder: Path, bundle_dir: Path, labels: Path, test_metrics: dict) -> subprocess.CompletedProcess:
+    metrics = folder / "metrics.json"
+    metrics.write_text(json.dumps(test_metrics))
+    return subprocess.run([SLIPWAY, "performance", "--predictions", str(folder / "log"), "--labels", str(labels),
+                           "--model-dir", str(bundle_dir), "--metrics", str(metrics),
+                           "--out-dir", str(folder / "reports")], capture_output=True, text=True, cwd=REPO)
+
+
+def test_labels_joined_to_the_served_predictions_score_the_model_as_it_serves(served, bundle_dir):
+    folder, customers, probabilities = served
+    version = load_metadata(bundle_dir)["model_version"]
+    labels = folder / "labels.csv"
+    customers[["customer_id", "churned"]].to_csv(labels, index=False)
+    expected = roc_auc_score(customers["churned"], probabilities)
+    result = run(folder, bundle_dir, labels, {"model_version": version, "roc_auc": expected + 0.04})
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((folder / "reports" / "performance.json").read_text())
+    assert report["verdict"] == "pass" and report["rows"]["joined"] == 300
+    assert report["served"]["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert "Served performance: PASS" in result.stdout
+
+    result = run(folder, bundle_dir, labels, {"model_version": version, "roc_auc": expected + 0.06})
+    assert result.returncode == 1
+    report = json.loads((folder / "reports" / "performance.json").read_text())
+    assert report["verdict"] == "fail" and report["drop"] == pytest.approx(0.06)
+    assert "worse, more than 0.05 (performance.max_drop)" in report["reason"]
+    assert (folder / "reports" / "performance.md").read_text() in result.stdout
+
+
+def test_outcomes_unlike_the_test_set_fail_and_a_bad_labels_file_is_an_error(served, bundle_dir):
+    folder, customers, probabilities = served
+    version = load_metadata(bundle_dir)["model_version"]
+    flipped = folder / "flipped.parquet"
+    customers[["customer_id"]].assign(churned=1 - customers["churned"]).to_parquet(flipped)
+    result = run(folder, bundle_dir, flipped, {"model_version": version, "roc_auc": 0.75})
+    assert result.returncode == 1, result.stdout + result.stderr
+    written = (folder / "reports" / "performance.json").read_text()
+
+    unnamed = folder / "unnamed.csv"
+    customers[["churned"]].to_csv(unnamed, index=False)
+    result = run(folder, bundle_dir, unnamed, {"model_version": version, "roc_auc": 0.75})
+    assert result.returncode == 2
+    assert "the labels lack column(s) ['customer_id'] (the model's id column and target)" in result.stderr
+    assert (folder / "reports" / "performance.json").read_text() == written  # the last report is kept
+
+
+def predictions(*rows) -> pd.DataFrame:
+    return pd.DataFrame([dict(zip(performance.LOGGED, row, strict=True)) for row in rows], dtype=object)
+
+
+def labels(**outcomes) -> pd.DataFrame:
+    return pd.DataFrame({"id": list(outcomes), "label": list(outcomes.values())})
+
+
+PARAMS = {"gate": {"primary_metric": "roc_auc"}, "performance": {"max_drop": 0.05, "min_rows": 2,
+                                                                  "window_hours": None}}
+
+
+def test_each_label_joins_the_latest_prediction_of_the_served_model():
+    logged = predictions(("customer_id", "a", 1.0, "m2", [0.9, 0.1]), ("customer_id", "a", 2.0, "m2", [0.2, 0.8]),
+                         ("customer_id", "b", 1.0, "m2", [0.7, 0.3]), ("customer_id", "b", 3.0, "m1", [0.1, 0.9]),
+                         ("customer_id", "c", 1.0, "m2", [0.5, 0.5]))
+    truth, proba, counts = performance.join(logged, labels(a=1, b=0), META)
+    assert truth.tolist() == [0, 1] and proba.tolist() == [[0.7, 0.3], [0.2, 0.8]]  # by time: b's, then a's latest
+    assert counts["joined"] == 2 and counts["other_versions"] == {"m1": 1}
+    report = performance.analyse(logged, labels(a=1, b=0), META, {"model_version": "m2", "roc_auc": 0.9}, PARAMS)
+    assert report["verdict"] == "pass" and report["served"]["roc_auc"] == 1.0
+
+
+def test_log_loss_is_worse_when_it_grows():
+    logged = predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6]), ("customer_id", "b", 1.0, "m2", [0.6, 0.4]))
+    params = {**PARAMS, "gate": {"primary_metric": "log_loss"}}
+    report = performance.analyse(logged, labels(a=1, b=0), META, {"log_loss": 0.3}, params)
+    assert report["verdict"] == "fail" and report["drop"] == pytest.approx(-np.log(0.6) - 0.3, abs=1e-6)
+
+
+def test_too_few_labelled_predictions_are_inconclusive():
+    logged = predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6]), ("customer_id", "b", 1.0, "m1", [0.6, 0.4]))
+    report = performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 0.8}, PARAMS)
+    assert report["verdict"] == "inconclusive"
+    assert "1 labelled predictions of model m2, fewer than 2" in report["reason"]
+    assert "Not scored, other models' rows: m1 1." in performance.markdown(report)
+
+
+@pytest.mark.parametrize(("logged", "outcomes", "metadata", "message"), [
+    (predictions(("account", "a", 1.0, "m2", [0.4, 0.6])), labels(a=1), META,
+     "the prediction log's ids are ['account'], not the model's id column 'customer_id': is it another model's log?"),
+    (predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6])), labels(a="yes"), META,
+     "labels ['yes'] are not classes of the model (['0', '1'])"),
+    (predictions(("customer_id", "a", 1.0, "m2", [1.0])), labels(a=1), META,
+     "1 logged prediction(s) of model m2 do not hold 2 probabilities, e.g. [1.0]"),
+    (predictions(), labels(a=1), {**META, "features": {}},
+     "model m2 has no id column (data.id_column is null, or a derived feature reads it as an input)"),
+], ids=["other-id-column", "label-not-a-class", "probabilities", "no-id-column"])
+def test_what_cannot_be_joined_is_named(logged, outcomes, metadata, message):
+    logged = logged if len(logged) else pd.DataFrame(columns=list(performance.LOGGED))
+    with pytest.raises(DataError, match="^" + re.escape(message)):
+        performance.join(logged, outcomes, metadata)
+
+
+def test_labels_are_read_one_per_id(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("customer_id,churned,other\n007,1,x\n8,0,y\n007,1,z\n,1,w\n9,,v\n")
+    read = performance.read_labels(str(path), "customer_id", "churned")
+    assert read["id"].tolist() == ["007", "8"] and read.attrs["unlabelled"] == 2  # ids as text: 007 is not 7
+    path.write_text("customer_id,churned\n7,1\n7,0\n")
+    with pytest.raises(DataError, match=r"1 id\(s\) have two different labels, e\.g\. \['7'\]"):
+        performance.read_labels(str(path), "customer_id", "churned")
+    with pytest.raises(DataError, match="labels must be a .csv or .parquet file"):
+        performance.read_labels(str(tmp_path / "labels.xlsx"), "customer_id", "churned")
+    with pytest.raises(DataError, match="the labels cannot be read"):
+        performance.read_labels(str(tmp_path / "absent.csv"), "customer_id", "churned")
+
+
+def test_test_metrics_of_another_model_are_refused():
+    with pytest.raises(DataError, match="the test metrics are model m1's, not m2's"):
+        performance.analyse(predictions(), labels(a=1), META, {"model_version": "m1"}, PARAMS)
+
+
+def test_lines_without_an_id_are_left_out():
+    assert performance.logged_prediction({"ts": 1.0, "inputs": {}}) is None
+    assert performance.logged_prediction({"ts": 1.0, "inputs": {}, "id": {"customer_id": None}}) is None
+    line = {"ts": 1.0, "inputs": {}, "id": {"customer_id": 7}, "model_version": "m2", "probabilities": [0.5, 0.5]}
+    assert performance.logged_prediction(line) == {"id_column": "customer_id", "id": "7", "ts": 1.0,
+                                                   "model_version": "m2", "probabilities": [0.5, 0.5]}
