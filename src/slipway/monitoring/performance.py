@@ -28,11 +28,10 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.drift import read_prediction_log
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup
-from slipway.pipeline.evaluate import score
+from slipway.pipeline.evaluate import PRIMARY_METRICS, score
 
-SCORED = ("roc_auc", "accuracy", "f1", "log_loss")
+SCORED = (*PRIMARY_METRICS, "log_loss")
 LOGGED = ("id_column", "id", "ts", "model_version", "probabilities")
-LOWER_IS_BETTER = {"log_loss"}
 EXAMPLES = 3  # values an error names
 
 
@@ -98,6 +97,19 @@ def id_column(metadata: dict) -> str:
     return name
 
 
+def class_index(label: Any, classes: list) -> int | None:
+    """Which of the model's classes ``label`` is: the one written alike, or, for a number, the one of
+    the same value (a CSV column of outcomes with some still pending reads as floats: 1.0 is 1)."""
+    for i, known in enumerate(classes):
+        if str(known) == str(label):
+            return i
+    if is_finite_number(label) and not isinstance(label, bool | np.bool_):
+        for i, known in enumerate(classes):
+            if is_finite_number(known) and not isinstance(known, bool) and float(known) == float(label):
+                return i
+    return None
+
+
 def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tuple[np.ndarray, np.ndarray, dict]:
     """The labels and the probabilities of the model's latest logged prediction for each labelled id,
     and the counts behind them (the model's rows; those of other models, by version)."""
@@ -114,7 +126,8 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tup
     ours = matched[matched["model_version"] == version]
     ours = ours.sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
     counts["joined"] = len(ours)
-    unknown = sorted({str(v) for v in ours["label"]} - set(classes))
+    indices = [class_index(v, metadata["classes"]) for v in ours["label"]]
+    unknown = sorted({str(v) for v, i in zip(ours["label"], indices, strict=True) if i is None})
     if unknown:
         raise DataError(f"labels {unknown[:EXAMPLES]} are not classes of the model ({classes}): is the target "
                         "column the model's?")
@@ -123,16 +136,14 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tup
     if bad:
         raise DataError(f"{len(bad)} logged prediction(s) of model {version} do not hold {len(classes)} probabilities, "
                         f"e.g. {str(bad[0])[:80]}: is the log this model's?")
-    truth = np.array([classes.index(str(v)) for v in ours["label"]], dtype=np.int64)
+    truth = np.array(indices, dtype=np.int64)
     proba = np.array(list(ours["probabilities"]), dtype=np.float64).reshape(len(ours), len(classes))
     return truth, proba, counts
 
 
 def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, test_metrics: dict,
             params: dict[str, Any]) -> dict:
-    metric = lookup(params, "gate.primary_metric", str)
-    if metric not in SCORED:
-        raise DataError(f"params: gate.primary_metric must be one of {list(SCORED)}, got {metric!r}")
+    metric = lookup(params, "gate.primary_metric", str, choices=PRIMARY_METRICS)
     max_drop = lookup(params, "performance.max_drop", float, minimum=0.0)
     min_rows = lookup(params, "performance.min_rows", int, minimum=1)
     if test_metrics.get("model_version") not in (None, metadata["model_version"]):
@@ -153,7 +164,7 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
         report.update(verdict=INCONCLUSIVE, reason=f"{metric} is undefined on the "
                       f"{'test set' if test is None else 'labelled predictions'} (a class is absent)")
         return report
-    drop = (now - test) if metric in LOWER_IS_BETTER else (test - now)
+    drop = test - now
     report["drop"] = round(drop, 6)
     report["verdict"] = FAIL if drop > max_drop else PASS
     if drop > max_drop:

@@ -16,6 +16,8 @@ from slipway.inference import OnnxPredictor
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 
+# The metrics models are ranked by (gate.primary_metric): each is better higher.
+PRIMARY_METRICS = ("roc_auc", "accuracy", "f1")
 CURVE_POINTS = 201  # curves are resampled so the plot files stay small at any test-set size
 PERMUTATION_REPEATS = 3
 

@@ -36,7 +36,7 @@ from slipway.featureset import FeatureSpec, request_changes
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
-from slipway.pipeline.evaluate import score
+from slipway.pipeline.evaluate import PRIMARY_METRICS, score
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
 from slipway.values import spelling
@@ -431,7 +431,7 @@ def thresholds(params: dict[str, Any]) -> dict[str, Any]:
     score in [0, 1]: a maximum above 1 could never fail, a floor above 1 never pass."""
     keys = [rule.param for rule in RULES] + [key for _, key in METRIC_FLOORS] + ["max_regression"]
     gate: dict[str, Any] = {key: lookup(params, f"gate.{key}", float, minimum=0.0, maximum=1.0) for key in keys}
-    gate["primary_metric"] = lookup(params, "gate.primary_metric", str, choices=("roc_auc", "accuracy", "f1"))
+    gate["primary_metric"] = lookup(params, "gate.primary_metric", str, choices=PRIMARY_METRICS)
     return gate
 
 
