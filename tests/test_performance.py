@@ -129,20 +129,39 @@ def test_too_few_labelled_predictions_are_inconclusive():
     assert "Not scored, other models' rows: m1 1." in performance.markdown(report)
 
 
-@pytest.mark.parametrize(("logged", "outcomes", "metadata", "message"), [
-    (predictions(("account", "a", 1.0, "m2", [0.4, 0.6])), labels(a=1), META,
-     "the prediction log's ids are ['account'], not the model's id column 'customer_id': is it another model's log?"),
-    (predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6])), labels(a="yes"), META,
+@pytest.mark.parametrize(("logged", "outcomes", "message"), [
+    (predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6])), labels(a="yes"),
      "labels ['yes'] are not classes of the model (['0', '1'])"),
-    (predictions(("customer_id", "a", 1.0, "m2", [1.0])), labels(a=1), META,
+    (predictions(("customer_id", "a", 1.0, "m2", [1.0])), labels(a=1),
      "1 logged prediction(s) of model m2 do not hold 2 probabilities, e.g. [1.0]"),
-    (predictions(), labels(a=1), {**META, "features": {}},
-     "model m2 has no id column (data.id_column is null, or a derived feature reads it as an input)"),
-], ids=["other-id-column", "label-not-a-class", "probabilities", "no-id-column"])
-def test_what_cannot_be_joined_is_named(logged, outcomes, metadata, message):
-    logged = logged if len(logged) else pd.DataFrame(columns=list(performance.LOGGED))
+], ids=["label-not-a-class", "probabilities"])
+def test_what_cannot_be_joined_is_named(logged, outcomes, message):
     with pytest.raises(DataError, match="^" + re.escape(message)):
-        performance.join(logged, outcomes, metadata)
+        performance.join(logged, outcomes, META)
+
+
+def test_only_the_labelled_ids_predictions_are_read_and_another_models_log_is_refused(tmp_path):
+    def line(ts, **ids):
+        return json.dumps({"ts": ts, "inputs": {}, "model_version": "m2", "probabilities": [0.5, 0.5],
+                           **({"id": ids} if ids else {})}) + "\n"
+
+    log = tmp_path / "log"
+    log.mkdir()
+    (log / "a.jsonl").write_text(line(1.0, customer_id="a") + line(2.0) + line(3.0, customer_id="z")
+                                 + line(4.0, customer_id=7) + line(100.0, customer_id="a"))
+    read = performance.read_predictions(str(log), PARAMS, 200.0, META, {"a", "7"})
+    assert read["id"].tolist() == ["a", "7", "a"] and read["ts"].tolist() == [1.0, 4.0, 100.0]
+    last_hour = {**PARAMS, "performance": {**PARAMS["performance"], "window_hours": 1.0}}
+    assert performance.read_predictions(str(log), last_hour, 3600.0 + 50, META, {"a", "7"})["ts"].tolist() == [100.0]
+    assert list(performance.read_predictions(str(log), PARAMS, 200.0, META, set()).columns) == list(
+        performance.LOGGED)  # none kept: still the columns join reads
+    (log / "a.jsonl").write_text(line(1.0, account="a"))
+    with pytest.raises(DataError, match=re.escape("the prediction log's ids are ['account'], not the model's id "
+                                                  "column 'customer_id': is it another model's log?")):
+        performance.read_predictions(str(log), PARAMS, 200.0, META, {"a"})
+    with pytest.raises(DataError, match=re.escape("model m2 has no id column (data.id_column is null, or a derived "
+                                                  "feature reads it as an input)")):
+        performance.id_column({**META, "features": {}})
 
 
 def test_labels_are_read_one_per_id(tmp_path):

@@ -48,10 +48,24 @@ def logged_prediction(entry: dict) -> dict | None:
                     strict=True))
 
 
-def read_predictions(location: str, params: dict[str, Any], now: float) -> pd.DataFrame:
-    """The logged predictions that carry an id, of the last ``performance.window_hours`` before ``now``."""
-    hours = window_hours(params)
-    predictions = read_prediction_log(location, None if hours is None else now - hours * 3600, pick=logged_prediction)
+def read_predictions(location: str, params: dict[str, Any], now: float, metadata: dict, ids: set[str]) -> pd.DataFrame:
+    """The predictions logged for ``ids`` (the labelled ones: months of logs hold far more rows than
+    there are labels, and only these are kept) in the last ``performance.window_hours`` before ``now``.
+    A log whose lines carry ids of another name is refused: it is another model's."""
+    name, hours = id_column(metadata), window_hours(params)
+    seen: set[str] = set()
+
+    def pick(entry: dict) -> dict | None:
+        row = logged_prediction(entry)
+        if row is None:
+            return None
+        seen.add(row["id_column"])
+        return row if row["id_column"] == name and row["id"] in ids else None
+
+    predictions = read_prediction_log(location, None if hours is None else now - hours * 3600, pick=pick)
+    if seen and name not in seen:
+        raise DataError(f"the prediction log's ids are {sorted(map(str, seen))}, not the model's id column "
+                        f"{name!r}: is it another model's log?")
     return predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
 
 
@@ -111,16 +125,12 @@ def class_index(label: Any, classes: list) -> int | None:
 
 
 def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The labels and the probabilities of the model's latest logged prediction for each labelled id,
-    and the counts behind them (the model's rows; those of other models, by version)."""
-    classes = [str(c) for c in metadata["classes"]]
-    version, name = metadata["model_version"], id_column(metadata)
+    """The labels and the probabilities of the model's latest logged prediction for each labelled id
+    (:func:`read_predictions`' rows), and the counts behind them (the model's rows; those of other
+    models, by version)."""
+    classes, version = [str(c) for c in metadata["classes"]], metadata["model_version"]
     counts = {"logged": len(predictions), "labels": len(labels), "unlabelled": labels.attrs.get("unlabelled", 0)}
-    named = predictions["id_column"].unique()
-    if len(named) and name not in named:
-        raise DataError(f"the prediction log's ids are {sorted(map(str, named))}, not the model's id column "
-                        f"{name!r}: is it another model's log?")
-    matched = predictions[predictions["id_column"] == name].merge(labels, on="id")
+    matched = predictions.merge(labels, on="id")
     others = matched[matched["model_version"] != version]
     counts["other_versions"] = {str(v): int(n) for v, n in others.groupby("model_version").size().items()}
     ours = matched[matched["model_version"] == version]
@@ -180,7 +190,7 @@ def markdown(report: dict) -> str:
     others = counts.get("other_versions") or {}
     window = "" if report.get("window_hours") is None else f" in the last {report['window_hours']:g} h"
     summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} labelled ids joined "
-               f"to its latest logged prediction{window} ({counts['logged']} logged predictions with an id); "
+               f"to its latest logged prediction{window} ({counts['logged']} logged predictions of these ids); "
                f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
                "(performance.max_drop).")
     if others:
