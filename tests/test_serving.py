@@ -619,6 +619,8 @@ def test_the_id_column_is_taken_beside_the_inputs_and_kept_in_the_prediction_log
         {"customer_id": "C-7"}, {"customer_id": "C-8"}, {"customer_id": "C-9"},
         {"customer_id": 7}, {"customer_id": 8}, {"customer_id": 9}]
     assert all("customer_id" not in line["inputs"] for line in logged)
+    unknown = client.post("/predict", json={"instances": [{**with_ids[0], "customer": "C-1"}]})
+    assert unknown.json["error"]["message"].endswith("and, beside them, the id 'customer_id'")
     meta = client.get("/v2/models/slipway").json
     assert meta["parameters"]["id_input"]["name"] == "customer_id"
     assert "customer_id" not in [i["name"] for i in meta["inputs"]]
@@ -950,6 +952,8 @@ def test_v2_bad_requests_name_the_tensor(client, mutate, status, reason, field):
     assert isinstance(response.json["error"], str) and response.json["error"]
     if field == "inputs[plan-tier]":
         assert "unknown input 'plan-tier' (the model's 'plan_tier'? names are exact)" in response.json["error"]
+    if reason == "unknown_feature":  # what else a request may send
+        assert response.json["error"].endswith("'plan_tier'] and, beside them, the id 'customer_id'")
 
 
 @pytest.mark.parametrize(("extra", "field", "message"), [

@@ -16,6 +16,7 @@ from slipway.serving.schemas import (
     check_columns,
     check_id,
     counterpart,
+    id_column_note,
     instance_field,
     instances_to_columns,
 )
@@ -335,7 +336,7 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
         meant = counterpart(unknown[0], missing)
         raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}"
                            + (f" (the model's {meant!r}? names are exact)" if meant else "")
-                           + f"; the model takes {inputs}", f"inputs[{unknown[0]}]")
+                           + f"; the model takes {inputs}" + id_column_note(spec), f"inputs[{unknown[0]}]")
     if missing:
         sent = counterpart(missing[0], unknown)
         raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}"

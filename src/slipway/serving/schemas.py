@@ -220,7 +220,7 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
                                       "(send null for a missing value)"), instance_field(i, missing[0]))
             if not ignore_unknown:
                 raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
-                                   f"takes {inputs}" + _id_column_note(spec), instance_field(i, unknown[0]))
+                                   f"takes {inputs}" + id_column_note(spec), instance_field(i, unknown[0]))
             ignored.update(unknown)
         for name in inputs:
             columns[name].append(instance[name])
@@ -229,7 +229,7 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
     return columns, ignored, ids if any(v is not None for v in ids) else None
 
 
-def _id_column_note(spec: FeatureSpec) -> str:
+def id_column_note(spec: FeatureSpec) -> str:
     return f" and, beside them, the id {spec.id_column!r}" if spec.id_column else ""
 
 
