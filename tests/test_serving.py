@@ -980,7 +980,8 @@ SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-2**70,
                     st.text(max_size=12))
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
                                                                                          max_size=3), max_leaves=6)
-NAMES = st.sampled_from(list(VALID)) | st.sampled_from(["Plan Tier", "", " age", "contract.type"]) | st.text(max_size=8)
+NAMES = (st.sampled_from(list(VALID)) | st.sampled_from(["Plan Tier", "", " age", "contract.type", "customer_id"])
+         | st.text(max_size=8))
 
 
 @st.composite
