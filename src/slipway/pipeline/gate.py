@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from slipway import bundle, io
 from slipway.checks import quiet_deepchecks, run_check
 from slipway.errors import DataError, SlipwayError
 from slipway.featureset import FeatureSpec, request_changes
-from slipway.model.features import DERIVED_FEATURES, DerivedFeature
+from slipway.model.features import DERIVED_FEATURES
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.evaluate import PRIMARY_METRICS, score
@@ -297,16 +297,17 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
     changes = {"champion": production.version}
     specs = {"challenger": FeatureSpec.from_dict(challenger.metadata["features"], DERIVED_FEATURES)}
     try:
-        specs["champion"] = FeatureSpec.from_dict(production.metadata["features"], champion.derived_features)
-    except DataError:  # derived features its code does not define: incomparable() names them
-        pass
+        champion_spec = specs["champion"] = FeatureSpec.from_dict(production.metadata["features"],
+                                                                  champion.derived_features)
+    except DataError as exc:  # derived features its code does not define: incomparable() names them
+        champion_spec = exc
     else:
         # Not a condition: a team may mean to change the request, and only the clients' traffic tells
         # whether they have (canary analysis fails a canary that refuses more than stable). Reviewers
         # read it on the pull request, before a release; also when the models cannot be scored
         # against each other, as when the new data lacks an input production's clients still send.
         changes["request_changes"] = request_changes(specs["champion"], specs["challenger"])
-    unlike = incomparable(production, challenger, test, champion.derived_features)
+    unlike = incomparable(production, challenger, test, champion_spec)
     if unlike:
         return entry("champion_challenger", "regression", condition, "test", None, None, "min", ERROR,
                      f"production model {production.version} {unlike}; set gate.champion: null to "
@@ -334,11 +335,11 @@ def champion_challenger(test: pd.DataFrame, challenger: bundle.Bundle, champion:
 
 
 def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.DataFrame,
-                 champion_features: Mapping[str, DerivedFeature]) -> str | None:
+                 champion_spec: FeatureSpec | DataError) -> str | None:
     """Why the production model cannot be scored against this one on this test set, if it cannot:
     another target, other classes, raw inputs the data no longer has (a team that adopts the
     template, or changes its problem, still has the previous model in production), or derived
-    features its feature code does not define."""
+    features its feature code does not define (``champion_spec`` is then the error that says so)."""
     target, theirs = challenger.metadata["target"], champion.metadata["target"]
     if theirs != target:
         return f"predicts {theirs!r}, this model {target!r}"
@@ -348,11 +349,9 @@ def incomparable(champion: bundle.Bundle, challenger: bundle.Bundle, test: pd.Da
     if bundle.positive_index(champion.metadata) != bundle.positive_index(challenger.metadata):
         return (f"takes {champion.metadata.get('positive_class')!r} as the positive class, this model "
                 f"{challenger.metadata.get('positive_class')!r}")
-    try:
-        spec = FeatureSpec.from_dict(champion.metadata["features"], champion_features)
-    except DataError as exc:
-        return f"computes {exc}"
-    missing = [c for c in spec.inputs if c not in test.columns]
+    if isinstance(champion_spec, DataError):
+        return f"computes {champion_spec}"
+    missing = [c for c in champion_spec.inputs if c not in test.columns]
     if missing:
         return f"needs input columns the test set lacks: {', '.join(missing)}"
     return None
