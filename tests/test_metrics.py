@@ -1,12 +1,17 @@
+import ast
 import multiprocessing
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from gunicorn.http import errors
 from prometheus_client import CollectorRegistry, generate_latest
 
 from slipway.featureset import FeatureSpec
-from slipway.serving.metrics import CountArray, PredictionCounts
+from slipway.serving import app, workers
+from slipway.serving.answers import REFUSAL_REASONS
+from slipway.serving.metrics import CountArray, ModelMetrics, PredictionCounts
 
 
 def _add_in_child(counts: CountArray, value: float) -> None:
@@ -101,3 +106,21 @@ def test_the_score_is_the_named_positive_class_probability():
     registry = CollectorRegistry()
     registry.register(predictions)
     assert registry.get_sample_value("slipway_prediction_score_sum", {"model_version": "v1"}) == pytest.approx(1.7)
+
+
+def test_every_refusal_reason_is_exported_at_zero_before_any_refusal():
+    """So that increase() over the window of a reason's first refusals counts them."""
+    registry = CollectorRegistry()
+    ModelMetrics(registry)
+    text = generate_latest(registry).decode()
+    for reason in REFUSAL_REASONS:
+        assert f'slipway_rejected_requests_total{{reason="{reason}"}} 0.0' in text
+
+
+def test_every_reason_a_refusal_is_counted_under_is_listed():
+    serving = Path(app.__file__).parent
+    raised = {call.args[1].value for path in serving.glob("*.py") for call in ast.walk(ast.parse(path.read_text()))
+              if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "RequestError"}
+    assert {"malformed_json", "non_finite", "model_not_ready"} <= raised  # the scan finds them
+    parsed = {reason for _, _, reason in workers.STATUSES.values()} | {workers.refusal(errors.InvalidHeader("X"))[2]}
+    assert raised | parsed | {app.HTTP_REASONS[413]} == set(REFUSAL_REASONS)

@@ -5,6 +5,18 @@ from __future__ import annotations
 
 import os
 
+# Every reason a refused request is counted under in ``slipway_rejected_requests_total``: the app's
+# (``RequestError``, a body past the limit) and the gunicorn workers' (a request it cannot parse).
+# Each worker creates all of them at 0 when it starts. A series born at its first refusal would hide
+# that refusal from ``increase()`` and ``rate()``, which see only what changed after a series' first sample.
+REFUSAL_REASONS = (
+    "malformed_json", "malformed_body", "wrong_content_type", "unsupported_encoding", "body_too_large",
+    "invalid_body", "invalid_shape", "empty_batch", "batch_too_large", "missing_feature", "unknown_feature",
+    "wrong_type", "non_finite", "unseen_category", "model_not_found", "model_not_ready",
+    "malformed_http", "request_line_too_long", "headers_too_large", "unsupported_transfer_coding",
+    "expectation_failed",
+)
+
 
 def new_request_id() -> str:
     return os.urandom(16).hex()

@@ -30,6 +30,7 @@ from prometheus_client.mmap_dict import MmapedDict
 
 from slipway.bundle import positive_index
 from slipway.monitoring.reference import Binner, bin_labels
+from slipway.serving.answers import REFUSAL_REASONS
 
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -215,6 +216,8 @@ class ModelMetrics:
         self.registry = registry
         self.rejected = Counter("slipway_rejected_requests", "Requests refused as bad input, "
                                 "by reason", ["reason"], **kwargs)
+        for reason in REFUSAL_REASONS:
+            self.rejected.labels(reason)
         self.unseen = Counter("slipway_unseen_categories", "Unseen category values treated as "
                               "missing", ["feature"], **kwargs)
         # No label: the names are the client's to choose, and each would be a series.
