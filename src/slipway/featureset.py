@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -78,6 +78,16 @@ class FeatureSpec:
         for name in self.derived:
             names += [c for c in self.definitions[name].inputs if c not in names]
         return names
+
+    @cached_property
+    def input_names(self) -> frozenset[str]:
+        """The inputs as a set, which a request's names are checked against."""
+        return frozenset(self.inputs)
+
+    @cached_property
+    def request_names(self) -> frozenset[str]:
+        """Every name a request may send: the inputs and the id column."""
+        return self.input_names | {self.id_column} if self.id_column else self.input_names
 
     @cached_property
     def numeric_inputs(self) -> list[str]:
@@ -366,5 +376,5 @@ def infer_spec(
         categories[name] = sorted(map(str, labels))
     spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
     if id_column is not None and id_column not in spec.inputs:  # else requests send it as an input
-        spec.id_column = id_column
+        return replace(spec, id_column=id_column)  # a new spec: none of its cached names computed without it
     return spec

@@ -320,7 +320,7 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
     id_tensor = next((t for t in tensors if t["name"] == spec.id_column), None) if spec.id_column else None
     if id_tensor is not None:
         tensors = [t for t in tensors if t is not id_tensor]
-    if len(tensors) == 1 and tensors[0]["name"] not in inputs:  # one row-major tensor
+    if len(tensors) == 1 and tensors[0]["name"] not in spec.input_names:  # one row-major tensor
         tensor = tensors[0]
         if len(tensor["shape"]) != 2 or tensor["shape"][1] != len(inputs):
             raise RequestError(422, "invalid_shape", f"a single tensor must have shape [rows, "
@@ -329,8 +329,8 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
         data = tensor["data"]
         return ({name: data[j::len(inputs)] for j, name in enumerate(inputs)}, tensor["shape"][0], set(),
                 tensor_ids(id_tensor, tensor["shape"][0]))
-    unknown = [t["name"] for t in tensors if t["name"] not in inputs]
-    by_name = {t["name"]: t for t in tensors if t["name"] in inputs}
+    unknown = [t["name"] for t in tensors if t["name"] not in spec.input_names]
+    by_name = {t["name"]: t for t in tensors if t["name"] in spec.input_names}
     missing = [n for n in inputs if n not in by_name]
     if unknown and not ignore_unknown:
         meant = counterpart(unknown[0], missing)

@@ -199,9 +199,7 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
     if not isinstance(instances, list):
         raise RequestError(400, "invalid_body", "instances must be a list of objects", "instances")
     check_batch_size(len(instances), max_batch, "instances")
-    inputs = spec.inputs
-    expected = set(inputs)
-    identified = expected | {spec.id_column} if spec.id_column else expected
+    inputs, expected, identified = spec.inputs, spec.input_names, spec.request_names
     columns: dict[str, list] = {name: [] for name in inputs}
     ids: list = []
     ignored: set[str] = set()
