@@ -149,16 +149,17 @@ def test_only_the_labelled_ids_predictions_are_read_and_another_models_log_is_re
     log.mkdir()
     (log / "a.jsonl").write_text(line(1.0, customer_id="a") + line(2.0) + line(3.0, customer_id="z")
                                  + line(4.0, customer_id=7) + line(100.0, customer_id="a"))
-    read = performance.read_predictions(str(log), PARAMS, 200.0, META, {"a", "7"})
+    read = performance.read_predictions(str(log), PARAMS, 200.0, "customer_id", {"a", "7"})
     assert read["id"].tolist() == ["a", "7", "a"] and read["ts"].tolist() == [1.0, 4.0, 100.0]
     last_hour = {**PARAMS, "performance": {**PARAMS["performance"], "window_hours": 1.0}}
-    assert performance.read_predictions(str(log), last_hour, 3600.0 + 50, META, {"a", "7"})["ts"].tolist() == [100.0]
-    assert list(performance.read_predictions(str(log), PARAMS, 200.0, META, set()).columns) == list(
+    recent = performance.read_predictions(str(log), last_hour, 3600.0 + 50, "customer_id", {"a", "7"})
+    assert recent["ts"].tolist() == [100.0]
+    assert list(performance.read_predictions(str(log), PARAMS, 200.0, "customer_id", set()).columns) == list(
         performance.LOGGED)  # none kept: still the columns join reads
     (log / "a.jsonl").write_text(line(1.0, account="a"))
     with pytest.raises(DataError, match=re.escape("the prediction log's ids are ['account'], not the model's id "
                                                   "column 'customer_id': is it another model's log?")):
-        performance.read_predictions(str(log), PARAMS, 200.0, META, {"a"})
+        performance.read_predictions(str(log), PARAMS, 200.0, "customer_id", {"a"})
     with pytest.raises(DataError, match=re.escape("model m2 has no id column (data.id_column is null, or a derived "
                                                   "feature reads it as an input)")):
         performance.id_column({**META, "features": {}})

@@ -353,8 +353,9 @@ def performance(params_path, predictions, labels, model_dir, metrics, out_dir) -
 
     params = params_module.load(params_path)
     metadata = load_metadata(model_dir)
-    labelled = performance_module.read_labels(labels, performance_module.id_column(metadata), metadata["target"])
-    logged = performance_module.read_predictions(predictions, params, time.time(), metadata, set(labelled["id"]))
+    id_column = performance_module.id_column(metadata)
+    labelled = performance_module.read_labels(labels, id_column, metadata["target"])
+    logged = performance_module.read_predictions(predictions, params, time.time(), id_column, set(labelled["id"]))
     report = performance_module.analyse(logged, labelled, metadata, io.read_json(metrics), params)
     out = Path(out_dir)
     with io.together():

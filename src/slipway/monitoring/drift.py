@@ -136,13 +136,14 @@ def _modified(info: dict) -> float:
     return stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
 
 
-def window_hours(params: dict[str, Any]) -> float | None:
-    return lookup(params, "drift.window_hours", (float, type(None)), minimum=1)
+def window_hours(params: dict[str, Any], section: str = "drift") -> float | None:
+    """How many hours of the log ``section`` (drift, performance) reads; ``None``: all of it."""
+    return lookup(params, f"{section}.window_hours", (float, type(None)), minimum=1)
 
 
-def window_start(params: dict[str, Any], now: float) -> float | None:
-    """The oldest logged time drift reads (``drift.window_hours`` before ``now``); ``None``: all."""
-    hours = window_hours(params)
+def window_start(params: dict[str, Any], now: float, section: str = "drift") -> float | None:
+    """The oldest logged time ``section`` reads (its ``window_hours`` before ``now``); ``None``: all."""
+    hours = window_hours(params, section)
     return None if hours is None else now - hours * 3600
 
 

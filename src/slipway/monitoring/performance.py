@@ -25,7 +25,7 @@ from slipway.bundle import positive_index
 from slipway.errors import DataError
 from slipway.io import read_parquet, storage_errors
 from slipway.monitoring import verdicts
-from slipway.monitoring.drift import read_prediction_log
+from slipway.monitoring.drift import read_prediction_log, window_hours, window_start
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup
 from slipway.pipeline.evaluate import PRIMARY_METRICS, score
@@ -48,11 +48,10 @@ def logged_prediction(entry: dict) -> dict | None:
                     strict=True))
 
 
-def read_predictions(location: str, params: dict[str, Any], now: float, metadata: dict, ids: set[str]) -> pd.DataFrame:
-    """The predictions logged for ``ids`` (the labelled ones: months of logs hold far more rows than
-    there are labels, and only these are kept) in the last ``performance.window_hours`` before ``now``.
-    A log whose lines carry ids of another name is refused: it is another model's."""
-    name, hours = id_column(metadata), window_hours(params)
+def read_predictions(location: str, params: dict[str, Any], now: float, name: str, ids: set[str]) -> pd.DataFrame:
+    """The predictions logged for ``ids`` of the id column ``name`` (the labelled ones: months of logs hold
+    far more rows than there are labels, and only these are kept) in the last ``performance.window_hours``
+    before ``now``. A log whose lines carry ids of another name is refused: it is another model's."""
     seen: set[str] = set()
 
     def pick(entry: dict) -> dict | None:
@@ -62,15 +61,11 @@ def read_predictions(location: str, params: dict[str, Any], now: float, metadata
         seen.add(row["id_column"])
         return row if row["id_column"] == name and row["id"] in ids else None
 
-    predictions = read_prediction_log(location, None if hours is None else now - hours * 3600, pick=pick)
+    predictions = read_prediction_log(location, window_start(params, now, "performance"), pick=pick)
     if seen and name not in seen:
         raise DataError(f"the prediction log's ids are {sorted(map(str, seen))}, not the model's id column "
                         f"{name!r}: is it another model's log?")
     return predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
-
-
-def window_hours(params: dict[str, Any]) -> float | None:
-    return lookup(params, "performance.window_hours", (float, type(None)), minimum=1)
 
 
 def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
@@ -161,7 +156,8 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
                         f"{metadata['model_version']}'s: run `dvc repro` (evaluate) or pass this model's metrics")
     truth, proba, counts = join(predictions, labels, metadata)
     report = {"model_version": metadata["model_version"], "metric": metric, "max_drop": max_drop, "rows": counts,
-              "window_hours": window_hours(params), "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
+              "window_hours": window_hours(params, "performance"), "test": {k: test_metrics.get(k) for k in SCORED},
+              "served": {}}
     if counts["joined"] < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{counts['joined']} labelled predictions of model "
                       f"{metadata['model_version']}, fewer than {min_rows} (performance.min_rows)")
