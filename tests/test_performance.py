@@ -69,6 +69,30 @@ def test_labels_joined_to_the_served_predictions_score_the_model_as_it_serves(se
     assert (folder / "reports" / "performance.md").read_text() in result.stdout
 
 
+def test_labels_with_their_event_time_join_the_prediction_logged_nearest_it(served, bundle_dir):
+    """As a team whose scoring job stamps each request with the snapshot time: the outcome's time is a
+    minute before the prediction was logged. 25 hours off, none is joined (performance.max_gap_hours 24)."""
+    folder, customers, probabilities = served
+    version = load_metadata(bundle_dir)["model_version"]
+    lines = [json.loads(line) for path in sorted((folder / "log").glob("*.jsonl")) for line in path.open()]
+    logged_at = {line["id"]["customer_id"]: line["ts"] for line in lines}
+    outcomes = customers[["customer_id", "churned"]].copy()
+    for offset, joined in ((-60, 300), (-25 * 3600, 0)):
+        seconds = outcomes["customer_id"].map(logged_at) + offset
+        outcomes["event_timestamp"] = pd.to_datetime(seconds, unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+        labels = folder / "timed.csv"
+        outcomes.to_csv(labels, index=False)
+        result = run(folder, bundle_dir, labels, {"model_version": version, "roc_auc": 0.75})
+        report = json.loads((folder / "reports" / "performance.json").read_text())
+        assert report["rows"]["joined"] == joined and report["max_gap_hours"] == 24, result.stdout + result.stderr
+    assert result.returncode == 3 and "prediction logged nearest their time (at most 24 h away)" in result.stdout
+    outcomes.loc[0, "event_timestamp"] = "not a date"
+    outcomes.to_csv(labels, index=False)
+    result = run(folder, bundle_dir, labels, {"model_version": version, "roc_auc": 0.75})
+    assert result.returncode == 2
+    assert f"{labels}: column 'event_timestamp', rule timestamp: 1 values are not dates" in result.stderr
+
+
 def test_outcomes_unlike_the_test_set_fail_and_a_bad_labels_file_is_an_error(served, bundle_dir):
     folder, customers, probabilities = served
     version = load_metadata(bundle_dir)["model_version"]
@@ -180,6 +204,43 @@ def test_labels_are_read_one_per_id(tmp_path):
         performance.read_labels(str(tmp_path / "labels.xlsx"), "customer_id", "churned")
     with pytest.raises(DataError, match="the labels cannot be read"):
         performance.read_labels(str(tmp_path / "absent.csv"), "customer_id", "churned")
+
+
+def test_a_label_with_a_time_joins_its_ids_prediction_logged_nearest_it():
+    logged = predictions(("customer_id", "a", 1000.0, "m2", [0.8, 0.2]),
+                         ("customer_id", "a", 50_000.0, "m2", [0.5, 0.5]),
+                         ("customer_id", "a", 99_990.0, "m2", [0.3, 0.7]),
+                         ("customer_id", "a", 100_001.0, "m1", [1, 0]),
+                         ("customer_id", "b", 5000.0 + 25 * 3600, "m2", [0.1, 0.9]),
+                         ("customer_id", "c", 400.0, "m2", [0.6, 0.4]), ("customer_id", "c", 600.0, "m2", [0.9, 0.1]))
+    outcomes = pd.DataFrame({"id": ["a", "a", "b", "c"], "label": [0, 1, 1, 0],
+                             "time": [1060.0, 100_000.0, 5000.0, 500.0]})
+    truth, proba, counts = performance.join(logged, outcomes, META, 24)
+    # c: 100 s before and after, the earlier; a: each outcome its own (not m1's, nearer); b: 25 h off, none
+    assert truth.tolist() == [0, 0, 1] and proba.tolist() == [[0.6, 0.4], [0.8, 0.2], [0.3, 0.7]]
+    assert counts["joined"] == 3 and counts["labels"] == 4 and counts["other_versions"] == {"m1": 1}
+    params = {**PARAMS, "performance": {**PARAMS["performance"], "max_gap_hours": 24}}
+    report = performance.analyse(logged, outcomes, META, {"model_version": "m2", "roc_auc": 0.9}, params)
+    assert report["max_gap_hours"] == 24 and report["verdict"] == "pass"
+    with pytest.raises(ParamsError, match="performance.max_gap_hours is required"):
+        performance.analyse(logged, outcomes, META, {"roc_auc": 0.9}, PARAMS)
+    assert performance.analyse(logged, labels(a=1, c=0), META, {"roc_auc": 0.9}, PARAMS)["max_gap_hours"] is None
+
+
+def test_labels_with_a_time_may_give_an_id_one_outcome_per_event(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("customer_id,churned,event_timestamp\n7,0,2025-09-01T00:00:00Z\n7,1,2025-10-01T00:00:00+02:00\n"
+                    "7,1,2025-10-01T00:00:00+02:00\n8,1,\n")
+    read = performance.read_labels(str(path), "customer_id", "churned", "event_timestamp")
+    assert read["id"].tolist() == ["7", "7"] and read.attrs["unlabelled"] == 1  # no time: no event to join
+    assert read["time"].tolist() == [1756684800.0, 1759269600.0]  # UTC, as ingest reads the training data's
+    path.write_text("customer_id,churned,event_timestamp\n7,0,2025-09-01\n7,1,2025-09-01\n")
+    with pytest.raises(DataError, match=re.escape("1 id(s) have two different labels at one time (event_timestamp), "
+                                                  "e.g. ['7']")):
+        performance.read_labels(str(path), "customer_id", "churned", "event_timestamp")
+    with pytest.raises(DataError, match=re.escape("e.g. ['7']: one outcome per id is joined to its latest prediction "
+                                                  "(give each its time, when, to join")):
+        performance.read_labels(str(path), "customer_id", "churned", "when")
 
 
 def test_test_metrics_of_another_model_are_refused():

@@ -43,7 +43,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
                "max_rejection_ratio_increase", "max_latency_p95_ratio", "min_latency_p95_seconds",
                "max_score_ks", "max_class_shift"),
     "drift": ("max_feature_drift", "min_rows", "sample_size", "seed", "window_hours"),
-    "performance": ("max_drop", "min_rows", "window_hours"),
+    "performance": ("max_drop", "min_rows", "window_hours", "max_gap_hours"),
 }
 
 

@@ -4,10 +4,15 @@ scored the test set.
 The server keeps the id column (``data.id_column``) a request sends in each sampled log line, as
 ``"id": {name: value}``. Once the outcomes are known (did the customer churn?), ``slipway
 performance`` reads them (a CSV or Parquet file of the id column and the target, a local path or
-``s3://``), joins each label to the latest prediction the served model logged for that id, and
-compares the gate's primary metric with the model's test metrics (``reports/metrics.json``). A drop
-past ``performance.max_drop`` fails: the model does worse on today's customers than on the test set,
+``s3://``), joins each label to a prediction the served model logged for that id, and compares the
+gate's primary metric with the model's test metrics (``reports/metrics.json``). A drop past
+``performance.max_drop`` fails: the model does worse on today's customers than on the test set,
 as drift can only suggest, and CI can start the next retrain on it as on drift.
+
+Which prediction: when the labels carry the time column (``data.timestamp_column``), each outcome is
+of the event at that time, as a training row's is, and an id may have one per event; it joins the
+prediction logged for its id nearest that time, at most ``performance.max_gap_hours`` away. Labels
+without it hold one outcome per id, joined to the id's latest logged prediction.
 
 Only the model in ``models/`` is scored: the log does not name the classes of other models' outputs.
 Rows those logged are counted in the report.
@@ -29,6 +34,7 @@ from slipway.monitoring.drift import read_prediction_log, window_hours, window_s
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup
 from slipway.pipeline.evaluate import PRIMARY_METRICS, score
+from slipway.pipeline.ingest import parse_timestamps
 
 SCORED = (*PRIMARY_METRICS, "log_loss")
 LOGGED = ("id_column", "id", "ts", "model_version", "probabilities")
@@ -68,9 +74,12 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
     return predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
 
 
-def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
+def read_labels(location: str, id_column: str, target: str, time_column: str | None = None,
+                time_format: str | None = None) -> pd.DataFrame:
     """The labels: ``id_column`` and ``target`` of a CSV or Parquet file (by its suffix), ids as text,
-    one label per id. Rows without an id or a label are left out (counted in ``attrs["unlabelled"]``)."""
+    and, when the file has ``time_column``, the time of each outcome's event (epoch seconds, parsed as
+    ingest parses the training data's, with ``time_format``): one label per id, or per id and time.
+    Rows without an id, a label or a time are left out (counted in ``attrs["unlabelled"]``)."""
     suffixes = PurePath(location.split("://", 1)[-1]).suffixes
     try:
         if ".parquet" in suffixes:
@@ -85,14 +94,26 @@ def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
     if missing:
         raise DataError(f"{location}: the labels lack column(s) {missing} (the model's id column and target); "
                         f"they have {list(frame.columns)[:10]}")
-    frame = frame[[id_column, target]]
+    timed = time_column is not None and time_column != id_column and time_column in frame.columns
+    frame = frame[[id_column, target, *([time_column] if timed else [])]]
     labelled = frame.dropna()
     labels = pd.DataFrame({"id": labelled[id_column].astype(str).to_numpy(), "label": labelled[target].to_numpy()})
+    if timed:
+        try:
+            times = parse_timestamps(labelled[[time_column]].copy(), time_column, time_format)[time_column]
+        except DataError as exc:
+            raise DataError(f"{location}: {exc}") from None
+        labels["time"] = ((times - pd.Timestamp(0)) / pd.Timedelta(seconds=1)).to_numpy()
     labels = labels.drop_duplicates()
-    twice = labels["id"][labels["id"].duplicated()].unique()
+    key = ["id", "time"] if timed else ["id"]
+    twice = labels[labels.duplicated(key)].drop_duplicates(key)
     if len(twice):
-        raise DataError(f"{location}: {len(twice)} id(s) have two different labels, e.g. {list(twice[:EXAMPLES])}: "
-                        "one outcome per id is joined to its latest prediction")
+        examples = list(twice["id"][:EXAMPLES])
+        raise DataError(f"{location}: {len(twice)} id(s) have two different labels" + (
+            f" at one time ({time_column}), e.g. {examples}: one outcome per event is joined to its prediction"
+            if timed else f", e.g. {examples}: one outcome per id is joined to its latest prediction"
+            + (f" (give each its time, {time_column}, to join each to the prediction of its event)"
+               if time_column else "")))
     labels.attrs["unlabelled"] = len(frame) - len(labelled)
     return labels
 
@@ -119,17 +140,25 @@ def class_index(label: Any, classes: list) -> int | None:
     return None
 
 
-def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict) -> tuple[np.ndarray, np.ndarray, dict]:
-    """The labels and the probabilities of the model's latest logged prediction for each labelled id
-    (:func:`read_predictions`' rows), and the counts behind them (the model's rows; those of other
-    models, by version)."""
+def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
+         max_gap_hours: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The labels and the probabilities of the model's logged prediction for each (:func:`read_predictions`'
+    rows), and the counts behind them (the model's rows; those of other models, by version). A label with
+    a time joins its id's prediction logged nearest it, at most ``max_gap_hours`` away (the earlier of two
+    as near); one without, its id's latest."""
     classes, version = [str(c) for c in metadata["classes"]], metadata["model_version"]
     counts = {"logged": len(predictions), "labels": len(labels), "unlabelled": labels.attrs.get("unlabelled", 0)}
-    matched = predictions.merge(labels, on="id")
-    others = matched[matched["model_version"] != version]
+    labelled = predictions[predictions["id"].isin(labels["id"])]
+    others = labelled[labelled["model_version"] != version]
     counts["other_versions"] = {str(v): int(n) for v, n in others.groupby("model_version").size().items()}
-    ours = matched[matched["model_version"] == version]
-    ours = ours.sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
+    ours = labelled[labelled["model_version"] == version].merge(labels, on="id")
+    if "time" in labels.columns:
+        gap = (ours["ts"].astype(float) - ours["time"]).abs()
+        ours = ours.assign(gap=gap)[gap <= max_gap_hours * 3600]
+        ours = ours.sort_values(["gap", "ts"], kind="stable").drop_duplicates(["id", "time"]).sort_values(
+            ["time", "id"], kind="stable")
+    else:
+        ours = ours.sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
     counts["joined"] = len(ours)
     indices = [class_index(v, metadata["classes"]) for v in ours["label"]]
     unknown = sorted({str(v) for v, i in zip(ours["label"], indices, strict=True) if i is None})
@@ -154,10 +183,11 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
     if test_metrics.get("model_version") not in (None, metadata["model_version"]):
         raise DataError(f"the test metrics are model {test_metrics['model_version']}'s, not "
                         f"{metadata['model_version']}'s: run `dvc repro` (evaluate) or pass this model's metrics")
-    truth, proba, counts = join(predictions, labels, metadata)
+    max_gap = lookup(params, "performance.max_gap_hours", float, minimum=0.0) if "time" in labels.columns else None
+    truth, proba, counts = join(predictions, labels, metadata, max_gap)
     report = {"model_version": metadata["model_version"], "metric": metric, "max_drop": max_drop, "rows": counts,
-              "window_hours": window_hours(params, "performance"), "test": {k: test_metrics.get(k) for k in SCORED},
-              "served": {}}
+              "window_hours": window_hours(params, "performance"), "max_gap_hours": max_gap,
+              "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
     if counts["joined"] < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{counts['joined']} labelled predictions of model "
                       f"{metadata['model_version']}, fewer than {min_rows} (performance.min_rows)")
@@ -185,8 +215,13 @@ def markdown(report: dict) -> str:
     counts = report["rows"]
     others = counts.get("other_versions") or {}
     window = "" if report.get("window_hours") is None else f" in the last {report['window_hours']:g} h"
-    summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} labelled ids joined "
-               f"to its latest logged prediction{window} ({counts['logged']} logged predictions of these ids); "
+    gap = report.get("max_gap_hours")
+    if gap is None:
+        joined = f"labelled ids joined to its latest logged prediction{window}"
+    else:
+        joined = f"labels joined to its prediction logged nearest their time (at most {gap:g} h away){window}"
+    summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} {joined} "
+               f"({counts['logged']} logged predictions of these ids); "
                f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
                "(performance.max_drop).")
     if others:
