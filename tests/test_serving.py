@@ -161,6 +161,8 @@ def body_with(**changes):
          "'3' is not a category"),
         (dict(json=body_with(customer_id=1.5)), 422, "wrong_type", "instances[0].customer_id",
          "expected a string, an integer or null for the id, got 1.5"),
+        (dict(json=body_with(customer_id=2**70)), 422, "wrong_type", "instances[0].customer_id",
+         "the id is an integer past 64 bits, which is read as the number 1.18059e+21: send it as a string"),
         (dict(data=json.dumps(body_with(contract=1.5)).replace("1.5", "Infinity"),
               content_type="application/json"), 422, "non_finite", "instances[0].contract", "inf"),
         (dict(data=json.dumps(body_with()).replace('"age": ' + str(VALID["age"]), '"age": NaN'),
@@ -176,7 +178,7 @@ def body_with(**changes):
     ],
     ids=["malformed", "content-type", "not-object", "not-list", "empty", "too-many", "extra-key",
          "not-instance", "missing", "unknown", "misnamed", "surrogate", "string-number", "bool", "list-category",
-         "number-category", "float-id", "infinite-category", "nan",
+         "number-category", "float-id", "huge-id", "infinite-category", "nan",
          "infinity", "beyond-float64", "unseen-category", "body-too-large", "deep-nesting"],
 )
 def test_bad_input_gets_a_clear_4xx(app, client, kwargs, status, reason, field, message):

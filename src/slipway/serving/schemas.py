@@ -235,4 +235,7 @@ def check_id(value: object, field: str) -> str | int | None:
     """A value of the id column: not an input, but kept in the prediction log to join later labels by."""
     if value is None or type(value) in (str, int):
         return value
+    if type(value) is float and value.is_integer() and abs(value) >= 2**63:  # the JSON parser's reading of it
+        raise RequestError(422, "wrong_type", f"the id is an integer past 64 bits, which is read as the number "
+                           f"{value:g}: send it as a string", field)
     raise RequestError(422, "wrong_type", f"expected a string, an integer or null for the id, got {value!r}", field)
