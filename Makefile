@@ -19,7 +19,7 @@ GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
-	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift performance promote rollback status
+	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift performance traffic promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -130,6 +130,11 @@ drift: venv ## Served traffic (the prediction logs in $PREDICTIONS: a directory 
 LABELS ?= data/labels.csv
 performance: venv ## The logged predictions in $PREDICTIONS joined with the labels in $LABELS, vs the test metrics
 	$(BIN)/slipway performance --predictions "$(PREDICTIONS)" --labels "$(LABELS)"
+
+# The monitoring loop on one machine: serve with the prediction log on (README, Monitoring), then this.
+TRAFFIC_ARGS ?=
+traffic: venv ## Send a month of example customers to make serve's server ($TRAFFIC_ARGS: --drift 1 shifts it); outcomes to $LABELS
+	$(BIN)/slipway example-traffic --url http://127.0.0.1:$(PORT) --labels "$(LABELS)" $(TRAFFIC_ARGS)
 
 # Passed on when set, even to nothing: a CI step that lost the approved image must be refused, not
 # run without the check.

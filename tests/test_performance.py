@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from slipway.bundle import load_metadata
 from slipway.errors import DataError, ParamsError
-from slipway.model.example_data import generate_month
+from slipway.model import example_traffic
 from slipway.monitoring import performance
 from slipway.serving.app import create_app
 from slipway.serving.config import ServingConfig
@@ -27,11 +27,10 @@ META = {"model_version": "m2", "classes": [0, 1], "positive_class": 1, "features
 def served(bundle_dir, tmp_path_factory):
     """300 customers scored by the real server, with their ids; the log it wrote; their outcomes."""
     folder = tmp_path_factory.mktemp("served")
-    customers = generate_month("2025-09", 300, seed=5)
+    instances, ids, churned = example_traffic.customers("2025-09", 300, seed=5, drift=0.0)
+    customers = pd.DataFrame({"customer_id": ids, "churned": churned})
     client = create_app(ServingConfig(model_dir=bundle_dir, prediction_log=folder / "log" / "predictions.jsonl",
                                       prediction_log_rate=1.0)).test_client()
-    instances = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-                 for row in customers.drop(columns=["event_timestamp", "churned"]).astype(object).to_dict("records")]
     probabilities = []
     for start in range(0, len(instances), 100):
         response = client.post("/predict", json={"instances": instances[start:start + 100]})

@@ -122,8 +122,7 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
     settings = {key: value if value is not None else lookup(params, f"example_data.{key}", kind, minimum=least,
                                                             maximum=most)
                 for key, (kind, least, most) in kinds.items() for value in [overrides[key]]}
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", settings["start"]):
-        raise ParamsError(f"example_data.start (--start) must be a month as YYYY-MM, got {settings['start']!r}")
+    check_month(settings["start"], "example_data.start (--start)")
     # All the months or none: --if-absent takes any batch for the whole set.
     with io.together():
         for index, month in enumerate(gen.month_range(settings["start"], settings["months"])):
@@ -131,6 +130,43 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
             frame = gen.generate_month(month, settings["rows_per_month"], settings["seed"], drift)
             io.write_parquet(out_dir / f"{month}.parquet", frame)
             click.echo(f"example-data: {out_dir / month}.parquet ({len(frame)} rows, drift {drift:g})")
+
+
+def check_month(value: str, name: str) -> None:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise ParamsError(f"{name} must be a month as YYYY-MM, got {value!r}")
+
+
+@cli.command("example-traffic")
+@params_option
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The server (make serve's).")
+@click.option("--month", help="YYYY-MM [default: the month after the example data's last].")
+@click.option("--rows", default=2000, show_default=True, type=click.IntRange(min=1))
+@click.option("--drift", default=0.0, show_default=True, type=FiniteFloatRange(min=0),
+              help="How far the month is shifted, as example_data.drift shifts a month (1: strongly).")
+@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Instances per request.")
+@click.option("--labels", default="data/labels.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="Where the customers' outcomes are written, for slipway performance.")
+def example_traffic(params_path, url, month, rows, drift, batch_size, labels) -> None:
+    """Send a month of example customers to a running server; write their outcomes as labels. With the
+    server's prediction log on, slipway drift and slipway performance then have something to read."""
+    from slipway import io
+    from slipway.model import example_data
+    from slipway.model import example_traffic as traffic
+    from slipway.params import lookup
+
+    params = params_module.load(params_path)
+    if month is None:
+        start, months = lookup(params, "example_data.start", str), lookup(params, "example_data.months", int, minimum=1)
+        check_month(start, "example_data.start")
+        month = example_data.month_range(start, months + 1)[-1]
+    check_month(month, "--month")
+    instances, ids, churned = traffic.customers(month, rows, lookup(params, "example_data.seed", int), drift)
+    sent_at = traffic.send(url.rstrip("/"), instances, batch_size)
+    io.write_text(labels, traffic.outcomes(ids, churned, sent_at).to_csv(index=False))
+    click.echo(f"example-traffic: {rows} customers of {month} (drift {drift:g}) scored by {url}; their outcomes "
+               f"in {labels}")
 
 
 def _image_repository(params: dict) -> str:
