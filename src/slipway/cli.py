@@ -162,7 +162,8 @@ def example_traffic(params_path, url, month, rows, drift, batch_size, labels) ->
         check_month(start, "example_data.start")
         month = example_data.month_range(start, months + 1)[-1]
     check_month(month, "--month")
-    instances, ids, churned = traffic.customers(month, rows, lookup(params, "example_data.seed", int), drift)
+    seed = lookup(params, "example_data.seed", int, minimum=0, maximum=params_module.SEED_MAX)
+    instances, ids, churned = traffic.customers(month, rows, seed, drift)
     sent_at = traffic.send(url.rstrip("/"), instances, batch_size)
     io.write_text(labels, traffic.outcomes(ids, churned, sent_at).to_csv(index=False))
     click.echo(f"example-traffic: {rows} customers of {month} (drift {drift:g}) scored by {url}; their outcomes "

@@ -65,3 +65,5 @@ def test_a_refused_request_stops_the_traffic_and_writes_no_labels(bundle_dir, tm
     result = slipway("example-traffic", "--url", url, "--rows", "10", "--labels", str(labels))
     assert result.returncode == 2 and f"no answer from {url} (" in result.stderr
     assert "is the server running (make serve)?" in result.stderr
+    result = slipway("example-traffic", "--url", url, "--month", "2025-13", "--labels", str(labels))
+    assert result.returncode == 2 and "--month must be a month as YYYY-MM, got '2025-13'" in result.stderr
