@@ -117,8 +117,8 @@ def labels(**outcomes) -> pd.DataFrame:
     return pd.DataFrame({"id": list(outcomes), "label": list(outcomes.values())})
 
 
-PARAMS = {"gate": {"primary_metric": "roc_auc"}, "performance": {"max_drop": 0.05, "min_rows": 2,
-                                                                  "window_hours": None}}
+GATE = {"primary_metric": "roc_auc", "min_roc_auc": 0.0, "min_accuracy": 0.0}
+PARAMS = {"gate": GATE, "performance": {"max_drop": 0.05, "min_rows": 2, "window_hours": None}}
 
 
 def test_each_label_joins_the_latest_prediction_of_the_served_model():
@@ -137,11 +137,29 @@ def test_the_gates_primary_metric_decides():
     logged = predictions(("customer_id", "a", 1.0, "m2", [0.6, 0.4]), ("customer_id", "b", 1.0, "m2", [0.9, 0.1]))
     tests = {"roc_auc": 0.9, "accuracy": 0.8}
     assert performance.analyse(logged, labels(a=1, b=0), META, tests, PARAMS)["verdict"] == "pass"
-    params = {**PARAMS, "gate": {"primary_metric": "accuracy"}}
+    params = {**PARAMS, "gate": {**GATE, "primary_metric": "accuracy"}}
     report = performance.analyse(logged, labels(a=1, b=0), META, tests, params)
     assert report["verdict"] == "fail" and report["drop"] == pytest.approx(0.3)
     with pytest.raises(ParamsError, match="gate.primary_metric must be one of roc_auc, accuracy, f1, got 'log_loss'"):
-        performance.analyse(logged, labels(a=1, b=0), META, tests, {**PARAMS, "gate": {"primary_metric": "log_loss"}})
+        performance.analyse(logged, labels(a=1, b=0), META, tests, {**PARAMS, "gate": {**GATE, "primary_metric":
+                                                                                          "log_loss"}})
+
+
+def test_a_metric_under_the_gates_floor_fails_as_the_gate_would_refuse_the_model():
+    """Ranked right (ROC AUC 1, no drop), but half the customers get the wrong class: accuracy 0.5."""
+    logged = predictions(("customer_id", "a", 1.0, "m2", [0.6, 0.4]), ("customer_id", "b", 1.0, "m2", [0.9, 0.1]))
+    params = {**PARAMS, "gate": {**GATE, "min_accuracy": 0.7}}
+    report = performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 0.95, "accuracy": 0.8}, params)
+    assert report["verdict"] == "fail" and report["floors"] == {"roc_auc": 0.0, "accuracy": 0.7}
+    assert report["reason"] == ("accuracy 0.5000 on 2 labelled predictions, under the gate's floor 0.7 "
+                                "(gate.min_accuracy)")
+    assert "| accuracy | 0.8000 | 0.5000 | 0.7 |" in performance.markdown(report)
+    params["gate"]["min_roc_auc"] = 1.0  # as good as it gets: at the floor is not under it
+    assert performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 0.95}, params)["reason"].count(";") == 0
+    report = performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 1.2}, params)
+    assert report["reason"].startswith("roc_auc 1.0000 on 2 labelled predictions against 1.2000 on the test set")
+    assert report["reason"].endswith("; accuracy 0.5000 on 2 labelled predictions, under the gate's floor 0.7 "
+                                     "(gate.min_accuracy)")
 
 
 def test_too_few_labelled_predictions_are_inconclusive():

@@ -7,7 +7,9 @@ performance`` reads them (a CSV or Parquet file of the id column and the target,
 ``s3://``), joins each label to a prediction the served model logged for that id, and compares the
 gate's primary metric with the model's test metrics (``reports/metrics.json``). A drop past
 ``performance.max_drop`` fails: the model does worse on today's customers than on the test set,
-as drift can only suggest, and CI can start the next retrain on it as on drift.
+as drift can only suggest, and CI can start the next retrain on it as on drift. So does a metric
+under the gate's floor (``gate.min_roc_auc``, ``gate.min_accuracy``): a model that scored so on its
+test set would not have been released.
 
 Which prediction: when the labels carry the time column (``data.timestamp_column``), each outcome is
 of the event at that time, as a training row's is, and an id may have one per event; it joins the
@@ -33,7 +35,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.drift import read_prediction_log, window_hours, window_start
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup
-from slipway.pipeline.evaluate import PRIMARY_METRICS, score
+from slipway.pipeline.evaluate import METRIC_FLOORS, PRIMARY_METRICS, score
 from slipway.pipeline.ingest import parse_timestamps
 
 SCORED = (*PRIMARY_METRICS, "log_loss")
@@ -180,6 +182,7 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
     metric = lookup(params, "gate.primary_metric", str, choices=PRIMARY_METRICS)
     max_drop = lookup(params, "performance.max_drop", float, minimum=0.0)
     min_rows = lookup(params, "performance.min_rows", int, minimum=1)
+    floors = {name: lookup(params, f"gate.{key}", float, minimum=0.0, maximum=1.0) for name, key in METRIC_FLOORS}
     if test_metrics.get("model_version") not in (None, metadata["model_version"]):
         raise DataError(f"the test metrics are model {test_metrics['model_version']}'s, not "
                         f"{metadata['model_version']}'s: run `dvc repro` (evaluate) or pass this model's metrics")
@@ -187,7 +190,7 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
     truth, proba, counts = join(predictions, labels, metadata, max_gap)
     report = {"model_version": metadata["model_version"], "metric": metric, "max_drop": max_drop, "rows": counts,
               "window_hours": window_hours(params, "performance"), "max_gap_hours": max_gap,
-              "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
+              "floors": floors, "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
     if counts["joined"] < min_rows:
         report.update(verdict=INCONCLUSIVE, reason=f"{counts['joined']} labelled predictions of model "
                       f"{metadata['model_version']}, fewer than {min_rows} (performance.min_rows)")
@@ -202,16 +205,21 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
         return report
     drop = test - now
     report["drop"] = round(drop, 6)
-    report["verdict"] = FAIL if drop > max_drop else PASS
-    if drop > max_drop:
-        report["reason"] = (f"{metric} {now:.4f} on {counts['joined']} labelled predictions against {test:.4f} on the "
-                            f"test set: {drop:.4f} worse, more than {max_drop:g} (performance.max_drop)")
+    reasons = [f"{metric} {now:.4f} on {counts['joined']} labelled predictions against {test:.4f} on the test set: "
+               f"{drop:.4f} worse, more than {max_drop:g} (performance.max_drop)"] if drop > max_drop else []
+    reasons += [f"{name} {served[name]:.4f} on {counts['joined']} labelled predictions, under the gate's floor "
+                f"{floors[name]:g} (gate.{key})" for name, key in METRIC_FLOORS
+                if served[name] is not None and served[name] < floors[name]]
+    report["verdict"] = FAIL if reasons else PASS
+    if reasons:
+        report["reason"] = "; ".join(reasons)
     return report
 
 
 def markdown(report: dict) -> str:
+    floors = report.get("floors") or {}
     rows = [[f"{k}{' (gate.primary_metric)' if k == report['metric'] else ''}", _shown(report["test"].get(k)),
-             _shown(report["served"].get(k))] for k in SCORED]
+             _shown(report["served"].get(k)), "–" if k not in floors else f"{floors[k]:g}"] for k in SCORED]
     counts = report["rows"]
     others = counts.get("other_versions") or {}
     window = "" if report.get("window_hours") is None else f" in the last {report['window_hours']:g} h"
@@ -223,11 +231,11 @@ def markdown(report: dict) -> str:
     summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} {joined} "
                f"({counts['logged']} logged predictions of these ids); "
                f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
-               "(performance.max_drop).")
+               "(performance.max_drop), or a metric is under the gate's floor.")
     if others:
         summary += " Not scored, other models' rows: " + ", ".join(f"{v} {n}" for v, n in others.items()) + "."
     return verdicts.markdown("Served performance", report["verdict"], summary, report.get("reason"),
-                             ["metric", "test set", "served"], rows if report["served"] else [])
+                             ["metric", "test set", "served", "gate floor"], rows if report["served"] else [])
 
 
 def _shown(value: float | None) -> str:

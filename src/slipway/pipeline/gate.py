@@ -36,7 +36,7 @@ from slipway.featureset import FeatureSpec, request_changes
 from slipway.model.features import DERIVED_FEATURES
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
-from slipway.pipeline.evaluate import PRIMARY_METRICS, score
+from slipway.pipeline.evaluate import METRIC_FLOORS, PRIMARY_METRICS, score
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
 from slipway.values import spelling
@@ -150,9 +150,6 @@ RULES = (
          "min_baseline_gain", "min", _baseline_gain, "model",
          (("scorers", ["roc_auc"]), ("strategy", "most_frequent"))),
 )
-
-METRIC_FLOORS = (("roc_auc", "min_roc_auc"), ("accuracy", "min_accuracy"))
-
 
 def outcome(value: float | None, threshold: float, bound: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
