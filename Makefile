@@ -81,10 +81,15 @@ run: data pipeline ## Set up, prepare the example data, run the pipeline, then s
 	@echo "Pipeline done: bundle in models/, metrics in reports/metrics.json, gate in reports/gate.md."
 	@$(MAKE) --no-print-directory serve
 
-# The image runs the same command with the same config module (see Dockerfile).
-serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's gunicorn settings
+# The image runs the same command with the same config module (see Dockerfile). Here, unlike the
+# image's default, every prediction is logged, so make traffic, make drift and make performance work
+# on what was served (SLIPWAY_PREDICTION_LOG_RATE=0 turns it off).
+SLIPWAY_PREDICTION_LOG ?= data/predictions/local.jsonl
+SLIPWAY_PREDICTION_LOG_RATE ?= 1
+serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's gunicorn settings; log predictions to data/predictions/
 	@test -f models/model.json || { echo "make serve: no model bundle in models/: run make pipeline (or dvc pull)" >&2; exit 1; }
 	SLIPWAY_BIND=127.0.0.1:$(PORT) SLIPWAY_MODEL_DIR=models SLIPWAY_REPORTS_DIR=reports \
+		SLIPWAY_PREDICTION_LOG="$(SLIPWAY_PREDICTION_LOG)" SLIPWAY_PREDICTION_LOG_RATE="$(SLIPWAY_PREDICTION_LOG_RATE)" \
 		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 
 test: venv tools ## Lint, then the whole test suite (unit, integration, manifest and workflow checks)
