@@ -1,6 +1,7 @@
 """The README's Quickstart: `make run` in a copy of this checkout generates the example data, runs
 the whole pipeline on the embedded defaults and serves the model, which answers the request its
-own model card shows; Ctrl-C stops it. (`make test`, the other command, is what runs this.)"""
+own model card shows and logs what it serves for `make traffic`, `make drift` and `make performance`;
+Ctrl-C stops it. (`make test`, the other command, is what runs this.)"""
 
 import html
 import json
@@ -68,10 +69,10 @@ def test_make_run_trains_gates_and_serves_the_model_its_card_can_query(tmp_path)
     copy_checkout(project, older_than=installed_at)
     port = free_port()
     output = tmp_path / "make-run.log"
+    installer = installed.name.removeprefix(".installed-")
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     with open(output, "w") as log:
-        make = subprocess.Popen(["make", "run", f"VENV={VENV}", f"PORT={port}",
-                                 f"INSTALLER={installed.name.removeprefix('.installed-')}"],
+        make = subprocess.Popen(["make", "run", f"VENV={VENV}", f"PORT={port}", f"INSTALLER={installer}"],
                                 cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group, as a terminal's job
     url = f"http://127.0.0.1:{port}"
@@ -100,6 +101,17 @@ def test_make_run_trains_gates_and_serves_the_model_its_card_can_query(tmp_path)
         assert answer["model_version"] == version
         [prediction] = answer["predictions"]
         assert abs(sum(prediction["probabilities"].values()) - 1) < 1e-9
+
+        # The README's loop on one machine, in another shell while it serves: both jobs read what it logged.
+        checked = {}
+        for target in ("traffic", "drift", "performance"):
+            done = subprocess.run(["make", target, f"VENV={VENV}", f"PORT={port}", f"INSTALLER={installer}"],
+                                  cwd=project, env=env, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stdout + done.stderr
+            checked[target] = done.stdout
+        assert "2000 customers of 2025-07 (drift 0)" in checked["traffic"]
+        assert "Drift: PASS" in checked["drift"] and "Served performance: PASS" in checked["performance"]
+        assert "2000 of 2000 labels joined" in checked["performance"]
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGINT)  # Ctrl-C, as the README says
