@@ -153,14 +153,16 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
     labelled = predictions[predictions["id"].isin(labels["id"])]
     others = labelled[labelled["model_version"] != version]
     counts["other_versions"] = {str(v): int(n) for v, n in others.groupby("model_version").size().items()}
-    ours = labelled[labelled["model_version"] == version].merge(labels, on="id")
+    ours = labelled[labelled["model_version"] == version]
     if "time" in labels.columns:
-        gap = (ours["ts"].astype(float) - ours["time"]).abs()
-        ours = ours.assign(gap=gap)[gap <= max_gap_hours * 3600]
-        ours = ours.sort_values(["gap", "ts"], kind="stable").drop_duplicates(["id", "time"]).sort_values(
-            ["time", "id"], kind="stable")
+        # An as-of join, not a merge on the id: a customer scored daily with monthly outcomes would
+        # pair each outcome with every prediction (12 x 365 rows an id) before keeping one.
+        predicted = ours.assign(ts=ours["ts"].astype(float)).sort_values("ts", kind="stable")
+        ours = pd.merge_asof(labels.sort_values(["time", "id"], kind="stable"), predicted, left_on="time",
+                             right_on="ts", by="id", direction="nearest", tolerance=max_gap_hours * 3600)
+        ours = ours[ours["ts"].notna()]
     else:
-        ours = ours.sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
+        ours = ours.merge(labels, on="id").sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
     counts["joined"] = len(ours)
     indices = [class_index(v, metadata["classes"]) for v in ours["label"]]
     unknown = sorted({str(v) for v, i in zip(ours["label"], indices, strict=True) if i is None})
