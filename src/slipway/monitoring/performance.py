@@ -111,11 +111,13 @@ def read_labels(location: str, id_column: str, target: str, time_column: str | N
     twice = labels[labels.duplicated(key)].drop_duplicates(key)
     if len(twice):
         examples = list(twice["id"][:EXAMPLES])
-        raise DataError(f"{location}: {len(twice)} id(s) have two different labels" + (
-            f" at one time ({time_column}), e.g. {examples}: one outcome per event is joined to its prediction"
-            if timed else f", e.g. {examples}: one outcome per id is joined to its latest prediction"
-            + (f" (give each its time, {time_column}, to join each to the prediction of its event)"
-               if time_column else "")))
+        if timed:
+            rule = f" at one time ({time_column}), e.g. {examples}: one outcome per event is joined to its prediction"
+        else:
+            rule = f", e.g. {examples}: one outcome per id is joined to its latest prediction"
+            if time_column:
+                rule += f" (give each its time, {time_column}, to join each to the prediction of its event)"
+        raise DataError(f"{location}: {len(twice)} id(s) have two different labels{rule}")
     labels.attrs["unlabelled"] = len(frame) - len(labelled)
     return labels
 
