@@ -12,7 +12,6 @@ import os
 
 import numpy as np
 from flask import Flask, jsonify, request
-from prometheus_client import CollectorRegistry
 
 ANSWER = {"model_version": "constant", "predictions": [{"label": 0, "probabilities": {"0": 1.0, "1": 0.0}}]}
 STEPS = ("json", "metrics", "onnx")
@@ -50,14 +49,14 @@ def onnx_call():
 def steps(n: int) -> Flask:
     """The floor plus the first ``n`` (1 to 3) of :data:`STEPS`."""
     from slipway.serving.codec import loads
-    from slipway.serving.metrics import install_http_metrics
+    from slipway.serving.metrics import RecordingRegistry, install_http_metrics
 
     work = [lambda: loads(request.get_data(cache=False))]
     if n >= STEPS.index("onnx") + 1:
         work.append(onnx_call())
     app = create(lambda: [step() for step in work])
     if n >= STEPS.index("metrics") + 1:
-        install_http_metrics(app, CollectorRegistry())
+        install_http_metrics(app, RecordingRegistry())
     return app
 
 

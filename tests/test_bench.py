@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
+
+from slipway.serving import metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import floor_app  # noqa: E402 (bench/ is not a package)
@@ -34,8 +35,8 @@ def test_the_json_step_parses_the_body():
 
 
 def test_the_metrics_step_counts_requests(monkeypatch):
-    registry = CollectorRegistry()
-    monkeypatch.setattr(floor_app, "CollectorRegistry", lambda: registry)
+    registry = metrics.RecordingRegistry()
+    monkeypatch.setattr(metrics, "RecordingRegistry", lambda: registry)
     client = floor_app.steps(2).test_client()
     for _ in range(3):
         client.post("/predict", json={"instances": [{}]})

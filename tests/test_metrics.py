@@ -11,7 +11,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from slipway.featureset import FeatureSpec
 from slipway.serving import app, workers
 from slipway.serving.answers import REFUSAL_REASONS
-from slipway.serving.metrics import CountArray, ModelMetrics, PredictionCounts
+from slipway.serving.app import create_app
+from slipway.serving.config import ServingConfig
+from slipway.serving.metrics import (
+    PREDICTION_ENDPOINTS,
+    PREDICTION_STATUSES,
+    CountArray,
+    ModelMetrics,
+    PredictionCounts,
+)
 
 
 def _add_in_child(counts: CountArray, value: float) -> None:
@@ -124,3 +132,22 @@ def test_every_reason_a_refusal_is_counted_under_is_listed():
     assert {"malformed_json", "non_finite", "model_not_ready"} <= raised  # the scan finds them
     parsed = {reason for _, _, reason in workers.STATUSES.values()} | {workers.refusal(errors.InvalidHeader("X"))[2]}
     assert raised | parsed | {app.HTTP_REASONS[413]} == set(REFUSAL_REASONS)
+
+
+def test_each_status_of_each_prediction_endpoint_is_exported_at_zero_before_any_request(bundle_dir):
+    """The error-ratio alerts and the canary analysis read these: a series born at a new server's
+    first 500 would hide it from increase(), as the refusals' would (test_monitoring runs this
+    against a real Prometheus)."""
+    client = create_app(ServingConfig(model_dir=bundle_dir)).test_client()
+    text = client.get("/metrics").get_data(as_text=True)
+    for endpoint in PREDICTION_ENDPOINTS:
+        for status in PREDICTION_STATUSES:
+            assert (f'slipway_http_request_duration_seconds_count{{endpoint="{endpoint}",method="POST",'
+                    f'status="{status}"}} 0.0') in text
+
+
+def test_the_prediction_statuses_are_those_the_endpoints_are_documented_to_answer(bundle_dir):
+    document = create_app(ServingConfig(model_dir=bundle_dir)).test_client().get("/openapi.json").json
+    documented = {int(status) for path in ("/predict", "/v2/models/{name}/infer")
+                  for status in document["paths"][path]["post"]["responses"]}
+    assert documented == set(PREDICTION_STATUSES)

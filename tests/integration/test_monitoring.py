@@ -36,13 +36,11 @@ def address(url: str) -> str:
     return url.removeprefix("http://")
 
 
-def warm_up(prom: str, *urls: str) -> None:
-    """One request each, then two scrapes: every series exists before the measured traffic, so
-    increase() over the window sees all of it (a counter's first sample is not an increase)."""
-    assert wait_until(lambda: len(query(prom, "up == 1")) == len(urls), seconds=30)
-    for url in urls:
-        post(url, "/predict", {"instances": churn_instances(1, seed=999)})
-    time.sleep(2.5)
+def scraped_twice(prom: str, *urls: str) -> None:
+    """Each server scraped twice before the measured traffic, with no request sent: every series the
+    rules and the analysis read is there from a server's start (test_a_new_servers_first_errors_...),
+    so increase() over the window sees all the traffic, as it must after a rollout."""
+    assert wait_until(lambda: len(query(prom, "count_over_time(up[1m]) >= 2 and up == 1")) == len(urls), seconds=30)
 
 
 def send(url: str, instances_per_request: int, requests: int, drift: float = 0.0, seed: int = 0) -> None:
@@ -100,7 +98,7 @@ def test_a_window_that_mixes_two_canary_models_is_inconclusive(bundle_dir, other
             gunicorn(bundle_dir, tmp_path / "old-canary", SLIPWAY_TRACK="canary") as (old, _), \
             gunicorn(other_bundle, tmp_path / "new-canary", SLIPWAY_TRACK="canary") as (new, _), \
             prometheus(tmp_path, {"stable": address(stable), "canary": [address(old), address(new)]}) as prom:
-        warm_up(prom, stable, old, new)
+        scraped_twice(prom, stable, old, new)
         for url in (stable, old, new):
             send(url, 1, 60, seed=0)
         settle()
@@ -140,6 +138,30 @@ def probe(url: str, requests: int) -> None:
             assert response.status == 200
 
 
+def test_a_new_servers_first_errors_and_refusals_are_counted_by_increase(bundle_dir, tmp_path):
+    """No warm-up, as after a rollout: Prometheus scrapes two new servers before any request, then
+    the first prediction requests each ever answers are 503s (its bundle does not load) or 400s
+    (empty batches). increase(), which the alerts and the canary analysis use, counts every one:
+    the series were there at 0 from the start, not born at the first answer."""
+    broken = tmp_path / "broken"
+    shutil.copytree(bundle_dir, broken)
+    (broken / "model.skops").write_bytes(b"broken")
+    answered = f'{canary.REQUESTS}{{{canary.PREDICTIONS}, status=~"400|503"}}'
+    with gunicorn(bundle_dir, tmp_path / "stable") as (stable, _), \
+            gunicorn(broken, tmp_path / "canary", wait_ready=False, SLIPWAY_TRACK="canary") as (canary_url, _), \
+            prometheus(tmp_path, {"stable": address(stable), "canary": address(canary_url)}) as prom:
+        # Two scrapes of each series before any request: 2 endpoints x 2 statuses x 2 servers.
+        assert wait_until(lambda: len(query(prom, f"count_over_time({answered}[1m]) >= 2 and {answered} == 0")) == 8)
+        for _ in range(10):
+            assert post(stable, "/predict", {"instances": []})[0] == 400
+            assert post(canary_url, "/predict", {"instances": churn_instances(1)})[0] == 503
+        settle()
+        counted = {(s["metric"]["track"], s["metric"]["status"]): float(s["value"][1]) for s in query(
+            prom, f"sum by (track, status) (increase({answered}[1m]))")}
+    assert counted[("stable", "400")] >= 10 and counted[("canary", "503")] >= 10, counted
+    assert counted[("stable", "503")] == 0 and counted[("canary", "400")] == 0, counted
+
+
 @pytest.mark.parametrize("scenario", ["healthy", "errors", "refusals", "slow", "scores", "no-traffic",
                                       "probes-only"])
 def test_canary_analysis(scenario, bundle_dir, other_bundle, narrower_bundle, tmp_path, repo_params):
@@ -152,7 +174,7 @@ def test_canary_analysis(scenario, bundle_dir, other_bundle, narrower_bundle, tm
             gunicorn(canary_dir, tmp_path / "canary", wait_ready=scenario != "errors",
                      SLIPWAY_TRACK="canary") as (canary_url, _), \
             prometheus(tmp_path, {"stable": address(stable), "canary": address(canary_url)}) as prom:
-        warm_up(prom, stable, canary_url)
+        scraped_twice(prom, stable, canary_url)
         if scenario == "probes-only":  # a canary nobody calls yet, probed well past min_requests
             send(stable, 1, 60, seed=0)
             probe(canary_url, 120)
@@ -192,7 +214,7 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
     with gunicorn(bundle_dir, tmp_path / "stable", SLIPWAY_PREDICTION_LOG=str(log),
                   SLIPWAY_PREDICTION_LOG_RATE="1.0") as (stable, _), \
             prometheus(tmp_path, {"stable": address(stable)}, alerts_without_delay=True) as prom:
-        warm_up(prom, stable)
+        scraped_twice(prom, stable)
         send(stable, 20, 40, drift=drift, seed=100)
         settle()
         psi = wait_until(lambda: query(prom, "slipway:feature_psi:1h"), seconds=30)
@@ -214,7 +236,7 @@ def test_drift_recording_rule_and_alert_follow_a_shifted_month(drift, bundle_dir
                              "--out-dir", str(tmp_path / "reports")], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == (1 if drift else 0), result.stdout + result.stderr
     report = json.loads((tmp_path / "reports/drift.json").read_text())
-    assert report["rows"]["served"] == 40 * 20 + 1
+    assert report["rows"]["served"] == 40 * 20
     assert (report["verdict"], bool(report["drifted"])) == (("fail", True) if drift else ("pass", False))
     assert (tmp_path / "reports/drift.html").stat().st_size > 10000
 

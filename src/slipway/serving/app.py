@@ -7,7 +7,6 @@ import re
 import time
 
 from flask import Flask, g, jsonify, request
-from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException
 
 from slipway.serving import model as model_loader
@@ -16,7 +15,7 @@ from slipway.serving.api import api
 from slipway.serving.codec import OrjsonProvider
 from slipway.serving.config import ServingConfig
 from slipway.serving.logs import APP_LOGGER, access_log, configure_logging
-from slipway.serving.metrics import ModelMetrics, install_http_metrics
+from slipway.serving.metrics import ModelMetrics, RecordingRegistry, install_http_metrics
 from slipway.serving.pages import pages
 from slipway.serving.schemas import RequestError
 from slipway.serving.state import PredictionLog, ServingState, trained_timestamp
@@ -96,7 +95,7 @@ def create_app(config: ServingConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json = OrjsonProvider(app)
     # In multiprocess mode this registry only holds the metric objects; /metrics reads the files.
-    registry = CollectorRegistry()
+    registry = RecordingRegistry()
     metrics = ModelMetrics(registry)
     metrics.input_policy.labels(config.unknown_features, config.unseen_categories).set(1)
     if config.unknown_features == "ignore":

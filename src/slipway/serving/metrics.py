@@ -113,13 +113,44 @@ def archive_exited_worker(directory: Path, pid: int) -> None:
             exited.unlink()
 
 
-def install_http_metrics(app, registry: CollectorRegistry):
-    """Request count and latency histograms by endpoint and status (``/metrics`` is ours)."""
+# What the alerts and the canary analysis read the request histogram of, and every status these
+# endpoints answer: a success, the refusals (RequestError's and werkzeug's 413) and the errors.
+PREDICTION_ENDPOINTS = ("api.predict", "api.v2_infer")
+PREDICTION_STATUSES = (200, 400, 404, 413, 415, 422, 500, 503)
+REQUEST_HISTOGRAM = "slipway_http_request_duration_seconds"
+
+
+class RecordingRegistry(CollectorRegistry):
+    """A registry that keeps, by metric name, the collectors registered in it: prometheus-flask-exporter
+    keeps no handle to the request histogram it registers, and its series must be made before the first
+    request (:func:`install_http_metrics`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.collectors: dict[str, object] = {}
+
+    def register(self, collector) -> None:
+        super().register(collector)
+        if hasattr(collector, "describe"):  # prometheus_client's metrics; collectors such as ours need not have it
+            self.collectors.update((family.name, collector) for family in collector.describe())
+
+
+def install_http_metrics(app, registry: RecordingRegistry):
+    """Request count and latency histograms by endpoint and status (``/metrics`` is ours). Each
+    prediction endpoint's series of each status it answers is made at 0 when the app is: a series
+    born at a new server's first 500 (every rollout's) would hide that 500, and the ones in the same
+    scrape, from the error-ratio alerts and the canary analysis, as increase() and rate() see only
+    what changed after a series' first sample."""
     from prometheus_flask_exporter import PrometheusMetrics
 
-    return PrometheusMetrics(app, path=None, registry=registry, group_by="endpoint",
-                             defaults_prefix="slipway", buckets=LATENCY_BUCKETS,
-                             excluded_paths=["^/metrics$"])
+    exporter = PrometheusMetrics(app, path=None, registry=registry, group_by="endpoint",
+                                 defaults_prefix="slipway", buckets=LATENCY_BUCKETS,
+                                 excluded_paths=["^/metrics$"])
+    histogram = registry.collectors[REQUEST_HISTOGRAM]
+    for endpoint in PREDICTION_ENDPOINTS:
+        for status in PREDICTION_STATUSES:
+            histogram.labels(method="POST", endpoint=endpoint, status=status)
+    return exporter
 
 
 class CountArray:
