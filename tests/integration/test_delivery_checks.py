@@ -129,6 +129,16 @@ def test_a_rollout_drains_each_server_pod_before_it_stops():
         assert pause >= 5 and pod["terminationGracePeriodSeconds"] >= pause + graceful + 5, overlay
 
 
+def admitted_kinds() -> set[tuple[str, str]]:
+    """(API group, kind) of what Argo CD's project lets its Applications create in the namespace."""
+    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
+    return {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
+
+
+def kinds(docs: list[dict]) -> set[tuple[str, str]]:
+    return {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in docs}
+
+
 def test_the_alert_relay_component_joins_production_with_its_image_and_namespace():
     """Opt-in: production does not run it until listed; listed, it runs production's image."""
     os.chdir(REPO)
@@ -156,10 +166,8 @@ def test_the_alert_relay_component_joins_production_with_its_image_and_namespace
     assert tokens == set(files) and set(files.values()) == {"github-token", "webhook-token"}
     assert not list(REPO.glob("kustomize/overlays/.*"))  # the rendering copy is gone
     # Argo CD's project admits every kind the overlays render, the component's included.
-    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
-    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
     rendered = with_relay + manifests.render("kustomize/overlays/canary") + manifests.render("k8s/monitoring")
-    assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in rendered} <= admitted
+    assert kinds(rendered) <= admitted_kinds()
 
 
 def test_the_buffering_proxy_component_puts_nginx_in_front_of_every_server_pod():
@@ -169,10 +177,8 @@ def test_the_buffering_proxy_component_puts_nginx_in_front_of_every_server_pod()
     component = "kustomize/components/buffering-proxy"
     rendered = [manifests.render_with_component(f"kustomize/overlays/{overlay}", component)
                 for overlay in ("canary", "production")]
-    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
-    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
     for docs in rendered:
-        assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in docs} <= admitted
+        assert kinds(docs) <= admitted_kinds()
         deployment = next(d for d in docs if d["kind"] == "Deployment")
         pod = deployment["spec"]["template"]["spec"]
         server, proxy = pod["containers"]
@@ -194,9 +200,7 @@ def test_the_autoscaling_component_leaves_the_stable_replica_count_to_its_autosc
     """A count in the manifest would be set back by Argo CD at every sync, undoing the autoscaler."""
     os.chdir(REPO)
     docs = manifests.render_with_component("kustomize/overlays/production", "kustomize/components/autoscaling")
-    project = yaml.safe_load((REPO / "k8s/argocd/project.yaml").read_text())
-    admitted = {(k["group"], k["kind"]) for k in project["spec"]["namespaceResourceWhitelist"]}
-    assert {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in docs} <= admitted
+    assert kinds(docs) <= admitted_kinds()
     by_kind = {d["kind"]: d for d in docs}
     deployment, autoscaler = by_kind["Deployment"], by_kind["HorizontalPodAutoscaler"]
     assert "replicas" not in deployment["spec"]
