@@ -344,6 +344,7 @@ def test_unseen_categories_can_be_treated_as_missing(config):
     from dataclasses import replace
 
     client = create_app(replace(config, unseen_categories="missing")).test_client()
+    assert 'slipway_unseen_categories_total{feature="contract"} 0.0' in client.get("/metrics").get_data(as_text=True)
     assert client.post("/predict", json=body_with(contract="lifetime")).status_code == 200
     assert metric(client, "slipway_unseen_categories_total", feature="contract") == 1
 

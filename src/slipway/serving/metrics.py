@@ -285,6 +285,8 @@ class ModelMetrics:
         for feature, entry in model.metadata.get("reference", {}).items():
             for label, fraction in zip(bin_labels(entry), entry["fractions"], strict=True):
                 self.reference.labels(feature, label).set(fraction)
+        for feature in model.spec.categorical:  # at 0 from the start, as the refusal reasons
+            self.unseen.labels(feature)
 
     def model_failed(self) -> None:
         self.model_ready.set(0)
