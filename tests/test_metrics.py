@@ -1,5 +1,6 @@
 import ast
 import multiprocessing
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -151,3 +152,20 @@ def test_the_prediction_statuses_are_those_the_endpoints_are_documented_to_answe
     documented = {int(status) for path in ("/predict", "/v2/models/{name}/infer")
                   for status in document["paths"][path]["post"]["responses"]}
     assert documented == set(PREDICTION_STATUSES)
+
+
+def test_the_prediction_endpoints_are_those_the_rules_and_the_canary_analysis_select(bundle_dir):
+    """The series made at 0 are the ones the selectors read: each selector matches these endpoints
+    and no other endpoint of the app."""
+    import yaml
+
+    from slipway.monitoring import canary
+
+    rules = yaml.safe_load((Path(__file__).resolve().parents[1] / "k8s/monitoring/rules.yaml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]] + [canary.PREDICTIONS]
+    selectors = {m for e in expressions for m in re.findall(r'endpoint=~"((?:[^"\\]|\\.)*)"', e)}
+    assert selectors, "no endpoint selector found"
+    endpoints = {rule.endpoint for rule in create_app(ServingConfig(model_dir=bundle_dir)).url_map.iter_rules()}
+    for selector in selectors:
+        pattern = selector.encode().decode("unicode_escape")  # PromQL's string escapes: \\. is \.
+        assert {e for e in endpoints if re.fullmatch(pattern, e)} == set(PREDICTION_ENDPOINTS), selector
