@@ -6,10 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 from gunicorn.http import errors
 from prometheus_client import CollectorRegistry, generate_latest
 
 from slipway.featureset import FeatureSpec
+from slipway.monitoring import canary
 from slipway.serving import app, workers
 from slipway.serving.answers import REFUSAL_REASONS
 from slipway.serving.app import create_app
@@ -135,37 +137,37 @@ def test_every_reason_a_refusal_is_counted_under_is_listed():
     assert raised | parsed | {app.HTTP_REASONS[413]} == set(REFUSAL_REASONS)
 
 
-def test_each_status_of_each_prediction_endpoint_is_exported_at_zero_before_any_request(bundle_dir):
+@pytest.fixture(scope="module")
+def served(bundle_dir):
+    return create_app(ServingConfig(model_dir=bundle_dir))
+
+
+def test_each_status_of_each_prediction_endpoint_is_exported_at_zero_before_any_request(served):
     """The error-ratio alerts and the canary analysis read these: a series born at a new server's
     first 500 would hide it from increase(), as the refusals' would (test_monitoring runs this
     against a real Prometheus)."""
-    client = create_app(ServingConfig(model_dir=bundle_dir)).test_client()
-    text = client.get("/metrics").get_data(as_text=True)
+    text = served.test_client().get("/metrics").get_data(as_text=True)
     for endpoint in PREDICTION_ENDPOINTS:
         for status in PREDICTION_STATUSES:
             assert (f'slipway_http_request_duration_seconds_count{{endpoint="{endpoint}",method="POST",'
                     f'status="{status}"}} 0.0') in text
 
 
-def test_the_prediction_statuses_are_those_the_endpoints_are_documented_to_answer(bundle_dir):
-    document = create_app(ServingConfig(model_dir=bundle_dir)).test_client().get("/openapi.json").json
+def test_the_prediction_statuses_are_those_the_endpoints_are_documented_to_answer(served):
+    document = served.test_client().get("/openapi.json").json
     documented = {int(status) for path in ("/predict", "/v2/models/{name}/infer")
                   for status in document["paths"][path]["post"]["responses"]}
     assert documented == set(PREDICTION_STATUSES)
 
 
-def test_the_prediction_endpoints_are_those_the_rules_and_the_canary_analysis_select(bundle_dir):
+def test_the_prediction_endpoints_are_those_the_rules_and_the_canary_analysis_select(served):
     """The series made at 0 are the ones the selectors read: each selector matches these endpoints
     and no other endpoint of the app."""
-    import yaml
-
-    from slipway.monitoring import canary
-
     rules = yaml.safe_load((Path(__file__).resolve().parents[1] / "k8s/monitoring/rules.yaml").read_text())
     expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]] + [canary.PREDICTIONS]
     selectors = {m for e in expressions for m in re.findall(r'endpoint=~"((?:[^"\\]|\\.)*)"', e)}
     assert selectors, "no endpoint selector found"
-    endpoints = {rule.endpoint for rule in create_app(ServingConfig(model_dir=bundle_dir)).url_map.iter_rules()}
+    endpoints = {rule.endpoint for rule in served.url_map.iter_rules()}
     for selector in selectors:
         pattern = selector.encode().decode("unicode_escape")  # PromQL's string escapes: \\. is \.
         assert {e for e in endpoints if re.fullmatch(pattern, e)} == set(PREDICTION_ENDPOINTS), selector
