@@ -244,6 +244,23 @@ def test_a_label_with_a_time_joins_its_ids_prediction_logged_nearest_it():
     assert performance.analyse(logged, labels(a=1, c=0), META, {"roc_auc": 0.9}, PARAMS)["max_gap_hours"] is None
 
 
+def test_no_prediction_joins_two_outcomes():
+    """a's outcomes at 0 h and 10 h are both nearest the prediction at 6 h: the 10 h one keeps it (4 h off,
+    not 6) and the other takes the one at -7 h, the next nearest; b's two outcomes as near one prediction:
+    the earlier keeps it, the later has no other within 24 h and is left out."""
+    h = 3600.0
+    logged = predictions(("customer_id", "a", -7 * h, "m2", [0.9, 0.1]), ("customer_id", "a", 6 * h, "m2", [0.2, 0.8]),
+                         ("customer_id", "b", 5 * h, "m2", [0.4, 0.6]))
+    outcomes = pd.DataFrame({"id": ["a", "a", "b", "b"], "label": [0, 1, 1, 0], "time": [0, 10 * h, 3 * h, 7 * h]})
+    truth, proba, counts = performance.join(logged, outcomes, META, 24)
+    assert truth.tolist() == [0, 1, 1] and proba.tolist() == [[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]]  # by time
+    assert counts["joined"] == 3 and counts["labels"] == 4
+    truth, proba, counts = performance.join(logged, outcomes, META, 6.5)  # a's 0 h outcome: -7 h is too far
+    assert truth.tolist() == [1, 1] and counts["joined"] == 2
+    none = performance.join(logged, outcomes.assign(time=100 * h), META, 24)
+    assert none[0].tolist() == [] and none[1].shape == (0, 2) and none[2]["joined"] == 0
+
+
 def test_labels_with_a_time_may_give_an_id_one_outcome_per_event(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("customer_id,churned,event_timestamp\n7,0,2025-09-01T00:00:00Z\n7,1,2025-10-01T00:00:00+02:00\n"

@@ -13,8 +13,9 @@ test set would not have been released.
 
 Which prediction: when the labels carry the time column (``data.timestamp_column``), each outcome is
 of the event at that time, as a training row's is, and an id may have one per event; it joins the
-prediction logged for its id nearest that time, at most ``performance.max_gap_hours`` away. Labels
-without it hold one outcome per id, joined to the id's latest logged prediction.
+prediction logged for its id nearest that time, at most ``performance.max_gap_hours`` away, and no
+prediction joins two outcomes. Labels without it hold one outcome per id, joined to the id's latest
+logged prediction.
 
 Only the model in ``models/`` is scored: the log does not name the classes of other models' outputs.
 Rows those logged are counted in the report.
@@ -144,6 +145,33 @@ def class_index(label: Any, classes: list) -> int | None:
     return None
 
 
+def nearest_predictions(labels: pd.DataFrame, predicted: pd.DataFrame, max_gap: float) -> pd.DataFrame:
+    """Each outcome (``labels`` with their time) beside its id's prediction logged nearest that time, at
+    most ``max_gap`` seconds away, and no prediction beside two outcomes: of outcomes that would share
+    one (two events of a customer close in time, one of them not logged), the nearer keeps it (the earlier
+    of two as near) and the other takes its next nearest, if one is near enough. Outcomes without one
+    are left out."""
+    pending = labels.sort_values(["time", "id"], kind="stable").assign(outcome=lambda f: np.arange(len(f)))
+    unclaimed = predicted.sort_values("ts", kind="stable").assign(prediction=lambda f: np.arange(len(f)))
+    joined = []
+    while len(pending) and len(unclaimed):
+        # An as-of join, not a merge on the id: a customer scored daily with monthly outcomes would
+        # pair each outcome with every prediction (12 x 365 rows an id) before keeping one.
+        pairs = pd.merge_asof(pending, unclaimed, left_on="time", right_on="ts", by="id", direction="nearest",
+                              tolerance=max_gap)
+        pairs = pairs[pairs["ts"].notna()]
+        if not len(pairs):
+            break
+        pairs = (pairs.assign(gap=(pairs["time"] - pairs["ts"]).abs()).sort_values(["gap", "time"], kind="stable")
+                 .drop_duplicates("prediction"))
+        joined.append(pairs)
+        pending = pending[~pending["outcome"].isin(pairs["outcome"])]
+        unclaimed = unclaimed[~unclaimed["prediction"].isin(pairs["prediction"])]
+    if not joined:
+        return pd.DataFrame(columns=list(dict.fromkeys([*labels.columns, *predicted.columns])))
+    return pd.concat(joined).sort_values("outcome").drop(columns=["outcome", "prediction", "gap"])
+
+
 def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
          max_gap_hours: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """The labels and the probabilities of the model's logged prediction for each (:func:`read_predictions`'
@@ -157,12 +185,7 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
     counts["other_versions"] = {str(v): int(n) for v, n in others.groupby("model_version").size().items()}
     ours = labelled[labelled["model_version"] == version]
     if "time" in labels.columns:
-        # An as-of join, not a merge on the id: a customer scored daily with monthly outcomes would
-        # pair each outcome with every prediction (12 x 365 rows an id) before keeping one.
-        predicted = ours.assign(ts=ours["ts"].astype(float)).sort_values("ts", kind="stable")
-        ours = pd.merge_asof(labels.sort_values(["time", "id"], kind="stable"), predicted, left_on="time",
-                             right_on="ts", by="id", direction="nearest", tolerance=max_gap_hours * 3600)
-        ours = ours[ours["ts"].notna()]
+        ours = nearest_predictions(labels, ours.assign(ts=ours["ts"].astype(float)), max_gap_hours * 3600)
     else:
         ours = ours.merge(labels, on="id").sort_values("ts", kind="stable").drop_duplicates("id", keep="last")
     counts["joined"] = len(ours)
