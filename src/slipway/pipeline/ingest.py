@@ -7,7 +7,7 @@ import datetime
 import json
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -136,27 +136,7 @@ def _as_json(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def nested_columns(frame: pd.DataFrame, dropped: list[str]) -> pd.DataFrame:
-    """Columns of lists or records (Parquet's nested types, as read back) are refused, but for those
-    ``data.drop_columns`` lists, which are kept as JSON text: no feature reads such a value as it is,
-    and every later step (trimming, splitting, validating) would fail on it, or read ``"['a' 'b']"``
-    as a category. Only a column that is not all one scalar type is looked at row by row."""
-    found = {}
-    for name in text_columns(frame):
-        values = frame[name]
-        if pd.api.types.infer_dtype(values, skipna=True).startswith("mixed") and values.map(_nested).any():
-            found[name] = values
-    refused = [name for name in found if name not in dropped]
-    if refused:
-        raise DataError(f"columns {refused} hold lists or records (Parquet's nested types), which no feature "
-                        "reads as they are: list them in data.drop_columns, or flatten them into columns of "
-                        "numbers or categories where the batches are read (slipway/model/loading.py)")
-    for name, values in found.items():
-        frame[name] = values.map(lambda v: json.dumps(_as_json(v), default=str) if _nested(v) else v)
-    return frame
-
-
-def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
+def plain_types(frame: pd.DataFrame, dropped: Collection[str] = ()) -> pd.DataFrame:
     """Values in the types every later step reads:
 
     - decimals (a warehouse's NUMERIC, exported to Parquet) as floats, not Python objects that
@@ -169,11 +149,17 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
       b'north' where a request says north;
     - a column mixing Python types (batches that disagree) as text, so it can be stored and
       ``validate`` reports the offending values instead of a writer crashing;
+    - columns of lists or records (Parquet's nested types, as read back) are refused, but for those
+      ``dropped`` (``data.drop_columns``) lists, which are kept as JSON text: no feature reads such a
+      value as it is, and every later step (trimming, splitting, validating) would fail on it, or read
+      ``"['a' 'b']"`` as a category. Only a column that is not all one scalar type is looked at row by
+      row;
     - pandas' nullable types (``Int64``, ``boolean``, ``string``, as Parquet written from them
       reads back) as the NumPy ones a CSV gives: integers, or floats where a value is missing;
       booleans, or objects beside missing values; text as objects. deepchecks cannot fill the
       missing values of a nullable boolean, and a gate check that cannot run fails the gate.
     """
+    nested = {}
     for name in frame.columns:
         values = plain_nullable(original := frame[name])
         if values is not original:
@@ -192,8 +178,17 @@ def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
                 frame[name] = values.map(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v)
             except UnicodeDecodeError as exc:
                 raise DataError(f"column {name!r} holds bytes that are not UTF-8 text ({exc})") from None
+        elif kind.startswith("mixed") and values.map(_nested).any():
+            nested[name] = values
         elif kind.startswith("mixed"):
             frame[name] = values.where(values.isna(), values.astype(str))
+    refused = [name for name in nested if name not in dropped]
+    if refused:
+        raise DataError(f"columns {refused} hold lists or records (Parquet's nested types), which no feature "
+                        "reads as they are: list them in data.drop_columns, or flatten them into columns of "
+                        "numbers or categories where the batches are read (slipway/model/loading.py)")
+    for name, values in nested.items():
+        frame[name] = values.map(lambda v: json.dumps(_as_json(v), default=str) if _nested(v) else v)
     return frame
 
 
@@ -481,8 +476,8 @@ def main(params: dict[str, Any]) -> None:
     batches = read_batches(source, fmt=lookup(params, "data.format", str, "auto", choices=("auto", "csv", "parquet")),
                            pattern=lookup(params, "data.pattern", (str, type(None)), None), separator=separator,
                            decimal=decimal, encoding=encoding, na_values=na_values)
-    frame = nested_columns(combine(batches), lookup(params, "data.drop_columns", list, []))
-    frame = missing_as_missing(trimmed_text(plain_types(frame)), na_values)
+    frame = plain_types(combine(batches), lookup(params, "data.drop_columns", list, []))
+    frame = missing_as_missing(trimmed_text(frame), na_values)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     kept = {lookup(params, "data.target", str), lookup(params, "data.id_column", (str, type(None)), None), timestamp,
             *(column_list(params, "data.categorical_features") or [])}
