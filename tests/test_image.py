@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from slipway.errors import SlipwayError
+from slipway.release.image import registry_digest
 from slipway.release.overlay import image_tag
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -24,6 +26,14 @@ case "$1" in
       old-daemon) echo "manifest for $3 not found" >&2; exit 1 ;;
       no-helper) echo 'err: exec: "docker-credential-ecr-login": executable file not found in $PATH' >&2; exit 1 ;;
       *) echo "unauthorized: authentication required" >&2; exit 1 ;;
+    esac ;;
+  buildx)
+    # buildx imagetools inspect --format '{{json .Manifest}}' REFERENCE
+    case "$REGISTRY" in
+      holds) echo '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","digest":"'"$DIGEST"'"}' ;;
+      lacks) echo "ERROR: $6: not found" >&2; exit 1 ;;
+      no-buildx) echo "docker: 'buildx' is not a docker command." >&2; exit 1 ;;
+      *) echo '{"schemaVersion":2}' ;;
     esac ;;
   build) [ "$BUILD" = fails ] && { echo "step 3/9 failed" >&2; exit 1; }; exit 0 ;;
   push) exit 0 ;;
@@ -128,3 +138,37 @@ def test_no_docker_is_one_line_naming_it(checkout):
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: docker not found: building the server image needs the docker CLI "
                                      "and an engine")
+
+
+DIGEST = "sha256:" + "4e" * 32
+
+
+def test_the_digest_a_release_pins_is_the_registrys(checkout, monkeypatch):
+    _, env, calls = checkout
+    for key in ("PATH", "DOCKER_CALLS"):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.setenv("REGISTRY", "holds")
+    monkeypatch.setenv("DIGEST", DIGEST)
+    assert registry_digest("ghcr.io/org/slipway:v1-0a1b2c3d") == DIGEST
+    assert calls.read_text().splitlines() == [
+        "buildx imagetools inspect --format {{json .Manifest}} ghcr.io/org/slipway:v1-0a1b2c3d"]
+
+
+@pytest.mark.parametrize(("registry", "digest", "message"), [
+    ("lacks", DIGEST, "cannot read ghcr.io/org/slipway:v1's digest from the registry, which the release pins it by: "
+                      "docker buildx imagetools inspect exited 1: ERROR: ghcr.io/org/slipway:v1: not found (push it "
+                      "first, `make image-push`; docker needs its buildx plugin and the registry's login)"),
+    ("no-buildx", DIGEST, "docker buildx imagetools inspect exited 1: docker: 'buildx' is not a docker command."),
+    ("holds", "sha256:abc", "docker buildx imagetools inspect named no sha256 digest for ghcr.io/org/slipway:v1: "
+                            '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","digest":'
+                            '"sha256:abc"}'),
+    ("answers-without-one", DIGEST, "named no sha256 digest for ghcr.io/org/slipway:v1: {\"schemaVersion\":2}"),
+], ids=["absent", "no-buildx", "not-a-digest", "no-digest"])
+def test_a_digest_that_cannot_be_had_is_named(checkout, monkeypatch, registry, digest, message):
+    _, env, _ = checkout
+    for key, value in (("PATH", env["PATH"]), ("DOCKER_CALLS", env["DOCKER_CALLS"]), ("REGISTRY", registry),
+                       ("DIGEST", digest)):
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SlipwayError) as failed:
+        registry_digest("ghcr.io/org/slipway:v1")
+    assert message in str(failed.value)

@@ -1,5 +1,6 @@
 """Overlay edits and the git operations, on scratch repositories (git is real, the remote bare)."""
 
+import hashlib
 import json
 import re
 import shutil
@@ -65,9 +66,16 @@ def write_bundle(root: Path, version: str, verdict: str = "pass") -> None:
         "verdict": verdict, "models": {"challenger": version}, "metrics": {"roc_auc": 0.81, "accuracy": 0.9}}))
 
 
-def release(work: Path, version: str, verdict: str = "pass") -> str:
-    write_bundle(work, version, verdict)
-    return gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+def registry_digest(reference: str) -> str:
+    """A registry's digest for ``reference``, one per tag, as it would be for an image pushed once."""
+    return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+
+
+def release(work: Path, version: str, verdict: str = "pass", digest_of=registry_digest, write: bool = True) -> str:
+    """Release ``version``'s bundle (written unless ``write`` is false: the test wrote its own)."""
+    if write:
+        write_bundle(work, version, verdict)
+    return gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports", digest_of)
 
 
 def release_and_promote(work: Path, *versions: str) -> None:
@@ -109,6 +117,11 @@ def test_set_image_keeps_comments_and_is_idempotent(tmp_path):
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
     assert changed == ["    newName: registry/slipway", "    newTag: abc123"]
     assert set_image(path, Image("registry/slipway", "abc123")) is False
+    pinned = Image("registry/slipway", "abc123", "sha256:" + "0f" * 32)
+    assert set_image(path, pinned) is True and read_image(path) == pinned
+    assert f"    digest: {pinned.digest}" in path.read_text().splitlines()  # on its key's line: kustomize reads it
+    assert str(pinned) == f"registry/slipway:abc123@sha256:{'0f' * 32}" and pinned.same_build(read_image(path))
+    assert set_image(path, Image("registry/slipway", "abc123")) is True and "digest" not in path.read_text()
 
 
 @pytest.mark.parametrize("repository", ["ghcr.io/your-org/slipway", "slipway", "localhost:5000/team/slipway",
@@ -157,6 +170,9 @@ def test_a_broken_overlay_is_named_and_left_as_it_was(tmp_path, text, message):
     ("registry/slipway", "t" * 129, "newTag 'ttt"),
     ("registry/slipway:v1", "abc", "newName must be an image repository without a tag"),
     ("[registry]", "abc", "newName must be text, got ['registry']"),
+    ("registry/slipway", "abc\n    digest: sha256:ABC", "digest 'sha256:ABC' is not an image digest (sha256: and 64 "
+                                                       "lowercase hex digits)"),
+    ("registry/slipway", "abc\n    digest: 12", "digest '12' is not an image digest"),
 ])
 def test_an_overlay_image_that_is_no_image_reference_is_refused_and_can_be_replaced(tmp_path, name, tag, message):
     """What promote would otherwise copy into production, and rollback go back to: an image nobody
@@ -179,10 +195,12 @@ def test_release_commits_and_pushes_once(repos):
     assert "Data: data/raw f00.dir" in log and "roc_auc=0.8100" in log
     assert log.rstrip().endswith("Trained from: abc")
     tag = image_tag("v1", work)
-    assert git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml").count(f"newTag: {tag}") == 1
-    assert f"Image: registry/slipway:{tag}" in log
+    digest = registry_digest(f"registry/slipway:{tag}")  # pinned: what the registry holds the tag as
+    overlay = git(remote, "show", "main:kustomize/overlays/canary/kustomization.yaml")
+    assert overlay.count(f"newTag: {tag}") == 1 and overlay.count(f"digest: {digest}") == 1
+    assert f"Image: registry/slipway:{tag}@{digest}" in log
     assert git(work, "status", "--porcelain", "kustomize") == ""
-    assert release(work, "v1") == f"release: canary already runs registry/slipway:{tag}; nothing to do"
+    assert release(work, "v1") == f"release: canary already runs registry/slipway:{tag}@{digest}; nothing to do"
     assert git(remote, "rev-list", "--count", "main") == "2"
 
 
@@ -198,12 +216,48 @@ def test_a_misspelt_remote_or_branch_is_refused_before_anything_is_written(repos
     write_bundle(work, "v3")
     head = git(work, "rev-parse", "HEAD")
     misspelt = gitops.Repo(work, **setting)
-    for action in (lambda: gitops.release(misspelt, "registry/slipway", work / "models", work / "reports"),
+    for action in (lambda: gitops.release(misspelt, "registry/slipway", work / "models", work / "reports",
+                                          registry_digest),
                    lambda: gitops.promote(misspelt, None, "test"), lambda: gitops.rollback(misspelt)):
         with pytest.raises(gitops.ReleaseRefused, match=f"^{message}.*nothing was changed$"):
             action()
     assert git(work, "rev-parse", "HEAD") == head and git(work, "status", "--porcelain", "kustomize") == ""
     assert git(remote, "branch", "--list").split() == ["*", "main"]
+
+
+def test_a_tag_pushed_again_over_a_released_build_is_refused(repos):
+    """The canary runs v40 pinned by digest; the registry now holds v40's tag as another image (pushed
+    again by hand): releasing it would run what no gate saw, so nothing is written."""
+    remote, work = repos
+    release(work, "v40")
+    head = git(remote, "rev-parse", "main")
+    pinned = read_image(kustomization("canary", work))
+    with pytest.raises(gitops.ReleaseRefused, match=(
+            rf"release refused: the registry holds registry/slipway:{pinned.tag} as sha256:0{{64}}, but the canary "
+            rf"runs it as {pinned.digest}: the tag was pushed again over the released build")):
+        release(work, "v40", digest_of=lambda reference: "sha256:" + "0" * 64)
+    assert git(remote, "rev-parse", "main") == head and read_image(kustomization("canary", work)) == pinned
+
+
+def test_an_image_released_before_pinning_is_pinned_and_stays_one_image(repos):
+    """An overlay written before releases pinned digests: the next release of the same build pins it;
+    status, promote and rollback take the pinned and the unpinned entry for the same image."""
+    remote, work = repos
+    repo = gitops.Repo(work)
+    release_and_promote(work, "v50")
+    for track in ("canary", "production"):  # as an older release left them
+        path = kustomization(track, work)
+        set_image(path, Image("registry/slipway", image_tag("v50", work)))
+    git(work, "commit", "-qam", "unpinned")
+    git(work, "push", "-q", "origin", "main")
+    assert release(work, "v50").startswith("release: canary -> model v50")
+    assert read_image(kustomization("canary", work)).digest == registry_digest(
+        f"registry/slipway:{image_tag('v50', work)}")
+    with pytest.raises(gitops.ReleaseRefused, match="canary is not ahead of production"):
+        gitops.promote(repo, None, "pinning alone")
+    assert gitops.status(repo)["canary"]["since_commit"] != git(work, "rev-parse", "HEAD")  # since v50, not the pin
+    release_and_promote(work, "v51")
+    assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {image_tag('v50', work)} (")
 
 
 def test_the_same_model_in_a_changed_server_is_a_new_image(repos):
@@ -285,8 +339,8 @@ def test_release_refuses_a_checkout_behind_a_production_change(repos, tmp_path):
     release(other, "v20")
     gitops.promote(gitops.Repo(other), None, "test")
     head = git(work, "rev-parse", "HEAD")
-    with pytest.raises(gitops.ReleaseRefused, match=r"production on origin/main runs model v20-\w+, this "
-                                                    r"checkout's runs \S+, so the gate compared against"):
+    with pytest.raises(gitops.ReleaseRefused, match=r"production on origin/main runs registry/slipway:v20-\w+@sha256:"
+                                                    r"\w+, this checkout's runs \S+, so the gate compared against"):
         release(work, "v21")
     assert git(work, "rev-parse", "HEAD") == head and "kustomize" not in git(work, "status", "--porcelain")
     git(work, "pull", "-q", "--rebase", "origin", "main")  # on the latest main it releases
@@ -305,7 +359,7 @@ def test_release_names_a_broken_report(repos, name, content, message):
     write_bundle(work, "v30")
     (work / name).write_text(content)
     with pytest.raises(gitops.ReleaseRefused, match=message):
-        gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+        release(work, "v30", write=False)
     assert git(remote, "rev-list", "--count", "main") == "1"
 
 
@@ -319,8 +373,7 @@ def test_release_of_a_passed_model_with_odd_side_fields_says_unknown(repos, data
         document = json.loads((work / name).read_text())
         document[key] = value
         (work / name).write_text(json.dumps(document))
-    assert gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports").startswith(
-        "release: canary -> model v32")
+    assert release(work, "v32", write=False).startswith("release: canary -> model v32")
     log = git(remote, "log", "-1", "--format=%B", "main")
     assert "Data: unknown" in log and "Metrics: unknown" in log
 
@@ -332,7 +385,7 @@ def test_release_says_a_model_trained_with_uncommitted_changes(repos):
     write_bundle(work, "v33")
     meta = json.loads((work / "models/model.json").read_text())
     (work / "models/model.json").write_text(json.dumps({**meta, "git_uncommitted": ["params.yaml"]}))
-    gitops.release(gitops.Repo(work), "registry/slipway", work / "models", work / "reports")
+    release(work, "v33", write=False)
     log = git(remote, "log", "-1", "--format=%B", "main")
     assert log.rstrip().endswith("Trained from: abc with uncommitted changes to params.yaml")
 
@@ -380,8 +433,8 @@ def test_promote_refuses_a_canary_other_than_the_one_approved(repos):
     release(work, "v8")
     before = git(remote, "rev-parse", "main")
     with pytest.raises(gitops.ReleaseRefused, match=(
-            rf"promote refused: the canary runs \S+:{image_tag('v8', work)}, not {re.escape(approved)}, the image "
-            "this promotion was approved for")):
+            rf"promote refused: the canary runs \S+:{image_tag('v8', work)}@sha256:\w+, not {re.escape(approved)}, "
+            "the image this promotion was approved for")):
         gitops.promote(repo, None, "forced, but not for v8", expected=approved)
     assert git(remote, "rev-parse", "main") == before
     assert read_image(kustomization("production", work)).model_version != "v8"
@@ -399,8 +452,8 @@ def test_rollback_refuses_when_production_changed_since_it_was_approved(repos):
     release_and_promote(work, "v13")
     before = git(remote, "rev-parse", "main")
     with pytest.raises(gitops.ReleaseRefused, match=(
-            rf"rollback refused: the production runs \S+:{image_tag('v13', work)}, not {re.escape(approved)}, "
-            "the image this rollback was approved for")):
+            rf"rollback refused: the production runs \S+:{image_tag('v13', work)}@sha256:\w+, "
+            rf"not {re.escape(approved)}, the image this rollback was approved for")):
         gitops.rollback(repo, expected=approved)
     assert git(remote, "rev-parse", "main") == before
     current = str(read_image(kustomization("production", work)))

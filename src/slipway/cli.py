@@ -202,9 +202,10 @@ def checkout_tip(params_path) -> None:
 def release(params_path, model_dir, reports_dir) -> None:
     """Point the canary overlay at the gated model's image; commit and push."""
     from slipway.release import gitops
+    from slipway.release.image import registry_digest
 
     repo, params = _repo(params_path)
-    click.echo(gitops.release(repo, _image_repository(params), Path(model_dir), Path(reports_dir)))
+    click.echo(gitops.release(repo, _image_repository(params), Path(model_dir), Path(reports_dir), registry_digest))
 
 
 @cli.command()

@@ -1,6 +1,7 @@
 """The whole GitOps loop on real git and DVC: a bare repository as the remote, a clone of the
 template as CI's checkout, the same make targets CI runs (the image build replaced by its tag)."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -55,7 +56,32 @@ def image(root: Path, track: str) -> str:
 
 
 def model_of(image_reference: str) -> str:
-    return Image(*image_reference.rsplit(":", 1)).model_version
+    return Image(*image_reference.split("@")[0].rsplit(":", 1)).model_version
+
+
+def pinned(image_reference: str) -> str:
+    """The reference as the stand-in registry's digest pins it (see ``registry``)."""
+    tagged = image_reference.split("@")[0]
+    return f"{tagged}@sha256:{hashlib.sha256(tagged.encode()).hexdigest()}"
+
+
+# A registry that holds every image `make release` asks for, under a digest that hashes its reference,
+# as one push would leave it; what the release pins, kustomize renders.
+FAKE_DOCKER = """#!/bin/sh
+[ "$1 $2 $3" = "buildx imagetools inspect" ] || { echo "unexpected: docker $*" >&2; exit 1; }
+printf '{"digest":"sha256:%s"}\\n' "$(printf %s "$6" | sha256sum | cut -d' ' -f1)"
+"""
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """The stand-in docker CLI first on PATH for this module's commands."""
+    bin_dir = tmp_path_factory.mktemp("docker-bin")
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+        yield
 
 
 def version(root: Path) -> str:
@@ -63,7 +89,7 @@ def version(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def remote(tmp_path_factory):
+def remote(tmp_path_factory, registry):
     """The template, trained once, released and promoted, pushed to a bare repository."""
     if not KUBECTL.is_file():
         pytest.fail("the project's kubectl is missing: run `make tools`")
@@ -115,7 +141,8 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
     assert gate["models"]["champion_score"] > 0.5
     assert model_of(first) != new_version
     upstream = clone(remote, tmp_path / "after-release")
-    assert model_of(image(upstream, "canary")) == new_version
+    released = image(upstream, "canary")
+    assert model_of(released) == new_version and released == pinned(released)  # the cluster pulls by digest
     assert image(upstream, "production") == first
     message = run(upstream, "git", "log", "-1", "--format=%B").stdout
     assert message.startswith(f"release: canary -> model {new_version}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,8 +138,10 @@ def _json_object(path: Path) -> dict:
     return document
 
 
-def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> str:
-    """Point the canary overlay at the gated model's image. Idempotent."""
+def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path,
+            digest_of: Callable[[str], str]) -> str:
+    """Point the canary overlay at the gated model's image, pinned by the digest ``digest_of`` reads
+    from the registry (:func:`slipway.release.image.registry_digest`). Idempotent."""
     gate_path = reports_dir / "gate.json"
     if not gate_path.is_file():
         raise ReleaseRefused(f"release refused: {gate_path} not found (run the pipeline's gate)")
@@ -158,7 +160,9 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
         _refuse_if_production_moved(repo)
     path = kustomization("canary", repo.root)
     refuse_uncommitted(repo, "release", [path])
-    image = Image(repository, image_tag(version, repo.root))
+    tagged = Image(repository, image_tag(version, repo.root))
+    image = Image(tagged.repository, tagged.tag, digest_of(str(tagged)))
+    _refuse_if_tag_pushed_again(repo, image)
     if not set_image(path, image):
         return f"release: canary already runs {image}; nothing to do"
     # What the commit message tells of the model; a field edited into another shape reads as unknown.
@@ -177,6 +181,17 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path) -> 
     return f"release: canary -> model {version} ({commit[:12]})"
 
 
+def _refuse_if_tag_pushed_again(repo: Repo, image: Image) -> None:
+    """A track pinned to another digest of ``image``'s tag: the tag was pushed again over the build
+    released (a tag names one build), and releasing it would run an image nobody gated."""
+    for track in ("canary", "production"):
+        running = read_image(kustomization(track, repo.root))
+        if running.same_build(image) and running.digest and running.digest != image.digest:
+            raise ReleaseRefused(f"release refused: the registry holds {running.repository}:{running.tag} as "
+                                 f"{image.digest}, but the {track} runs it as {running.digest}: the tag was pushed "
+                                 "again over the released build; push that build back, or release a new build")
+
+
 def _refuse_if_production_moved(repo: Repo) -> None:
     """A checkout older than the remote's last promote or rollback (a run queued behind it, or CI
     building its trigger commit) gated the model against a production that is no longer live."""
@@ -188,8 +203,8 @@ def _refuse_if_production_moved(repo: Repo) -> None:
         return
     here, there = read_image(local), parse_image(remote.stdout, f"{repo.remote}/{repo.branch}:{relative}")
     if here != there:
-        raise ReleaseRefused(f"release refused: production on {repo.remote}/{repo.branch} runs model {there.tag}, "
-                             f"this checkout's runs {here.tag}, so the gate compared against a production "
+        raise ReleaseRefused(f"release refused: production on {repo.remote}/{repo.branch} runs {there}, "
+                             f"this checkout's runs {here}, so the gate compared against a production "
                              f"that is no longer live; rerun the pipeline on the latest {repo.branch}")
 
 
@@ -210,7 +225,7 @@ def promote(repo: Repo, analysis: Path | None, force_reason: str | None, expecte
     production_path = kustomization("production", repo.root)
     production = read_image(production_path)
     refuse_uncommitted(repo, "promote", [production_path])
-    if canary == production:
+    if canary.same_build(production):
         raise ReleaseRefused(f"promote refused: canary is not ahead of production (both run model {canary.tag})")
     verdict = None
     if analysis is not None and analysis.is_file():
@@ -274,7 +289,7 @@ def rollback(repo: Repo, expected: str | None = None) -> str:
     for change in image_history(repo, "production"):
         if rolled_back := ROLLBACK_SUBJECT.match(change.subject):
             removed.add(rolled_back.group(1))
-        if change.image != current and change.image.tag not in removed:
+        if not change.image.same_build(current) and change.image.tag not in removed:
             previous = change.image
             break
     if previous is None:
@@ -284,7 +299,7 @@ def rollback(repo: Repo, expected: str | None = None) -> str:
                                 if repo.is_shallow() else ""))
     set_image(path, previous)
     # The canary takes a share of live traffic: left on the removed model, it would keep serving it.
-    with_canary = read_image(canary) == current and set_image(canary, previous)
+    with_canary = read_image(canary).same_build(current) and set_image(canary, previous)
     message = (f"rollback: production -> model {previous.tag} (was {current.tag})\n\nImage: {previous}\n"
                + (f"Canary: back to {previous.tag} too (it ran {current.tag})\n" if with_canary else ""))
     commit = commit_and_push(repo, [path, canary] if with_canary else [path], message, pushes)
@@ -298,7 +313,7 @@ def status(repo: Repo) -> dict:
         image = read_image(kustomization(track, repo.root))
         since = None
         for change in image_history(repo, track):
-            if change.image != image:
+            if not change.image.same_build(image):  # pinning its digest later is not a new image
                 break
             since = (change.commit, change.committed_at)
         out[track] = {"image": str(image), "model_version": image.model_version,

@@ -5,16 +5,20 @@ the server's code). A retrain that changes neither (a drift-started run with no 
 to the gate's thresholds only) must not build that tag again and push it over the image the canary
 or production runs: the rebuild would differ (the base image moves, the labels carry the commit),
 and a registry that keeps tags immutable refuses the push and fails the run. So the registry is
-asked first, and a tag it holds is neither built nor pushed.
+asked first, and a tag it holds is neither built nor pushed. The release then pins the digest the
+registry holds the tag under (:func:`registry_digest`), so a tag pushed again by hand changes nothing
+that runs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
 from slipway.errors import SlipwayError
 from slipway.provenance import git_commit
+from slipway.release.overlay import DIGEST
 
 # What docker says when the registry has no such tag: the CLI's own words, the registry's
 # MANIFEST_UNKNOWN error ("manifest unknown", then the registry's own detail) and older daemons' wording.
@@ -49,6 +53,26 @@ def in_registry(reference: str) -> bool:
         return False
     raise SlipwayError(f"cannot tell whether the registry holds {reference}: docker manifest inspect "
                        f"exited {result.returncode}: {said or 'no output'}")
+
+
+def registry_digest(reference: str) -> str:
+    """The digest the registry holds ``reference`` under, which the overlays pin (the manifest's, or the
+    index's for an image of several platforms); an error naming why when it cannot be had: the tag is
+    not there (``make image-push`` first), or docker cannot ask (credentials, network, no buildx)."""
+    result = _docker("buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference, capture=True)
+    said = (result.stderr or result.stdout).strip()
+    if result.returncode != 0:
+        raise SlipwayError(f"cannot read {reference}'s digest from the registry, which the release pins it by: "
+                           f"docker buildx imagetools inspect exited {result.returncode}: {said or 'no output'} (push "
+                           "it first, `make image-push`; docker needs its buildx plugin and the registry's login)")
+    try:
+        digest = json.loads(result.stdout).get("digest")
+    except (ValueError, AttributeError):
+        digest = None
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise SlipwayError(f"docker buildx imagetools inspect named no sha256 digest for {reference}: "
+                           f"{result.stdout.strip()[:200] or 'no output'}")
+    return digest
 
 
 def build(reference: str, model_version: str, commit: str) -> None:

@@ -33,6 +33,7 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _HOST = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
 REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the same grammar's tag
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # what registries address a manifest by
 
 
 def check_repository(value: str, where: str) -> str:
@@ -47,9 +48,16 @@ def check_repository(value: str, where: str) -> str:
 class Image:
     repository: str
     tag: str
+    # The registry's digest of the tag when it was released: the cluster pulls by it, so what runs is
+    # what was released even if the tag is pushed again. Overlays written before pinning have none.
+    digest: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.repository}:{self.tag}"
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+    def same_build(self, other: Image) -> bool:
+        """Whether both name one build (a tag names one), pinned or not."""
+        return (self.repository, self.tag) == (other.repository, other.tag)
 
     @property
     def model_version(self) -> str:
@@ -86,6 +94,7 @@ def _yaml() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096  # a digest stays on its key's line
     return yaml
 
 
@@ -131,7 +140,11 @@ def parse_image(text: str, where: str) -> Image:
                            "(letters, digits, '_', '.', '-'; at most 128 characters)")
     if not isinstance(name, str):
         raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r}: newName must be text, got {name!r}")
-    return Image(check_repository(name, f"{where}: images entry {IMAGE_NAME!r}: newName"), tag)
+    digest = entry.get("digest")
+    if digest is not None and not (isinstance(digest, str) and DIGEST.fullmatch(digest)):
+        raise SlipwayError(f"{where}: images entry {IMAGE_NAME!r}: digest {str(digest)[:140]!r} is not an image "
+                           "digest (sha256: and 64 lowercase hex digits)")
+    return Image(check_repository(name, f"{where}: images entry {IMAGE_NAME!r}: newName"), tag, digest)
 
 
 def _read(path: Path) -> str:
@@ -148,14 +161,19 @@ def read_image(path: Path) -> Image:
 
 
 def set_image(path: Path, image: Image) -> bool:
-    """Point the overlay at ``image``; ``False`` (and no write) when it already does."""
+    """Point the overlay at ``image`` (its digest too, or none); ``False`` (and no write) when it already does."""
     yaml = _yaml()
     data = _load(yaml, _read(path), str(path))
     entry = _entry(data, str(path))
-    if str(entry.get("newName")) == image.repository and str(entry.get("newTag")) == image.tag:
+    if (str(entry.get("newName")), str(entry.get("newTag")), entry.get("digest")) == (
+            image.repository, image.tag, image.digest):
         return False
     entry["newName"] = image.repository
     entry["newTag"] = image.tag
+    if image.digest:
+        entry["digest"] = image.digest
+    else:
+        entry.pop("digest", None)
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     slipway_io.write_text(path, buffer.getvalue())
