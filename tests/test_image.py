@@ -130,14 +130,19 @@ def test_without_push_it_only_builds(checkout):
     assert [line.split()[0] for line in calls.read_text().splitlines()] == ["build"]
 
 
-def test_no_docker_is_one_line_naming_it(checkout):
-    if shutil.which("docker", path="/usr/bin:/bin"):
-        pytest.skip("this machine has a docker CLI in /usr/bin or /bin")
+def test_no_docker_is_one_line_naming_it(checkout, tmp_path, monkeypatch):
     work, env, _ = checkout
-    result = run(work, {**env, "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}, "--push")
-    assert result.returncode == 2
-    assert result.stderr.strip() == ("error: docker not found: building the server image needs the docker CLI "
-                                     "and an engine")
+    only_git = tmp_path / "only-git"  # wherever this machine keeps a docker CLI, none is on this PATH
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git"))
+    path = f"{Path(sys.executable).parent}:{only_git}"
+    result = run(work, {**env, "PATH": path}, "--push")
+    missing = ("docker not found: building and pushing the server image, and reading its digest to release it, "
+               "need the docker CLI")
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {missing}"
+    monkeypatch.setenv("PATH", path)
+    with pytest.raises(SlipwayError, match=f"^{missing}$"):
+        registry_digest("ghcr.io/org/slipway:v1")
 
 
 DIGEST = "sha256:" + "4e" * 32

@@ -32,7 +32,8 @@ def _docker(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["docker", *args], capture_output=capture, text=True)
     except FileNotFoundError:
-        raise SlipwayError("docker not found: building the server image needs the docker CLI and an engine") from None
+        raise SlipwayError("docker not found: building and pushing the server image, and reading its digest to "
+                           "release it, need the docker CLI") from None
 
 
 def _docker_or_fail(what: str, *args: str) -> None:
