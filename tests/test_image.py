@@ -148,12 +148,16 @@ def test_no_docker_is_one_line_naming_it(checkout, tmp_path, monkeypatch):
 DIGEST = "sha256:" + "4e" * 32
 
 
+def answering(monkeypatch, env: dict, registry: str, digest: str = DIGEST) -> None:
+    """The stand-in docker for this process (``registry_digest`` runs in it), answering as ``registry``."""
+    for key, value in (("PATH", env["PATH"]), ("DOCKER_CALLS", env["DOCKER_CALLS"]), ("REGISTRY", registry),
+                       ("DIGEST", digest)):
+        monkeypatch.setenv(key, value)
+
+
 def test_the_digest_a_release_pins_is_the_registrys(checkout, monkeypatch):
     _, env, calls = checkout
-    for key in ("PATH", "DOCKER_CALLS"):
-        monkeypatch.setenv(key, env[key])
-    monkeypatch.setenv("REGISTRY", "holds")
-    monkeypatch.setenv("DIGEST", DIGEST)
+    answering(monkeypatch, env, "holds")
     assert registry_digest("ghcr.io/org/slipway:v1-0a1b2c3d") == DIGEST
     assert calls.read_text().splitlines() == [
         "buildx imagetools inspect --format {{json .Manifest}} ghcr.io/org/slipway:v1-0a1b2c3d"]
@@ -171,9 +175,7 @@ def test_the_digest_a_release_pins_is_the_registrys(checkout, monkeypatch):
 ], ids=["absent", "no-buildx", "not-a-digest", "no-digest"])
 def test_a_digest_that_cannot_be_had_is_named(checkout, monkeypatch, registry, digest, message):
     _, env, _ = checkout
-    for key, value in (("PATH", env["PATH"]), ("DOCKER_CALLS", env["DOCKER_CALLS"]), ("REGISTRY", registry),
-                       ("DIGEST", digest)):
-        monkeypatch.setenv(key, value)
+    answering(monkeypatch, env, registry, digest)
     with pytest.raises(SlipwayError) as failed:
         registry_digest("ghcr.io/org/slipway:v1")
     assert message in str(failed.value)

@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slipway.errors import SlipwayError
@@ -161,7 +161,7 @@ def release(repo: Repo, repository: str, model_dir: Path, reports_dir: Path,
     path = kustomization("canary", repo.root)
     refuse_uncommitted(repo, "release", [path])
     tagged = Image(repository, image_tag(version, repo.root))
-    image = Image(tagged.repository, tagged.tag, digest_of(str(tagged)))
+    image = replace(tagged, digest=digest_of(str(tagged)))
     _refuse_if_tag_pushed_again(repo, image)
     if not set_image(path, image):
         return f"release: canary already runs {image}; nothing to do"
