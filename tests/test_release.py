@@ -245,6 +245,7 @@ def test_an_image_released_before_pinning_is_pinned_and_stays_one_image(repos):
     remote, work = repos
     repo = gitops.Repo(work)
     release_and_promote(work, "v50")
+    released = git(work, "log", "-1", "--format=%H", "--", "kustomize/overlays/canary")
     for track in ("canary", "production"):  # as an older release left them
         path = kustomization(track, work)
         set_image(path, Image("registry/slipway", image_tag("v50", work)))
@@ -255,7 +256,7 @@ def test_an_image_released_before_pinning_is_pinned_and_stays_one_image(repos):
         f"registry/slipway:{image_tag('v50', work)}")
     with pytest.raises(gitops.ReleaseRefused, match="canary is not ahead of production"):
         gitops.promote(repo, None, "pinning alone")
-    assert gitops.status(repo)["canary"]["since_commit"] != git(work, "rev-parse", "HEAD")  # since v50, not the pin
+    assert gitops.status(repo)["canary"]["since_commit"] == released  # since v50's release, not since the pin
     release_and_promote(work, "v51")
     assert gitops.rollback(repo).startswith(f"rollback: production and canary -> model {image_tag('v50', work)} (")
 
