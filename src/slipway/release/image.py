@@ -61,8 +61,8 @@ def registry_digest(reference: str) -> str:
     index's for an image of several platforms); an error naming why when it cannot be had: the tag is
     not there (``make image-push`` first), or docker cannot ask (credentials, network, no buildx)."""
     result = _docker("buildx", "imagetools", "inspect", "--format", "{{json .Manifest}}", reference, capture=True)
-    said = (result.stderr or result.stdout).strip()
     if result.returncode != 0:
+        said = (result.stderr or result.stdout).strip()
         raise SlipwayError(f"cannot read {reference}'s digest from the registry, which the release pins it by: "
                            f"docker buildx imagetools inspect exited {result.returncode}: {said or 'no output'} (push "
                            "it first, `make image-push`; docker needs its buildx plugin and the registry's login)")
