@@ -33,8 +33,9 @@ def test_missing_commands_name_their_packages_once_each_and_sbin_is_searched():
 def test_root_installs_with_apt_get_itself_and_anyone_else_through_sudo_without_a_prompt():
     which = finding({"apt-get", "sudo"})
     as_root = system_packages.install_commands(["nginx", "npm"], is_root=True, which=which)
-    assert as_root == [["apt-get", "update", "-qq"],
-                       ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
+    apt_get = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]  # waits while unattended-upgrades holds dpkg's lock
+    assert as_root == [[*apt_get, "update", "-qq"],
+                       ["env", "DEBIAN_FRONTEND=noninteractive", *apt_get, "install", "-y", "-qq",
                         "--no-install-recommends", "nginx", "npm"]]
     as_user = system_packages.install_commands(["nginx", "npm"], is_root=False, which=which)
     assert as_user == [["sudo", "-n", *command] for command in as_root]
@@ -79,8 +80,8 @@ def test_a_failed_apt_get_or_a_command_still_missing_is_an_error():
         return subprocess.CompletedProcess(command, 1 if command[:2] == ["sudo", "-n"] else 0)
 
     said = []
-    with pytest.raises(SystemExit, match=r"^sudo -n apt-get update -qq exited 1; the tests need nginx: as root, run "
-                                         r"apt-get install nginx$"):
+    with pytest.raises(SystemExit, match=r"^sudo -n apt-get -o DPkg::Lock::Timeout=300 update -qq exited 1; "
+                                         r"the tests need nginx: as root, run apt-get install nginx$"):
         system_packages.install(failing, finding(present), is_root=False, say=said.append)
     assert said == ["the tests need nginx: apt-get install (through sudo) ..."]
 
@@ -129,5 +130,6 @@ def test_the_module_installs_through_apt_get(tmp_path, monkeypatch):
     assert result.stdout == (f"the tests need {', '.join(missing)}: apt-get install ...\n"
                              f"installed {', '.join(missing)}\n")
     assert log.read_text().splitlines() == [
-        " update -qq", f"noninteractive install -y -qq --no-install-recommends {' '.join(missing)}"]
+        " -o DPkg::Lock::Timeout=300 update -qq",
+        f"noninteractive -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends {' '.join(missing)}"]
     assert module(path=tmp_path).stdout == "every package the tests run is here\n"

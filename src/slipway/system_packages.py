@@ -31,6 +31,8 @@ NEEDED = {
 # nginx installs into /usr/sbin, which is not on an ordinary user's PATH; the tests look there too.
 SBIN = ("/usr/sbin", "/sbin")
 
+LOCK_WAIT_SECONDS = 300
+
 Which = Callable[..., str | None]
 
 
@@ -55,8 +57,10 @@ def install_commands(packages: list[str], is_root: bool, which: Which = shutil.w
     else:
         raise SystemExit(f"the tests need {', '.join(packages)}, and installing them needs root (there is no "
                          f"sudo): as root, run apt-get install {' '.join(packages)}")
-    return [[*prefix, "apt-get", "update", "-qq"],
-            [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq",
+    # A freshly booted machine's unattended-upgrades holds dpkg's lock for minutes: wait for it, not fail.
+    apt_get = ["apt-get", "-o", f"DPkg::Lock::Timeout={LOCK_WAIT_SECONDS}"]
+    return [[*prefix, *apt_get, "update", "-qq"],
+            [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", *apt_get, "install", "-y", "-qq",
              "--no-install-recommends", *packages]]
 
 
