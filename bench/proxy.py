@@ -7,14 +7,15 @@ and the scratch directory differ, and each replacement must find what it replace
 from __future__ import annotations
 
 import getpass
-import shutil
 from pathlib import Path
+
+from slipway import system_packages
 
 CONFIG = Path(__file__).resolve().parents[1] / "kustomize/components/buffering-proxy/nginx.conf"
 
 
 def nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").is_file() else None)
+    found = system_packages.find("nginx")
     if found is None:
         raise FileNotFoundError("nginx not found (Debian: apt-get install nginx; `make system-packages` installs it)")
     return found

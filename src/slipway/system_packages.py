@@ -28,7 +28,7 @@ NEEDED = {
     "npm": "npm",
     "java": "default-jre-headless",
 }
-# nginx installs into /usr/sbin, which is not on an ordinary user's PATH; the tests look there too.
+# nginx installs into /usr/sbin, off an ordinary user's PATH: find() looks there, for the tests and the bench too.
 SBIN = ("/usr/sbin", "/sbin")
 
 LOCK_WAIT_SECONDS = 300
@@ -36,10 +36,14 @@ LOCK_WAIT_SECONDS = 300
 Which = Callable[..., str | None]
 
 
+def find(command: str, which: Which = shutil.which) -> str | None:
+    """Where ``command`` is, on PATH or in sbin; None when it is in neither."""
+    return which(command, path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
+
+
 def missing(which: Which = shutil.which) -> list[str]:
     """The packages of the commands not found on PATH (or in sbin), sorted."""
-    path = os.pathsep.join([os.environ.get("PATH", ""), *SBIN])
-    return sorted({package for command, package in NEEDED.items() if which(command, path=path) is None})
+    return sorted({package for command, package in NEEDED.items() if find(command, which) is None})
 
 
 def install_commands(packages: list[str], is_root: bool, which: Which = shutil.which) -> list[list[str]]:
@@ -68,11 +72,12 @@ def install(run: Callable[..., subprocess.CompletedProcess] = subprocess.run, wh
             is_root: bool | None = None, say: Callable[[str], None] = print) -> str:
     """Install the missing packages, saying which before it starts; says what it did."""
     packages = missing(which)
+    if not packages:
+        return "every package the tests run is here"
     if is_root is None:
         is_root = os.geteuid() == 0
     commands = install_commands(packages, is_root, which)
-    if commands:
-        say(f"the tests need {', '.join(packages)}: apt-get install{'' if is_root else ' (through sudo)'} ...")
+    say(f"the tests need {', '.join(packages)}: apt-get install{'' if is_root else ' (through sudo)'} ...")
     for command in commands:
         result = run(command)
         if result.returncode != 0:
@@ -82,7 +87,7 @@ def install(run: Callable[..., subprocess.CompletedProcess] = subprocess.run, wh
     if still:
         raise SystemExit(f"apt-get installed {', '.join(packages)}, and the commands of {', '.join(still)} are "
                          "still not found")
-    return f"installed {', '.join(packages)}" if packages else "every package the tests run is here"
+    return f"installed {', '.join(packages)}"
 
 
 if __name__ == "__main__":

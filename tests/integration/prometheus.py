@@ -4,7 +4,6 @@ evaluating the project's rules file."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from slipway import system_packages
 from tests.integration.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def rules_file(tmp_path: Path) -> Path:
 def serving(binary_name: str, package: str, args: list[str], log_path: Path):
     """Run a Debian-packaged Prometheus server on a free loopback port until its /-/ready answers;
     yields its base URL."""
-    binary = shutil.which(binary_name)
+    binary = system_packages.find(binary_name)
     if binary is None:
         pytest.fail(f"{binary_name} not found: `make system-packages` installs Debian's {package} package")
     port = free_port()
