@@ -74,7 +74,8 @@ def build_bundle(directory: Path, params: dict, months: int = 3, rows: int = 600
     from slipway.pipeline import featurize, ingest, train
 
     params = copy.deepcopy(params)
-    params["train"]["hyperparameters"]["max_iter"] = 40
+    if params["train"]["estimator"] == "hist_gradient_boosting":  # few trees: fast, and enough to test with
+        params["train"]["hyperparameters"]["max_iter"] = 40
     previous = Path.cwd()
     directory.mkdir(parents=True, exist_ok=True)
     os.chdir(directory)

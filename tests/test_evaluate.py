@@ -116,7 +116,7 @@ def test_scores_come_from_the_served_path(tmp_path, params, estimator):
     """ONNX where the bundle has it (without reading the skops file), else the estimator; both
     give the estimator's probabilities."""
     params["train"]["estimator"] = estimator
-    params["train"]["hyperparameters"] = {"max_iter": 40} if estimator == "hist_gradient_boosting" else {}
+    params["train"]["hyperparameters"] = {}
     model_dir = build_bundle(tmp_path, params)
     loaded = bundle.load(model_dir)
     spec = FeatureSpec.from_dict(loaded.metadata["features"])

@@ -110,6 +110,42 @@ def test_predict_matches_the_pipeline_model(client, reference_model):
     assert response.headers["X-Request-ID"]
 
 
+@pytest.mark.parametrize(("estimator", "hyperparameters"), [
+    ("logistic_regression", {}), ("random_forest", {"n_estimators": 20, "min_samples_leaf": 5})])
+def test_a_model_without_the_fast_path_is_served_through_scikit_learn(tmp_path, params, estimator,
+                                                                      hyperparameters):
+    """train.estimator's other choices have no ONNX model: the server predicts with the estimator
+    itself, from the same feature code, with the same answers and counts as the fast path."""
+    import pandas as pd
+
+    from tests.conftest import build_bundle
+
+    params["train"].update(estimator=estimator, hyperparameters=hyperparameters)
+    model_dir = build_bundle(tmp_path, params)
+    assert not (model_dir / "model.onnx").exists()
+    app = create_app(ServingConfig(model_dir=model_dir, unseen_categories="missing"))
+    assert app.extensions["slipway"].model.fast is None
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    instances = churn_instances(12)
+    instances[1]["contract"] = None
+    instances[2]["age"] = None
+    instances[3]["region"] = "mars"  # unseen: missing under this policy, as spec.transform reads it
+    response = client.post("/predict", json={"instances": instances})
+    assert response.status_code == 200, response.json
+    loaded = bundle.load(model_dir)
+    spec = FeatureSpec.from_dict(loaded.metadata["features"])
+    expected = loaded.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
+    served = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in response.json["predictions"]])
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-12)
+    inferred = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances[4:])})
+    assert inferred.status_code == 200, inferred.json
+    probabilities = np.reshape(inferred.json["outputs"][1]["data"], (-1, 2))
+    np.testing.assert_allclose(probabilities, expected[4:], rtol=0, atol=1e-12)
+    assert metric(client, "slipway_predictions_total") == 20
+    assert metric(client, "slipway_unseen_categories_total", feature="region") == 1
+
+
 def test_each_request_is_one_json_log_line(client, capsys):
     client.post("/predict", json={"instances": churn_instances(2)}, headers={"X-Request-ID": "log-1"})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"log-1"' in line]
