@@ -144,7 +144,7 @@ def served(bundle_dir):
 
 def test_each_status_of_each_prediction_endpoint_is_exported_at_zero_before_any_request(served):
     """The error-ratio alerts and the canary analysis read these: a series born at a new server's
-    first 500 would hide it from increase(), as the refusals' would (test_monitoring runs this
+    first 500 would hide it from increase(), as the refusals' would (test_canary runs this
     against a real Prometheus)."""
     text = served.test_client().get("/metrics").get_data(as_text=True)
     for endpoint in PREDICTION_ENDPOINTS:

@@ -112,6 +112,18 @@ def wait_until(check, seconds: float = 30, step: float = 0.5):
         time.sleep(step)
 
 
+def scraped_twice(prom: str, *urls: str) -> None:
+    """Each server scraped twice before the measured traffic, with no request sent: every series the
+    rules and the analysis read is there from a server's start (test_a_new_servers_first_errors_...),
+    so increase() over the window sees all the traffic, as it must after a rollout."""
+    assert wait_until(lambda: len(query(prom, "count_over_time(up[1m]) >= 2 and up == 1")) == len(urls), seconds=30)
+
+
+def settle() -> None:
+    """Two scrapes and rule evaluations after the last request, so queries see all of it."""
+    time.sleep(3)
+
+
 def active_alerts(url: str, name: str) -> list[dict]:
     body = json.loads(urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=10).read())
     return [a for a in body["data"]["alerts"] if a["labels"]["alertname"] == name]

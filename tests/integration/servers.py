@@ -11,6 +11,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.conftest import churn_instances
 from tests.integration.conftest import free_port
 
 GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "-c", "python:slipway.serving.gunicorn_conf",
@@ -123,6 +124,17 @@ def post(url: str, path: str, body: dict) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+def address(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def send(url: str, instances_per_request: int, requests: int, drift: float = 0.0, seed: int = 0) -> None:
+    for i in range(requests):
+        status, _ = post(url, "/predict", {"instances": churn_instances(instances_per_request, seed=seed + i,
+                                                                            drift=drift)})
+        assert status in (200, 422, 503)
 
 
 def scrape(url: str, name: str, labels: str = "") -> float:
