@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import churn_instances
-from tests.integration.servers import buffering_proxy, gunicorn, messages, post, scrape
+from tests.integration.servers import address, buffering_proxy, gunicorn, messages, post, scrape
 
 
 def test_counters_are_exact_across_workers_and_scrapes(bundle_dir, tmp_path):
@@ -75,7 +75,7 @@ def test_a_standard_v2_client_works_unchanged(bundle_dir, tmp_path):
 
     instances = churn_instances(5)
     with gunicorn(bundle_dir, tmp_path) as (url, _):
-        client = triton.InferenceServerClient(url.removeprefix("http://"))
+        client = triton.InferenceServerClient(address(url))
         assert client.is_server_live() and client.is_server_ready()
         server = client.get_server_metadata()
         assert server["name"] == "slipway" and "binary_tensor_data" in server["extensions"]
@@ -129,7 +129,7 @@ def test_corrupt_bundle_serves_not_ready_without_crash_looping(bundle_dir, tmp_p
 def test_sigterm_lets_an_in_flight_request_finish(bundle_dir, tmp_path):
     body = json.dumps({"instances": churn_instances(2)}).encode()
     with gunicorn(bundle_dir, tmp_path, workers=1) as (url, process):
-        host, port = url.removeprefix("http://").split(":")
+        host, port = address(url).split(":")
         with socket.create_connection((host, int(port)), timeout=30) as conn:
             conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
@@ -152,7 +152,7 @@ def test_busy_workers_keep_an_http_probe_waiting_but_not_a_tcp_connect(bundle_di
     request, /healthz waits in the listen queue (under overload, past the probe's timeout, and the
     kubelet would restart a pod for being busy), while the kernel still accepts the connection."""
     with gunicorn(bundle_dir, tmp_path, workers=1) as (url, _):
-        host, port = url.removeprefix("http://").split(":")
+        host, port = address(url).split(":")
         with socket.create_connection((host, int(port)), timeout=30) as busy:
             busy.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 100\r\n\r\n{")  # the worker waits for the rest of the body
@@ -166,7 +166,7 @@ def test_busy_workers_keep_an_http_probe_waiting_but_not_a_tcp_connect(bundle_di
 def stalled_clients(url: str) -> list[socket.socket]:
     """Clients that stop halfway: one in its headers, and as many as there are workers (2) in
     their bodies, which a proxy that streamed bodies would hand on to the workers."""
-    host, port = url.removeprefix("http://").split(":")
+    host, port = address(url).split(":")
     header = socket.create_connection((host, int(port)))
     header.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
     stalled = [header]
@@ -234,7 +234,7 @@ def test_an_oversized_body_gets_the_servers_413_not_a_reset(bundle_dir, tmp_path
 
 def raw_exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send bytes as they are (no client library would send these) and read the whole answer."""
-    host, port = url.removeprefix("http://").split(":")
+    host, port = address(url).split(":")
     with socket.create_connection((host, int(port)), timeout=10) as connection:
         connection.sendall(request)
         answer = b""
