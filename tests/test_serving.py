@@ -92,17 +92,27 @@ def test_health_and_readiness(client, reference_model):
     assert client.get("/v2/health/ready").status_code == 200
 
 
+def pipeline_probabilities(model: bundle.Bundle, instances: list[dict]) -> np.ndarray:
+    """What the pipeline's own code gives for these instances: its feature code, then the estimator."""
+    import pandas as pd
+
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    return model.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
+
+
+def served_probabilities(body: dict) -> np.ndarray:
+    """A binary ``/predict`` answer's probabilities, one row per instance."""
+    return np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in body["predictions"]])
+
+
 def test_predict_matches_the_pipeline_model(client, reference_model):
     instances = churn_instances(20)
     response = client.post("/predict", json={"instances": instances})
     assert response.status_code == 200
     body = response.json
     assert body["model_version"] == reference_model.version
-    spec = FeatureSpec.from_dict(reference_model.metadata["features"])
-    import pandas as pd
-
-    expected = reference_model.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
-    served = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in body["predictions"]])
+    expected = pipeline_probabilities(reference_model, instances)
+    served = served_probabilities(body)
     # Unrounded: a probability of 1e-8 is served as that, not as 0 (which a log loss computed from
     # the prediction log would turn into infinity).
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-9)
@@ -116,8 +126,6 @@ def test_a_model_without_the_fast_path_is_served_through_scikit_learn(tmp_path, 
                                                                       hyperparameters):
     """train.estimator's other choices have no ONNX model: the server predicts with the estimator
     itself, from the same feature code, with the same answers and counts as the fast path."""
-    import pandas as pd
-
     from tests.conftest import build_bundle
 
     params["train"].update(estimator=estimator, hyperparameters=hyperparameters)
@@ -133,11 +141,8 @@ def test_a_model_without_the_fast_path_is_served_through_scikit_learn(tmp_path, 
     instances[3]["region"] = "mars"  # unseen: missing under this policy, as spec.transform reads it
     response = client.post("/predict", json={"instances": instances})
     assert response.status_code == 200, response.json
-    loaded = bundle.load(model_dir)
-    spec = FeatureSpec.from_dict(loaded.metadata["features"])
-    expected = loaded.estimator.predict_proba(spec.transform(pd.DataFrame(instances)))
-    served = np.array([[p["probabilities"]["0"], p["probabilities"]["1"]] for p in response.json["predictions"]])
-    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-12)
+    expected = pipeline_probabilities(bundle.load(model_dir), instances)
+    np.testing.assert_allclose(served_probabilities(response.json), expected, rtol=0, atol=1e-12)
     inferred = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances[4:])})
     assert inferred.status_code == 200, inferred.json
     probabilities = np.reshape(inferred.json["outputs"][1]["data"], (-1, 2))
