@@ -14,6 +14,7 @@ import os
 import tempfile
 
 from slipway.serving import config as _config
+from slipway.serving import recycling
 
 # The app's own settings, checked here in the master: a bad value stops gunicorn with one line
 # naming the variable, before any worker imports the model libraries and fails on it.
@@ -50,8 +51,9 @@ if not _metrics_dir:
 
 
 def on_starting(server):
-    """A restart must not add the previous run's counts: the previous run's sample files go.
-    Only those: the directory is the operator's to name, and anything else in it stays."""
+    """A restart must not add the previous run's counts: the previous run's sample files go, and
+    its workers' markers (slipway.serving.recycling). Only those: the directory is the operator's
+    to name, and anything else in it stays."""
     from pathlib import Path
 
     from slipway.serving.metrics import sample_files
@@ -59,6 +61,13 @@ def on_starting(server):
     os.makedirs(_metrics_dir, exist_ok=True)
     for path in sample_files(Path(_metrics_dir)):
         path.unlink()
+    recycling.reset()
+
+
+def post_worker_init(worker):
+    """The worker has loaded the app and serves: so the others, once past SLIPWAY_MAX_REQUESTS,
+    may be replaced (slipway.serving.recycling)."""
+    recycling.mark_serving(worker.pid)
 
 
 def when_ready(server):
@@ -70,13 +79,14 @@ def when_ready(server):
 
 
 def child_exit(server, worker):
-    """A worker exited (recycled after SLIPWAY_MAX_REQUESTS, or died): its live gauges go, its
-    counts join the archive (see slipway.serving.metrics)."""
+    """A worker exited (recycled after SLIPWAY_MAX_REQUESTS, or died): it no longer counts as
+    serving, its live gauges go, its counts join the archive (see slipway.serving.metrics)."""
     from pathlib import Path
 
     from prometheus_client import multiprocess
 
     from slipway.serving.metrics import archive_exited_worker
 
+    recycling.forget(worker.pid)
     multiprocess.mark_process_dead(worker.pid)
     archive_exited_worker(Path(_metrics_dir), worker.pid)

@@ -7,6 +7,9 @@ workers answer it with the app's JSON error (a reason, a message and a request i
 ``slipway_rejected_requests_total`` and log it as the app logs a request. gunicorn's status for each
 is kept; what is not a client's error (the app's own failures, a TLS or configuration problem)
 goes to gunicorn as before.
+
+They also replace one worker at a time when ``SLIPWAY_MAX_REQUESTS`` recycles them
+(:mod:`slipway.serving.recycling`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from gunicorn.workers.sync import SyncWorker
 from slipway.serving import codec
 from slipway.serving.answers import error_body, new_request_id
 from slipway.serving.logs import access_log
+from slipway.serving.recycling import OneRecycleAtATime
 
 # gunicorn's status for the errors that have their own; any other parse error is a 400.
 STATUSES: dict[type[Exception], tuple[int, str, str]] = {
@@ -72,9 +76,9 @@ class JsonRefusals:
             self.log.debug("could not send the refusal: the client is gone")
 
 
-class JsonRefusalsSyncWorker(JsonRefusals, SyncWorker):
+class JsonRefusalsSyncWorker(JsonRefusals, OneRecycleAtATime, SyncWorker):
     """gunicorn's ``sync`` worker (one request at a time per worker)."""
 
 
-class JsonRefusalsThreadWorker(JsonRefusals, ThreadWorker):
+class JsonRefusalsThreadWorker(JsonRefusals, OneRecycleAtATime, ThreadWorker):
     """gunicorn's ``gthread`` worker (``SLIPWAY_THREADS`` above 1)."""
