@@ -7,9 +7,10 @@ the libraries and load the model (seconds), no worker accepted, and every reques
 
 Here a worker past its limit goes only when every one of the server's workers is serving (has
 loaded the app); otherwise it serves on and asks again with its next request. So the replacement
-boots while the others answer. It waits at most gunicorn's ``timeout`` (``SLIPWAY_TIMEOUT``): a
-worker that takes longer to boot is killed by gunicorn anyway, and the limit is a guard against
-leaks, which a bounded delay keeps.
+boots while the others answer. It waits at most gunicorn's ``timeout`` (``SLIPWAY_TIMEOUT``, 30 s):
+the limit is a guard against leaks, which a bounded delay keeps, and a replacement that has not
+loaded by then is stuck, or the server runs fewer workers than configured (gunicorn's TTOU signal).
+A model that takes longer than that to load wants a longer ``SLIPWAY_TIMEOUT``.
 
 The workers keep one marker file each in ``<PROMETHEUS_MULTIPROC_DIR>/.slipway-workers/`` (the
 server's own writable directory), named by pid, from the app loaded until the decision to go (or the
