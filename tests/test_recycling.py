@@ -1,3 +1,4 @@
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -93,3 +94,20 @@ def test_without_a_limit_a_worker_never_goes(serving):
     worker = Worker(limit=2**63 - 1)  # gunicorn's value for max_requests 0
     recycling.mark_serving(101)
     assert not any(worker.handle_request() for _ in range(1000))
+
+
+def test_a_directory_that_cannot_be_used_leaves_gunicorns_own_behaviour_and_says_why(serving, monkeypatch, caplog):
+    recycling.mark_serving(101)
+
+    def broken(_):
+        raise OSError("Input/output error")
+
+    monkeypatch.setattr(recycling.os, "listdir", broken)
+    assert recycling.leave_if_all_serving(101, workers=2)  # does not fail the request it follows
+    assert "worker 101 goes at its limit without asking whether the others serve (Input/output error)" in caplog.text
+    shutil.rmtree(serving)
+    serving.write_text("not a directory")
+    recycling.mark_serving(102)  # does not fail the worker's boot
+    assert "worker 102 could not say it serves" in caplog.text
+    recycling.forget(102)  # nor the master's reaping
+    assert "worker 102 still counts as serving" in caplog.text

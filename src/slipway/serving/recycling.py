@@ -15,18 +15,21 @@ A model that takes longer than that to load wants a longer ``SLIPWAY_TIMEOUT``.
 The workers keep one marker file each in ``<PROMETHEUS_MULTIPROC_DIR>/.slipway-workers/`` (the
 server's own writable directory), named by pid, from the app loaded until the decision to go (or the
 master's reaping of a worker that died); the decision is taken under a lock, so two workers
-cannot both count the other as serving and leave together.
+cannot both count the other as serving and leave together. This is on the request path: if the
+directory cannot be used, a worker goes at its limit as gunicorn would have it, and says why.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from pathlib import Path
 
 SERVING_DIR = ".slipway-workers"
 LOCK_FILE = ".lock"
+log = logging.getLogger("gunicorn.error")  # among gunicorn's messages about its workers
 
 
 def serving_dir() -> Path | None:
@@ -49,15 +52,22 @@ def mark_serving(pid: int) -> None:
     """The worker has loaded the app and accepts requests (gunicorn's ``post_worker_init``)."""
     directory = serving_dir()
     if directory:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / str(pid)).touch()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / str(pid)).touch()
+        except OSError as exc:
+            log.warning(f"worker {pid} could not say it serves ({exc}): others past "
+                        "SLIPWAY_MAX_REQUESTS wait for it until SLIPWAY_TIMEOUT")
 
 
 def forget(pid: int) -> None:
     """The worker exited (the master's ``child_exit``): whatever way it went, it serves no more."""
     directory = serving_dir()
     if directory:
-        (directory / str(pid)).unlink(missing_ok=True)
+        try:
+            (directory / str(pid)).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning(f"worker {pid} still counts as serving ({exc})")
 
 
 def leave_if_all_serving(pid: int, workers: int) -> bool:
@@ -66,12 +76,16 @@ def leave_if_all_serving(pid: int, workers: int) -> bool:
     directory = serving_dir()
     if directory is None or not directory.is_dir():
         return True
-    with open(directory / LOCK_FILE, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        serving = sum(1 for name in os.listdir(directory) if name.isdigit())
-        if serving < workers:
-            return False
-        (directory / str(pid)).unlink(missing_ok=True)
+    try:
+        with open(directory / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            serving = sum(1 for name in os.listdir(directory) if name.isdigit())
+            if serving < workers:
+                return False
+            (directory / str(pid)).unlink(missing_ok=True)
+            return True
+    except OSError as exc:
+        log.warning(f"worker {pid} goes at its limit without asking whether the others serve ({exc})")
         return True
 
 
