@@ -49,7 +49,7 @@ def test_defaults_are_what_the_image_needs(load):
     settings = load({})["settings"]
     assert settings["bind"] == "['0.0.0.0:8080']"
     assert settings["workers"] == "2"
-    assert settings["worker_class_str"] == "slipway.serving.workers.JsonRefusalsSyncWorker"  # gunicorn's sync
+    assert settings["worker_class_str"] == "slipway.serving.workers.SlipwaySyncWorker"  # gunicorn's sync
     # A read-only root filesystem: no control socket in $HOME, heartbeats in memory.
     assert settings["control_socket_disable"] == "True"
     assert settings["worker_tmp_dir"] in ("/dev/shm", "None")
@@ -61,7 +61,7 @@ def test_defaults_are_what_the_image_needs(load):
     ({"SLIPWAY_BIND": "127.0.0.1:9000"}, "bind", "['127.0.0.1:9000']"),
     ({"PORT": "9001"}, "bind", "['0.0.0.0:9001']"),
     ({"SLIPWAY_WORKERS": "4"}, "workers", "4"),
-    ({"SLIPWAY_THREADS": "4"}, "worker_class_str", "slipway.serving.workers.JsonRefusalsThreadWorker"),
+    ({"SLIPWAY_THREADS": "4"}, "worker_class_str", "slipway.serving.workers.SlipwayThreadWorker"),
 ])
 def test_environment_overrides(load, env, key, expected):
     assert load(env)["settings"][key] == expected

@@ -28,8 +28,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 bind = os.environ.get("SLIPWAY_BIND", f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}")
 workers = _config.env_int(("SLIPWAY_WORKERS", "WEB_CONCURRENCY"), 2, minimum=1)
 threads = _config.env_int(("SLIPWAY_THREADS",), 1, minimum=1)
-# gunicorn's sync and gthread workers, answering what gunicorn refuses itself as the app does.
-worker_class = "slipway.serving.workers." + ("JsonRefusalsSyncWorker" if threads == 1 else "JsonRefusalsThreadWorker")
+# gunicorn's sync and gthread workers, answering what gunicorn refuses itself as the app does, and
+# replaced one at a time (slipway.serving.workers).
+worker_class = "slipway.serving.workers." + ("SlipwaySyncWorker" if threads == 1 else "SlipwayThreadWorker")
 timeout = _config.env_int(("SLIPWAY_TIMEOUT",), 30)
 graceful_timeout = _config.env_int(("SLIPWAY_GRACEFUL_TIMEOUT",), 30)
 keepalive = _config.env_int(("SLIPWAY_KEEPALIVE",), 5)

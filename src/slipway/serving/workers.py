@@ -1,4 +1,5 @@
-"""gunicorn workers that refuse what gunicorn itself refuses as the app refuses bad input.
+"""gunicorn's workers as the server runs them: they refuse what gunicorn itself refuses as the app
+refuses bad input, and are replaced one at a time.
 
 A request gunicorn cannot parse (a request line or headers past its limits, an invalid header)
 never reaches the app: gunicorn answered it with an HTML page, the
@@ -8,7 +9,7 @@ workers answer it with the app's JSON error (a reason, a message and a request i
 is kept; what is not a client's error (the app's own failures, a TLS or configuration problem)
 goes to gunicorn as before.
 
-They also replace one worker at a time when ``SLIPWAY_MAX_REQUESTS`` recycles them
+When ``SLIPWAY_MAX_REQUESTS`` recycles them, one worker goes at a time
 (:mod:`slipway.serving.recycling`).
 """
 
@@ -76,9 +77,10 @@ class JsonRefusals:
             self.log.debug("could not send the refusal: the client is gone")
 
 
-class JsonRefusalsSyncWorker(JsonRefusals, OneRecycleAtATime, SyncWorker):
-    """gunicorn's ``sync`` worker (one request at a time per worker)."""
+class SlipwaySyncWorker(JsonRefusals, OneRecycleAtATime, SyncWorker):
+    """gunicorn's ``sync`` worker (one request at a time per worker), answering what gunicorn
+    refuses as the app does, and replaced one at a time."""
 
 
-class JsonRefusalsThreadWorker(JsonRefusals, OneRecycleAtATime, ThreadWorker):
-    """gunicorn's ``gthread`` worker (``SLIPWAY_THREADS`` above 1)."""
+class SlipwayThreadWorker(JsonRefusals, OneRecycleAtATime, ThreadWorker):
+    """gunicorn's ``gthread`` worker (``SLIPWAY_THREADS`` above 1), likewise."""
