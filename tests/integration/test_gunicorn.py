@@ -43,8 +43,8 @@ def serving_workers_over_time(log: str) -> list[int]:
     model loaded until it decides to go. (A replacement's load comes before the decision it
     allows, also within one millisecond.)"""
     leaving = "Autorestarting worker after current request."
-    changes = sorted((entry["ts"], -1 if entry["msg"] == leaving else 1) for entry in log_entries(log)
-                     if " loaded from " in entry["msg"] or entry["msg"] == leaving)
+    changes = [(entry["ts"], 1 if " loaded from " in entry["msg"] else -1) for entry in log_entries(log)
+               if " loaded from " in entry["msg"] or entry["msg"] == leaving]
     return list(itertools.accumulate(change for _, change in sorted(changes, key=lambda c: (c[0], -c[1]))))
 
 
