@@ -196,7 +196,7 @@ def test_drift_reads_a_sample_of_the_window_and_counts_every_row(tmp_path, repo_
     report, _ = drift.analyse(reference, served, FeatureSpec(["x"], {}), params)
     assert report["rows"]["served"] == 1000 and report["verdict"] == PASS
     assert "1000 logged rows (the last 168 h)" in drift.markdown(report)
-    assert "a feature drifts above 0.2 (drift.max_feature_drift)." in drift.markdown(report)
+    assert "a feature drifts when its score is above 0.2 (drift.max_feature_drift)." in drift.markdown(report)
 
 
 def test_no_prediction_in_the_window_is_inconclusive(tmp_path, repo_params):

@@ -259,7 +259,7 @@ def markdown(report: dict) -> str:
     return verdicts.markdown(
         "Drift", report["verdict"],
         f"{report['rows']['served']} logged rows{_window(report)} against {report['rows']['reference']} training rows; "
-        f"a feature drifts above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}"
+        f"a feature drifts when its score is above {report['threshold']:g} (drift.max_feature_drift).{_skipped(report)}"
         + (f" The HTML report has {report['unplotted']}." if report.get("unplotted") else ""),
         report.get("reason"), ["feature", "drift score"], scored + unscored)
 
