@@ -170,6 +170,7 @@ bench: venv ## Run the pipeline benchmark (100k and 1M rows; BENCH_ARGS="--rows 
 	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
 
 bench-serve: venv ## Serving benchmark: our server vs MLServer vs a constant-response floor (wrk; BENCH_ARGS="--floor-steps --proxy --rows 1")
+	$(BIN)/python -m slipway.system_packages bench
 	bench/serve.sh $(BENCH_ARGS)
 
 bench-inprocess: venv ## The serving benchmark's apps in-process, without gunicorn or the network (needs models/)

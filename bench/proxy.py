@@ -17,7 +17,8 @@ CONFIG = Path(__file__).resolve().parents[1] / "kustomize/components/buffering-p
 def nginx() -> str:
     found = system_packages.find("nginx")
     if found is None:
-        raise FileNotFoundError("nginx not found (Debian: apt-get install nginx; `make system-packages` installs it)")
+        raise FileNotFoundError("nginx not found (Debian: apt-get install nginx; `make system-packages` or "
+                                "`make bench-serve` installs it)")
     return found
 
 

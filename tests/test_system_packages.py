@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from slipway import system_packages
-from slipway.system_packages import NEEDED, SBIN
+from slipway.system_packages import BENCH_NEEDED, NEEDED, SBIN
 
 
 def finding(present: set[str], seen_paths: list[str] | None = None):
@@ -73,6 +73,27 @@ def test_install_runs_apt_get_then_finds_the_commands():
     assert len(ran) == 2 and len(said) == 1  # nothing missing: apt-get is not run at all
 
 
+def test_the_benchmarks_install_their_own_commands_and_say_so():
+    present = set(NEEDED) | {"apt-get"}  # every command of the tests', and so nginx: wrk alone is missing
+    ran, said = [], []
+
+    def run(command):
+        ran.append(command)
+        if "install" in command:
+            present.add("wrk")
+        return subprocess.CompletedProcess(command, 0)
+
+    assert system_packages.install(run, finding(present), is_root=True, say=said.append) == (
+        "every package the tests run is here")
+    assert system_packages.install(run, finding(present), is_root=True, say=said.append, purpose="bench") == (
+        "installed wrk")
+    assert said == ["the benchmarks need wrk: apt-get install ..."] and ran[-1][-1] == "wrk"
+    assert system_packages.install(run, finding(present), is_root=True, say=said.append, purpose="bench") == (
+        "every package the benchmarks run is here")
+    with pytest.raises(SystemExit, match=r"^the benchmarks need nginx, wrk, and installing them needs root"):
+        system_packages.install(run, finding({"apt-get"}), is_root=False, say=said.append, purpose="bench")
+
+
 def test_a_failed_apt_get_or_a_command_still_missing_is_an_error():
     present = set(NEEDED) - {"nginx"} | {"apt-get", "sudo"}
 
@@ -107,7 +128,14 @@ def test_the_module_finds_every_command_on_the_real_path(tmp_path):
     for command in NEEDED:
         executable(tmp_path / command)
     assert module(path=tmp_path).stdout == "every package the tests run is here\n"
-    assert module("remove", path=tmp_path).returncode == 1
+    assert module("tests", path=tmp_path).stdout == "every package the tests run is here\n"
+    for command in BENCH_NEEDED:
+        executable(tmp_path / command)
+    assert module("bench", path=tmp_path).stdout == "every package the benchmarks run is here\n"
+    for wrong in (["remove"], ["bench", "tests"]):
+        refused = module(*wrong, path=tmp_path)
+        assert (refused.returncode, refused.stderr) == (
+            1, "usage: python -m slipway.system_packages [tests|bench] (default: tests)\n")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the root path runs apt-get itself; elsewhere it goes through sudo")
