@@ -296,6 +296,29 @@ def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():
     assert properties["grade"] == {"type": ["integer", "string", "null"], "enum": ["1", 1, "2", 2, "3", 3, None]}
 
 
+def test_a_batch_becomes_one_list_per_input_and_a_bad_value_is_named_by_its_instance():
+    """The rows of a batch are turned into columns in one go; what is wrong with a later instance is
+    named by that instance, and a model of a single input gets its column as well."""
+    from slipway.serving.schemas import RequestError, check_columns, instances_to_columns
+
+    spec = FeatureSpec(["x"], {"grade": ["1", "2"]}, id_column="id")
+    body = {"instances": [{"x": 1.5, "grade": "1", "id": "a"}, {"x": None, "grade": 2},
+                          {"x": 3, "grade": None, "id": 7}]}
+    columns, ignored, ids = instances_to_columns(body, spec, max_batch=10)
+    assert (columns, ignored, ids) == ({"x": [1.5, None, 3], "grade": ["1", 2, None]}, set(), ["a", None, 7])
+    assert instances_to_columns({"instances": [{"x": 1, "grade": "1"}]}, spec, max_batch=10)[2] is None
+    alone = FeatureSpec(["x"], {})
+    assert instances_to_columns({"instances": [{"x": 1}, {"x": 2.5}]}, alone, max_batch=10)[0] == {"x": [1, 2.5]}
+    for instance, reason, field in [({"x": 1, "grade": "1", "id": 1.5}, "wrong_type", "instances[2].id"),
+                                    ({"x": 1, "grade": [2]}, "wrong_type", "instances[2].grade"),
+                                    ({"x": 1, "grade": "3"}, "unseen_category", "instances[2].grade"),
+                                    ({"x": "1", "grade": "1"}, "wrong_type", "instances[2].x")]:
+        with pytest.raises(RequestError) as refused:
+            columns, _, _ = instances_to_columns({"instances": [*body["instances"][:2], instance]}, spec, 10)
+            check_columns(columns, spec, "reject", lambda name, i: f"instances[{i}].{name}")
+        assert (refused.value.reason, refused.value.field) == (reason, field)
+
+
 def test_nulls_are_missing_values(client):
     response = client.post("/predict", json=body_with(age=None, contract=None))
     assert response.status_code == 200

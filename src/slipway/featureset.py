@@ -113,9 +113,10 @@ class FeatureSpec:
         return block
 
     def category_codes(self, name: str, values) -> list[float]:
-        """Index of each value in the training categories; NaN for missing or unseen."""
+        """Index of each value (a string, or None for missing) in the training categories; NaN for
+        missing or unseen."""
         index = self.category_index[name]
-        return [index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+        return [index.get(v, np.nan) for v in values]
 
     def matrix(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         """Model input as one float matrix (categories as codes): the serving fast path."""

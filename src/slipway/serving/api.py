@@ -14,7 +14,7 @@ from slipway.serving.schemas import (
     RequestError,
     check_batch_size,
     check_columns,
-    check_id,
+    check_ids,
     counterpart,
     id_column_note,
     instance_field,
@@ -371,7 +371,7 @@ def tensor_ids(tensor: dict | None, n_rows: int) -> list | None:
     if len(tensor["data"]) != n_rows or tensor["shape"][1:] not in ([], [1]):
         raise RequestError(422, "invalid_shape", f"the id tensor must have shape [{n_rows}] or [{n_rows}, 1], "
                            "one id per row", f"{field}.shape")
-    return [check_id(value, f"{field}.data[{i}]") for i, value in enumerate(tensor["data"])]
+    return check_ids(tensor["data"], lambda i: f"{field}.data[{i}]")
 
 
 @api.post("/v2/models/<name>/infer")
