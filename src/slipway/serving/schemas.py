@@ -21,6 +21,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -262,7 +263,7 @@ def check_ids(values: list, where: Callable[[int], str]) -> list:
     return values
 
 
-def refuse_id(value: object, field: str) -> None:
+def refuse_id(value: object, field: str) -> NoReturn:
     if type(value) is float and value.is_integer() and abs(value) >= 2**63:  # the JSON parser's reading of it
         raise RequestError(422, "wrong_type", f"the id is an integer past 64 bits, which is read as the number "
                            f"{value:g}: send it as a string", field)
