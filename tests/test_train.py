@@ -70,8 +70,14 @@ def test_estimator_params_errors(churn, params):
     spec = featurize.build_spec(churn, params)
     with pytest.raises(ParamsError, match="train.estimator must be one of"):
         make_estimator("xgboost", {}, 0, spec)
-    with pytest.raises(ParamsError, match="train.hyperparameters: .*learning_rat"):
-        make_estimator("hist_gradient_boosting", {"learning_rat": 0.1}, 0, spec)
+    with pytest.raises(ParamsError, match=r"^params: train.hyperparameters: HistGradientBoostingClassifier takes no "
+                                          r"l2_regularisation \(did you mean l2_regularization\?\); "
+                                          r"HistGradientBoostingClassifier takes no depth "
+                                          r"\(did you mean max_depth\?\)$"):
+        make_estimator("hist_gradient_boosting", {"l2_regularisation": 0.1, "max_iter": 3, "depth": 2}, 0, spec)
+    with pytest.raises(ParamsError, match=r"^params: train.hyperparameters: LogisticRegression takes no "
+                                          r"learning_rate$"):
+        make_estimator("logistic_regression", {"learning_rate": 0.1}, 0, spec)
     with pytest.raises(ParamsError, match=r"^params: train.hyperparameters: remove categorical_features \(set by "
                                           r"the feature spec \(data.categorical_features\)\), random_state "
                                           r"\(set by train.seed\)$"):

@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from slipway.errors import ParamsError
 from slipway.featureset import FeatureSpec
+from slipway.params import nearest
 
 # Each choice of train.estimator: the scikit-learn class, whether categorical columns reach it
 # one-hot encoded (else it takes them natively), and whether numeric columns are scaled.
@@ -52,10 +53,15 @@ SET_BY_THE_FACTORY = {"random_state": "train.seed",
                       "categorical_features": "the feature spec (data.categorical_features)"}
 
 
-def _check_no_boolean_numbers(estimator_class: type, hyperparameters: dict[str, Any]) -> None:
-    """scikit-learn takes ``true`` as the number 1 (``max_iter: yes`` would fit one tree): a
-    boolean is refused where the estimator's default is a number."""
+def _check_hyperparameters(estimator_class: type, hyperparameters: dict[str, Any]) -> None:
+    """Every name one the estimator takes (a misspelt one named with the nearest it does take); and
+    no boolean where the estimator's default is a number: scikit-learn takes ``true`` as the number 1
+    (``max_iter: yes`` would fit one tree)."""
     defaults = inspect.signature(estimator_class).parameters
+    unknown = [key for key in hyperparameters if key not in defaults]
+    if unknown:
+        raise ParamsError("params: train.hyperparameters: " + "; ".join(
+            f"{estimator_class.__name__} takes no {key}{nearest(key, defaults)}" for key in unknown))
     for key, value in hyperparameters.items():
         default = defaults[key].default if key in defaults else None
         if isinstance(value, bool) and isinstance(default, int | float) and not isinstance(default, bool):
@@ -71,11 +77,8 @@ def make_estimator(name: str, hyperparameters: dict[str, Any], seed: int, spec: 
         raise ParamsError("params: train.hyperparameters: remove " + ", ".join(
             f"{key} (set by {SET_BY_THE_FACTORY[key]})" for key in clashes))
     estimator_class, one_hot, scale = ESTIMATORS[name]
-    _check_no_boolean_numbers(estimator_class, hyperparameters)
-    try:
-        if not one_hot:
-            return estimator_class(categorical_features="from_dtype", random_state=seed, **hyperparameters)
-        return Pipeline([("encode", _one_hot(spec, scale)),
-                         ("model", estimator_class(random_state=seed, **hyperparameters))])
-    except TypeError as exc:  # an unknown hyperparameter name
-        raise ParamsError(f"params: train.hyperparameters: {exc}") from None
+    _check_hyperparameters(estimator_class, hyperparameters)
+    if not one_hot:
+        return estimator_class(categorical_features="from_dtype", random_state=seed, **hyperparameters)
+    return Pipeline([("encode", _one_hot(spec, scale)),
+                     ("model", estimator_class(random_state=seed, **hyperparameters))])
