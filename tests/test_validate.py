@@ -246,6 +246,14 @@ def test_every_bad_rule_value_is_named_at_once(churn, params):
         "validate.columns.region.max_null_fraction must be a number within [0, 1], got 1.5")
 
 
+def test_a_range_no_value_can_be_in_is_a_params_error(churn, params):
+    """min above max: every row would be reported, as if the data were broken, not the rule."""
+    params["validate"]["columns"]["age"] = {"type": "numeric", "min": 180, "max": 120}
+    params["validate"]["columns"]["tenure_months"] = {"min": 5, "max": 5}  # one value: a range all the same
+    with pytest.raises(ParamsError, match=r"^params: validate.columns.age: min 180 is above max 120$"):
+        validate.check(churn, "train", params)
+
+
 def test_declared_categorical_column_with_fractions(params):
     params["validate"]["columns"] = {"code": {"type": "categorical"}}
     frame = pd.DataFrame({"code": [1.0, 2.5, np.nan], "churned": [0, 1, 0],

@@ -119,8 +119,11 @@ def column_rules(params: dict[str, Any]) -> dict[str, dict]:
                 f"params: validate.columns.{column} must be a mapping with keys among "
                 f"{sorted(RULE_VALUES)}, got {rule!r}"
             )
-        problems += [f"validate.columns.{column}.{key} must be {RULE_VALUES[key][1]}, got {value!r}"
-                     for key, value in rule.items() if not RULE_VALUES[key][0](value)]
+        wrong = [f"validate.columns.{column}.{key} must be {RULE_VALUES[key][1]}, got {value!r}"
+                 for key, value in rule.items() if not RULE_VALUES[key][0](value)]
+        if not wrong and "min" in rule and "max" in rule and rule["min"] > rule["max"]:  # every value would fail
+            wrong.append(f"validate.columns.{column}: min {rule['min']} is above max {rule['max']}")
+        problems += wrong
     if problems:
         raise ParamsError("params: " + "; ".join(problems))
     return rules
