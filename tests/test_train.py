@@ -84,6 +84,24 @@ def test_estimator_params_errors(churn, params):
         make_estimator("hist_gradient_boosting", {"random_state": 1, "categorical_features": None}, 0, spec)
 
 
+def test_an_estimator_that_takes_any_keyword_is_given_every_hyperparameter(churn, params, monkeypatch):
+    """LightGBM's classifier takes **kwargs and passes them on: a name its signature lacks is not an error."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from slipway.model import estimator
+
+    class TakesAny(HistGradientBoostingClassifier):
+        def __init__(self, *, categorical_features="from_dtype", random_state=None, max_iter=100, **kwargs):
+            super().__init__(categorical_features=categorical_features, random_state=random_state, max_iter=max_iter)
+            self.extra = kwargs
+
+    monkeypatch.setitem(estimator.ESTIMATORS, "takes_any", (TakesAny, False, False))
+    made = make_estimator("takes_any", {"num_leaves": 7, "max_iter": 3}, 0, featurize.build_spec(churn, params))
+    assert (made.extra, made.max_iter) == ({"num_leaves": 7}, 3)
+    with pytest.raises(ParamsError, match=r"^params: train.hyperparameters.max_iter: true is a boolean"):
+        make_estimator("takes_any", {"max_iter": True}, 0, featurize.build_spec(churn, params))
+
+
 @pytest.mark.parametrize(("name", "hyperparameters", "message"), [
     ("hist_gradient_boosting", {"learning_rate": "fast"},
      "The 'learning_rate' parameter of HistGradientBoostingClassifier must be a float"),

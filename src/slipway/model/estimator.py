@@ -58,7 +58,9 @@ def _check_hyperparameters(estimator_class: type, hyperparameters: dict[str, Any
     no boolean where the estimator's default is a number: scikit-learn takes ``true`` as the number 1
     (``max_iter: yes`` would fit one tree)."""
     defaults = inspect.signature(estimator_class).parameters
-    unknown = [key for key in hyperparameters if key not in defaults]
+    # An estimator that takes **kwargs (LightGBM's passes them on to its core) takes any name.
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in defaults.values())
+    unknown = [] if takes_any else [key for key in hyperparameters if key not in defaults]
     if unknown:
         raise ParamsError("params: train.hyperparameters: " + "; ".join(
             f"{estimator_class.__name__} takes no {key}{nearest(key, defaults)}" for key in unknown))
