@@ -170,6 +170,19 @@ def test_too_few_labelled_predictions_are_inconclusive():
     assert "Not scored, other models' rows: m1 1." in performance.markdown(report)
 
 
+def test_the_summary_counts_the_label_rows_left_out():
+    logged = predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6]), ("customer_id", "b", 1.0, "m2", [0.6, 0.4]))
+    outcomes = labels(a=1, b=0)
+    assert "Left out" not in performance.markdown(performance.analyse(logged, outcomes, META, {}, PARAMS))
+    outcomes.attrs["unlabelled"] = 3
+    summary = performance.markdown(performance.analyse(logged, outcomes, META, {}, PARAMS))
+    assert "Left out, 3 label row(s) without an id or a label." in summary  # no time column to lack
+    timed = outcomes.assign(time=[1.0, 1.0])
+    params = {**PARAMS, "performance": {**PARAMS["performance"], "max_gap_hours": 24}}
+    summary = performance.markdown(performance.analyse(logged, timed, META, {}, params))
+    assert "Left out, 3 label row(s) without an id, a label or a time." in summary
+
+
 @pytest.mark.parametrize(("logged", "outcomes", "message"), [
     (predictions(("customer_id", "a", 1.0, "m2", [0.4, 0.6])), labels(a="yes"),
      "labels ['yes'] are not classes of the model (['0', '1'])"),

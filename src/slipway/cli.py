@@ -65,6 +65,14 @@ def not_blank(message: str):
 approved_image = not_blank("is empty: give the image the reviewers approved (`slipway status --image ...` "
                            "when they were asked), or leave --expect out")
 
+model_dir_option = click.option(
+    "--model-dir", default="models", show_default=True, type=click.Path(file_okay=False),
+    help="The model bundle (`dvc repro` writes it; `make dvc-pull` fetches the one dvc.lock names).")
+out_dir_option = click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+predictions_option = click.option(
+    "--predictions", required=True, callback=not_blank("is empty (is PREDICTION_LOG_URI set?)"),
+    help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of .jsonl and .jsonl.gz files.")
+
 
 @click.group()
 def cli() -> None:
@@ -197,7 +205,7 @@ def checkout_tip(params_path) -> None:
 
 @cli.command()
 @params_option
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@model_dir_option
 @click.option("--reports-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
 def release(params_path, model_dir, reports_dir) -> None:
     """Point the canary overlay at the gated model's image; commit and push."""
@@ -276,7 +284,7 @@ def _image(params_path: str, model_dir: str) -> tuple[str, str]:
 
 @cli.command("image-tag")
 @params_option
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@model_dir_option
 @click.option("--version-only", is_flag=True)
 def image_tag(params_path, model_dir, version_only) -> None:
     """The server image for the bundle in --model-dir: repository:model_version-build."""
@@ -286,7 +294,7 @@ def image_tag(params_path, model_dir, version_only) -> None:
 
 @cli.command("image")
 @params_option
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(file_okay=False))
+@model_dir_option
 @click.option("--push", "and_push", is_flag=True,
               help="Push it too; when the registry holds the tag already, neither build nor push.")
 def image(params_path, model_dir, and_push) -> None:
@@ -334,13 +342,11 @@ def canary_analysis(params_path, prometheus_url, out, markdown_path) -> None:
 
 @cli.command()
 @params_option
-@click.option("--predictions", required=True, callback=not_blank("is empty (is PREDICTION_LOG_URI set?)"),
-              help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of "
-                   ".jsonl and .jsonl.gz files.")
+@predictions_option
 @click.option("--reference", default="data/interim/train.parquet", show_default=True,
               type=click.Path(exists=True, dir_okay=False), help="The training split.")
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@model_dir_option
+@out_dir_option
 def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
     """Served traffic vs the training data. Exit 0 no drift, 1 drift, 2 error, 3 too few rows or nothing to compare."""
     from slipway import io
@@ -371,16 +377,14 @@ def drift(params_path, predictions, reference, model_dir, out_dir) -> None:
 
 @cli.command()
 @params_option
-@click.option("--predictions", required=True, callback=not_blank("is empty (is PREDICTION_LOG_URI set?)"),
-              help="The servers' prediction log: a .jsonl file, or a directory or s3:// prefix of "
-                   ".jsonl and .jsonl.gz files.")
+@predictions_option
 @click.option("--labels", required=True, callback=not_blank("is empty (is LABELS_URI set?)"),
               help="The outcomes known since: a .csv or .parquet file (local or s3://) with the model's id "
                    "column and target.")
-@click.option("--model-dir", default="models", show_default=True, type=click.Path(exists=True, file_okay=False))
+@model_dir_option
 @click.option("--metrics", default="reports/metrics.json", show_default=True,
               type=click.Path(exists=True, dir_okay=False), help="The model's test metrics (evaluate).")
-@click.option("--out-dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@out_dir_option
 def performance(params_path, predictions, labels, model_dir, metrics, out_dir) -> None:
     """Served predictions scored against the labels known since. Exit 0 as good as on the test set, 1 worse
     by more than performance.max_drop, 2 error, 3 too few labelled predictions."""

@@ -259,6 +259,9 @@ def markdown(report: dict) -> str:
                f"({counts['logged']} logged predictions of these ids); "
                f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
                "(performance.max_drop), or a metric is under the gate's floor.")
+    if counts.get("unlabelled"):
+        lacking = "an id or a label" if gap is None else "an id, a label or a time"
+        summary += f" Left out, {counts['unlabelled']} label row(s) without {lacking}."
     if others:
         summary += " Not scored, other models' rows: " + ", ".join(f"{v} {n}" for v, n in others.items()) + "."
     return verdicts.markdown("Served performance", report["verdict"], summary, report.get("reason"),
