@@ -195,16 +195,27 @@ def test_a_feature_with_no_value_in_training_is_refused(churn):
     assert "payment_method" not in infer(frame, drop=["payment_method", "days_since_last_login"]).columns
 
 
-@pytest.mark.parametrize("as_stored", ["datetime64", "dates"])
+@pytest.mark.parametrize("as_stored", ["datetime64", "dates", "ISO text", "day-first text", "months as text"])
 def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
     """A signup date, a few distinct days: inferred as categories it passed, and every request after
-    training sent a date the model never saw."""
+    training sent a date the model never saw. A CSV's dates, and a Hive partition such as
+    month=2025-01, reach featurize as text."""
     days = (churn["event_timestamp"] - pd.Timedelta(days=400)).dt.floor("D")
-    dated = churn.assign(signup=days if as_stored == "datetime64" else days.dt.date)
+    stored = {"datetime64": days, "dates": days.dt.date, "ISO text": days.dt.strftime("%Y-%m-%d"),
+              "day-first text": days.dt.strftime("%d.%m.%Y"), "months as text": days.dt.strftime("%Y-%m")}
+    dated = churn.assign(signup=stored[as_stored].astype(object) if "text" in as_stored else stored[as_stored])
     with pytest.raises(ParamsError, match=r"^params: columns \['signup'\] hold dates, which as categories would "
                                           r"never recur after training: list them in data.drop_columns"):
         infer(dated)
     assert "signup" not in infer(dated, exclude=["churned", "customer_id", "event_timestamp", "signup"]).inputs
+
+
+@pytest.mark.parametrize("codes", [["2025-13", "2025-14"], ["2025.10.1", "2024.04.2"], ["12-345-6789", "98-765-4321"],
+                                   ["2025-03-14", "unknown"]])
+def test_codes_shaped_like_dates_stay_categories(churn, codes):
+    """No month 13, a version number, a phone number, a date beside a word: not a column of dates."""
+    coded = churn.assign(code=np.resize(np.array(codes, dtype=object), len(churn)))
+    assert infer(coded).categorical["code"] == sorted(codes)
 
 
 def test_numbers_with_a_few_markers_are_refused_with_both_ways_out(churn):

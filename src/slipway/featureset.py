@@ -9,7 +9,9 @@ bundle and never from params.
 
 from __future__ import annotations
 
+import re
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -277,17 +279,41 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
                           + "if the numbers are codes, declare the columns in data.categorical_features")
 
 
+# Text written as a date: year first (2025-03-14, 2025-03, 2025/03/14), or day and month first with a
+# four-digit year (14.03.2025, 3/14/2025), either with a time of day and a zone. A CSV's dates stay text
+# through ingest, as does a Hive partition such as dt=2025-03-14.
+DATE_TEXT = re.compile(r"(\d{4}-\d{1,2}(-\d{1,2})?|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{4})"
+                       r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?")
+# Enough distinct values to tell dates from codes shaped like them (2025-13 is no month).
+DATE_SAMPLE = 1000
+
+
+def written_as_dates(values: pd.Series) -> bool:
+    """Whether every value of a text column is a date written as text (:data:`DATE_TEXT`, and one
+    pandas reads, in one of the two orders of day and month)."""
+    distinct = values.dropna().unique()
+    if not len(distinct) or not all(isinstance(v, str) and DATE_TEXT.fullmatch(v.strip()) for v in distinct):
+        return False
+    sample = pd.Series(distinct[:DATE_SAMPLE])
+    with warnings.catch_warnings():  # of mixed time zones: a date all the same
+        warnings.simplefilter("ignore")
+        return any(pd.to_datetime(sample, format="mixed", dayfirst=dayfirst, errors="coerce").notna().all()
+                   for dayfirst in (False, True))
+
+
 def refuse_dates(train: pd.DataFrame, inferred: list[str]) -> None:
-    """Columns of dates inferred as categorical: every date after training would be a category the
-    model never saw (as few distinct days pass for categories), so such a column is named with what
-    to do instead."""
+    """Columns of dates inferred as categorical, as dates or as text written so: every date after
+    training would be a category the model never saw (as few distinct days or months pass for
+    categories), so such a column is named with what to do instead."""
     dates = [name for name in inferred if ptypes.is_datetime64_any_dtype(train[name])
-             or pd.api.types.infer_dtype(train[name], skipna=True) in ("date", "datetime")]
+             or (kind := pd.api.types.infer_dtype(train[name], skipna=True)) in ("date", "datetime")
+             or (kind == "string" and written_as_dates(train[name]))]
     if dates:
         raise ParamsError(f"params: columns {dates} hold dates, which as categories would never recur after "
                           "training: list them in data.drop_columns, and if the model should learn from one, "
                           "compute a number from it where the batches are read (slipway/model/loading.py: "
-                          "days since signup, say), which requests then send too")
+                          "days since signup, say), which requests then send too; a column of codes written "
+                          "like dates stays categorical when data.categorical_features lists it")
 
 
 def infer_spec(
