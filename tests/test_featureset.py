@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -208,6 +210,21 @@ def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
                                           r"never recur after training: list them in data.drop_columns"):
         infer(dated)
     assert "signup" not in infer(dated, exclude=["churned", "customer_id", "event_timestamp", "signup"]).inputs
+
+
+@pytest.mark.parametrize(("written", "example"), [("{}%", "'7%'"), ("${:,.2f}", "'$1,234.50'"),
+                                                  ("{:.2f} \u20ac", "'1234.50 \u20ac'"), ("-${}", "'-$7'")])
+def test_numbers_written_with_a_sign_are_not_taken_for_categories(churn, written, example):
+    """'45%' or '$1,234.50' as categories: their order lost, and each new value one the model never saw
+    (with many values, the limit on categories refused them, advising to raise it)."""
+    values = np.resize([1234.5 if "," in written or "\u20ac" in written else 7, 3, 12], len(churn))
+    signed = churn.assign(share=[written.format(v) for v in values])
+    with pytest.raises(ParamsError, match=rf"^params: columns of numbers written with a sign, which as categories "
+                                          rf"would lose their order: 'share' \(such as {re.escape(example)}\); read "
+                                          r"them as numbers where the batches are read \(slipway/model/loading.py\)"):
+        infer(signed)
+    assert infer(signed, categorical=["contract", "payment_method", "internet_service", "region", "plan_tier",
+                                      "share"]).categorical["share"]  # declared codes stay codes
 
 
 @pytest.mark.parametrize("codes", [["2025-13", "2025-14"], ["2025.10.1", "2024.04.2"], ["12-345-6789", "98-765-4321"],

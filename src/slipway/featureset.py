@@ -23,7 +23,7 @@ from pandas.api import types as ptypes
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import NUMBER_FORMATS, as_numbers, text_numbers, written_numbers_advice
+from slipway.values import NUMBER_FORMATS, NUMBER_LIKE, as_numbers, text_numbers, written_numbers_advice
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -279,6 +279,42 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
                           + "if the numbers are codes, declare the columns in data.categorical_features")
 
 
+# Signs written beside a number: percent and per mille, and the common currency signs.
+NUMBER_SIGNS = "%\u2030$\u20ac\u00a3\u00a5\u20b9\u20bd\u20a9\u20aa\u20ab\u20b4\u20a6\u20b1\u0e3f"
+SIGNED_NUMBER = re.compile(rf"([{NUMBER_SIGNS}]\s?)?[+-]?([{NUMBER_SIGNS}]\s?)?{NUMBER_LIKE}(\s?[{NUMBER_SIGNS}])?")
+# Distinct values looked at first: a column of words is passed over on these.
+SIGN_PROBE = 20
+
+
+def numbers_with_signs(values: pd.Series) -> str | None:
+    """An example, if at least :data:`NUMBER_SHARE` of a text column's values are numbers written
+    with a sign (``45%``, ``$1,234.50``, ``12 €``) and some sign is there: as categories, their
+    order would be lost, and ``99%`` would be a category the model never saw."""
+    present = values.dropna()
+    if present.empty or not ptypes.is_object_dtype(present):
+        return None
+    counts = present.astype(str).str.strip().value_counts()
+    texts = pd.Series(counts.index, index=counts.index)
+    if not texts.head(SIGN_PROBE).str.contains(f"[{NUMBER_SIGNS}]\\s*[+-]?\\d|\\d\\s*[{NUMBER_SIGNS}]").any():
+        return None
+    signed = texts.str.contains(f"[{NUMBER_SIGNS}]") & texts.str.fullmatch(SIGNED_NUMBER, na=False)
+    if counts[signed].sum() < NUMBER_SHARE * counts.sum():
+        return None
+    return str(texts[signed].iloc[0])
+
+
+def refuse_numbers_with_signs(train: pd.DataFrame, inferred: list[str]) -> None:
+    """Columns inferred as categorical that are numbers written with a percent or currency sign,
+    named with the way out: the numbers read where the batches are read, so requests send them too."""
+    found = {name: example for name in inferred if (example := numbers_with_signs(train[name]))}
+    if found:
+        raise ParamsError("params: columns of numbers written with a sign, which as categories would lose their "
+                          "order: " + ", ".join(f"{name!r} (such as {example!r})" for name, example in found.items())
+                          + "; read them as numbers where the batches are read (slipway/model/loading.py), "
+                          "which requests then send too, or declare the columns in data.categorical_features "
+                          "if they are codes")
+
+
 # Text written as a date: year first (2025-03-14, 2025-03, 2025/03/14), or day and month first with a
 # four-digit year (14.03.2025, 3/14/2025), either with a time of day and a zone. A CSV's dates stay text
 # through ingest, as does a Hive partition such as dt=2025-03-14.
@@ -372,6 +408,7 @@ def infer_spec(
                               "data.categorical_features if they are codes, or drop them (data.drop_columns)")
         refuse_dates(train, categorical)
         refuse_numbers_as_text(train, categorical, number_format)
+        refuse_numbers_with_signs(train, categorical)
     empty = [c for c in [*numeric, *categorical] if train[c].isna().all()]
     if empty:  # most often a broken export or join; a model can learn nothing from such a column
         raise DataError(f"features with no value in the {len(train)} training rows: {empty}; mend the export that "
