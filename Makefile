@@ -31,6 +31,9 @@ help: ## List the targets
 # images often set it) every process would otherwise compile each module it imports, every time
 # (half of a 3 s no-op `dvc repro`, and seconds of every stage).
 $(BIN)/.installed-$(INSTALLER): $(LOCK) requirements/bootstrap.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))' 2>/dev/null || { \
+		echo "make venv: Slipway needs Python 3.11 or 3.12, and $(PYTHON) is $$($(PYTHON) --version 2>/dev/null || echo "not found");" \
+			"name another with PYTHON=, e.g. make run PYTHON=python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(if $(and $(filter pip,$(INSTALLER)),$(filter-out pyproject.toml,$?)),--clear) $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/bootstrap.txt
 ifeq ($(INSTALLER),uv)

@@ -64,3 +64,17 @@ def test_a_package_the_lock_no_longer_lists_leaves_the_environment(tmp_path, ins
     now = installed()
     assert {"idna", "slipway", "pip", "uv"} <= now
     assert not {"six", "wcwidth"} & now
+
+
+def test_a_python_the_lock_cannot_serve_is_named_before_anything_is_installed(tmp_path):
+    """numpy<2 has no wheels for Python 3.13: refused at once, not after minutes of failing builds."""
+    project = make_project(tmp_path)
+    python = tmp_path / "python3.13"
+    python.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "Python 3.13.0" && exit 0\nexit 1\n')
+    python.chmod(0o755)
+    result = subprocess.run(["make", "venv", f"PYTHON={python}"], cwd=project, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert (f"make venv: Slipway needs Python 3.11 or 3.12, and {python} is Python 3.13.0; name another with "
+            "PYTHON=, e.g. make run PYTHON=python3.11") in result.stderr
+    assert not (project / ".venv").exists()
