@@ -208,8 +208,14 @@ def test_only_the_labelled_ids_predictions_are_read_and_another_models_log_is_re
     last_hour = {**PARAMS, "performance": {**PARAMS["performance"], "window_hours": 1.0}}
     recent = performance.read_predictions(str(log), last_hour, 3600.0 + 50, "customer_id", {"a", "7"})
     assert recent["ts"].tolist() == [100.0]
-    assert list(performance.read_predictions(str(log), PARAMS, 200.0, "customer_id", set()).columns) == list(
-        performance.LOGGED)  # none kept: still the columns join reads
+    assert read.attrs["unlabelled_ids"] == ["z"]
+    nothing = performance.read_predictions(str(log), PARAMS, 200.0, "customer_id", {"A", "07"})
+    assert list(nothing.columns) == list(performance.LOGGED)  # none kept: still the columns join reads
+    assert nothing.attrs["unlabelled_ids"] == ["a", "z", "7"]  # how the log writes its ids, once each
+    report = performance.analyse(nothing, labels(A=1, **{"07": 0}), META, {}, PARAMS)
+    assert report["verdict"] == "inconclusive" and report["reason"] == (
+        "0 labelled predictions of model m2, fewer than 2 (performance.min_rows); no logged id has a label: the "
+        "log has ids such as ['a', 'z', '7'], the labels ['A', '07'] (written alike? leading zeros, case, spaces)")
     (log / "a.jsonl").write_text(line(1.0, account="a"))
     with pytest.raises(DataError, match=re.escape("the prediction log's ids are ['account'], not the model's id "
                                                   "column 'customer_id': is it another model's log?")):

@@ -62,19 +62,26 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
     far more rows than there are labels, and only these are kept) in the last ``performance.window_hours``
     before ``now``. A log whose lines carry ids of another name is refused: it is another model's."""
     seen: set[str] = set()
+    unlabelled: list[str] = []  # a few logged ids without a label: how the log writes them
 
     def pick(entry: dict) -> dict | None:
         row = logged_prediction(entry)
         if row is None:
             return None
         seen.add(row["id_column"])
-        return row if row["id_column"] == name and row["id"] in ids else None
+        if row["id_column"] == name and row["id"] in ids:
+            return row
+        if row["id_column"] == name and len(unlabelled) < EXAMPLES and row["id"] not in unlabelled:
+            unlabelled.append(row["id"])
+        return None
 
     predictions = read_prediction_log(location, window_start(params, now, "performance"), pick=pick)
     if seen and name not in seen:
         raise DataError(f"the prediction log's ids are {sorted(map(str, seen))}, not the model's id column "
                         f"{name!r}: is it another model's log?")
-    return predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
+    predictions = predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
+    predictions.attrs["unlabelled_ids"] = unlabelled
+    return predictions
 
 
 def read_labels(location: str, id_column: str, target: str, time_column: str | None = None,
@@ -219,8 +226,13 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
               "window_hours": window_hours(params, "performance"), "max_gap_hours": max_gap,
               "floors": floors, "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
     if counts["joined"] < min_rows:
-        report.update(verdict=INCONCLUSIVE, reason=f"{counts['joined']} labelled predictions of model "
-                      f"{metadata['model_version']}, fewer than {min_rows} (performance.min_rows)")
+        reason = (f"{counts['joined']} labelled predictions of model {metadata['model_version']}, fewer than "
+                  f"{min_rows} (performance.min_rows)")
+        logged_ids = predictions.attrs.get("unlabelled_ids")
+        if not counts["logged"] and logged_ids and len(labels):  # an id written two ways never joins
+            reason += (f"; no logged id has a label: the log has ids such as {logged_ids}, the labels "
+                       f"{labels['id'].head(EXAMPLES).tolist()} (written alike? leading zeros, case, spaces)")
+        report.update(verdict=INCONCLUSIVE, reason=reason)
         return report
     # score() decodes labels by the classes given: the indices join() computed are those classes.
     served = score(truth, proba, list(range(len(metadata["classes"]))), positive_index(metadata))
