@@ -532,6 +532,7 @@ def test_model_card(client, reference_model):
     assert reference_model.metadata["sha256"] in page
     assert "PASS" in page and "0.8123" in page
     assert "month-to-month" in page and "positive <code>1</code>" in page
+    assert "a request may send the id <code>customer_id</code>" in page
     assert f"data until {reference_model.metadata['training']['data_until']}" in page
     params = reference_model.metadata["params"]
     assert "<pre>" + json.dumps(params, indent=2) in page.replace("&#34;", '"')  # readable, in params order
@@ -591,10 +592,12 @@ def test_model_card_of_data_without_timestamps(config, bundle_dir, tmp_path):
     shutil.copytree(bundle_dir, untimed)
     metadata = json.loads((untimed / "model.json").read_text())
     metadata["training"]["data_until"] = None
+    del metadata["features"]["id_column"]  # data.id_column: null, as such data most often has
     (untimed / "model.json").write_text(json.dumps(metadata))
     page = create_app(replace(config, model_dir=untimed)).test_client().get("/").get_data(as_text=True)
     rows = metadata["training"]["rows"]
     assert f"<td>{rows}</td>" in page and "None" not in page and "data until" not in page
+    assert "may send the id" not in page
 
 
 def test_openapi_describes_every_route(app, client):

@@ -107,6 +107,9 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <tr><td><code>{{ name }}</code></td><td>{{ "categorical" if name in model.spec.categorical else "numeric" }}</td>
 <td>{{ model.spec.categorical[name] | join(", ") if name in model.spec.categorical else "number or null" }}</td></tr>
 {% endfor %}</table>
+{% if model.spec.id_column %}<p>Beside the inputs, a request may send the id <code>{{ model.spec.id_column }}</code>
+(text, a whole number or null): the model does not read it; the prediction log keeps it, to join the outcomes
+known later.</p>{% endif %}
 {% if model.spec.derived %}<p>Derived: {{ model.spec.derived | join(", ") }}</p>{% endif %}
 {% if model.spec.missing_values %}<p>Missing values: null, or any of {{ model.spec.missing_values | join(", ") }}
 (<code>data.na_values</code>), in any input.</p>{% endif %}
