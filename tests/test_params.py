@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from slipway import params as params_module
@@ -87,11 +89,33 @@ def test_a_key_given_twice_is_refused_where_dvc_refuses_it(tmp_path):
     """PyYAML keeps the last of two keys silently: a second ``train:`` would replace the first."""
     twice = tmp_path / "params.yaml"
     twice.write_text("train:\n  seed: 1\nevaluate:\n  seed: 2\ntrain:\n  estimator: random_forest\n")
-    with pytest.raises(ParamsError, match=r"(?s)not valid YAML: .*found duplicate key 'train'\n  in .*line 5"):
+    with pytest.raises(ParamsError, match=re.escape(f"{twice}: not valid YAML: the key 'train' is given twice in one "
+                                                    "mapping (line 5); DVC refuses it too")):
         params_module.load(twice)
     merged = tmp_path / "merged.yaml"  # a merge key may bring in a key the mapping also sets
     merged.write_text("base: &base {seed: 1, size: 2}\ntrain:\n  <<: *base\n  seed: 3\n")
     assert params_module.read_yaml(merged)["train"] == {"seed": 3, "size": 2}
+
+
+def test_values_read_as_dvc_reads_them(tmp_path):
+    """YAML 1.2, as DVC's ruamel.yaml reads it: PyYAML's YAML 1.1 read ``positive_class: Yes`` and the
+    ``allowed`` labels of a Yes/No column as True and False, ``1e-3`` as text, ``017`` as octal 15
+    and ``1:30`` as 90."""
+    from ruamel.yaml import YAML
+
+    text = ("data:\n  positive_class: Yes\nvalidate:\n  columns:\n    Partner: {allowed: [Yes, No, on, off, y, n]}\n"
+            "train:\n  hyperparameters: {early_stopping: true, warm_start: False, verbose: TRUE, tol: 1e-3, "
+            "max_depth: ~, class_weight: null, max_iter: 017, C: 1.5e3}\ngate:\n  champion: 1:30\n")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    read = params_module.read_yaml(path)
+    assert read == YAML(typ="safe").load(text)
+    assert read["data"]["positive_class"] == "Yes"
+    assert read["validate"]["columns"]["Partner"]["allowed"] == ["Yes", "No", "on", "off", "y", "n"]
+    assert read["train"]["hyperparameters"] == {"early_stopping": True, "warm_start": False, "verbose": True,
+                                                "tol": 0.001, "max_depth": None, "class_weight": None,
+                                                "max_iter": 17, "C": 1500.0}
+    assert read["gate"]["champion"] == "1:30"
 
 
 def test_repository_params_are_complete(repo_params):

@@ -24,7 +24,7 @@ def test_the_prometheus_rule_carries_the_rules_files_groups():
 
 @pytest.mark.parametrize(("text", "error"), [
     (None, "not found (run from the repository root)"),
-    (": :", "not valid YAML"),
+    ("groups: [", "not valid YAML"),
     ("- a", "not a Prometheus rules file (a mapping with a list of groups)"),
     ("groups: []", "not a Prometheus rules file (a mapping with a list of groups)"),
 ])

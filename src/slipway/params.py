@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.constructor import DuplicateKeyError
 
 from slipway.errors import ParamsError, SlipwayError
 
@@ -47,37 +49,25 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice in one mapping, as DVC (ruamel.yaml) does: PyYAML keeps
-    the last silently, so a second ``train:`` section would replace the first without a word."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *anchor" merges, by design
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, list | dict):  # unhashable: the base class names it
-                continue
-            if key in seen:
-                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
-                                                        f"found duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def read_yaml(path: Path, error: type[SlipwayError] = ParamsError) -> Any:
-    """A repository file's YAML document; a missing or malformed file, or one that gives a key
-    twice, is an ``error`` naming it."""
+    """A repository file's YAML document, read as DVC reads ``params.yaml`` (ruamel.yaml's safe
+    loader, YAML 1.2), so the stages and ``dvc params diff`` see the same values: PyYAML's YAML 1.1
+    read ``positive_class: Yes`` and the ``allowed: [Yes, No]`` of a Yes/No column as booleans,
+    ``1e-3`` as text and ``017`` as octal. A missing or malformed file, or one that gives a key twice
+    in one mapping (a second ``train:`` section), is an ``error`` naming it."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: not found (run from the repository root)") from None
     except OSError as exc:  # a directory, no permission
         raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except yaml.YAMLError as exc:
+    except DuplicateKeyError as exc:  # its text goes on about how to allow duplicates
+        key = re.match(r'found duplicate key "(.*?)" with value', exc.problem or "")
+        raise error(f"{path}: not valid YAML: the key {key.group(1) if key else '?'!r} is given twice in one "
+                    f"mapping (line {exc.problem_mark.line + 1}); DVC refuses it too") from None
+    except YAMLError as exc:
         raise error(f"{path}: not valid YAML: {exc}") from None
     except ValueError as exc:  # a date YAML reads unquoted (2025-02-30), an integer of over 4300 digits
         raise error(f"{path}: a value YAML reads as a date or a number is not one ({exc}); quote it if it is "
