@@ -49,6 +49,8 @@ def test_texts_training_read_as_missing_are_missing_in_the_log(repo_params):
     assert read["x"].dtype == float and read["x"].isna().sum() == 100 and read["grade"].isna().sum() == 100
     with pytest.raises(DataError, match="x: 100 value"):
         drift.served_inputs(served, SPEC)  # a log of '?' for a model that never read it so
+    served.loc[served.index[1::10], "x"] = " "  # blank: missing to the server whatever data.na_values says
+    assert drift.served_inputs(served, spec)["x"].isna().sum() == 200
 
 
 def test_a_shifted_feature_drifts(repo_params):

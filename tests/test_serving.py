@@ -404,6 +404,18 @@ def test_texts_training_read_as_missing_are_missing_values_in_a_request(config, 
     assert client.post("/predict", json=body_with(age="x")).json["error"]["reason"] == "wrong_type"
 
 
+def test_a_blank_text_is_a_missing_number_as_ingest_read_it(app, client):
+    """A CSV's " " in a column of numbers (a new customer's TotalCharges) was missing in training:
+    a client sending the same row got 422. Text that is a number is still refused: send a number."""
+    blank = client.post("/predict", json=body_with(age=" ", tenure_months=""))
+    assert blank.status_code == 200, blank.json
+    assert blank.json["predictions"] == client.post("/predict", json=body_with(age=None, tenure_months=None)).json[
+        "predictions"]
+    refused = client.post("/predict", json=body_with(age="39")).json["error"]
+    assert refused == {**refused, "reason": "wrong_type", "field": "instances[0].age",
+                       "message": "expected a number or null, got '39'"}
+
+
 def test_unseen_categories_can_be_treated_as_missing(config):
     from dataclasses import replace
 

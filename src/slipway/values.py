@@ -17,6 +17,13 @@ def trimmed(text: str) -> str | None:
     return text.strip() or None
 
 
+def missing_text(value: object, markers: frozenset[str] = frozenset()) -> bool:
+    """Whether ``value`` is text that means a missing value, as ``ingest`` read it: empty, spaces
+    only, or one of ``markers`` (``data.na_values``) once trimmed. The server and the drift job read a
+    request's inputs so."""
+    return type(value) is str and ((text := trimmed(value)) is None or text in markers)
+
+
 def spelling(text: str) -> str:
     """What two spellings of one category share: case aside, surrounding spaces, and the spaces,
     hyphens, underscores or dots between two letters or digits (``North-East``, ``north east``).

@@ -21,7 +21,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup, random_seed, shown_value
 from slipway.serving.codec import loads
-from slipway.values import trimmed
+from slipway.values import missing_text, trimmed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 # The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
@@ -153,7 +153,7 @@ MIN_VALUES = 10
 
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
-    ``None`` and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
+    ``None``, blank text and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
     them). A value the server would have refused means the log is not this model's: every such
     input is named."""
     missing = [c for c in spec.inputs if c not in served.columns]
@@ -166,9 +166,9 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         values = frame[name]
         if values.dtype != object:
             continue
-        if markers:  # "?" was a missing value to the server, as in training
-            values = values.mask(values.map(lambda v: isinstance(v, str) and trimmed(v) in markers))
-            frame[name] = values
+        # " " and "?" (data.na_values) were missing values to the server, as in training
+        values = values.mask(values.map(lambda v: missing_text(v, markers)))
+        frame[name] = values
         present = values[values.notna()]
         if name in spec.categorical:
             bad = present[~present.map(lambda v: isinstance(v, str | bool | int | float))]

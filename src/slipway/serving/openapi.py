@@ -115,8 +115,9 @@ def build_openapi(model, config: ServingConfig) -> dict:
                  model.version if model else "not loaded",
                  "description": "Predictions from the model bundle built by the pipeline. null is a "
                                 "missing value; NaN and infinity are refused; categories are read "
-                                "without surrounding spaces (spaces only is missing), as training "
-                                f"read them{_markers(model)}; unseen categories: {config.unseen_categories}; "
+                                "without surrounding spaces, and a text of spaces only is missing in any "
+                                f"input, as training read them{_markers(model)}; unseen categories: "
+                                f"{config.unseen_categories}; "
                                 f"features the model does not take: {config.unknown_features}. "
                                 f"Batches up to {config.max_batch} rows."},
         "paths": {

@@ -7,8 +7,8 @@ feature spec and builds the frame that :meth:`FeatureSpec.transform` turns into 
 Policies: ``null`` is a missing value (the model handles missing values natively); NaN and
 infinity are refused (send ``null``); booleans are not numbers; a boolean or number given for a
 categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
-boolean column); a category is read as training read it, without surrounding spaces (spaces
-only is missing); a text of ``data.na_values`` (``?``) is a missing value, in any input, as it was
+boolean column); a category is read as training read it, without surrounding spaces; a text of
+spaces only (or none), or of ``data.na_values`` (``?``), is a missing value, in any input, as it was
 in training; an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
@@ -27,7 +27,7 @@ import numpy as np
 
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
-from slipway.values import spelling, trimmed
+from slipway.values import missing_text, spelling, trimmed
 
 
 class RequestError(Exception):
@@ -56,8 +56,9 @@ def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing
     lists = [columns[name] for name in names]
     for j, name in enumerate(names):
         if not _NUMBER_TYPES.issuperset(map(type, lists[j])):  # the loop below names the value
-            if missing:  # a copy: the prediction log keeps what was sent
-                lists[j] = [None if type(v) is str and trimmed(v) in missing else v for v in lists[j]]
+            # Text read as ingest read it: empty, spaces only or a marker of data.na_values is
+            # missing (a CSV's " " in a column of numbers). A copy: the prediction log keeps what was sent.
+            lists[j] = [None if missing_text(v, missing) else v for v in lists[j]]
             for i, value in enumerate(lists[j]):
                 if type(value) not in _NUMBER_TYPES:
                     raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
