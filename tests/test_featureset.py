@@ -1,4 +1,5 @@
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -225,6 +226,25 @@ def test_numbers_written_with_a_sign_are_not_taken_for_categories(churn, written
         infer(signed)
     assert infer(signed, categorical=["contract", "payment_method", "internet_service", "region", "plan_tier",
                                       "share"]).categorical["share"]  # declared codes stay codes
+
+
+def test_pandas_categories_read_as_their_values(churn):
+    """A Parquet dictionary column reads back as pandas' category dtype: the same spec as text, and no
+    pandas warning in featurize's output (its grouping by category warned of a changing default)."""
+    as_text = churn.assign(num_products=churn["num_products"].astype(str))
+    as_categories = as_text.astype({"contract": "category", "region": "category", "num_products": "category"})
+    as_categories["region"] = as_categories["region"].cat.add_categories(["nowhere"])  # in the dtype, not the data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ParamsError) as from_categories:
+            infer(as_categories)
+    with pytest.raises(ParamsError) as from_text:
+        infer(as_text)
+    assert "'num_products' (numbers stored as text" in str(from_categories.value)
+    assert str(from_categories.value) == str(from_text.value)
+    declared = {"numeric": None, "categorical": ["contract", "payment_method", "internet_service", "region",
+                                                 "plan_tier", "num_products"]}
+    assert infer(as_categories, **declared) == infer(as_text, **declared)
 
 
 @pytest.mark.parametrize("codes", [["2025-13", "2025-14"], ["2025.10.1", "2024.04.2"], ["12-345-6789", "98-765-4321"],

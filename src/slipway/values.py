@@ -140,6 +140,8 @@ def text_numbers(values: pd.Series) -> TextNumbers | None:
     present = values.dropna()
     if present.empty or not (ptypes.is_object_dtype(present) or ptypes.is_string_dtype(present)):
         return None
+    if isinstance(present.dtype, pd.CategoricalDtype):  # a Parquet dictionary column: its values, not
+        present = present.astype(object)  # every category of its dtype (counted 0 where absent)
     counts = present.value_counts()  # each distinct value once: a category column has few
     if pd.api.types.infer_dtype(counts.index, skipna=False) != "string":  # 1 and "1" are one text
         counts = counts.groupby(counts.index.map(str)).sum().sort_values(ascending=False, kind="stable")
