@@ -86,7 +86,8 @@ def test_load_reports_missing_and_malformed_files(tmp_path):
 
 
 def test_a_key_given_twice_is_refused_where_dvc_refuses_it(tmp_path):
-    """PyYAML keeps the last of two keys silently: a second ``train:`` would replace the first."""
+    """A reader that keeps the last of two keys (PyYAML's) lets a second ``train:`` replace the first
+    without a word; DVC refuses the file, and so do the stages."""
     twice = tmp_path / "params.yaml"
     twice.write_text("train:\n  seed: 1\nevaluate:\n  seed: 2\ntrain:\n  estimator: random_forest\n")
     with pytest.raises(ParamsError, match=re.escape(f"{twice}: not valid YAML: the key 'train' is given twice in one "

@@ -282,21 +282,21 @@ def refuse_numbers_as_text(train: pd.DataFrame, inferred: list[str],
 # Signs written beside a number: percent and per mille, and the common currency signs.
 NUMBER_SIGNS = "%\u2030$\u20ac\u00a3\u00a5\u20b9\u20bd\u20a9\u20aa\u20ab\u20b4\u20a6\u20b1\u0e3f"
 SIGNED_NUMBER = re.compile(rf"([{NUMBER_SIGNS}]\s?)?[+-]?([{NUMBER_SIGNS}]\s?)?{NUMBER_LIKE}(\s?[{NUMBER_SIGNS}])?")
-# Distinct values looked at first: a column of words is passed over on these.
-SIGN_PROBE = 20
+SIGN_BESIDE_DIGIT = re.compile(rf"[{NUMBER_SIGNS}]\s*[+-]?\d|\d\s*[{NUMBER_SIGNS}]")
+# The rows looked at first (the checks below run on every column inferred categorical, at every
+# featurize): a column of words is passed over on these, not read whole.
+PROBE_ROWS = 1000
 
 
 def numbers_with_signs(values: pd.Series) -> str | None:
     """An example, if at least :data:`NUMBER_SHARE` of a text column's values are numbers written
-    with a sign (``45%``, ``$1,234.50``, ``12 €``) and some sign is there: as categories, their
+    with a sign (``45%``, ``$1,234.50``, ``12 \u20ac``) and some sign is there: as categories, their
     order would be lost, and ``99%`` would be a category the model never saw."""
-    present = values.dropna()
-    if present.empty or not ptypes.is_object_dtype(present):
+    if not ptypes.is_object_dtype(values) or not values.head(PROBE_ROWS).map(
+            lambda v: isinstance(v, str) and SIGN_BESIDE_DIGIT.search(v) is not None).any():
         return None
-    counts = present.astype(str).str.strip().value_counts()
-    texts = pd.Series(counts.index, index=counts.index)
-    if not texts.head(SIGN_PROBE).str.contains(f"[{NUMBER_SIGNS}]\\s*[+-]?\\d|\\d\\s*[{NUMBER_SIGNS}]").any():
-        return None
+    counts = values.value_counts()  # each distinct value once
+    texts = pd.Series([str(v).strip() for v in counts.index], index=counts.index, dtype=object)
     signed = texts.str.contains(f"[{NUMBER_SIGNS}]") & texts.str.fullmatch(SIGNED_NUMBER, na=False)
     if counts[signed].sum() < NUMBER_SHARE * counts.sum():
         return None
@@ -327,8 +327,13 @@ DATE_SAMPLE = 1000
 def written_as_dates(values: pd.Series) -> bool:
     """Whether every value of a text column is a date written as text (:data:`DATE_TEXT`, and one
     pandas reads, in one of the two orders of day and month)."""
+    def dates(texts) -> bool:
+        return all(isinstance(v, str) and DATE_TEXT.fullmatch(v.strip()) for v in texts)
+
+    if not dates(values.head(PROBE_ROWS).dropna()):
+        return False
     distinct = values.dropna().unique()
-    if not len(distinct) or not all(isinstance(v, str) and DATE_TEXT.fullmatch(v.strip()) for v in distinct):
+    if not len(distinct) or not dates(distinct):
         return False
     sample = pd.Series(distinct[:DATE_SAMPLE])
     with warnings.catch_warnings():  # of mixed time zones: a date all the same
