@@ -73,9 +73,9 @@ lock: ## Re-resolve the lock files from pyproject.toml (after changing a depende
 	$(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform linux \
 		--extra serving -c requirements/dev.txt -o requirements/serving.txt
 
-data: venv ## Generate the example churn batches into data/raw if absent, and track them with DVC
+data: venv ## Generate the example churn batches into data/raw if absent (and data.source is data/raw), and track them with DVC
 	$(BIN)/slipway example-data --if-absent
-	$(BIN)/dvc add --quiet data/raw
+	[ ! -e data/raw ] || $(BIN)/dvc add --quiet data/raw
 
 pipeline: venv ## Run the DVC pipeline (dvc repro)
 	$(BIN)/dvc repro

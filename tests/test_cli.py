@@ -133,6 +133,36 @@ def test_an_empty_expected_image_is_refused_not_ignored(command):
     assert "Invalid value for '--expect': is empty: give the image the reviewers approved" in result.stderr
 
 
+def params_with_source(tmp_path: Path, source: Path | str) -> Path:
+    """The repository's params, with ``data.source`` set to ``source``."""
+    params = yaml.safe_load((Path(cli.__file__).parents[2] / "params.yaml").read_text())
+    params["data"]["source"] = str(source)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+@pytest.mark.parametrize("own", ["csv batches in data/raw", "data.source elsewhere"])
+def test_make_runs_data_step_writes_no_example_beside_or_instead_of_a_teams_own_data(tmp_path, own):
+    """`example-data --if-absent` looked for Parquet files only: a team's CSV batches in data/raw
+    were joined by the example's churn months, and ingest refused the mix. With data.source
+    elsewhere, `make run` wrote (and `dvc add`ed) the example all the same."""
+    from click.testing import CliRunner
+
+    out = tmp_path / "raw"
+    if own == "csv batches in data/raw":
+        (out / "2025").mkdir(parents=True)
+        (out / "2025" / "customers.csv").write_text("id,label\n1,0\n")
+        params, said = params_with_source(tmp_path, out), f"example-data: {out} already holds files; left as is"
+    else:
+        params, said = params_with_source(tmp_path, "s3://bucket/customers"), (
+            f"example-data: data.source is s3://bucket/customers, not {out}: no example data written")
+    result = CliRunner().invoke(cli.cli, ["example-data", "--params", str(params), "--out", str(out), "--if-absent"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == said
+    assert not list(out.rglob("*.parquet"))
+
+
 def test_example_data_stopped_midway_writes_no_month_and_the_next_run_writes_them_all(tmp_path, monkeypatch):
     """`make run` stopped in its data step: `--if-absent` took the months written so far for the
     whole example, and the pipeline then ran on part of it."""
@@ -148,7 +178,8 @@ def test_example_data_stopped_midway_writes_no_month_and_the_next_run_writes_the
             raise KeyboardInterrupt
         return generate(*args)
 
-    options = ["example-data", "--out", str(out), "--months", "4", "--rows-per-month", "10", "--if-absent"]
+    options = ["example-data", "--params", str(params_with_source(tmp_path, out)), "--out", str(out), "--months", "4",
+               "--rows-per-month", "10", "--if-absent"]
     monkeypatch.setattr(gen, "generate_month", stopped_at_the_third)
     assert CliRunner().invoke(cli.cli, options).exit_code == 1  # click's Abort, for the Ctrl-C
     assert not out.exists() or not any(out.iterdir())

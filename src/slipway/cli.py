@@ -112,7 +112,8 @@ _stage("gate", "Decide whether the model may be released; write reports/gate.{js
               "on [params: example_data.drift].")
 @click.option("--drift-start", type=click.IntRange(min=0), help="0-based index of the first "
               "drifted month [params: example_data.drift_start].")
-@click.option("--if-absent", is_flag=True, help="Do nothing when --out already holds batches.")
+@click.option("--if-absent", is_flag=True, help="Do nothing when --out holds any file already, or when "
+              "data.source is elsewhere (your own data: `make run` then writes no example).")
 def example_data(params_path, out, if_absent, **overrides) -> None:
     """Write the example churn batches, one Parquet file per month."""
     from slipway import io
@@ -120,10 +121,16 @@ def example_data(params_path, out, if_absent, **overrides) -> None:
     from slipway.params import lookup
 
     out_dir = Path(out)
-    if if_absent and out_dir.is_dir() and any(out_dir.glob("*.parquet")):
-        click.echo(f"example-data: {out_dir} already holds batches; left as is")
-        return
     params = params_module.load(params_path)
+    if if_absent:
+        source = lookup(params, "data.source", str)
+        if "://" in source or Path(source).resolve() != out_dir.resolve():
+            click.echo(f"example-data: data.source is {source}, not {out_dir}: no example data written")
+            return
+        # Any file: a team's own CSV batches there are not to be joined by the example's Parquet ones.
+        if out_dir.is_dir() and any(path.is_file() for path in out_dir.rglob("*")):
+            click.echo(f"example-data: {out_dir} already holds files; left as is")
+            return
     # Each setting's type and bounds: the same as the options above.
     kinds = {"start": (str, None, None), "months": (int, 1, None), "rows_per_month": (int, 10, None),
              "seed": (int, 0, params_module.SEED_MAX), "drift": (float, 0.0, None), "drift_start": (int, 0, None)}
