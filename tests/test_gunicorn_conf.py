@@ -133,3 +133,35 @@ def test_where_to_look_is_said_only_once_the_port_is_bound(tmp_path):
         server.wait(timeout=30)
     assert json.loads(said)["msg"] == (f"Serving on http://127.0.0.1:{port}/ (model card), /predict, "
                                        "/v2/models/churn/infer, /metrics")
+
+
+STOP_PROBE = """
+import os, queue, signal, sys, time
+from slipway.serving import gunicorn_conf as conf
+
+class Master:  # the worker's copy of the arbiter, with the signals queued but not yet handled
+    def __init__(self, *signals):
+        self.SIG_QUEUE = queue.SimpleQueue()
+        for sig in signals:
+            self.SIG_QUEUE.put_nowait(sig)
+
+signal.signal(signal.SIGTERM, lambda *args: None)  # the master's handler, inherited: it only queues
+conf.post_fork(Master(signal.SIGCHLD), None)  # nothing that stops: the worker boots on
+print("booting", flush=True)
+if sys.argv[1] == "queued":
+    conf.post_fork(Master(signal.SIGCHLD, signal.SIGTERM), None)
+else:
+    os.kill(os.getpid(), signal.SIGTERM)  # before gunicorn sets the worker's handlers
+    time.sleep(10)
+print("serving", flush=True)
+"""
+
+
+@pytest.mark.parametrize(("stop", "status"), [("queued", 0), ("sent", -15)])
+def test_a_stop_before_the_workers_own_handlers_ends_it_at_once(tmp_path, stop, status):
+    """A SIGTERM between a worker's fork and gunicorn's setting of its handlers went to the copy of the
+    master's handler and was lost: the server took SLIPWAY_GRACEFUL_TIMEOUT to stop (2 of 45 stops
+    right after start, on a loaded machine; the suite's port test timed out on it)."""
+    result = subprocess.run([sys.executable, "-c", STOP_PROBE, stop], capture_output=True, text=True, timeout=30,
+                            env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert result.stdout == "booting\n" and result.returncode == status, result.stderr

@@ -11,7 +11,10 @@ every worker and throughput collapses (about 30x).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
+import signal
 import tempfile
 
 from slipway.serving import config as _config
@@ -64,6 +67,26 @@ def on_starting(server):
     for path in sample_files(Path(_metrics_dir)):
         path.unlink()
     recycling.reset()
+
+
+# The signals that stop a worker (gunicorn's own handlers take them once the worker is set up).
+_STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def post_fork(server, worker):
+    """A stop that reaches a worker between its fork and gunicorn's setting of its signal handlers went
+    to the copy of the master's handler, which only queues it for a master the worker is not: it was
+    lost, the worker booted and served on, and the server took SLIPWAY_GRACEFUL_TIMEOUT to stop (a pod
+    stopped as it started). Until those handlers are set, a stop ends the worker at once, including
+    one the copy already queued; it has served nothing."""
+    for stop in _STOPPING:
+        signal.signal(stop, signal.SIG_DFL)
+    queued = []  # the worker's copy of the master's queue: the master's own is untouched
+    with contextlib.suppress(queue.Empty):
+        while True:
+            queued.append(server.SIG_QUEUE.get_nowait())
+    if any(sig in _STOPPING for sig in queued):
+        os._exit(0)
 
 
 def post_worker_init(worker):
