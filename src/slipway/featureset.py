@@ -290,7 +290,7 @@ PROBE_ROWS = 1000
 
 def numbers_with_signs(values: pd.Series) -> str | None:
     """An example, if at least :data:`NUMBER_SHARE` of a text column's values are numbers written
-    with a sign (``45%``, ``$1,234.50``, ``12 \u20ac``) and some sign is there: as categories, their
+    with a sign (``45%``, ``$1,234.50``, ``12 €``) and some sign is there: as categories, their
     order would be lost, and ``99%`` would be a category the model never saw."""
     if not ptypes.is_object_dtype(values) or not values.head(PROBE_ROWS).map(
             lambda v: isinstance(v, str) and SIGN_BESIDE_DIGIT.search(v) is not None).any():
