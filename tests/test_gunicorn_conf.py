@@ -157,11 +157,11 @@ print("serving", flush=True)
 """
 
 
-@pytest.mark.parametrize(("stop", "status"), [("queued", 0), ("sent", -15)])
-def test_a_stop_before_the_workers_own_handlers_ends_it_at_once(tmp_path, stop, status):
+@pytest.mark.parametrize("stop", ["queued", "sent"])
+def test_a_stop_before_the_workers_own_handlers_ends_it_at_once(tmp_path, stop):
     """A SIGTERM between a worker's fork and gunicorn's setting of its handlers went to the copy of the
     master's handler and was lost: the server took SLIPWAY_GRACEFUL_TIMEOUT to stop (2 of 45 stops
     right after start, on a loaded machine; the suite's port test timed out on it)."""
     result = subprocess.run([sys.executable, "-c", STOP_PROBE, stop], capture_output=True, text=True, timeout=30,
                             env={"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
-    assert result.stdout == "booting\n" and result.returncode == status, result.stderr
+    assert result.stdout == "booting\n" and result.returncode == 0, result.stderr

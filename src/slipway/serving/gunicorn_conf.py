@@ -73,14 +73,19 @@ def on_starting(server):
 _STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
+def _exit_now(signum, frame):
+    os._exit(0)
+
+
 def post_fork(server, worker):
     """A stop that reaches a worker between its fork and gunicorn's setting of its signal handlers went
     to the copy of the master's handler, which only queues it for a master the worker is not: it was
     lost, the worker booted and served on, and the server took SLIPWAY_GRACEFUL_TIMEOUT to stop (a pod
     stopped as it started). Until those handlers are set, a stop ends the worker at once, including
-    one the copy already queued; it has served nothing."""
+    one the copy already queued; it has served nothing. (Not by the default actions: SIGQUIT's
+    would dump core.)"""
     for stop in _STOPPING:
-        signal.signal(stop, signal.SIG_DFL)
+        signal.signal(stop, _exit_now)
     queued = []  # the worker's copy of the master's queue: the master's own is untouched
     with contextlib.suppress(queue.Empty):
         while True:
