@@ -69,9 +69,11 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
         if row is None:
             return None
         seen.add(row["id_column"])
-        if row["id_column"] == name and row["id"] in ids:
+        if row["id_column"] != name:
+            return None
+        if row["id"] in ids:
             return row
-        if row["id_column"] == name and len(unlabelled) < EXAMPLES and row["id"] not in unlabelled:
+        if len(unlabelled) < EXAMPLES and row["id"] not in unlabelled:
             unlabelled.append(row["id"])
         return None
 
