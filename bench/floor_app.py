@@ -5,16 +5,19 @@ issue must cost, whatever it does besides, still answering the constant (``--flo
 
 1. ``json``: read the request body and parse it (with the server's parser, orjson);
 2. ``metrics``: prometheus-flask-exporter, installed as the server installs it;
-3. ``onnx``: one onnxruntime call with the served model's ONNX graph (``SLIPWAY_MODEL_DIR``).
+3. ``model``: one prediction of one row by the served model (``SLIPWAY_MODEL_DIR``), as the server
+   makes it: labelled ``onnx`` for a model with the fast path (one onnxruntime call), ``sklearn``
+   for one served through scikit-learn (:func:`step_labels`).
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 from flask import Flask, jsonify, request
 
 ANSWER = {"model_version": "constant", "predictions": [{"label": 0, "probabilities": {"0": 1.0, "1": 0.0}}]}
-STEPS = ("json", "metrics", "onnx")
+STEPS = ("json", "metrics", "model")
 
 
 def create(per_request=None) -> Flask:
@@ -33,17 +36,22 @@ def create(per_request=None) -> Flask:
     return app
 
 
-def onnx_call():
-    """One onnxruntime call on one row of the served model's input width."""
+def step_labels(model_dir: Path) -> list[str]:
+    """:data:`STEPS` as the tables print them, the model step by how the server runs the model."""
     from slipway import bundle
-    from slipway.featureset import FeatureSpec
-    from slipway.inference import OnnxPredictor
 
-    directory = os.environ["SLIPWAY_MODEL_DIR"]
-    metadata = bundle.load_metadata(directory)
-    predictor = OnnxPredictor(bundle.load_onnx(directory, metadata))
-    row = np.zeros((1, len(FeatureSpec.from_dict(metadata["features"]).columns)))
-    return lambda: predictor.predict_proba(row)
+    runs_onnx = bool(bundle.load_metadata(model_dir).get("onnx"))
+    return [step if step != "model" else "onnx" if runs_onnx else "sklearn" for step in STEPS]
+
+
+def model_call():
+    """One prediction of one row of the served model's input width, as the server makes it."""
+    from slipway import bundle
+    from slipway.serving.model import ServedModel
+
+    served = ServedModel(bundle.load(os.environ["SLIPWAY_MODEL_DIR"]))
+    row = np.zeros((1, len(served.spec.columns)))
+    return lambda: served.predict_matrix(row)
 
 
 def steps(n: int) -> Flask:
@@ -52,8 +60,8 @@ def steps(n: int) -> Flask:
     from slipway.serving.metrics import RecordingRegistry, install_http_metrics
 
     work = [lambda: loads(request.get_data(cache=False))]
-    if n >= STEPS.index("onnx") + 1:
-        work.append(onnx_call())
+    if n >= STEPS.index("model") + 1:
+        work.append(model_call())
     app = create(lambda: [step() for step in work])
     if n >= STEPS.index("metrics") + 1:
         install_http_metrics(app, RecordingRegistry())

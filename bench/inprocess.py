@@ -49,9 +49,10 @@ def apps(model_dir: Path) -> dict:
     from slipway.serving.app import create_app
     from slipway.serving.config import ServingConfig
 
-    os.environ["SLIPWAY_MODEL_DIR"] = str(model_dir)  # the onnx step's model
+    os.environ["SLIPWAY_MODEL_DIR"] = str(model_dir)  # the model step's model
     served = {"floor": floor_app.create()}
-    served.update({f"+{step}": floor_app.steps(n) for n, step in enumerate(floor_app.STEPS, start=1)})
+    labels = floor_app.step_labels(model_dir)
+    served.update({f"+{label}": floor_app.steps(n) for n, label in enumerate(labels, start=1)})
     served["slipway"] = create_app(ServingConfig(model_dir=model_dir))
     return served
 
@@ -59,6 +60,8 @@ def apps(model_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("models"))
+    parser.add_argument("--rows-from", type=Path, default=None, help="Parquet or CSV file of the model's inputs "
+                        "the request sends a row of (default: the test split ingest writes)")
     parser.add_argument("--requests", type=int, default=5000, help="requests per app per round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
@@ -66,11 +69,11 @@ def main() -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="slipway-bench-metrics-"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy as np
-    from serving import payloads
+    from serving import TEST_SPLIT, payloads
 
     from slipway import bundle
 
-    body = json.dumps(payloads(bundle.load(args.model_dir), 1)[0]).encode()
+    body = json.dumps(payloads(bundle.load(args.model_dir), 1, args.rows_from or TEST_SPLIT)[0]).encode()
     with open(os.devnull, "w") as sink, redirect_stderr(sink):
         served = apps(args.model_dir)
         for name, app in served.items():

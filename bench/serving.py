@@ -1,9 +1,10 @@
 """Drives bench/serve.sh: starts the three servers on 127.0.0.1, runs wrk, prints the table.
 
 With ``--floor-steps`` it also serves the floor plus, cumulatively, each of ``floor_app.STEPS``
-(``+json``, ``+metrics``, ``+onnx``): the share of the floor left once a request has paid for what
-no server meeting the issue can skip. With ``--proxy``, slipway also behind the buffering-proxy
-component's nginx (``slipway+proxy``; ``bench/proxy.py``): what that hop costs.
+(``+json``, ``+metrics``, and the model's one call, ``+onnx`` or ``+sklearn``): the share of the
+floor left once a request has paid for what no server meeting the issue can skip. With ``--proxy``,
+slipway also behind the buffering-proxy component's nginx (``slipway+proxy``; ``bench/proxy.py``):
+what that hop costs.
 
 Each scenario (rows per request x connections) runs wrk against every server in turn, and the
 whole set repeats --rounds times, interleaved, so drift in the machine's speed hits all alike.
@@ -27,19 +28,23 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 
 from slipway import bundle
 from slipway.featureset import FeatureSpec
-from slipway.model.example_data import generate_month
+from slipway.pipeline import paths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import floor_app  # noqa: E402 (bench/ is not a package)
 import proxy  # noqa: E402
-from floor_app import STEPS  # noqa: E402 (bench/ is not a package)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORKERS = 2
 GUNICORN_CONF = "python:slipway.serving.gunicorn_conf"
+# The rows the requests send: the model's own test split, as ingest wrote it (raw inputs the model
+# never trained on), so the benchmark runs on whatever data the template was adopted for.
+TEST_SPLIT = REPO / paths.TEST_RAW
 
 
 def free_port() -> int:
@@ -69,11 +74,23 @@ def start(stack: ExitStack, cmd: list[str], env: dict, cwd: Path, log: Path) -> 
     return process
 
 
-def payloads(model: bundle.Bundle, rows: int) -> tuple[dict, dict]:
+def request_rows(source: Path, spec: FeatureSpec, rows: int) -> pd.DataFrame:
+    """``rows`` rows of the model's raw inputs from ``source`` (Parquet or CSV), drawn seeded."""
+    if not source.is_file():
+        sys.exit(f"no rows to send: {source} is not a file; run `make pipeline` (ingest writes the test split "
+                 "there), or name a Parquet or CSV file of the model's inputs with --rows-from")
+    frame = pd.read_csv(source) if source.suffix == ".csv" else pd.read_parquet(source)
+    missing = [name for name in spec.inputs if name not in frame.columns]
+    if missing or frame.empty:
+        sys.exit(f"no rows to send: {source} " + (f"lacks the model's inputs {missing}" if missing else "has no rows"))
+    return frame[spec.inputs].sample(n=rows, replace=len(frame) < rows, random_state=5).reset_index(drop=True)
+
+
+def payloads(model: bundle.Bundle, rows: int, source: Path = TEST_SPLIT) -> tuple[dict, dict]:
     """The same rows as a /predict body (raw inputs) and as MLServer's pandas V2 request (the
     model's input columns, which MLServer's scikit-learn runtime feeds to the estimator)."""
     spec = FeatureSpec.from_dict(model.metadata["features"])
-    raw = generate_month("2025-07", max(rows, 10), seed=5).head(rows)[spec.inputs]
+    raw = request_rows(source, spec, rows)
     instances = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
                  for r in raw.astype(object).to_dict("records")]
     features = spec.transform(raw)
@@ -89,6 +106,13 @@ def payloads(model: bundle.Bundle, rows: int) -> tuple[dict, dict]:
     mlserver = {"parameters": {"content_type": "pd"}, "inputs": inputs,
                 "outputs": [{"name": "predict_proba"}]}
     return {"instances": instances}, mlserver
+
+
+def check_same_probabilities(classes: list, ours: list[dict], peer: list[float]) -> None:
+    """Every class's probability from /predict equals MLServer's ``predict_proba`` (its columns in
+    the estimator's class order, which ``classes`` is)."""
+    served = np.array([[answer["probabilities"][str(c)] for c in classes] for answer in ours])
+    np.testing.assert_allclose(served, np.array(peer).reshape(len(ours), len(classes)), atol=1e-6)
 
 
 def post(url: str, body: dict) -> dict:
@@ -121,6 +145,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rows", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--rows-from", type=Path, default=TEST_SPLIT, help="Parquet or CSV file of the model's "
+                        "inputs the requests send rows of (default: the test split ingest writes)")
     parser.add_argument("--floor-steps", action="store_true", help="also serve the floor plus, one "
                         "by one, what every request must cost (floor_app.STEPS): where a target "
                         "relative to the floor can lie")
@@ -140,7 +166,8 @@ def main() -> None:
                       "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prom")}, REPO, tmp / "slipway.log")
         floors = {"floor": "floor_app:app"}
         if args.floor_steps:  # each adds one of floor_app.STEPS to the one before
-            floors.update({f"+{step}": f"floor_app:steps({n})" for n, step in enumerate(STEPS, start=1)})
+            floors.update({f"+{label}": f"floor_app:steps({n})"
+                           for n, label in enumerate(floor_app.step_labels(REPO / "models"), start=1)})
         for name, target in floors.items():
             ports[name] = free_port()
             floors[name] = start(stack, [str(BIN / "gunicorn"), "-c", GUNICORN_CONF, "--chdir",
@@ -153,11 +180,11 @@ def main() -> None:
             ports["slipway+proxy"] = free_port()
             fronted = start(stack, proxy.command(f"http://127.0.0.1:{ports['slipway']}", ports["slipway+proxy"],
                                                  tmp / "nginx"), os.environ, REPO, tmp / "nginx.log")
-        peer_dir = tmp / "mlserver" / "churn"
+        peer_dir = tmp / "mlserver" / "peer"
         peer_dir.mkdir(parents=True)
         joblib.dump(model.estimator, peer_dir / "model.joblib")  # our own bundle, for the peer only
         (peer_dir / "model-settings.json").write_text(json.dumps({
-            "name": "churn", "implementation": "mlserver_sklearn.SKLearnModel",
+            "name": "peer", "implementation": "mlserver_sklearn.SKLearnModel",
             "parameters": {"uri": "./model.joblib", "version": "v1"}}))
         (tmp / "mlserver" / "settings.json").write_text(json.dumps({
             "http_port": ports["mlserver"], "grpc_port": free_port(), "metrics_port": free_port(),
@@ -167,10 +194,10 @@ def main() -> None:
 
         urls = {"slipway": f"http://127.0.0.1:{ports['slipway']}/predict",
                 **({"slipway+proxy": f"http://127.0.0.1:{ports['slipway+proxy']}/predict"} if args.proxy else {}),
-                "mlserver": f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/infer",
+                "mlserver": f"http://127.0.0.1:{ports['mlserver']}/v2/models/peer/infer",
                 **{name: f"http://127.0.0.1:{ports[name]}/predict" for name in floors}}
         wait_for(f"http://127.0.0.1:{ports['slipway']}/readyz", ours)
-        wait_for(f"http://127.0.0.1:{ports['mlserver']}/v2/models/churn/ready", peer)
+        wait_for(f"http://127.0.0.1:{ports['mlserver']}/v2/models/peer/ready", peer)
         if args.proxy:
             wait_for(f"http://127.0.0.1:{ports['slipway+proxy']}/readyz", fronted)
         for name, process in floors.items():
@@ -178,11 +205,10 @@ def main() -> None:
 
         bodies = {}
         for rows in args.rows:
-            predict_body, peer_body = payloads(model, rows)
+            predict_body, peer_body = payloads(model, rows, args.rows_from)
             ours_answer = post(urls["slipway"], predict_body)["predictions"]
-            peer_answer = post(urls["mlserver"], peer_body)["outputs"][0]["data"]
-            served = np.array([p["probabilities"]["1"] for p in ours_answer])
-            np.testing.assert_allclose(served, np.array(peer_answer).reshape(rows, -1)[:, 1], atol=1e-6)
+            check_same_probabilities(model.metadata["classes"], ours_answer,
+                                     post(urls["mlserver"], peer_body)["outputs"][0]["data"])
             if args.proxy:  # the proxy hands on the server's answer unchanged
                 assert post(urls["slipway+proxy"], predict_body)["predictions"] == ours_answer
             for name in urls:

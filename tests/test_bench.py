@@ -1,4 +1,5 @@
-"""The benchmark's floor apps still answer, so ``bench/serve.sh --floor-steps`` does not rot."""
+"""The benchmarks' floor apps still answer and their requests are the model's own rows, so
+``bench/serve.sh`` and ``bench/inprocess.py`` do not rot, whatever model a team serves."""
 
 import json
 import sys
@@ -44,18 +45,92 @@ def test_the_metrics_step_counts_requests(monkeypatch):
     assert registry.get_sample_value("slipway_http_request_duration_seconds_count", labels) == 3
 
 
-def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir):
+@pytest.fixture
+def test_split(tmp_path, repo_params) -> Path:
+    """The example's test split, as ingest writes it: the rows the benchmarks send."""
+    from slipway.pipeline import ingest
+    from tests.conftest import make_churn
+
+    path = tmp_path / "test.parquet"
+    ingest.split(make_churn(), repo_params)[1].to_parquet(path)
+    return path
+
+
+def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir, test_split):
     import inprocess
     from serving import payloads
 
     from slipway import bundle
 
-    body = json.dumps(payloads(bundle.load(bundle_dir), 1)[0]).encode()
+    body = json.dumps(payloads(bundle.load(bundle_dir), 1, test_split)[0]).encode()
     served = inprocess.apps(bundle_dir)
     assert list(served) == ["floor", "+json", "+metrics", "+onnx", "slipway"]
     for app in served.values():
         assert inprocess.call(app, body) == "200 OK"
         assert inprocess.per_request_us(app, body, 3) > 0
+
+
+def test_a_model_served_through_scikit_learn_is_benchmarked_with_its_own_call(tmp_path, params, test_split):
+    """A random forest has no ONNX graph: its model step is one scikit-learn call, and says so."""
+    import inprocess
+    from serving import payloads
+
+    from slipway import bundle
+    from tests.conftest import build_bundle
+
+    params["train"].update(estimator="random_forest", hyperparameters={"n_estimators": 5})
+    model_dir = build_bundle(tmp_path / "forest", params)
+    body = json.dumps(payloads(bundle.load(model_dir), 1, test_split)[0]).encode()
+    served = inprocess.apps(model_dir)
+    assert list(served) == ["floor", "+json", "+metrics", "+sklearn", "slipway"]
+    for app in served.values():
+        assert inprocess.call(app, body) == "200 OK"
+
+
+def test_the_requests_are_rows_of_the_models_own_data(bundle_dir, test_split):
+    """Rows of the test split, the model's inputs only, sent as a client would (a missing value as
+    null); MLServer is sent the same rows as the model's input columns."""
+    import pandas as pd
+    from serving import payloads
+
+    from slipway import bundle
+    from slipway.featureset import FeatureSpec
+
+    model = bundle.load(bundle_dir)
+    spec = FeatureSpec.from_dict(model.metadata["features"])
+    ours, peer = payloads(model, 200, test_split)
+    rows = pd.read_parquet(test_split)[spec.inputs]
+    assert len(ours["instances"]) == 200 and all(list(row) == spec.inputs for row in ours["instances"])
+    json.dumps(ours, allow_nan=False)  # a missing value is null, as JSON has no NaN
+    sent = pd.DataFrame(ours["instances"])
+    assert sent.merge(rows.drop_duplicates(), how="left", indicator=True)["_merge"].eq("both").all()
+    assert [t["name"] for t in peer["inputs"]] == spec.columns
+    assert all(t["shape"] == [200] for t in peer["inputs"])
+
+
+def test_without_rows_to_send_the_benchmark_says_what_to_run(bundle_dir, tmp_path):
+    import pandas as pd
+    from serving import payloads
+
+    from slipway import bundle
+
+    model = bundle.load(bundle_dir)
+    with pytest.raises(SystemExit, match=r"no rows to send: .*missing.parquet is not a file; run `make pipeline`"):
+        payloads(model, 1, tmp_path / "missing.parquet")
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"amount": [1.0], "tenure_months": [3]}).to_csv(other, index=False)
+    with pytest.raises(SystemExit, match=r"other.csv lacks the model's inputs \['monthly_charges', "):
+        payloads(model, 1, other)
+
+
+def test_the_probabilities_are_compared_class_by_class():
+    from serving import check_same_probabilities
+
+    ours = [{"label": "fraud", "probabilities": {"fraud": 0.9, "ok": 0.1}},
+            {"label": "ok", "probabilities": {"fraud": 0.2, "ok": 0.8}}]
+    check_same_probabilities(["fraud", "ok"], ours, [0.9, 0.1, 0.2, 0.8])
+    with pytest.raises(AssertionError):
+        check_same_probabilities(["fraud", "ok"], ours, [0.1, 0.9, 0.8, 0.2])
 
 
 def test_the_pipeline_benchmark_copies_everything_the_stages_read(tmp_path):

@@ -40,9 +40,14 @@ class ServedModel:
     def predict_proba(self, raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Model input matrix (the pipeline's own feature code) and class probabilities."""
         matrix = self.spec.matrix(raw)
+        return matrix, self.predict_matrix(matrix)
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """Class probabilities of model input rows: onnxruntime when the bundle has the fast path,
+        else the estimator's own ``predict_proba``."""
         if self.fast is not None:
-            return matrix, self.fast.predict_proba(matrix)
-        return matrix, self.bundle.estimator.predict_proba(self.spec.frame(matrix))
+            return self.fast.predict_proba(matrix)
+        return self.bundle.estimator.predict_proba(self.spec.frame(matrix))
 
     def example_instance(self) -> dict:
         """One typical request row, for the model card and the OpenAPI description: each numeric
