@@ -63,6 +63,23 @@ sys.exit(code)
 """
 
 
+# What the scratch project and the plain script take for granted: params.yaml as the template ships
+# it, describing the example churn data and fitting HistGradientBoosting.
+EXAMPLE_SETTINGS = {"data.source": "data/raw", "data.target": "churned", "data.id_column": "customer_id",
+                    "data.timestamp_column": "event_timestamp", "train.estimator": "hist_gradient_boosting"}
+
+
+def adopted_settings(params: dict) -> list[str]:
+    """The settings of ``params`` that no longer describe the example (after adoption)."""
+    found = []
+    for key, example in EXAMPLE_SETTINGS.items():
+        section, name = key.split(".")
+        value = (params.get(section) or {}).get(name)
+        if value != example:
+            found.append(f"{key} is {value!r}, not {example!r}")
+    return found
+
+
 def measure(label: str, cmd: list[str], cwd: Path, env: dict, log: Path) -> None:
     result = subprocess.run([sys.executable, "-c", MEASURE, str(log), label, *cmd], cwd=cwd,
                             env=env, capture_output=True, text=True)
@@ -115,6 +132,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
+    adopted = adopted_settings(yaml.safe_load((REPO / "params.yaml").read_text()))
+    if adopted:
+        sys.exit("bench/pipeline.py measures the pipeline on generated example churn data, which params.yaml "
+                 f"no longer describes ({'; '.join(adopted)}): run it in a checkout of the template as it came")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
     print(f"{'rows':>9}  {'step':<22} {'wall s':>8} {'peak MiB':>9}")
     for rows in args.rows:

@@ -157,3 +157,15 @@ def test_the_pipeline_benchmark_copies_everything_the_stages_read(tmp_path):
 
     read = {resolved(dep) for stage in stages for dep in stage.get("deps", [])}
     assert sorted(dep for dep in read - written if not (root / dep).exists()) == []
+
+
+def test_the_pipeline_benchmark_runs_on_the_example_and_says_so_after_adoption(repo_params, params):
+    """Its scratch project generates churn data and its plain script fits HistGradientBoosting."""
+    import pipeline
+
+    assert pipeline.adopted_settings(repo_params) == []
+    params["data"].update(source="data/own", target="label")
+    params["train"]["estimator"] = "random_forest"
+    assert pipeline.adopted_settings(params) == [
+        "data.source is 'data/own', not 'data/raw'", "data.target is 'label', not 'churned'",
+        "train.estimator is 'random_forest', not 'hist_gradient_boosting'"]
