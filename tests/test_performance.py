@@ -307,3 +307,24 @@ def test_lines_without_an_id_are_left_out():
     line = {"ts": 1.0, "inputs": {}, "id": {"customer_id": 7}, "model_version": "m2", "probabilities": [0.5, 0.5]}
     assert performance.logged_prediction(line) == {"id_column": "customer_id", "id": "7", "ts": 1.0,
                                                    "model_version": "m2", "probabilities": [0.5, 0.5]}
+
+
+def test_labels_timed_far_from_their_predictions_say_when_each_is():
+    """Label times of the outcome (a month after), not of the event scored: none joins, and the reason
+    shows both spans, this model's predictions only."""
+    day = 86_400.0
+    logged = predictions(("customer_id", "a", 1000.0, "m2", [0.8, 0.2]), ("customer_id", "b", 2000.0, "m2", [0.1, 0.9]),
+                         ("customer_id", "a", 90 * day, "m1", [0.5, 0.5]))
+    outcomes = pd.DataFrame({"id": ["a", "b", "c"], "label": [0, 1, 1], "time": [30 * day, 31 * day, 1000.0]})
+    params = {**PARAMS, "performance": {**PARAMS["performance"], "max_gap_hours": 24}}
+    report = performance.analyse(logged, outcomes, META, {}, params)
+    assert report["verdict"] == "inconclusive" and report["reason"] == (
+        "0 labelled predictions of model m2, fewer than 2 (performance.min_rows); 2 label(s) whose id the log has "
+        "joined no prediction within 24 h of their time (performance.max_gap_hours): their times run "
+        "1970-01-31 00:00 to 1970-02-01 00:00 UTC, those predictions were logged 1970-01-01 00:16 to 1970-01-01 "
+        "00:33 UTC (a label's time is that of the event scored, when its prediction was asked for)")
+    near = outcomes.assign(time=[1060.0, 31 * day, 1000.0])  # a joins: 1 of 2 still too far
+    assert "; 1 label(s) whose id the log has joined no prediction" in performance.analyse(
+        logged, near, META, {}, params)["reason"]
+    untimed = performance.analyse(logged, outcomes.drop(columns="time").head(1), META, {}, PARAMS)
+    assert "none within" not in untimed["reason"]

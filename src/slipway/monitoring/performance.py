@@ -213,6 +213,25 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
     return truth, proba, counts
 
 
+def times_apart(labels: pd.DataFrame, logged: pd.DataFrame, joined: int, max_gap_hours: float) -> str:
+    """Why labels whose ids the log has did not join: when each time is, theirs and the log's (a label
+    time of the outcome, weeks after the prediction, rather than of the event scored)."""
+    logged = logged[logged["id"].isin(labels["id"])]
+    labels = labels[labels["id"].isin(logged["id"])]
+    apart = len(labels) - joined
+    if apart <= 0:
+        return ""
+
+    def span(seconds: pd.Series) -> str:
+        ends = pd.to_datetime([seconds.min(), seconds.max()], unit="s", utc=True)
+        return " to ".join(ends.strftime("%Y-%m-%d %H:%M"))
+
+    return (f"; {apart} label(s) whose id the log has joined no prediction within {max_gap_hours:g} h of their "
+            f"time (performance.max_gap_hours): their times run {span(labels['time'])} UTC, those predictions "
+            f"were logged {span(logged['ts'].astype(float))} UTC (a label's time is that of the event scored, when "
+            "its prediction was asked for)")
+
+
 def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, test_metrics: dict,
             params: dict[str, Any]) -> dict:
     metric = lookup(params, "gate.primary_metric", str, choices=PRIMARY_METRICS)
@@ -234,6 +253,9 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
         if not counts["logged"] and logged_ids and len(labels):  # an id written two ways never joins
             reason += (f"; no logged id has a label: the log has ids such as {logged_ids}, the labels "
                        f"{labels['id'].head(EXAMPLES).tolist()} (written alike? leading zeros, case, spaces)")
+        if max_gap is not None:
+            reason += times_apart(labels, predictions[predictions["model_version"] == metadata["model_version"]],
+                                  counts["joined"], max_gap)
         report.update(verdict=INCONCLUSIVE, reason=reason)
         return report
     # score() decodes labels by the classes given: the indices join() computed are those classes.
