@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -79,7 +80,9 @@ def request_rows(source: Path, spec: FeatureSpec, rows: int) -> pd.DataFrame:
     if not source.is_file():
         sys.exit(f"no rows to send: {source} is not a file; run `make pipeline` (ingest writes the test split "
                  "there), or name a Parquet or CSV file of the model's inputs with --rows-from")
-    frame = pd.read_csv(source) if source.suffix == ".csv" else pd.read_parquet(source)
+    # Categories as text, as ingest reads them (a code such as 02134 keeps its leading zero).
+    frame = (pd.read_csv(source, dtype={name: str for name in spec.categorical}) if source.suffix == ".csv"
+             else pd.read_parquet(source))
     missing = [name for name in spec.inputs if name not in frame.columns]
     if missing or frame.empty:
         sys.exit(f"no rows to send: {source} " + (f"lacks the model's inputs {missing}" if missing else "has no rows"))
@@ -118,7 +121,10 @@ def check_same_probabilities(classes: list, ours: list[dict], peer: list[float])
 def post(url: str, body: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+    try:
+        return json.loads(urllib.request.urlopen(request, timeout=30).read())
+    except urllib.error.HTTPError as exc:  # the rows refused: say why, not only the status
+        sys.exit(f"{url} answered the benchmark's request {exc.code}: {exc.read().decode(errors='replace')[:500]}")
 
 
 def wrk(url: str, body_file: Path, connections: int, seconds: int) -> tuple[float, float, float, int]:

@@ -2,6 +2,7 @@
 ``bench/serve.sh`` and ``bench/inprocess.py`` do not rot, whatever model a team serves."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -169,3 +170,33 @@ def test_the_pipeline_benchmark_runs_on_the_example_and_says_so_after_adoption(r
     assert pipeline.adopted_settings(params) == [
         "data.source is 'data/own', not 'data/raw'", "data.target is 'label', not 'churned'",
         "train.estimator is 'random_forest', not 'hist_gradient_boosting'"]
+
+
+def test_a_refused_request_stops_the_benchmark_with_the_servers_answer():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from serving import post
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"error": {"reason": "unknown_feature"}}'
+            self.send_response(422)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/predict"
+        with pytest.raises(SystemExit, match=re.escape(f'{url} answered the benchmark\'s request 422: '
+                                                       '{"error": {"reason": "unknown_feature"}}')):
+            post(url, {"instances": [{}]})
+    finally:
+        server.shutdown()
+        server.server_close()
