@@ -137,6 +137,14 @@ def test_numbers_stored_as_text_are_refused_until_declared_numbers_or_codes(chur
         infer(typo, numeric=infer(churn).numeric)
     with pytest.raises(ParamsError, match=r"'contract' has 3 categories.*; drop it \(data.drop_columns\) or raise"):
         infer(churn, max_categories=2)
+    # Text of a row's own (a note, an e-mail address): no limit fits, so none is advised.
+    notes = churn.assign(note=[f"called on day {i}" for i in range(len(churn))])
+    with pytest.raises(ParamsError, match=r"'note' has \d+ categories, more than featurize.max_categories=50; \d+ of "
+                                         r"its values occur in one row each, such as \['called on day \d+', 'called "
+                                         r"on day \d+'\]: free text or an identifier, not categories a model can learn "
+                                         r"\(the entity id is data.id_column\); drop it \(data.drop_columns\), or "
+                                         r"compute numbers from it where the batches are read \(loading.py\)$"):
+        infer(notes)
     with pytest.raises(ParamsError, match=r"not numeric: flag \(bool, e.g. \[True, False\]\)"):
         infer(churn.assign(flag=churn.index % 2 == 0), numeric=["flag"])
 

@@ -235,6 +235,18 @@ def _listed(values: list[str], limit: int = 5) -> str:
     return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
+def values_of_their_own(values: pd.Series) -> str:
+    """Advice for text most of whose distinct values occur once (notes, e-mail addresses, order
+    numbers): no limit fits it, as every later row brings a value the model never saw."""
+    counts = values.dropna().astype(str).value_counts()
+    once = counts.index[counts == 1]
+    if len(once) <= len(counts) / 2:
+        return ""
+    return (f"{len(once)} of its values occur in one row each, such as {once[:2].tolist()}: free text or an "
+            "identifier, not categories a model can learn (the entity id is data.id_column); drop it "
+            "(data.drop_columns), or compute numbers from it where the batches are read (loading.py)")
+
+
 def non_numbers(values: pd.Series, limit: int = 2) -> list:
     """Up to ``limit`` values that are not numbers. Finite numbers stored as text (a Parquet
     string column) count as numbers: :meth:`FeatureSpec.transform` reads them as such. Booleans
@@ -436,10 +448,13 @@ def infer_spec(
         if len(labels) > max_categories:
             if written := written_numbers_advice(train[name], number_format):
                 advice = f"its values are {written}"
+            elif not non_numbers(train[name]):
+                advice = "its values are all numbers: declare it in data.numeric_features, drop it " \
+                         "(data.drop_columns) or raise the limit"
+            elif once := values_of_their_own(train[name]):
+                advice = once
             else:
-                numbers = "" if non_numbers(train[name]) else \
-                    "its values are all numbers: declare it in data.numeric_features, "
-                advice = f"{numbers}drop it (data.drop_columns) or raise the limit"
+                advice = "drop it (data.drop_columns) or raise the limit"
             raise ParamsError(f"params: categorical feature {name!r} has {len(labels)} categories, more than "
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
