@@ -438,6 +438,22 @@ def test_ci_acts_on_slipway_exit_statuses_not_makes():
         assert re.search(r"slipway (drift|performance)", run) and "make " not in run, run
 
 
+def test_ci_tests_every_python_the_project_takes():
+    """requires-python, make venv's check and ci.yml's test matrix name the same versions: a version
+    the project takes that no run tests is a promise nothing keeps."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+
+    takes = SpecifierSet(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"])
+    versions = [f"3.{minor}" for minor in range(8, 20) if f"3.{minor}" in takes]
+    assert versions == ["3.11", "3.12"]
+    workflow = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python"] == versions
+    checked = re.search(r"sys.version_info\[:2\] not in \(([^)]*\)[^)]*\))\)", (REPO / "Makefile").read_text())[1]
+    assert checked == ", ".join(f"({v.replace('.', ', ')})" for v in versions)
+
+
 def test_ci_steps_are_glue_over_make_and_slipway():
     """Every command a workflow step or Jenkins stage runs is a make target or slipway, or the CI
     host's own (gh, git config, docker login) and shell plumbing: anything else (an aws CLI, say)
