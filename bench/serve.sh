@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Serving benchmark: our server, MLServer (mlserver-sklearn, same model, same worker count) and a
-# constant-response Flask floor, driven by wrk, interleaved, in one run. Needs `make pipeline`
-# (the bundle in models/) and wrk (`make bench-serve` installs it, and nginx for --proxy, where missing).
+# constant-response Flask floor, driven by wrk, interleaved, in one run. Needs `make pipeline` (the
+# bundle in models/, and the test split whose rows the requests send) and wrk (`make bench-serve`
+# installs it, and nginx for --proxy, where missing).
 # Figures: bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
