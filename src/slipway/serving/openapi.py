@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import json_forms
 
@@ -28,22 +30,30 @@ def _markers(model) -> str:
     return f"; the texts {markers} are missing values too (data.na_values)" if markers else ""
 
 
+def missing_text_schema(markers: list[str]) -> dict:
+    """The texts the server reads as a missing value in any input (:func:`slipway.values.missing_text`):
+    blank, or a ``data.na_values`` marker, spaces around it or not."""
+    if not markers:
+        return {"type": "string", "pattern": r"^\s*$", "description": "a missing value, as null is: blank text"}
+    escaped = "|".join(re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", marker) for marker in markers)
+    return {"type": "string", "pattern": rf"^\s*(?:{escaped})?\s*$",
+            "description": "a missing value, as null is: blank text, or one of data.na_values"}
+
+
 def instance_schema(model, ignore_unknown: bool = False) -> dict:
     """One instance: each input the model takes, and optionally its id column; others refused, or
     dropped with ``SLIPWAY_UNKNOWN_FEATURES=ignore``."""
     if model is None:
         return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
     properties = {}
-    markers = list(model.spec.missing_values)  # data.na_values: missing, as in training
+    missing = missing_text_schema(list(model.spec.missing_values))  # as training read them
     for name in model.spec.inputs:
         if name in model.spec.categorical:
             values = [form for label in model.spec.categorical[name] for form in json_forms(label)]
-            types = {JSON_TYPES[type(value)] for value in values} | ({"string"} if markers else set())
-            properties[name] = {"type": sorted(types) + ["null"], "enum": [*values, *markers, None]}
-        elif markers:
-            properties[name] = {"anyOf": [{"type": ["number", "null"]}, {"enum": markers}]}
+            types = sorted({JSON_TYPES[type(value)] for value in values}) + ["null"]
+            properties[name] = {"anyOf": [{"type": types, "enum": [*values, None]}, missing]}
         else:
-            properties[name] = {"type": ["number", "null"]}
+            properties[name] = {"anyOf": [{"type": ["number", "null"]}, missing]}
     if model.spec.id_column:
         properties[model.spec.id_column] = {
             "type": ["string", "integer", "null"],
