@@ -401,7 +401,7 @@ def test_texts_training_read_as_missing_are_missing_values_in_a_request(config, 
     Draft202012Validator(app.test_client().get("/openapi.json").json["components"]["schemas"]["Instance"]).validate(request)
     assert "the texts ['?', 'unknown'] are missing values too (data.na_values)" in \
         client.get("/openapi.json").json["info"]["description"]
-    assert "Missing values: null, or any of ?, unknown" in client.get("/").get_data(as_text=True)
+    assert "Missing values: null or blank text, or any of\n?, unknown" in client.get("/").get_data(as_text=True)
     assert client.post("/predict", json=body_with(age="x")).json["error"]["reason"] == "wrong_type"
 
 
@@ -420,6 +420,7 @@ def test_a_blank_text_is_a_missing_number_as_ingest_read_it(app, client):
     instance.validate(body_with(age=" ", tenure_months="", contract=" \t")["instances"][0])
     assert client.post("/predict", json=body_with(contract=" \t")).status_code == 200
     assert not instance.is_valid(body_with(age="39")["instances"][0])
+    assert "Missing values: null or blank text, in any input." in client.get("/").get_data(as_text=True)
 
 
 def test_unseen_categories_can_be_treated_as_missing(config):

@@ -111,8 +111,8 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 (text, a whole number or null): the model does not read it; the prediction log keeps it, to join the outcomes
 known later.</p>{% endif %}
 {% if model.spec.derived %}<p>Derived: {{ model.spec.derived | join(", ") }}</p>{% endif %}
-{% if model.spec.missing_values %}<p>Missing values: null, or any of {{ model.spec.missing_values | join(", ") }}
-(<code>data.na_values</code>), in any input.</p>{% endif %}
+<p>Missing values: null or blank text{% if model.spec.missing_values %}, or any of
+{{ model.spec.missing_values | join(", ") }} (<code>data.na_values</code>){% endif %}, in any input.</p>
 <h2>Try it</h2>
 <p>One typical instance (numbers at their training median, categories at their most common value):</p>
 <pre>{{ example_command }}</pre>
