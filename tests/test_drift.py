@@ -25,14 +25,19 @@ def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
                          "grade": rng.integers(1, 4, rows)})
 
 
-@pytest.mark.parametrize("sent", ["json values", "labels", "padded labels"])
+@pytest.mark.parametrize("sent", ["json values", "labels", "padded labels", "floats"])
 def test_boolean_and_integer_categories_compare_as_the_model_labels_them(repo_params, sent):
-    """Training holds booleans and integers; clients send true or "True", 2 or "2" (or " 2 ")."""
+    """Training holds booleans and integers; clients send true or "True", 2 or "2" (or " 2 "), or 2.0
+    (JSON's 2; pandas writes an integer column with a null so)."""
     served = frame(1000, seed=2)
-    if sent != "json values":
+    if sent in ("labels", "padded labels"):
         served = served.astype({"organic": str, "grade": str})
     if sent == "padded labels":  # the server reads " 2 " as "2", so the log is read so too
         served = served.assign(grade=" " + served["grade"] + "  ")
+    if sent == "floats":  # the log as sent: read back, 2.0 is a float beside the nulls
+        served = served.astype({"grade": float}).astype({"grade": object})
+        served.loc[served.index[::50], "grade"] = None
+        assert drift.served_inputs(served, SPEC)["grade"].dropna().isin(["1", "2", "3"]).all()
     report, _ = drift.analyse(frame(3000, seed=1), served, SPEC, repo_params)
     assert report["verdict"] == PASS, report
     assert report["features"]["organic"] < 0.05 and report["features"]["grade"] < 0.05

@@ -4,6 +4,7 @@ what a text value is once read (ingest's training data and the server's requests
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,25 @@ def missing_text(value: object, markers: frozenset[str] = frozenset()) -> bool:
     only, or one of ``markers`` (``data.na_values``) once trimmed. The server and the drift job read a
     request's inputs so."""
     return type(value) is str and ((text := trimmed(value)) is None or text in markers)
+
+
+def number_label(value: int | float, labels: Collection[str]) -> str:
+    """The category label a number stands for: its text when that is a label, else the label of the
+    same value. JSON's ``2`` and ``2.0`` are one number (so are they to a JSON Schema enum), and a
+    client's encoder may write either (pandas writes an integer column holding a null as floats).
+    The server and the drift job read a request's categories so."""
+    text = str(value)
+    if text in labels:
+        return text
+    for label in labels:
+        for kind in (int, float):
+            try:
+                if kind(label) == value:
+                    return label
+                break
+            except ValueError:
+                continue
+    return text
 
 
 def spelling(text: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup, random_seed, shown_value
 from slipway.serving.codec import loads
-from slipway.values import missing_text, trimmed
+from slipway.values import missing_text, number_label, trimmed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 # The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
@@ -151,6 +152,15 @@ def window_start(params: dict[str, Any], now: float, section: str = "drift") -> 
 MIN_VALUES = 10
 
 
+def _served_label(value: object, labels: dict[str, int]) -> object:
+    """A logged category as the server read it (:func:`slipway.serving.schemas.check_columns`)."""
+    if isinstance(value, str):
+        return trimmed(value)
+    if isinstance(value, bool) or pd.isna(value):
+        return value
+    return number_label(value, labels)
+
+
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
     ``None``, blank text and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
@@ -177,8 +187,8 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         if len(bad):
             problems.append(f"{name}: {len(bad)} value(s) like {shown_value(bad.iloc[0])}, not "
                             f"{'a category' if name in spec.categorical else 'a finite number'}")
-        elif name in spec.categorical:  # the server read " monthly " as "monthly"
-            frame[name] = values.map(lambda v: trimmed(v) if isinstance(v, str) else v)
+        elif name in spec.categorical:  # the server read " monthly " as "monthly", and 2.0 as the category "2"
+            frame[name] = values.map(partial(_served_label, labels=spec.category_index[name]))
         else:
             frame[name] = values.astype(float)
     if problems:

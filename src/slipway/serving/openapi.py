@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from slipway.serving.config import ServingConfig
-from slipway.serving.schemas import json_forms
+from slipway.serving.schemas import ID_INTEGERS, json_forms
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
@@ -56,7 +56,8 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             properties[name] = {"anyOf": [{"type": ["number", "null"]}, missing]}
     if model.spec.id_column:
         properties[model.spec.id_column] = {
-            "type": ["string", "integer", "null"],
+            "anyOf": [{"type": ["string", "null"]},
+                      {"type": "integer", "minimum": ID_INTEGERS[0], "maximum": ID_INTEGERS[1]}],
             "description": "Optional, not an input: the id the prediction log keeps, to join labels known later by."}
     return {"type": "object", "properties": properties, "required": list(model.spec.inputs),
             "additionalProperties": ignore_unknown, "examples": [model.example_instance()]}

@@ -27,7 +27,7 @@ import numpy as np
 
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
-from slipway.values import missing_text, spelling, trimmed
+from slipway.values import missing_text, number_label, spelling, trimmed
 
 
 class RequestError(Exception):
@@ -145,7 +145,7 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
             if not _finite(value):
                 raise RequestError(422, "non_finite", f"{value!r} is not allowed; send null for a "
                                    "missing value", where(name, i))
-            value = out[i] = str(value)
+            value = out[i] = str(value) if type(value) is bool else number_label(value, known)
             if value in known:
                 continue
         elif not isinstance(value, str):
@@ -251,6 +251,9 @@ def id_column_note(spec: FeatureSpec) -> str:
 
 
 _ID_TYPES = frozenset({str, int, type(None)})
+# The integers the JSON parser (orjson) reads as such; past them it reads a float, which may not
+# hold every digit of an id.
+ID_INTEGERS = (-2**63, 2**64 - 1)
 
 
 def check_ids(values: list, where: Callable[[int], str]) -> list:
@@ -258,14 +261,17 @@ def check_ids(values: list, where: Callable[[int], str]) -> list:
     labels by. Each is a string, an integer or null; the first that is not is refused, named by
     ``where(row)``."""
     if not _ID_TYPES.issuperset(map(type, values)):
+        values = list(values)
         for i, value in enumerate(values):
-            if type(value) not in _ID_TYPES:
+            if type(value) is float and value.is_integer() and ID_INTEGERS[0] <= value <= ID_INTEGERS[1]:
+                values[i] = int(value)  # 7.0 is JSON's 7 (pandas writes an integer column with a null so)
+            elif type(value) not in _ID_TYPES:
                 refuse_id(value, where(i))
     return values
 
 
 def refuse_id(value: object, field: str) -> NoReturn:
-    if type(value) is float and value.is_integer() and abs(value) >= 2**63:  # the JSON parser's reading of it
+    if type(value) is float and value.is_integer():  # past ID_INTEGERS: the JSON parser's reading of it
         raise RequestError(422, "wrong_type", f"the id is an integer past 64 bits, which is read as the number "
                            f"{value:g}: send it as a string", field)
     raise RequestError(422, "wrong_type", f"expected a string, an integer or null for the id, got {value!r}", field)
