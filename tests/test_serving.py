@@ -293,6 +293,10 @@ def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():
     halves = FeatureSpec(["x"], {"size": ["0.5", "2.0"]})
     assert check_columns({"x": [1.0, 1.0], "size": [0.5, 2]}, halves, "reject",
                          lambda name, i: f"{name}[{i}]").columns["size"].tolist() == ["0.5", "2.0"]
+    codes = FeatureSpec(["x"], {"zone": ["007", "1e3"]})  # codes written so are not the numbers 7 and 1000
+    for number in (7, 1000):
+        with pytest.raises(RequestError, match="is not a category the model was trained on"):
+            check_columns({"x": [1.0], "zone": [number]}, codes, "reject", lambda name, i: f"{name}[{i}]")
     with pytest.raises(RequestError) as unseen:
         check_columns({"x": [1.0], "organic": [False], "grade": [4]}, spec, "reject", lambda n, i: f"{n}[{i}]")
     assert (unseen.value.reason, unseen.value.field) == ("unseen_category", "grade[0]")

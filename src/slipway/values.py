@@ -36,11 +36,13 @@ def number_label(value: int | float, labels: Collection[str]) -> str:
     for label in labels:
         for kind in (int, float):
             try:
-                if kind(label) == value:
-                    return label
-                break
+                number = kind(label)
             except ValueError:
                 continue
+            # Only a number's own text: "007" is a code, not the number 7 (nor is "1e3" 1000).
+            if str(number) == label and number == value:
+                return label
+            break
     return text
 
 
