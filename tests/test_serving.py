@@ -308,6 +308,27 @@ def test_booleans_and_numbers_stand_for_the_labels_training_gave_them():
                                                "enum": ["1", 1, "2", 2, "3", 3, None]}
 
 
+@settings(max_examples=300, deadline=None, derandomize=bool(os.environ.get("CI")))
+@given(st.one_of(st.none(), st.booleans(), st.integers(-3, 1100), st.sampled_from([2.0, 0.5, 7.0, 1e3, -0.0]),
+                 st.sampled_from(["007", "7", "2", "2.0", "1e3", "True", "true", " 2 ", "", "0.5"])))
+def test_the_schema_of_a_category_takes_exactly_the_values_the_server_reads_as_it(value):
+    """Codes, numbers and booleans as categories: "007" is a code (7 is not it), "2" is JSON's 2 and
+    2.0, "2.0" JSON's 2 too, "True" is true."""
+    from slipway.serving.openapi import instance_schema
+    from slipway.serving.schemas import RequestError, check_columns
+
+    spec = FeatureSpec(["x"], {"zone": ["007", "1e3", "2", "True"], "size": ["0.5", "2.0"]})
+    properties = instance_schema(SimpleNamespace(spec=spec, example_instance=dict))["properties"]
+    for name in spec.categorical:
+        try:
+            check_columns({"x": [1.0], "zone": ["2"], "size": ["0.5"], name: [value]}, spec, "reject",
+                          lambda feature, i: f"{feature}[{i}]")
+            answered = True
+        except RequestError:
+            answered = False
+        assert Draft202012Validator(properties[name]).is_valid(value) == answered, (name, value)
+
+
 def test_a_batch_becomes_one_list_per_input_and_a_bad_value_is_named_by_its_instance():
     """The rows of a batch are turned into columns in one go; what is wrong with a later instance is
     named by that instance, and a model of a single input gets its column as well."""

@@ -30,14 +30,15 @@ def _markers(model) -> str:
     return f"; the texts {markers} are missing values too (data.na_values)" if markers else ""
 
 
-def missing_text_schema(markers: list[str]) -> dict:
-    """The texts the server reads as a missing value in any input (:func:`slipway.values.missing_text`):
-    blank, or a ``data.na_values`` marker, spaces around it or not."""
-    if not markers:
-        return {"type": "string", "pattern": r"^\s*$", "description": "a missing value, as null is: blank text"}
-    escaped = "|".join(re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", marker) for marker in markers)
-    return {"type": "string", "pattern": rf"^\s*(?:{escaped})?\s*$",
-            "description": "a missing value, as null is: blank text, or one of data.na_values"}
+def trimmed_text_schema(labels: list[str], markers: list[str]) -> dict:
+    """The texts the server reads once the spaces around them are trimmed (as ``ingest`` read the
+    training data): these category labels, and blank text or a ``data.na_values`` marker, which are a
+    missing value in any input (:func:`slipway.values.missing_text`)."""
+    escaped = "|".join(re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", text) for text in [*labels, *markers])
+    missing = "blank text" + (", or one of data.na_values (spaces around it or not)" if markers else "")
+    return {"type": "string", "pattern": rf"^\s*(?:{escaped})?\s*$" if escaped else r"^\s*$",
+            "description": ("a category, spaces around it or not; or " if labels else "")
+            + f"{missing}: a missing value, as null is"}
 
 
 def instance_schema(model, ignore_unknown: bool = False) -> dict:
@@ -46,14 +47,16 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
     if model is None:
         return {"type": "object", "description": "The model is not loaded: its inputs are unknown."}
     properties = {}
-    missing = missing_text_schema(list(model.spec.missing_values))  # as training read them
+    markers = list(model.spec.missing_values)  # data.na_values: missing, as training read them
     for name in model.spec.inputs:
         if name in model.spec.categorical:
-            values = [form for label in model.spec.categorical[name] for form in json_forms(label)]
+            labels = model.spec.categorical[name]
+            values = [form for label in labels for form in json_forms(label)]
             types = sorted({JSON_TYPES[type(value)] for value in values}) + ["null"]
-            properties[name] = {"anyOf": [{"type": types, "enum": [*values, None]}, missing]}
+            properties[name] = {"anyOf": [{"type": types, "enum": [*values, None]},
+                                          trimmed_text_schema(labels, markers)]}
         else:
-            properties[name] = {"anyOf": [{"type": ["number", "null"]}, missing]}
+            properties[name] = {"anyOf": [{"type": ["number", "null"]}, trimmed_text_schema([], markers)]}
     if model.spec.id_column:
         properties[model.spec.id_column] = {
             "anyOf": [{"type": ["string", "null"]},
