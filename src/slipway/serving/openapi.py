@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import ID_INTEGERS, json_forms
@@ -56,7 +57,9 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             properties[name] = {"anyOf": [{"type": types, "enum": [*values, None]},
                                           trimmed_text_schema(labels, markers)]}
         else:
-            properties[name] = {"anyOf": [{"type": ["number", "null"]}, trimmed_text_schema([], markers)]}
+            # Bounded: an integer past float64 (10**400) is valid JSON, and refused as not finite.
+            properties[name] = {"anyOf": [{"type": ["number", "null"], "minimum": -sys.float_info.max,
+                                           "maximum": sys.float_info.max}, trimmed_text_schema([], markers)]}
     if model.spec.id_column:
         properties[model.spec.id_column] = {
             "anyOf": [{"type": ["string", "null"]},
