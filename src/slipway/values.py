@@ -3,6 +3,7 @@ what a text value is once read (ingest's training data and the server's requests
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -25,25 +26,28 @@ def missing_text(value: object, markers: frozenset[str] = frozenset()) -> bool:
     return type(value) is str and ((text := trimmed(value)) is None or text in markers)
 
 
+def label_number(label: str) -> int | float | None:
+    """The number a category label is the text of (``"2"``: 2, ``"2.0"``: 2.0), else ``None``:
+    ``"007"`` and ``"1e3"`` are codes, not the numbers 7 and 1000."""
+    for kind in (int, float):
+        try:
+            number = kind(label)
+        except ValueError:
+            continue
+        finite = kind is int or math.isfinite(number)
+        return number if finite and str(number) == label else None
+    return None
+
+
 def number_label(value: int | float, labels: Collection[str]) -> str:
     """The category label a number stands for: its text when that is a label, else the label of the
-    same value. JSON's ``2`` and ``2.0`` are one number (so are they to a JSON Schema enum), and a
-    client's encoder may write either (pandas writes an integer column holding a null as floats).
-    The server and the drift job read a request's categories so."""
+    same value (:func:`label_number`). JSON's ``2`` and ``2.0`` are one number (so are they to a JSON
+    Schema enum), and a client's encoder may write either (pandas writes an integer column holding a
+    null as floats). The server and the drift job read a request's categories so."""
     text = str(value)
     if text in labels:
         return text
-    for label in labels:
-        for kind in (int, float):
-            try:
-                number = kind(label)
-            except ValueError:
-                continue
-            # Only a number's own text: "007" is a code, not the number 7 (nor is "1e3" 1000).
-            if str(number) == label and number == value:
-                return label
-            break
-    return text
+    return next((label for label in labels if (number := label_number(label)) is not None and number == value), text)
 
 
 def spelling(text: str) -> str:

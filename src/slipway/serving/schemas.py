@@ -27,7 +27,7 @@ import numpy as np
 
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
-from slipway.values import missing_text, number_label, spelling, trimmed
+from slipway.values import label_number, missing_text, number_label, spelling, trimmed
 
 
 class RequestError(Exception):
@@ -93,20 +93,10 @@ _LABELLED_TYPES = frozenset({bool, int, float})
 def json_forms(label: str) -> list:
     """The JSON values that stand for a category label: the label, and the boolean or number it
     is the string form of (``"True"``: ``true``; ``"2"``: ``2``)."""
-    for native in (label == "True" if label in ("True", "False") else None, _number(label)):
+    for native in (label == "True" if label in ("True", "False") else None, label_number(label)):
         if native is not None and str(native) == label:
             return [label, native]
     return [label]
-
-
-def _number(label: str) -> int | float | None:
-    for kind in (int, float):
-        try:
-            value = kind(label)
-        except ValueError:
-            continue
-        return value if _finite(value) else None
-    return None
 
 
 # How many of a feature's categories an error lists: a feature of zip codes has thousands.
