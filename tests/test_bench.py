@@ -72,15 +72,15 @@ def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir, test
 
 
 def test_a_model_served_through_scikit_learn_is_benchmarked_with_its_own_call(tmp_path, params, test_split):
-    """A random forest has no ONNX graph: its model step is one scikit-learn call, and says so."""
+    """A logistic regression has no ONNX graph: its model step is one scikit-learn call, and says so."""
     import inprocess
     from serving import payloads
 
     from slipway import bundle
     from tests.conftest import build_bundle
 
-    params["train"].update(estimator="random_forest", hyperparameters={"n_estimators": 5})
-    model_dir = build_bundle(tmp_path / "forest", params)
+    params["train"].update(estimator="logistic_regression", hyperparameters={})
+    model_dir = build_bundle(tmp_path / "linear", params)
     body = json.dumps(payloads(bundle.load(model_dir), 1, test_split)[0]).encode()
     served = inprocess.apps(model_dir)
     assert list(served) == ["floor", "+json", "+metrics", "+sklearn", "slipway"]

@@ -5,11 +5,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
+from slipway.model import estimator as estimator_module
+from slipway.model.estimator import make_estimator
 
 
 def fitted(classes: int, categorical: bool, seed: int = 0, **hyperparameters):
@@ -68,9 +72,92 @@ def test_a_single_leaf_tree_is_exported():
     assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
 
 
+def behind_the_encoder(name: str, classes: int, categorical: bool, **hyperparameters):
+    """``train.estimator`` ``name`` as the factory builds it (the one-hot pipeline), fitted on
+    :func:`fitted`'s data."""
+    _, spec, matrix = fitted(classes, categorical)
+    frame = spec.frame(matrix)
+    target = fitted(classes, categorical)[0].predict(frame)
+    return make_estimator(name, hyperparameters, 0, spec).fit(frame, target), spec, matrix
+
+
+FORESTS = {"random_forest": RandomForestClassifier, "extra_trees": ExtraTreesClassifier,
+           "decision_tree": DecisionTreeClassifier}
+
+
+@pytest.fixture
+def forests(monkeypatch):
+    """The factory's table with extra trees and a decision tree added, as a team would add them."""
+    for name in ("extra_trees", "decision_tree"):
+        monkeypatch.setitem(estimator_module.ESTIMATORS, name, (FORESTS[name], True, False))
+
+
+@pytest.mark.parametrize("name", list(FORESTS))
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("categorical", [True, False])
+def test_a_forest_behind_the_one_hot_encoder_gives_scikit_learns_probabilities(forests, name, classes, categorical):
+    estimator, spec, matrix = behind_the_encoder(name, classes, categorical, min_samples_leaf=3,
+                                                 **({} if name == "decision_tree" else {"n_estimators": 15}))
+    predictor = OnnxPredictor(export_onnx(estimator, spec))
+    assert max_difference(predictor, estimator, spec, matrix) <= TOLERANCE
+    assert predictor.predict_proba(matrix[:1]).shape == (1, classes)
+
+
+def test_a_forest_compares_numbers_in_float32_as_scikit_learn_does(forests):
+    """scikit-learn's trees round each input to float32 before comparing it with the float64
+    threshold: a number between a threshold and the float32 next to it goes the way its float32
+    goes. Rows at, and one float64 and one float32 step either side of, every numeric threshold;
+    missing numbers, missing categories and a category never seen in training."""
+    estimator, spec, matrix = behind_the_encoder("extra_trees", 3, True, n_estimators=15)
+    rows = []
+    for tree in estimator.steps[-1][1].estimators_:
+        for feature, threshold in zip(tree.tree_.feature, tree.tree_.threshold, strict=True):
+            if feature in (0, 1):  # "a" and "b" come first out of the encoder
+                single = np.float32(threshold)
+                for value in (threshold, np.nextafter(threshold, np.inf), np.nextafter(threshold, -np.inf),
+                              np.nextafter(single, np.float32(np.inf)), np.nextafter(single, np.float32(-np.inf))):
+                    row = matrix[len(rows) % len(matrix)].copy()
+                    row[feature] = value
+                    rows.append(row)
+    rows = np.array(rows)
+    rows[::7, 0] = np.nan
+    rows[1::7, 2] = np.nan
+    rows[2::7, 2] = spec.categorical["colour"].index("w")
+    rows = np.vstack([rows, rows.astype(np.float32).astype(np.float64)])
+    predictor = OnnxPredictor(export_onnx(estimator, spec))
+    reference = estimator.predict_proba(spec.frame(rows))
+    np.testing.assert_allclose(predictor.predict_proba(rows), reference, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_an_imputer_that_dropped_a_column_empty_in_training_is_followed():
+    """SimpleImputer leaves out a column that had no value in training: the encoder's columns
+    after it move up one, and the translation follows them."""
+    _, spec, matrix = fitted(2, categorical=True)
+    matrix = matrix.copy()
+    matrix[:, 0] = np.nan
+    frame = spec.frame(matrix)
+    estimator = make_estimator("random_forest", {"n_estimators": 10}, 0, spec).fit(frame, np.arange(len(frame)) % 2)
+    assert estimator.steps[-1][1].n_features_in_ == matrix.shape[1] - 1 + 5  # b, then 6 colours
+    matrix[:5, 0] = 1.0
+    assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
+
+
 def test_other_estimators_are_left_to_scikit_learn():
+    estimator, spec, _ = behind_the_encoder("logistic_regression", 2, True)
+    assert export_onnx(estimator, spec) is None
     spec = FeatureSpec(numeric=["a"], categorical={})
-    estimator = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
+    bare = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
+    assert export_onnx(bare, spec) is None
+
+
+def test_a_forest_behind_an_encoder_that_does_more_is_left_to_scikit_learn(forests):
+    """Scaled numbers (or any other step the translation does not know) stay with scikit-learn."""
+    _, spec, matrix = fitted(2, categorical=True)
+    frame = spec.frame(matrix)
+    estimator = make_estimator("random_forest", {"n_estimators": 5}, 0, spec)
+    estimator.steps[0][1].transformers[0][1].steps.append(("scale", StandardScaler()))
+    estimator.fit(frame, np.arange(len(frame)) % 2)
     assert export_onnx(estimator, spec) is None
 
 

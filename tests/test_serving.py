@@ -120,19 +120,20 @@ def test_predict_matches_the_pipeline_model(client, reference_model):
     assert response.headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize(("estimator", "hyperparameters"), [
-    ("logistic_regression", {}), ("random_forest", {"n_estimators": 20, "min_samples_leaf": 5})])
-def test_a_model_without_the_fast_path_is_served_through_scikit_learn(tmp_path, params, estimator,
-                                                                      hyperparameters):
-    """train.estimator's other choices have no ONNX model: the server predicts with the estimator
-    itself, from the same feature code, with the same answers and counts as the fast path."""
+@pytest.mark.parametrize(("estimator", "hyperparameters", "fast"), [
+    ("logistic_regression", {}, False), ("random_forest", {"n_estimators": 20, "min_samples_leaf": 5}, True)])
+def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tmp_path, params, estimator,
+                                                                              hyperparameters, fast):
+    """A logistic regression has no ONNX model: the server predicts with the estimator itself. A
+    random forest behind the one-hot encoder has one. Either way, from the same feature code, with
+    the pipeline's answers and the same counts as the default model."""
     from tests.conftest import build_bundle
 
     params["train"].update(estimator=estimator, hyperparameters=hyperparameters)
     model_dir = build_bundle(tmp_path, params)
-    assert not (model_dir / "model.onnx").exists()
+    assert (model_dir / "model.onnx").exists() is fast
     app = create_app(ServingConfig(model_dir=model_dir, unseen_categories="missing"))
-    assert app.extensions["slipway"].model.fast is None
+    assert (app.extensions["slipway"].model.fast is not None) is fast
     client = app.test_client()
     assert client.get("/readyz").status_code == 200
     instances = churn_instances(12)

@@ -1,25 +1,41 @@
-"""The fast inference path: a HistGradientBoostingClassifier as an ONNX model, run by onnxruntime.
+"""The fast inference path: a tree model as an ONNX model, run by onnxruntime.
 
 scikit-learn's own ``predict_proba`` spends most of a one-row call in input validation, pandas
 and its per-tree Python loop (milliseconds), not in the trees. :func:`export_onnx` writes the
-fitted trees as one ``ai.onnx.ml`` ``TreeEnsemble`` (opset 5, in float64) followed by the link
-function, taking the float matrix of :meth:`FeatureSpec.matrix` (categories as the spec's codes)
-and returning class probabilities; onnxruntime evaluates it in about 15 us for one row.
+fitted trees as one ``ai.onnx.ml`` ``TreeEnsemble`` (opset 5, in float64) followed by what turns
+their sums into probabilities, taking the float matrix of :meth:`FeatureSpec.matrix` (categories
+as the spec's codes) and returning class probabilities; onnxruntime evaluates it in about 15 us
+for one row.
 
-skl2onnx cannot convert this estimator (categorical splits), so the trees are translated here,
-node by node, following ``_predict_one_from_raw_data`` in scikit-learn's ``_predictor.pyx``:
-missing values go where ``missing_go_to_left`` says, categorical splits become set membership
-tests, and categories the estimator never saw count as missing. The ``train`` stage checks the
-result against scikit-learn's ``predict_proba`` before the bundle is written, and the server again
-at load; any other estimator is served through scikit-learn.
+Two kinds of model take this path, as :mod:`slipway.model.estimator` builds them:
+
+- a HistGradientBoostingClassifier (the default). skl2onnx cannot convert it (categorical
+  splits), so its trees are translated here, node by node, following
+  ``_predict_one_from_raw_data`` in scikit-learn's ``_predictor.pyx``: missing values go where
+  ``missing_go_to_left`` says, categorical splits become set membership tests, and categories the
+  estimator never saw count as missing;
+- a random forest, extra trees or a decision tree behind the one-hot pipeline's encoder (numbers
+  imputed, categories one-hot encoded): the encoder is folded into the trees, so the graph takes
+  the same matrix. skl2onnx would convert the encoder from a DataFrame's columns, not from these
+  codes.
+
+The ``train`` stage checks the result against scikit-learn's ``predict_proba`` before the bundle is
+written, and the server again at load; any other estimator is served through scikit-learn.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble._forest import ForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+from sklearn.tree import DecisionTreeClassifier
 
 from slipway.featureset import FeatureSpec
 
@@ -36,6 +52,58 @@ def _in_bitset(words: np.ndarray, value: int) -> bool:
 
 class _TreeTables:
     """The ``nodes_*`` / ``leaf_*`` attribute lists of one TreeEnsemble, filled tree by tree."""
+
+    def __init__(self):
+        self.nodes: dict[str, list] = {k: [] for k in (
+            "featureids", "splits", "modes", "truenodeids", "trueleafs", "falsenodeids", "falseleafs",
+            "missing_value_tracks_true")}
+        self.leaf_targetids: list[int] = []
+        self.leaf_weights: list[float] = []
+        self.tree_roots: list[int] = []
+        self.membership: list[float] = []
+
+    def leaf(self, target: int, value: float) -> tuple[int, bool]:
+        self.leaf_targetids.append(target)
+        self.leaf_weights.append(float(value))
+        return len(self.leaf_weights) - 1, True
+
+    def node(self, feature: int, split: float, missing_left: bool,
+             true: tuple[int, bool], false: tuple[int, bool], mode: int = BRANCH_LEQ) -> None:
+        for key, value in (("featureids", feature), ("splits", split), ("modes", mode),
+                           ("truenodeids", true[0]), ("trueleafs", int(true[1])),
+                           ("falsenodeids", false[0]), ("falseleafs", int(false[1])),
+                           ("missing_value_tracks_true", int(missing_left))):
+            self.nodes[key].append(value)
+
+    def set_node(self, feature: int, members: list[float], missing_left: bool,
+                 true: tuple[int, bool], false: tuple[int, bool]) -> None:
+        """A node whose true branch takes the category codes in ``members`` (and missing values
+        where ``missing_left``)."""
+        if members:
+            self.node(feature, 0.0, missing_left, true, false, BRANCH_MEMBER)
+            self.membership += members + [np.nan]  # each node's set ends with NaN
+        else:  # no category goes left (codes are >= 0): only missing values may
+            self.node(feature, -1.0, missing_left, true, false)
+
+    def add_tree(self, is_leaf: np.ndarray, leaf_value, add_split) -> None:
+        """One tree, given which of its nodes are leaves, each leaf's ``(target, value)`` and a
+        function that adds an interior node given its index and the ids of its two branches."""
+        if is_leaf[0]:  # a tree that never split: one node whose branches both reach its leaf
+            only = self.leaf(*leaf_value(0))
+            self.tree_roots.append(len(self.nodes["modes"]))
+            self.node(0, 0.0, True, only, only)
+            return
+        ids = {i: self.leaf(*leaf_value(i)) for i in np.flatnonzero(is_leaf)}
+        interior = np.flatnonzero(~is_leaf)
+        start = len(self.nodes["modes"])
+        ids.update({i: (start + n, False) for n, i in enumerate(interior)})
+        self.tree_roots.append(start)
+        for i in interior:
+            add_split(i, ids)
+
+
+class _BoostedTrees:
+    """A HistGradientBoostingClassifier's trees on the spec's matrix."""
 
     def __init__(self, estimator: HistGradientBoostingClassifier, spec: FeatureSpec):
         columns = list(spec.columns)
@@ -54,26 +122,10 @@ class _TreeTables:
             self.codes = {position: {str(c): i for i, c in enumerate(categories)}
                           for position, categories in enumerate(encoder.categories_)}
         self.known, self.known_row = estimator._bin_mapper.make_known_categories_bitsets()
-        self.nodes: dict[str, list] = {k: [] for k in (
-            "featureids", "splits", "modes", "truenodeids", "trueleafs", "falsenodeids", "falseleafs",
-            "missing_value_tracks_true")}
-        self.leaf_targetids: list[int] = []
-        self.leaf_weights: list[float] = []
-        self.tree_roots: list[int] = []
-        self.membership: list[float] = []
-
-    def _leaf(self, target: int, value: float) -> int:
-        self.leaf_targetids.append(target)
-        self.leaf_weights.append(float(value))
-        return len(self.leaf_weights) - 1
-
-    def _node(self, feature: int, split: float, mode: int, missing_left: bool,
-              true: tuple[int, bool], false: tuple[int, bool]) -> None:
-        for key, value in (("featureids", feature), ("splits", split), ("modes", mode),
-                           ("truenodeids", true[0]), ("trueleafs", int(true[1])),
-                           ("falsenodeids", false[0]), ("falseleafs", int(false[1])),
-                           ("missing_value_tracks_true", int(missing_left))):
-            self.nodes[key].append(value)
+        self.tables = _TreeTables()
+        for iteration in estimator._predictors:
+            for target, predictor in enumerate(iteration):
+                self._add(predictor.nodes, predictor.raw_left_cat_bitsets, target)
 
     def _left_categories(self, node, bitsets: np.ndarray) -> list[float]:
         """Spec codes that go left: in the node's bitset, or treated as missing where missing
@@ -92,52 +144,164 @@ class _TreeTables:
                 goes_left.append(float(spec_code))
         return goes_left
 
-    def add_tree(self, nodes: np.ndarray, bitsets: np.ndarray, target: int) -> None:
-        leaf = nodes["is_leaf"].astype(bool)
-        if leaf[0]:  # a tree that never split: one node whose branches both reach its leaf
-            only = (self._leaf(target, nodes["value"][0]), True)
-            self.tree_roots.append(len(self.nodes["modes"]))
-            self._node(0, 0.0, BRANCH_LEQ, True, only, only)
-            return
-        ids = {}
-        for i in np.flatnonzero(leaf):
-            ids[i] = (self._leaf(target, nodes["value"][i]), True)
-        interior = np.flatnonzero(~leaf)
-        start = len(self.nodes["modes"])
-        ids.update({i: (start + n, False) for n, i in enumerate(interior)})
-        self.tree_roots.append(start)
-        for i in interior:
+    def _add(self, nodes: np.ndarray, bitsets: np.ndarray, target: int) -> None:
+        def split(i, ids):
             node = nodes[i]
             column = self.spec_column[int(node["feature_idx"])]
             true, false = ids[int(node["left"])], ids[int(node["right"])]
             missing_left = bool(node["missing_go_to_left"])
-            if not node["is_categorical"]:
-                self._node(column, float(node["num_threshold"]), BRANCH_LEQ, missing_left, true, false)
-                continue
-            members = self._left_categories(node, bitsets)
-            if members:
-                self._node(column, 0.0, BRANCH_MEMBER, missing_left, true, false)
-                self.membership += members + [np.nan]  # each node's set ends with NaN
-            else:  # no known category goes left (codes are >= 0): only missing values may
-                self._node(column, -1.0, BRANCH_LEQ, missing_left, true, false)
+            if node["is_categorical"]:
+                self.tables.set_node(column, self._left_categories(node, bitsets), missing_left, true, false)
+            else:
+                self.tables.node(column, float(node["num_threshold"]), missing_left, true, false)
+
+        self.tables.add_tree(nodes["is_leaf"].astype(bool), lambda i: (target, nodes["value"][i]), split)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One column of the matrix a one-hot pipeline's encoder hands its model, as computed from the
+    spec's matrix: a number (``fill`` imputes a missing one; ``None`` leaves it missing), or 1.0
+    where the spec column holds the code ``category`` and 0.0 elsewhere (``None``: a category the
+    spec does not have, always 0.0)."""
+
+    column: int
+    one_hot: bool
+    fill: float | None = None
+    category: int | None = None
+
+
+def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
+    """What each output column of the pipeline's ``ColumnTransformer`` is, or ``None`` where it
+    does more than impute numbers and one-hot encode categories (as :mod:`slipway.model.estimator`
+    builds it); scikit-learn serves those."""
+    if not isinstance(encoder, ColumnTransformer) or not hasattr(encoder, "output_indices_"):
+        return None
+    position = {name: j for j, name in enumerate(spec.columns)}
+    encoded: dict[int, _Encoded] = {}
+    for name, transformer, columns in encoder.transformers_:
+        outputs = range(encoder.output_indices_[name].start, encoder.output_indices_[name].stop)
+        if not outputs:
+            continue
+        if isinstance(columns, str) or any(c not in position for c in columns):
+            return None
+        if isinstance(transformer, OneHotEncoder):
+            if transformer.drop_idx_ is not None or transformer._infrequent_enabled \
+                    or transformer.handle_unknown != "ignore":
+                return None
+            out = [_Encoded(position[c], True, category=spec.category_index.get(c, {}).get(value))
+                   for c, categories in zip(columns, transformer.categories_, strict=True)
+                   for value in categories]
+        else:
+            steps = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
+            if transformer == "passthrough":
+                out = [_Encoded(position[c], False) for c in columns]
+            elif len(steps) == 1 and isinstance(steps[0], SimpleImputer) and not steps[0].add_indicator \
+                    and _is_nan(steps[0].missing_values):
+                statistics = steps[0].statistics_
+                # An imputer drops a column that was empty in training, unless told to keep it.
+                out = [_Encoded(position[c], False, fill=float(fill)) for c, fill in
+                       zip(columns, statistics, strict=True) if not np.isnan(fill) or steps[0].keep_empty_features]
+            else:
+                return None
+            if any(spec.columns[e.column] in spec.categorical for e in out):
+                return None
+        if len(out) != len(outputs):
+            return None
+        encoded.update(zip(outputs, out, strict=True))
+    if sorted(encoded) != list(range(len(encoded))):
+        return None
+    return [encoded[j] for j in range(len(encoded))]
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and np.isnan(value)
+
+
+class _Forest:
+    """A random forest's (or extra trees') trees behind a one-hot pipeline's encoder, on the spec's
+    matrix. scikit-learn compares each float32 input with the float64 threshold, so the graph
+    rounds the matrix to float32 first; one-hot nodes become set membership tests. A leaf adds
+    its share of each class to one target, so each tree is written once per target."""
+
+    def __init__(self, forest, encoded: list[_Encoded], spec: FeatureSpec):
+        self.spec = spec
+        self.encoded = encoded
+        self.tables = _TreeTables()
+        trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
+        self.n_trees = len(trees)
+        self.n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
+        for tree in trees:
+            value = tree.value[:, 0, :]
+            total = value.sum(axis=1, keepdims=True)
+            shares = value / np.where(total == 0.0, 1.0, total)  # DecisionTreeClassifier.predict_proba
+            for target in range(self.n_targets):
+                klass = 1 if self.n_targets == 1 else target  # binary: the positive class alone
+                self.tables.add_tree(tree.children_left == -1, lambda i, t=target, k=klass, s=shares: (t, s[i, k]),
+                                     lambda i, ids, tree=tree: self._split(tree, i, ids))
+
+    def _split(self, tree, i: int, ids: dict) -> None:
+        column = self.encoded[tree.feature[i]]
+        threshold = float(tree.threshold[i])
+        true, false = ids[tree.children_left[i]], ids[tree.children_right[i]]
+        if column.one_hot:
+            n_codes = len(self.spec.categorical[self.spec.columns[column.column]])
+            members = [float(code) for code in range(n_codes) if float(code == column.category) <= threshold]
+            self.tables.set_node(column.column, members, threshold >= 0.0, true, false)  # missing: all 0.0
+            return
+        if column.fill is None:
+            missing_left = bool(tree.missing_go_to_left[i])
+        else:
+            missing_left = float(np.float32(column.fill)) <= threshold
+        self.tables.node(column.column, threshold, missing_left, true, false)
+
+
+def _forest(estimator, spec: FeatureSpec) -> _Forest | None:
+    """The forest of a ``Pipeline([encode, forest])`` as the estimator factory builds it, else ``None``."""
+    if not isinstance(estimator, Pipeline) or len(estimator.steps) != 2:
+        return None
+    model = estimator.steps[-1][1]
+    if not isinstance(model, ForestClassifier | DecisionTreeClassifier) or model.n_outputs_ != 1:
+        return None
+    encoded = _encoded_columns(estimator.steps[0][1], spec)
+    if encoded is None or len(encoded) != model.n_features_in_:
+        return None
+    return _Forest(model, encoded, spec)
 
 
 def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
     """The estimator as ONNX bytes (matrix -> probabilities), or ``None`` when this path does
     not support it (then scikit-learn serves it)."""
-    if not isinstance(estimator, HistGradientBoostingClassifier):
-        return None
     from onnx import TensorProto, checker, helper, numpy_helper
-
-    tables = _TreeTables(estimator, spec)
-    for iteration in estimator._predictors:
-        for target, predictor in enumerate(iteration):
-            tables.add_tree(predictor.nodes, predictor.raw_left_cat_bitsets, target)
-    n_classes = len(estimator.classes_)
-    n_targets = 1 if n_classes == 2 else n_classes
 
     def doubles(name: str, values) -> TensorProto:
         return numpy_helper.from_array(np.asarray(values, dtype=np.float64), name)
+
+    n_classes = len(estimator.classes_)
+    n_targets = 1 if n_classes == 2 else n_classes
+    if isinstance(estimator, HistGradientBoostingClassifier):
+        tables = _BoostedTrees(estimator, spec).tables
+        # Raw scores: the trees' sums plus the baseline, through the link function.
+        steps = [helper.make_node("Constant", [], ["baseline"], value=doubles(
+                     "baseline", np.asarray(estimator._baseline_prediction).reshape(1, n_targets))),
+                 helper.make_node("Add", ["sums", "baseline"], ["raw"])]
+        steps += [helper.make_node("Sigmoid", ["raw"], ["positive"])] if n_classes == 2 else \
+                 [helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
+        rounding = []
+    else:
+        forest = _forest(estimator, spec)
+        if forest is None:
+            return None
+        tables = forest.tables
+        # The trees' average: their sum divided by their number, as ForestClassifier.predict_proba.
+        rounding = [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
+                    helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE)]
+        steps = [helper.make_node("Constant", [], ["n_trees"], value=doubles("n_trees", [[forest.n_trees]])),
+                 helper.make_node("Div", ["sums", "n_trees"], ["positive" if n_classes == 2 else "probabilities"])]
+    if n_classes == 2:
+        steps += [helper.make_node("Constant", [], ["one"], value=doubles("one", [[1.0]])),
+                  helper.make_node("Sub", ["one", "positive"], ["negative"]),
+                  helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
 
     attributes = {f"nodes_{key}": values for key, values in tables.nodes.items() if key not in ("splits", "modes")}
     attributes["nodes_splits"] = doubles("nodes_splits", tables.nodes["splits"])
@@ -145,23 +309,14 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
                                                         "nodes_modes")
     if tables.membership:
         attributes["membership_values"] = doubles("membership_values", tables.membership)
-    trees = helper.make_node("TreeEnsemble", ["matrix"], ["sums"], domain="ai.onnx.ml",
+    trees = helper.make_node("TreeEnsemble", [rounding[-1].output[0] if rounding else "matrix"], ["sums"],
+                             domain="ai.onnx.ml",
                              n_targets=n_targets, aggregate_function=1,  # SUM
                              leaf_targetids=tables.leaf_targetids,
                              leaf_weights=doubles("leaf_weights", tables.leaf_weights),
                              tree_roots=tables.tree_roots, **attributes)
-    baseline = helper.make_node("Constant", [], ["baseline"], value=doubles(
-        "baseline", np.asarray(estimator._baseline_prediction, dtype=np.float64).reshape(1, n_targets)))
-    raw = helper.make_node("Add", ["sums", "baseline"], ["raw"])
-    if n_classes == 2:
-        link = [helper.make_node("Sigmoid", ["raw"], ["positive"]),
-                helper.make_node("Constant", [], ["one"], value=doubles("one", [[1.0]])),
-                helper.make_node("Sub", ["one", "positive"], ["negative"]),
-                helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
-    else:
-        link = [helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
     graph = helper.make_graph(
-        [trees, baseline, raw, *link], "slipway_trees",
+        [*rounding, trees, *steps], "slipway_trees",
         [helper.make_tensor_value_info("matrix", TensorProto.DOUBLE, [None, len(spec.columns)])],
         [helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, n_classes])])
     model = helper.make_model(graph, producer_name="slipway",
