@@ -97,6 +97,19 @@ def bundle_dir(tmp_path_factory, repo_params) -> Path:
     return build_bundle(tmp_path_factory.mktemp("bundle"), repo_params)
 
 
+@pytest.fixture
+def gradient_boosting(monkeypatch) -> str:
+    """``train.estimator: gradient_boosting``: a team's own entry in ``ESTIMATORS``, scikit-learn's
+    GradientBoostingClassifier behind the one-hot encoder. The ONNX path does not translate it, so
+    the server and ``evaluate`` call its ``predict_proba``."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from slipway.model import estimator
+
+    monkeypatch.setitem(estimator.ESTIMATORS, "gradient_boosting", (GradientBoostingClassifier, True, False))
+    return "gradient_boosting"
+
+
 def churn_instances(count: int = 1, seed: int = 3, drift: float = 0.0) -> list[dict]:
     """Request instances drawn from the example generator (the server's input columns)."""
     frame = generate_month("2025-09", max(count, 10), seed, drift).head(count)

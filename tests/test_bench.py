@@ -71,16 +71,17 @@ def test_the_in_process_benchmark_times_every_app_answering_200(bundle_dir, test
         assert inprocess.per_request_us(app, body, 3) > 0
 
 
-def test_a_model_served_through_scikit_learn_is_benchmarked_with_its_own_call(tmp_path, params, test_split):
-    """A logistic regression has no ONNX graph: its model step is one scikit-learn call, and says so."""
+def test_a_model_served_through_scikit_learn_is_benchmarked_with_its_own_call(tmp_path, params, test_split,
+                                                                             gradient_boosting):
+    """A team's gradient boosting has no ONNX graph: its model step is one scikit-learn call, and says so."""
     import inprocess
     from serving import payloads
 
     from slipway import bundle
     from tests.conftest import build_bundle
 
-    params["train"].update(estimator="logistic_regression", hyperparameters={})
-    model_dir = build_bundle(tmp_path / "linear", params)
+    params["train"].update(estimator=gradient_boosting, hyperparameters={"n_estimators": 10})
+    model_dir = build_bundle(tmp_path / "boosting", params)
     body = json.dumps(payloads(bundle.load(model_dir), 1, test_split)[0]).encode()
     served = inprocess.apps(model_dir)
     assert list(served) == ["floor", "+json", "+metrics", "+sklearn", "slipway"]

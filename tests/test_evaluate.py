@@ -111,8 +111,9 @@ def test_multiclass_permutation_importance_uses_accuracy():
     assert 0.4 < ranked[0]["importance"] <= 1.0  # accuracy 1.0 falls to about a third
 
 
-@pytest.mark.parametrize("estimator", ["hist_gradient_boosting", "logistic_regression"])
-def test_scores_come_from_the_served_path(tmp_path, params, estimator):
+@pytest.mark.parametrize(("estimator", "fast"), [("hist_gradient_boosting", True), ("random_forest", True),
+                                               ("logistic_regression", True), ("gradient_boosting", False)])
+def test_scores_come_from_the_served_path(tmp_path, params, gradient_boosting, estimator, fast):
     """ONNX where the bundle has it (without reading the skops file), else the estimator; both
     give the estimator's probabilities."""
     params["train"]["estimator"] = estimator
@@ -122,7 +123,8 @@ def test_scores_come_from_the_served_path(tmp_path, params, estimator):
     spec = FeatureSpec.from_dict(loaded.metadata["features"])
     matrix = spec.frame_matrix(pd.read_parquet(tmp_path / "data/features/train.parquet").head(300))
     expected = loaded.estimator.predict_proba(spec.frame(matrix))
-    if estimator == "hist_gradient_boosting":
+    assert (model_dir / "model.onnx").exists() is fast
+    if fast:
         (model_dir / "model.skops").unlink()
     predict = evaluate.served_predictor(model_dir, loaded.metadata, spec)
     np.testing.assert_allclose(predict(matrix), expected, rtol=0, atol=1e-9)

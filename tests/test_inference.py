@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from slipway.featureset import FeatureSpec
@@ -143,20 +143,51 @@ def test_an_imputer_that_dropped_a_column_empty_in_training_is_followed():
     assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
 
 
-def test_other_estimators_are_left_to_scikit_learn():
-    estimator, spec, _ = behind_the_encoder("logistic_regression", 2, True)
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("categorical", [True, False])
+@pytest.mark.parametrize("solver", ["lbfgs", "liblinear"])
+@pytest.mark.filterwarnings("ignore:Using the 'liblinear' solver for multiclass")
+def test_the_logistic_regression_gives_scikit_learns_probabilities(classes, categorical, solver):
+    """Imputed, scaled numbers and one-hot categories computed in the graph; the logistic link for
+    two classes, softmax (lbfgs, multinomial) or normalised one-vs-rest logistics (liblinear) for
+    more."""
+    estimator, spec, matrix = behind_the_encoder("logistic_regression", classes, categorical, solver=solver)
+    predictor = OnnxPredictor(export_onnx(estimator, spec))
+    assert max_difference(predictor, estimator, spec, matrix) <= TOLERANCE
+    assert predictor.predict_proba(matrix[:1]).shape == (1, classes)
+
+
+@pytest.mark.parametrize("name", ["random_forest", "logistic_regression"])
+def test_missing_values_and_a_category_never_seen_behind_the_encoder_follow_scikit_learn(name):
+    estimator, spec, matrix = behind_the_encoder(name, 3, True)
+    rows = matrix[:40].copy()
+    rows[:10, 2] = np.nan
+    rows[10:20, 2] = spec.categorical["colour"].index("w")
+    rows[20:30, 0] = np.nan
+    rows[30:, :2] = np.nan
+    reference = estimator.predict_proba(spec.frame(rows))
+    np.testing.assert_allclose(OnnxPredictor(export_onnx(estimator, spec)).predict_proba(rows), reference,
+                               atol=TOLERANCE, rtol=0)
+
+
+def test_other_estimators_are_left_to_scikit_learn(gradient_boosting):
+    estimator, spec, _ = behind_the_encoder(gradient_boosting, 2, True, n_estimators=5)
     assert export_onnx(estimator, spec) is None
     spec = FeatureSpec(numeric=["a"], categorical={})
     bare = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
-    assert export_onnx(bare, spec) is None
+    assert export_onnx(bare, spec) is None  # not behind the encoder: its input is not the spec's matrix
 
 
-def test_a_forest_behind_an_encoder_that_does_more_is_left_to_scikit_learn(forests):
-    """Scaled numbers (or any other step the translation does not know) stay with scikit-learn."""
+@pytest.mark.parametrize(("name", "step"), [("random_forest", StandardScaler()),
+                                            ("random_forest", QuantileTransformer(n_quantiles=10)),
+                                            ("logistic_regression", QuantileTransformer(n_quantiles=10))])
+def test_a_model_behind_an_encoder_that_does_more_is_left_to_scikit_learn(name, step):
+    """A step the translation does not know, or scaled numbers under trees' thresholds, stay with
+    scikit-learn."""
     _, spec, matrix = fitted(2, categorical=True)
     frame = spec.frame(matrix)
-    estimator = make_estimator("random_forest", {"n_estimators": 5}, 0, spec)
-    estimator.steps[0][1].transformers[0][1].steps.append(("scale", StandardScaler()))
+    estimator = make_estimator(name, {}, 0, spec)
+    estimator.steps[0][1].transformers[0][1].steps.append(("more", step))
     estimator.fit(frame, np.arange(len(frame)) % 2)
     assert export_onnx(estimator, spec) is None
 

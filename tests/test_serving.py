@@ -121,12 +121,14 @@ def test_predict_matches_the_pipeline_model(client, reference_model):
 
 
 @pytest.mark.parametrize(("estimator", "hyperparameters", "fast"), [
-    ("logistic_regression", {}, False), ("random_forest", {"n_estimators": 20, "min_samples_leaf": 5}, True)])
-def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tmp_path, params, estimator,
-                                                                              hyperparameters, fast):
-    """A logistic regression has no ONNX model: the server predicts with the estimator itself. A
-    random forest behind the one-hot encoder has one. Either way, from the same feature code, with
-    the pipeline's answers and the same counts as the default model."""
+    ("logistic_regression", {}, True), ("random_forest", {"n_estimators": 20, "min_samples_leaf": 5}, True),
+    ("gradient_boosting", {"n_estimators": 20}, False)])
+def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tmp_path, params, gradient_boosting,
+                                                                              estimator, hyperparameters, fast):
+    """The logistic regression and the random forest behind the one-hot encoder have an ONNX
+    model; a team's gradient boosting has none, and the server predicts with the estimator itself.
+    Either way, from the same feature code, with the pipeline's answers and the same counts as the
+    default model."""
     from tests.conftest import build_bundle
 
     params["train"].update(estimator=estimator, hyperparameters=hyperparameters)

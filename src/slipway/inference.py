@@ -1,13 +1,12 @@
-"""The fast inference path: a tree model as an ONNX model, run by onnxruntime.
+"""The fast inference path: the model as an ONNX graph, run by onnxruntime.
 
 scikit-learn's own ``predict_proba`` spends most of a one-row call in input validation, pandas
-and its per-tree Python loop (milliseconds), not in the trees. :func:`export_onnx` writes the
-fitted trees as one ``ai.onnx.ml`` ``TreeEnsemble`` (opset 5, in float64) followed by what turns
-their sums into probabilities, taking the float matrix of :meth:`FeatureSpec.matrix` (categories
-as the spec's codes) and returning class probabilities; onnxruntime evaluates it in about 15 us
-for one row.
+and its per-tree Python loop (milliseconds), not in the model. :func:`export_onnx` writes the
+fitted model as one graph (opset 21, ``ai.onnx.ml`` 5, in float64; trees as one ``TreeEnsemble``)
+taking the float matrix of :meth:`FeatureSpec.matrix` (categories as the spec's codes) and
+returning class probabilities; onnxruntime evaluates it in about 15 us for one row.
 
-Two kinds of model take this path, as :mod:`slipway.model.estimator` builds them:
+Three kinds of model take this path, as :mod:`slipway.model.estimator` builds them:
 
 - a HistGradientBoostingClassifier (the default). skl2onnx cannot convert it (categorical
   splits), so its trees are translated here, node by node, following
@@ -17,7 +16,9 @@ Two kinds of model take this path, as :mod:`slipway.model.estimator` builds them
 - a random forest, extra trees or a decision tree behind the one-hot pipeline's encoder (numbers
   imputed, categories one-hot encoded): the encoder is folded into the trees, so the graph takes
   the same matrix. skl2onnx would convert the encoder from a DataFrame's columns, not from these
-  codes.
+  codes;
+- a logistic regression behind that encoder (numbers imputed and scaled): the encoder's matrix is
+  computed in the graph, then the coefficients and ``predict_proba``'s link.
 
 The ``train`` stage checks the result against scikit-learn's ``predict_proba`` before the bundle is
 written, and the server again at load; any other estimator is served through scikit-learn.
@@ -27,14 +28,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble._forest import ForestClassifier
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from slipway.featureset import FeatureSpec
@@ -161,20 +164,41 @@ class _BoostedTrees:
 @dataclass(frozen=True)
 class _Encoded:
     """One column of the matrix a one-hot pipeline's encoder hands its model, as computed from the
-    spec's matrix: a number (``fill`` imputes a missing one; ``None`` leaves it missing), or 1.0
-    where the spec column holds the code ``category`` and 0.0 elsewhere (``None``: a category the
-    spec does not have, always 0.0)."""
+    spec's matrix: a number (``fill`` imputes a missing one, ``None`` leaves it missing; then
+    ``mean`` is subtracted and the result divided by ``scale``), or 1.0 where the spec column holds
+    the code ``category`` and 0.0 elsewhere (``None``: a category the spec does not have, always
+    0.0)."""
 
     column: int
     one_hot: bool
     fill: float | None = None
+    mean: float = 0.0
+    scale: float = 1.0
     category: int | None = None
+
+
+def _numbers(transformer, columns: list[str], position: dict[str, int]) -> list[_Encoded] | None:
+    """A numeric transformer's output columns: passed through, imputed, or imputed then scaled."""
+    if transformer == "passthrough":
+        return [_Encoded(position[c], False) for c in columns]
+    steps = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
+    imputer, scaler = steps[0], (steps[1] if len(steps) == 2 else None)
+    if not isinstance(imputer, SimpleImputer) or imputer.add_indicator or not _is_nan(imputer.missing_values) \
+            or len(steps) > 2 or (scaler is not None and not isinstance(scaler, StandardScaler)):
+        return None
+    # An imputer drops a column that was empty in training, unless told to keep it.
+    kept = [(c, float(fill)) for c, fill in zip(columns, imputer.statistics_, strict=True)
+            if not np.isnan(fill) or imputer.keep_empty_features]
+    means = scaler.mean_ if scaler is not None and scaler.mean_ is not None and scaler.with_mean else None
+    scales = scaler.scale_ if scaler is not None and scaler.scale_ is not None else None
+    return [_Encoded(position[c], False, fill=fill, mean=0.0 if means is None else float(means[k]),
+                     scale=1.0 if scales is None else float(scales[k])) for k, (c, fill) in enumerate(kept)]
 
 
 def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
     """What each output column of the pipeline's ``ColumnTransformer`` is, or ``None`` where it
-    does more than impute numbers and one-hot encode categories (as :mod:`slipway.model.estimator`
-    builds it); scikit-learn serves those."""
+    does more than impute (and scale) numbers and one-hot encode categories, as
+    :mod:`slipway.model.estimator` builds it; scikit-learn serves those."""
     if not isinstance(encoder, ColumnTransformer) or not hasattr(encoder, "output_indices_"):
         return None
     position = {name: j for j, name in enumerate(spec.columns)}
@@ -193,18 +217,8 @@ def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
                    for c, categories in zip(columns, transformer.categories_, strict=True)
                    for value in categories]
         else:
-            steps = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
-            if transformer == "passthrough":
-                out = [_Encoded(position[c], False) for c in columns]
-            elif len(steps) == 1 and isinstance(steps[0], SimpleImputer) and not steps[0].add_indicator \
-                    and _is_nan(steps[0].missing_values):
-                statistics = steps[0].statistics_
-                # An imputer drops a column that was empty in training, unless told to keep it.
-                out = [_Encoded(position[c], False, fill=float(fill)) for c, fill in
-                       zip(columns, statistics, strict=True) if not np.isnan(fill) or steps[0].keep_empty_features]
-            else:
-                return None
-            if any(spec.columns[e.column] in spec.categorical for e in out):
+            out = _numbers(transformer, columns, position)
+            if out is None or any(spec.columns[e.column] in spec.categorical for e in out):
                 return None
         if len(out) != len(outputs):
             return None
@@ -216,6 +230,20 @@ def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
 
 def _is_nan(value) -> bool:
     return isinstance(value, float) and np.isnan(value)
+
+
+def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[_Encoded]] | None:
+    """The model of a ``Pipeline([encode, model])`` as the estimator factory builds it, when it is one
+    of ``kinds``, with what each column the encoder hands it is; else ``None``."""
+    if not isinstance(estimator, Pipeline) or len(estimator.steps) != 2:
+        return None
+    model = estimator.steps[-1][1]
+    if not isinstance(model, kinds):
+        return None
+    encoded = _encoded_columns(estimator.steps[0][1], spec)
+    if encoded is None or len(encoded) != model.n_features_in_:
+        return None
+    return model, encoded
 
 
 class _Forest:
@@ -256,67 +284,131 @@ class _Forest:
         self.tables.node(column.column, threshold, missing_left, true, false)
 
 
-def _forest(estimator, spec: FeatureSpec) -> _Forest | None:
-    """The forest of a ``Pipeline([encode, forest])`` as the estimator factory builds it, else ``None``."""
-    if not isinstance(estimator, Pipeline) or len(estimator.steps) != 2:
-        return None
-    model = estimator.steps[-1][1]
-    if not isinstance(model, ForestClassifier | DecisionTreeClassifier) or model.n_outputs_ != 1:
-        return None
-    encoded = _encoded_columns(estimator.steps[0][1], spec)
-    if encoded is None or len(encoded) != model.n_features_in_:
-        return None
-    return _Forest(model, encoded, spec)
+def _doubles(name: str, values):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(values, dtype=np.float64), name)
+
+
+def _constant(name: str, values):
+    from onnx import helper
+
+    return helper.make_node("Constant", [], [name], value=_doubles(name, values))
+
+
+def _tree_ensemble(tables: _TreeTables, source: str, n_targets: int):
+    """The TreeEnsemble node: ``source`` rows in, per-target sums of the leaves they reach out."""
+    from onnx import helper, numpy_helper
+
+    attributes = {f"nodes_{key}": values for key, values in tables.nodes.items() if key not in ("splits", "modes")}
+    attributes["nodes_splits"] = _doubles("nodes_splits", tables.nodes["splits"])
+    attributes["nodes_modes"] = numpy_helper.from_array(np.asarray(tables.nodes["modes"], dtype=np.uint8),
+                                                        "nodes_modes")
+    if tables.membership:
+        attributes["membership_values"] = _doubles("membership_values", tables.membership)
+    return helper.make_node("TreeEnsemble", [source], ["sums"], domain="ai.onnx.ml",
+                            n_targets=n_targets, aggregate_function=1,  # SUM
+                            leaf_targetids=tables.leaf_targetids,
+                            leaf_weights=_doubles("leaf_weights", tables.leaf_weights),
+                            tree_roots=tables.tree_roots, **attributes)
+
+
+def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec, n_targets: int) -> list:
+    """The trees' sums plus the baseline, through the link function."""
+    from onnx import helper
+
+    nodes = [_tree_ensemble(_BoostedTrees(estimator, spec).tables, "matrix", n_targets),
+             _constant("baseline", np.asarray(estimator._baseline_prediction).reshape(1, n_targets)),
+             helper.make_node("Add", ["sums", "baseline"], ["raw"])]
+    if n_targets == 1:
+        return [*nodes, helper.make_node("Sigmoid", ["raw"], ["positive"])]
+    return [*nodes, helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
+
+
+def _forest_graph(forest, encoded: list[_Encoded], spec: FeatureSpec) -> list | None:
+    """The trees' average (their sum divided by their number, as ForestClassifier.predict_proba)
+    of the matrix rounded to float32."""
+    from onnx import TensorProto, helper
+
+    if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded) or forest.n_outputs_ != 1:
+        return None  # thresholds on scaled numbers: left to scikit-learn
+    translated = _Forest(forest, encoded, spec)
+    return [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
+            _tree_ensemble(translated.tables, "rounded", translated.n_targets),
+            _constant("n_trees", [[translated.n_trees]]),
+            helper.make_node("Div", ["sums", "n_trees"],
+                             ["positive" if translated.n_targets == 1 else "probabilities"])]
+
+
+def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list | None:
+    """The encoder's matrix, computed from the spec's, times the coefficients plus the intercept,
+    through ``LogisticRegression.predict_proba``'s link: the logistic function for two classes,
+    softmax for a multinomial model, else one logistic per class, normalised."""
+    from onnx import TensorProto, helper
+
+    if any(not e.one_hot and e.fill is None for e in encoded):
+        return None  # a missing number scikit-learn's LogisticRegression refuses
+    n_classes = len(model.classes_)
+    multi_class = getattr(model, "multi_class", "deprecated")
+    one_vs_rest = multi_class in ("ovr", "warn") or (
+        multi_class in ("auto", "deprecated") and (n_classes <= 2 or model.solver == "liblinear"))
+    one_hot = np.array([e.one_hot for e in encoded])
+    nodes = [
+        helper.make_node("Constant", [], ["columns"], value=helper.make_tensor(
+            "columns", TensorProto.INT64, [len(encoded)], [e.column for e in encoded])),
+        helper.make_node("Gather", ["matrix", "columns"], ["values"], axis=1),
+        # numbers: imputed, then scaled
+        helper.make_node("IsNaN", ["values"], ["missing"]),
+        _constant("fills", [[0.0 if e.one_hot else e.fill for e in encoded]]),
+        helper.make_node("Where", ["missing", "fills", "values"], ["filled"]),
+        _constant("means", [[e.mean for e in encoded]]),
+        helper.make_node("Sub", ["filled", "means"], ["centred"]),
+        _constant("scales", [[e.scale for e in encoded]]),
+        helper.make_node("Div", ["centred", "scales"], ["scaled"]),
+        # categories: 1.0 where the code is the column's (-1 for a category the spec lacks: none is)
+        _constant("codes", [[-1.0 if e.category is None else e.category for e in encoded]]),
+        helper.make_node("Equal", ["values", "codes"], ["is_code"]),
+        helper.make_node("Cast", ["is_code"], ["indicators"], to=TensorProto.DOUBLE),
+        helper.make_node("Constant", [], ["one_hot"], value=helper.make_tensor(
+            "one_hot", TensorProto.BOOL, [1, len(encoded)], one_hot.tolist())),
+        helper.make_node("Where", ["one_hot", "indicators", "scaled"], ["encoded"]),
+        _constant("coefficients", model.coef_.T),
+        helper.make_node("MatMul", ["encoded", "coefficients"], ["product"]),
+        _constant("intercept", model.intercept_.reshape(1, -1)),
+        helper.make_node("Add", ["product", "intercept"], ["decision"]),
+    ]
+    if n_classes == 2:
+        return [*nodes, helper.make_node("Sigmoid", ["decision"], ["positive"])]
+    if not one_vs_rest:
+        return [*nodes, helper.make_node("Softmax", ["decision"], ["probabilities"], axis=1)]
+    return [*nodes, helper.make_node("Sigmoid", ["decision"], ["each"]),
+            helper.make_node("Constant", [], ["classes_axis"], value=helper.make_tensor(
+                "classes_axis", TensorProto.INT64, [1], [1])),
+            helper.make_node("ReduceSum", ["each", "classes_axis"], ["total"], keepdims=1),
+            helper.make_node("Div", ["each", "total"], ["probabilities"])]
 
 
 def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
     """The estimator as ONNX bytes (matrix -> probabilities), or ``None`` when this path does
     not support it (then scikit-learn serves it)."""
-    from onnx import TensorProto, checker, helper, numpy_helper
-
-    def doubles(name: str, values) -> TensorProto:
-        return numpy_helper.from_array(np.asarray(values, dtype=np.float64), name)
+    from onnx import TensorProto, checker, helper
 
     n_classes = len(estimator.classes_)
-    n_targets = 1 if n_classes == 2 else n_classes
+    nodes = None
     if isinstance(estimator, HistGradientBoostingClassifier):
-        tables = _BoostedTrees(estimator, spec).tables
-        # Raw scores: the trees' sums plus the baseline, through the link function.
-        steps = [helper.make_node("Constant", [], ["baseline"], value=doubles(
-                     "baseline", np.asarray(estimator._baseline_prediction).reshape(1, n_targets))),
-                 helper.make_node("Add", ["sums", "baseline"], ["raw"])]
-        steps += [helper.make_node("Sigmoid", ["raw"], ["positive"])] if n_classes == 2 else \
-                 [helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
-        rounding = []
-    else:
-        forest = _forest(estimator, spec)
-        if forest is None:
-            return None
-        tables = forest.tables
-        # The trees' average: their sum divided by their number, as ForestClassifier.predict_proba.
-        rounding = [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
-                    helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE)]
-        steps = [helper.make_node("Constant", [], ["n_trees"], value=doubles("n_trees", [[forest.n_trees]])),
-                 helper.make_node("Div", ["sums", "n_trees"], ["positive" if n_classes == 2 else "probabilities"])]
-    if n_classes == 2:
-        steps += [helper.make_node("Constant", [], ["one"], value=doubles("one", [[1.0]])),
-                  helper.make_node("Sub", ["one", "positive"], ["negative"]),
+        nodes = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes)
+    elif (found := _behind_the_encoder(estimator, spec, ForestClassifier | DecisionTreeClassifier)) is not None:
+        nodes = _forest_graph(*found, spec)
+    elif (found := _behind_the_encoder(estimator, spec, LogisticRegression)) is not None:
+        nodes = _linear_graph(*found)
+    if nodes is None:
+        return None
+    if n_classes == 2:  # the positive class's probability; the negative's is what it leaves
+        nodes += [_constant("one", [[1.0]]), helper.make_node("Sub", ["one", "positive"], ["negative"]),
                   helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
-
-    attributes = {f"nodes_{key}": values for key, values in tables.nodes.items() if key not in ("splits", "modes")}
-    attributes["nodes_splits"] = doubles("nodes_splits", tables.nodes["splits"])
-    attributes["nodes_modes"] = numpy_helper.from_array(np.asarray(tables.nodes["modes"], dtype=np.uint8),
-                                                        "nodes_modes")
-    if tables.membership:
-        attributes["membership_values"] = doubles("membership_values", tables.membership)
-    trees = helper.make_node("TreeEnsemble", [rounding[-1].output[0] if rounding else "matrix"], ["sums"],
-                             domain="ai.onnx.ml",
-                             n_targets=n_targets, aggregate_function=1,  # SUM
-                             leaf_targetids=tables.leaf_targetids,
-                             leaf_weights=doubles("leaf_weights", tables.leaf_weights),
-                             tree_roots=tables.tree_roots, **attributes)
     graph = helper.make_graph(
-        [*rounding, trees, *steps], "slipway_trees",
+        nodes, "slipway_model",
         [helper.make_tensor_value_info("matrix", TensorProto.DOUBLE, [None, len(spec.columns)])],
         [helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, n_classes])])
     model = helper.make_model(graph, producer_name="slipway",
