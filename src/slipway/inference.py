@@ -395,20 +395,20 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
     from onnx import TensorProto, checker, helper
 
     n_classes = len(estimator.classes_)
-    nodes = None
+    nodes, name = None, "slipway_trees"
     if isinstance(estimator, HistGradientBoostingClassifier):
         nodes = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes)
     elif (found := _behind_the_encoder(estimator, spec, ForestClassifier | DecisionTreeClassifier)) is not None:
         nodes = _forest_graph(*found, spec)
     elif (found := _behind_the_encoder(estimator, spec, LogisticRegression)) is not None:
-        nodes = _linear_graph(*found)
+        nodes, name = _linear_graph(*found), "slipway_linear"
     if nodes is None:
         return None
     if n_classes == 2:  # the positive class's probability; the negative's is what it leaves
         nodes += [_constant("one", [[1.0]]), helper.make_node("Sub", ["one", "positive"], ["negative"]),
                   helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
     graph = helper.make_graph(
-        nodes, "slipway_model",
+        nodes, name,
         [helper.make_tensor_value_info("matrix", TensorProto.DOUBLE, [None, len(spec.columns)])],
         [helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, n_classes])])
     model = helper.make_model(graph, producer_name="slipway",
