@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.ensemble._forest import ForestClassifier
+from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -232,6 +231,10 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+# Tree models the one-hot pipeline may end in (ExtraTreeClassifier is a DecisionTreeClassifier).
+_TREE_MODELS = RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier
+
+
 def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[_Encoded]] | None:
     """The model of a ``Pipeline([encode, model])`` as the estimator factory builds it, when it is one
     of ``kinds``, with what each column the encoder hands it is; else ``None``."""
@@ -398,7 +401,7 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
     nodes, name = None, "slipway_trees"
     if isinstance(estimator, HistGradientBoostingClassifier):
         nodes = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes)
-    elif (found := _behind_the_encoder(estimator, spec, ForestClassifier | DecisionTreeClassifier)) is not None:
+    elif (found := _behind_the_encoder(estimator, spec, _TREE_MODELS)) is not None:
         nodes = _forest_graph(*found, spec)
     elif (found := _behind_the_encoder(estimator, spec, LogisticRegression)) is not None:
         nodes, name = _linear_graph(*found), "slipway_linear"
