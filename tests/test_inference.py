@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from slipway import inference
 from slipway.featureset import FeatureSpec
 from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
 from slipway.model import estimator as estimator_module
@@ -127,6 +128,37 @@ def test_a_forest_compares_numbers_in_float32_as_scikit_learn_does(forests):
     predictor = OnnxPredictor(export_onnx(estimator, spec))
     reference = estimator.predict_proba(spec.frame(rows))
     np.testing.assert_allclose(predictor.predict_proba(rows), reference, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("threshold", [1.5, -0.5])
+def test_a_one_hot_split_past_either_end_sends_every_row_one_way(threshold):
+    """scikit-learn puts a one-hot column's threshold between 0 and 1; one past either end (a tree
+    edited, or grown by another trainer) sends every code, and a missing category, the same way."""
+    estimator, spec, matrix = behind_the_encoder("random_forest", 3, True, n_estimators=5)
+    before = estimator.predict_proba(spec.frame(matrix))
+    for tree in estimator.steps[-1][1].estimators_:
+        tree.tree_.threshold[tree.tree_.feature >= 2] = threshold  # the colour's one-hot columns
+    rows = matrix.copy()
+    rows[::3, 2] = np.nan
+    reference = estimator.predict_proba(spec.frame(rows))
+    assert np.abs(estimator.predict_proba(spec.frame(matrix)) - before).max() > 0.1  # the edit took
+    np.testing.assert_allclose(OnnxPredictor(export_onnx(estimator, spec)).predict_proba(rows), reference,
+                               atol=TOLERANCE, rtol=0)
+
+
+def test_trees_that_never_split_are_exported():
+    estimator, spec, matrix = behind_the_encoder("random_forest", 3, True, n_estimators=4, min_impurity_decrease=1.0)
+    assert all(tree.tree_.node_count == 1 for tree in estimator.steps[-1][1].estimators_)
+    assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
+
+
+def test_a_forest_too_large_for_one_onnx_model_is_left_to_scikit_learn(monkeypatch):
+    estimator, spec, _ = behind_the_encoder("random_forest", 2, True, n_estimators=5)
+    nodes = sum(tree.tree_.node_count for tree in estimator.steps[-1][1].estimators_)
+    monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes)
+    assert export_onnx(estimator, spec) is not None
+    monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes - 1)
+    assert export_onnx(estimator, spec) is None
 
 
 @pytest.mark.filterwarnings("ignore:Skipping features without any observed values")

@@ -45,15 +45,32 @@ from slipway.featureset import FeatureSpec
 TOLERANCE = 1e-9
 
 # ai.onnx.ml TreeEnsemble node modes (opset 5).
-BRANCH_LEQ, BRANCH_MEMBER = 0, 6
+BRANCH_LEQ, BRANCH_NEQ, BRANCH_MEMBER = 0, 5, 6
 
 
 def _in_bitset(words: np.ndarray, value: int) -> bool:
     return bool((int(words[value // 32]) >> (value % 32)) & 1)
 
 
+# ai.onnx.ml TreeEnsemble attributes of interior nodes (each prefixed "nodes_"), by element type.
+_NODE_INTS = ("featureids", "truenodeids", "trueleafs", "falsenodeids", "falseleafs", "missing_value_tracks_true")
+
+
+@dataclass
+class _Ensemble:
+    """The arrays one TreeEnsemble node is made of: per interior node (``nodes``: the
+    :data:`_NODE_INTS`, ``splits`` and ``modes``), per leaf, per tree, and the members of the set
+    membership nodes' sets, each set ending with NaN."""
+
+    nodes: dict[str, np.ndarray]
+    leaf_targetids: np.ndarray
+    leaf_weights: np.ndarray
+    tree_roots: np.ndarray
+    membership: np.ndarray
+
+
 class _TreeTables:
-    """The ``nodes_*`` / ``leaf_*`` attribute lists of one TreeEnsemble, filled tree by tree."""
+    """The ``nodes_*`` / ``leaf_*`` attribute lists of one TreeEnsemble, filled node by node."""
 
     def __init__(self):
         self.nodes: dict[str, list] = {k: [] for k in (
@@ -86,6 +103,14 @@ class _TreeTables:
             self.membership += members + [np.nan]  # each node's set ends with NaN
         else:  # no category goes left (codes are >= 0): only missing values may
             self.node(feature, -1.0, missing_left, true, false)
+
+    def ensemble(self) -> _Ensemble:
+        nodes = {key: np.asarray(self.nodes[key], dtype=np.int64) for key in _NODE_INTS}
+        nodes["splits"] = np.asarray(self.nodes["splits"], dtype=np.float64)
+        nodes["modes"] = np.asarray(self.nodes["modes"], dtype=np.uint8)
+        return _Ensemble(nodes, np.asarray(self.leaf_targetids, dtype=np.int64),
+                         np.asarray(self.leaf_weights, dtype=np.float64), np.asarray(self.tree_roots, dtype=np.int64),
+                         np.asarray(self.membership, dtype=np.float64))
 
     def add_tree(self, is_leaf: np.ndarray, leaf_value, add_split) -> None:
         """One tree, given which of its nodes are leaves, each leaf's ``(target, value)`` and a
@@ -249,42 +274,87 @@ def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[
     return model, encoded
 
 
-class _Forest:
-    """A random forest's (or extra trees') trees behind a one-hot pipeline's encoder, on the spec's
-    matrix. scikit-learn compares each float32 input with the float64 threshold, so the graph
-    rounds the matrix to float32 first; one-hot nodes become set membership tests. A leaf adds
-    its share of each class to one target, so each tree is written once per target."""
+# A forest this large (about 20 bytes a node) would near protobuf's 2 GiB limit on an ONNX model,
+# and take gigabytes to build: scikit-learn serves it.
+MAX_FOREST_NODES = 50_000_000
 
-    def __init__(self, forest, encoded: list[_Encoded], spec: FeatureSpec):
-        self.spec = spec
-        self.encoded = encoded
-        self.tables = _TreeTables()
-        trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
-        self.n_trees = len(trees)
-        self.n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
-        for tree in trees:
-            value = tree.value[:, 0, :]
-            total = value.sum(axis=1, keepdims=True)
-            shares = value / np.where(total == 0.0, 1.0, total)  # DecisionTreeClassifier.predict_proba
-            for target in range(self.n_targets):
-                klass = 1 if self.n_targets == 1 else target  # binary: the positive class alone
-                self.tables.add_tree(tree.children_left == -1, lambda i, t=target, k=klass, s=shares: (t, s[i, k]),
-                                     lambda i, ids, tree=tree: self._split(tree, i, ids))
 
-    def _split(self, tree, i: int, ids: dict) -> None:
-        column = self.encoded[tree.feature[i]]
-        threshold = float(tree.threshold[i])
-        true, false = ids[tree.children_left[i]], ids[tree.children_right[i]]
-        if column.one_hot:
-            n_codes = len(self.spec.categorical[self.spec.columns[column.column]])
-            members = [float(code) for code in range(n_codes) if float(code == column.category) <= threshold]
-            self.tables.set_node(column.column, members, threshold >= 0.0, true, false)  # missing: all 0.0
-            return
-        if column.fill is None:
-            missing_left = bool(tree.missing_go_to_left[i])
+def _forest_ensemble(forest, encoded: list[_Encoded], spec: FeatureSpec) -> tuple[_Ensemble, int] | None:
+    """A random forest's (extra trees', a decision tree's) trees behind the one-hot encoder, on the
+    spec's matrix, and their number; ``None`` past :data:`MAX_FOREST_NODES`. Built with arrays, a
+    tree at a time: a forest fitted on a million rows has millions of nodes.
+
+    An imputed number's missing branch is where its imputed value goes, compared as scikit-learn
+    compares it: in float32 (the graph rounds the matrix so too). A one-hot column is 1.0 for one
+    code: a split on it (a threshold between 0 and 1) sends every other code and a missing value
+    left, a not-equal test. A leaf adds its share of each class to one target, so each tree is
+    written once per target (once for two classes: the positive class's share)."""
+    trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
+    n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
+    if sum(t.node_count for t in trees) * n_targets > MAX_FOREST_NODES:
+        return None
+    column = np.array([e.column for e in encoded], dtype=np.int64)
+    one_hot = np.array([e.one_hot for e in encoded])
+    category = np.array([np.nan if e.category is None else e.category for e in encoded], dtype=np.float64)
+    fill = np.array([np.nan if e.fill is None else float(np.float32(e.fill)) for e in encoded])
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in (*_NODE_INTS, "splits", "modes", "leaf_targetids",
+                                                               "leaf_weights", "tree_roots")}
+    node_base = leaf_base = 0
+    for tree in trees:
+        is_leaf = tree.children_left == -1
+        interior, leaves = np.flatnonzero(~is_leaf), np.flatnonzero(is_leaf)
+        value = tree.value[:, 0, :]
+        total = value.sum(axis=1, keepdims=True)
+        shares = value / np.where(total == 0.0, 1.0, total)  # DecisionTreeClassifier.predict_proba
+        if len(interior) == 0:  # a tree that never split: one node whose branches both reach its leaf
+            nodes = {"featureids": [0], "truenodeids": [0], "trueleafs": [1], "falsenodeids": [0],
+                     "falseleafs": [1], "missing_value_tracks_true": [1], "splits": [0.0], "modes": [BRANCH_LEQ]}
         else:
-            missing_left = float(np.float32(column.fill)) <= threshold
-        self.tables.node(column.column, threshold, missing_left, true, false)
+            nodes = _forest_splits(tree, interior, is_leaf, column, one_hot, category, fill)
+        for target in range(n_targets):
+            for key in (*_NODE_INTS, "splits", "modes"):
+                values = np.asarray(nodes[key])
+                if key in ("truenodeids", "falsenodeids"):
+                    values = values + np.where(np.asarray(nodes[key.replace("nodeids", "leafs")]) == 1,
+                                               leaf_base, node_base)
+                parts[key].append(values)
+            parts["leaf_targetids"].append(np.full(len(leaves), target))
+            parts["leaf_weights"].append(shares[leaves, 1 if n_targets == 1 else target])
+            parts["tree_roots"].append(np.array([node_base]))
+            node_base += len(nodes["modes"])
+            leaf_base += len(leaves)
+    joined = {key: np.concatenate(values) for key, values in parts.items()}
+    nodes = {key: joined[key].astype(np.int64) for key in _NODE_INTS}
+    nodes["splits"] = joined["splits"].astype(np.float64)
+    nodes["modes"] = joined["modes"].astype(np.uint8)
+    return _Ensemble(nodes, joined["leaf_targetids"].astype(np.int64), joined["leaf_weights"].astype(np.float64),
+                     joined["tree_roots"].astype(np.int64), np.empty(0)), len(trees)
+
+
+def _forest_splits(tree, interior: np.ndarray, is_leaf: np.ndarray, column: np.ndarray, one_hot: np.ndarray,
+                   category: np.ndarray, fill: np.ndarray) -> dict[str, np.ndarray]:
+    """One tree's interior nodes (ids within the tree: interior nodes, then leaves, each in order)."""
+    ids = np.empty(len(is_leaf), dtype=np.int64)
+    ids[interior] = np.arange(len(interior))
+    ids[is_leaf] = np.arange(int(is_leaf.sum()))
+    left, right = tree.children_left[interior], tree.children_right[interior]
+    encoded = tree.feature[interior]
+    threshold = tree.threshold[interior].astype(np.float64)
+    hot, code = one_hot[encoded], category[encoded]
+    imputed = fill[encoded]
+    missing_left = np.where(np.isnan(imputed), tree.missing_go_to_left[interior].astype(bool), imputed <= threshold)
+    splits, modes = threshold.copy(), np.full(len(interior), BRANCH_LEQ, dtype=np.uint8)
+    # A one-hot column's value is 0.0 or 1.0 (0.0 when missing); a threshold in [0, 1) separates its
+    # code from the rest, one past either end sends every row the same way.
+    zero_left, one_left = threshold >= 0.0, threshold >= 1.0
+    not_equal = hot & zero_left & ~one_left & ~np.isnan(code)
+    modes[not_equal], splits[not_equal] = BRANCH_NEQ, code[not_equal]
+    everything = hot & ~not_equal
+    splits[everything] = np.where(zero_left[everything], np.inf, -np.inf)
+    missing_left[hot] = zero_left[hot]
+    return {"featureids": column[encoded], "truenodeids": ids[left], "trueleafs": is_leaf[left].astype(np.int64),
+            "falsenodeids": ids[right], "falseleafs": is_leaf[right].astype(np.int64),
+            "missing_value_tracks_true": missing_left.astype(np.int64), "splits": splits, "modes": modes}
 
 
 def _doubles(name: str, values):
@@ -299,28 +369,27 @@ def _constant(name: str, values):
     return helper.make_node("Constant", [], [name], value=_doubles(name, values))
 
 
-def _tree_ensemble(tables: _TreeTables, source: str, n_targets: int):
+def _tree_ensemble(ensemble: _Ensemble, source: str, n_targets: int):
     """The TreeEnsemble node: ``source`` rows in, per-target sums of the leaves they reach out."""
     from onnx import helper, numpy_helper
 
-    attributes = {f"nodes_{key}": values for key, values in tables.nodes.items() if key not in ("splits", "modes")}
-    attributes["nodes_splits"] = _doubles("nodes_splits", tables.nodes["splits"])
-    attributes["nodes_modes"] = numpy_helper.from_array(np.asarray(tables.nodes["modes"], dtype=np.uint8),
-                                                        "nodes_modes")
-    if tables.membership:
-        attributes["membership_values"] = _doubles("membership_values", tables.membership)
+    attributes = {f"nodes_{key}": ensemble.nodes[key].tolist() for key in _NODE_INTS}
+    attributes["nodes_splits"] = _doubles("nodes_splits", ensemble.nodes["splits"])
+    attributes["nodes_modes"] = numpy_helper.from_array(ensemble.nodes["modes"], "nodes_modes")
+    if len(ensemble.membership):
+        attributes["membership_values"] = _doubles("membership_values", ensemble.membership)
     return helper.make_node("TreeEnsemble", [source], ["sums"], domain="ai.onnx.ml",
                             n_targets=n_targets, aggregate_function=1,  # SUM
-                            leaf_targetids=tables.leaf_targetids,
-                            leaf_weights=_doubles("leaf_weights", tables.leaf_weights),
-                            tree_roots=tables.tree_roots, **attributes)
+                            leaf_targetids=ensemble.leaf_targetids.tolist(),
+                            leaf_weights=_doubles("leaf_weights", ensemble.leaf_weights),
+                            tree_roots=ensemble.tree_roots.tolist(), **attributes)
 
 
 def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec, n_targets: int) -> list:
     """The trees' sums plus the baseline, through the link function."""
     from onnx import helper
 
-    nodes = [_tree_ensemble(_BoostedTrees(estimator, spec).tables, "matrix", n_targets),
+    nodes = [_tree_ensemble(_BoostedTrees(estimator, spec).tables.ensemble(), "matrix", n_targets),
              _constant("baseline", np.asarray(estimator._baseline_prediction).reshape(1, n_targets)),
              helper.make_node("Add", ["sums", "baseline"], ["raw"])]
     if n_targets == 1:
@@ -335,13 +404,16 @@ def _forest_graph(forest, encoded: list[_Encoded], spec: FeatureSpec) -> list | 
 
     if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded) or forest.n_outputs_ != 1:
         return None  # thresholds on scaled numbers: left to scikit-learn
-    translated = _Forest(forest, encoded, spec)
+    built = _forest_ensemble(forest, encoded, spec)
+    if built is None:
+        return None
+    ensemble, n_trees = built
+    n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
     return [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
             helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
-            _tree_ensemble(translated.tables, "rounded", translated.n_targets),
-            _constant("n_trees", [[translated.n_trees]]),
-            helper.make_node("Div", ["sums", "n_trees"],
-                             ["positive" if translated.n_targets == 1 else "probabilities"])]
+            _tree_ensemble(ensemble, "rounded", n_targets),
+            _constant("n_trees", [[n_trees]]),
+            helper.make_node("Div", ["sums", "n_trees"], ["positive" if n_targets == 1 else "probabilities"])]
 
 
 def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list | None:
