@@ -279,7 +279,7 @@ def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[
 MAX_FOREST_NODES = 50_000_000
 
 
-def _forest_ensemble(forest, encoded: list[_Encoded], spec: FeatureSpec) -> tuple[_Ensemble, int] | None:
+def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int] | None:
     """A random forest's (extra trees', a decision tree's) trees behind the one-hot encoder, on the
     spec's matrix, and their number; ``None`` past :data:`MAX_FOREST_NODES`. Built with arrays, a
     tree at a time: a forest fitted on a million rows has millions of nodes.
@@ -397,14 +397,14 @@ def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec,
     return [*nodes, helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
 
 
-def _forest_graph(forest, encoded: list[_Encoded], spec: FeatureSpec) -> list | None:
+def _forest_graph(forest, encoded: list[_Encoded]) -> list | None:
     """The trees' average (their sum divided by their number, as ForestClassifier.predict_proba)
     of the matrix rounded to float32."""
     from onnx import TensorProto, helper
 
     if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded) or forest.n_outputs_ != 1:
         return None  # thresholds on scaled numbers: left to scikit-learn
-    built = _forest_ensemble(forest, encoded, spec)
+    built = _forest_ensemble(forest, encoded)
     if built is None:
         return None
     ensemble, n_trees = built
@@ -474,7 +474,7 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
     if isinstance(estimator, HistGradientBoostingClassifier):
         nodes = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes)
     elif (found := _behind_the_encoder(estimator, spec, _TREE_MODELS)) is not None:
-        nodes = _forest_graph(*found, spec)
+        nodes = _forest_graph(*found)
     elif (found := _behind_the_encoder(estimator, spec, LogisticRegression)) is not None:
         nodes, name = _linear_graph(*found), "slipway_linear"
     if nodes is None:
