@@ -12,7 +12,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from slipway import inference
 from slipway.featureset import FeatureSpec
-from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
+from slipway.inference import TOLERANCE, NoFastPath, OnnxPredictor, export_onnx, max_difference
 from slipway.model import estimator as estimator_module
 from slipway.model.estimator import make_estimator
 
@@ -156,9 +156,11 @@ def test_a_forest_too_large_for_one_onnx_model_is_left_to_scikit_learn(monkeypat
     estimator, spec, _ = behind_the_encoder("random_forest", 2, True, n_estimators=5)
     nodes = sum(tree.tree_.node_count for tree in estimator.steps[-1][1].estimators_)
     monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes)
-    assert export_onnx(estimator, spec) is not None
+    export_onnx(estimator, spec)
     monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes - 1)
-    assert export_onnx(estimator, spec) is None
+    with pytest.raises(NoFastPath, match=rf"^the forest would be {nodes:,} ONNX nodes \(5 trees\), past the "
+                                         rf"{nodes - 1:,} a model can hold \(inference.MAX_FOREST_NODES\)$"):
+        export_onnx(estimator, spec)
 
 
 @pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
@@ -202,18 +204,27 @@ def test_missing_values_and_a_category_never_seen_behind_the_encoder_follow_scik
                                atol=TOLERANCE, rtol=0)
 
 
-def test_other_estimators_are_left_to_scikit_learn(gradient_boosting):
+def test_other_estimators_are_left_to_scikit_learn_saying_so(gradient_boosting):
     estimator, spec, _ = behind_the_encoder(gradient_boosting, 2, True, n_estimators=5)
-    assert export_onnx(estimator, spec) is None
+    with pytest.raises(NoFastPath, match=r"^GradientBoostingClassifier has no ONNX translation here "
+                                         r"\(HistGradientBoostingClassifier has one, and so do RandomForestClassifier"):
+        export_onnx(estimator, spec)
     spec = FeatureSpec(numeric=["a"], categorical={})
     bare = LogisticRegression().fit(pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}), [0, 0, 1, 1])
-    assert export_onnx(bare, spec) is None  # not behind the encoder: its input is not the spec's matrix
+    # not behind the encoder: its input is not the spec's matrix
+    with pytest.raises(NoFastPath, match="^LogisticRegression has no ONNX translation here"):
+        export_onnx(bare, spec)
 
 
-@pytest.mark.parametrize(("name", "step"), [("random_forest", StandardScaler()),
-                                            ("random_forest", QuantileTransformer(n_quantiles=10)),
-                                            ("logistic_regression", QuantileTransformer(n_quantiles=10))])
-def test_a_model_behind_an_encoder_that_does_more_is_left_to_scikit_learn(name, step):
+@pytest.mark.parametrize(("name", "step", "reason"), [
+    ("random_forest", StandardScaler(), r"the forest's thresholds are on scaled numbers \(a StandardScaler before "
+                                        r"a tree model\)"),
+    ("random_forest", QuantileTransformer(n_quantiles=10),
+     "the encoder's 'numeric' columns go through SimpleImputer then QuantileTransformer, where the translation "
+     "knows a SimpleImputer of NaN"),
+    ("logistic_regression", QuantileTransformer(n_quantiles=10),
+     "the encoder's 'numeric' columns go through SimpleImputer then StandardScaler then QuantileTransformer")])
+def test_a_model_behind_an_encoder_that_does_more_is_left_to_scikit_learn(name, step, reason):
     """A step the translation does not know, or scaled numbers under trees' thresholds, stay with
     scikit-learn."""
     _, spec, matrix = fitted(2, categorical=True)
@@ -221,7 +232,8 @@ def test_a_model_behind_an_encoder_that_does_more_is_left_to_scikit_learn(name, 
     estimator = make_estimator(name, {}, 0, spec)
     estimator.steps[0][1].transformers[0][1].steps.append(("more", step))
     estimator.fit(frame, np.arange(len(frame)) % 2)
-    assert export_onnx(estimator, spec) is None
+    with pytest.raises(NoFastPath, match=f"^{reason}"):
+        export_onnx(estimator, spec)
 
 
 def test_onnxruntime_writes_nothing_to_home_and_sends_no_telemetry(tmp_path):

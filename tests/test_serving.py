@@ -152,6 +152,9 @@ def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tm
     np.testing.assert_allclose(probabilities, expected[4:], rtol=0, atol=1e-12)
     assert metric(client, "slipway_predictions_total") == 20
     assert metric(client, "slipway_unseen_categories_total", feature="region") == 1
+    if not fast:  # the model card says what serves the model, and why not the fast path
+        page = html.unescape(client.get("/").get_data(as_text=True))
+        assert "scikit-learn's <code>predict_proba</code>: GradientBoostingClassifier has no ONNX translation" in page
 
 
 def test_each_request_is_one_json_log_line(client, capsys):
@@ -588,6 +591,9 @@ def test_model_card(client, reference_model):
     assert "month-to-month" in page and "positive <code>1</code>" in page
     assert "a request may send the id <code>customer_id</code>" in page
     assert f"data until {reference_model.metadata['training']['data_until']}" in page
+    check = reference_model.metadata["inference"]
+    assert (f"onnxruntime, at most\n{check['max_abs_difference']:.1e} from scikit-learn on {check['rows_checked']} "
+            "training rows") in page
     params = reference_model.metadata["params"]
     assert "<pre>" + json.dumps(params, indent=2) in page.replace("&#34;", '"')  # readable, in params order
 

@@ -37,6 +37,21 @@ def test_train_writes_a_verifiable_bundle_with_reference_distributions(workdir, 
     assert len(age["edges"]) == 9 and sum(age["fractions"]) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_a_model_without_the_fast_path_says_why(workdir, churn, params, gradient_boosting, capsys):
+    """model.json records why scikit-learn serves the model, and train says it: a one-row request
+    then costs milliseconds where the fast path takes microseconds."""
+    params["train"].update(estimator=gradient_boosting, hyperparameters={"n_estimators": 5})
+    spec, _ = prepare(workdir, churn, params)
+    (workdir / "data/features/spec.json").write_text(__import__("json").dumps(spec.to_dict()))
+    train.main(params)
+    inference = bundle.load("models").metadata["inference"]
+    assert inference["engine"] == "scikit-learn"
+    assert inference["reason"].startswith("GradientBoostingClassifier has no ONNX translation here")
+    assert ("train: the server will call scikit-learn's predict_proba, not the ONNX fast path: "
+            + inference["reason"]) in capsys.readouterr().out
+    assert not (workdir / "models/model.onnx").exists()
+
+
 def test_training_is_deterministic(workdir, churn, params):
     params["train"]["hyperparameters"]["max_iter"] = 20
     spec, features = prepare(workdir, churn, params)

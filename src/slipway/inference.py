@@ -48,6 +48,10 @@ TOLERANCE = 1e-9
 BRANCH_LEQ, BRANCH_NEQ, BRANCH_MEMBER = 0, 5, 6
 
 
+class NoFastPath(Exception):  # noqa: N818 (a verdict, not a failure: scikit-learn serves the model)
+    """Why :func:`export_onnx` has no translation of this model (then scikit-learn serves it)."""
+
+
 def _in_bitset(words: np.ndarray, value: int) -> bool:
     return bool((int(words[value // 32]) >> (value % 32)) & 1)
 
@@ -201,7 +205,7 @@ class _Encoded:
     category: int | None = None
 
 
-def _numbers(transformer, columns: list[str], position: dict[str, int]) -> list[_Encoded] | None:
+def _numbers(name: str, transformer, columns: list[str], position: dict[str, int]) -> list[_Encoded]:
     """A numeric transformer's output columns: passed through, imputed, or imputed then scaled."""
     if transformer == "passthrough":
         return [_Encoded(position[c], False) for c in columns]
@@ -209,7 +213,9 @@ def _numbers(transformer, columns: list[str], position: dict[str, int]) -> list[
     imputer, scaler = steps[0], (steps[1] if len(steps) == 2 else None)
     if not isinstance(imputer, SimpleImputer) or imputer.add_indicator or not _is_nan(imputer.missing_values) \
             or len(steps) > 2 or (scaler is not None and not isinstance(scaler, StandardScaler)):
-        return None
+        raise NoFastPath(f"the encoder's {name!r} columns go through "
+                         f"{' then '.join(type(step).__name__ for step in steps)}, where the translation "
+                         "knows a SimpleImputer of NaN (without an indicator), then optionally a StandardScaler")
     # An imputer drops a column that was empty in training, unless told to keep it.
     kept = [(c, float(fill)) for c, fill in zip(columns, imputer.statistics_, strict=True)
             if not np.isnan(fill) or imputer.keep_empty_features]
@@ -219,12 +225,11 @@ def _numbers(transformer, columns: list[str], position: dict[str, int]) -> list[
                      scale=1.0 if scales is None else float(scales[k])) for k, (c, fill) in enumerate(kept)]
 
 
-def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
-    """What each output column of the pipeline's ``ColumnTransformer`` is, or ``None`` where it
-    does more than impute (and scale) numbers and one-hot encode categories, as
-    :mod:`slipway.model.estimator` builds it; scikit-learn serves those."""
-    if not isinstance(encoder, ColumnTransformer) or not hasattr(encoder, "output_indices_"):
-        return None
+def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded]:
+    """What each output column of the pipeline's ``ColumnTransformer`` is, where it imputes (and
+    scales) numbers and one-hot encodes categories, as :mod:`slipway.model.estimator` builds it."""
+    if not isinstance(encoder, ColumnTransformer):
+        raise NoFastPath(f"the pipeline's first step is a {type(encoder).__name__}, not a ColumnTransformer")
     position = {name: j for j, name in enumerate(spec.columns)}
     encoded: dict[int, _Encoded] = {}
     for name, transformer, columns in encoder.transformers_:
@@ -232,23 +237,23 @@ def _encoded_columns(encoder, spec: FeatureSpec) -> list[_Encoded] | None:
         if not outputs:
             continue
         if isinstance(columns, str) or any(c not in position for c in columns):
-            return None
+            raise NoFastPath(f"the encoder's {name!r} step reads {columns!r}, not model input columns by name")
         if isinstance(transformer, OneHotEncoder):
             if transformer.drop_idx_ is not None or transformer._infrequent_enabled \
                     or transformer.handle_unknown != "ignore":
-                return None
+                raise NoFastPath(f"the encoder's {name!r} OneHotEncoder drops a category, groups infrequent "
+                                 "ones or refuses unknown ones")
             out = [_Encoded(position[c], True, category=spec.category_index.get(c, {}).get(value))
                    for c, categories in zip(columns, transformer.categories_, strict=True)
                    for value in categories]
         else:
-            out = _numbers(transformer, columns, position)
-            if out is None or any(spec.columns[e.column] in spec.categorical for e in out):
-                return None
+            out = _numbers(name, transformer, columns, position)
+            if any(spec.columns[e.column] in spec.categorical for e in out):
+                raise NoFastPath(f"the encoder's {name!r} step takes categorical columns as numbers")
         if len(out) != len(outputs):
-            return None
+            raise NoFastPath(f"the encoder's {name!r} step gives {len(outputs)} columns where "
+                             f"{len(out)} were expected")
         encoded.update(zip(outputs, out, strict=True))
-    if sorted(encoded) != list(range(len(encoded))):
-        return None
     return [encoded[j] for j in range(len(encoded))]
 
 
@@ -258,19 +263,21 @@ def _is_nan(value) -> bool:
 
 # Tree models the one-hot pipeline may end in (ExtraTreeClassifier is a DecisionTreeClassifier).
 _TREE_MODELS = RandomForestClassifier | ExtraTreesClassifier | DecisionTreeClassifier
+TRANSLATED = ("HistGradientBoostingClassifier has one, and so do RandomForestClassifier, ExtraTreesClassifier, "
+              "DecisionTreeClassifier and LogisticRegression behind the one-hot encoder of slipway.model.estimator")
 
 
-def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[_Encoded]] | None:
-    """The model of a ``Pipeline([encode, model])`` as the estimator factory builds it, when it is one
-    of ``kinds``, with what each column the encoder hands it is; else ``None``."""
+def _behind_the_encoder(estimator, spec: FeatureSpec) -> tuple[Any, list[_Encoded]]:
+    """The model of a ``Pipeline([encode, model])`` as the estimator factory builds it, when it is
+    one the translation knows, with what each column the encoder hands it is."""
     if not isinstance(estimator, Pipeline) or len(estimator.steps) != 2:
-        return None
+        raise NoFastPath(f"{type(estimator).__name__} has no ONNX translation here ({TRANSLATED})")
     model = estimator.steps[-1][1]
-    if not isinstance(model, kinds):
-        return None
+    if not isinstance(model, _TREE_MODELS | LogisticRegression):
+        raise NoFastPath(f"{type(model).__name__} has no ONNX translation here ({TRANSLATED})")
     encoded = _encoded_columns(estimator.steps[0][1], spec)
-    if encoded is None or len(encoded) != model.n_features_in_:
-        return None
+    if len(encoded) != model.n_features_in_:
+        raise NoFastPath(f"the encoder gives {len(encoded)} columns, the model takes {model.n_features_in_}")
     return model, encoded
 
 
@@ -279,9 +286,9 @@ def _behind_the_encoder(estimator, spec: FeatureSpec, kinds) -> tuple[Any, list[
 MAX_FOREST_NODES = 50_000_000
 
 
-def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int] | None:
+def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int]:
     """A random forest's (extra trees', a decision tree's) trees behind the one-hot encoder, on the
-    spec's matrix, and their number; ``None`` past :data:`MAX_FOREST_NODES`. Built with arrays, a
+    spec's matrix, and their number; none past :data:`MAX_FOREST_NODES`. Built with arrays, a
     tree at a time: a forest fitted on a million rows has millions of nodes.
 
     An imputed number's missing branch is where its imputed value goes, compared as scikit-learn
@@ -291,8 +298,11 @@ def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int] |
     written once per target (once for two classes: the positive class's share)."""
     trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
     n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
-    if sum(t.node_count for t in trees) * n_targets > MAX_FOREST_NODES:
-        return None
+    nodes = sum(t.node_count for t in trees) * n_targets
+    if nodes > MAX_FOREST_NODES:
+        raise NoFastPath(f"the forest would be {nodes:,} ONNX nodes ({len(trees)} trees"
+                         f"{f' x {n_targets} classes' if n_targets > 1 else ''}), past the {MAX_FOREST_NODES:,} "
+                         "a model can hold (inference.MAX_FOREST_NODES)")
     column = np.array([e.column for e in encoded], dtype=np.int64)
     one_hot = np.array([e.one_hot for e in encoded])
     category = np.array([np.nan if e.category is None else e.category for e in encoded], dtype=np.float64)
@@ -397,17 +407,16 @@ def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec,
     return [*nodes, helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
 
 
-def _forest_graph(forest, encoded: list[_Encoded]) -> list | None:
+def _forest_graph(forest, encoded: list[_Encoded]) -> list:
     """The trees' average (their sum divided by their number, as ForestClassifier.predict_proba)
     of the matrix rounded to float32."""
     from onnx import TensorProto, helper
 
-    if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded) or forest.n_outputs_ != 1:
-        return None  # thresholds on scaled numbers: left to scikit-learn
-    built = _forest_ensemble(forest, encoded)
-    if built is None:
-        return None
-    ensemble, n_trees = built
+    if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded):
+        raise NoFastPath("the forest's thresholds are on scaled numbers (a StandardScaler before a tree model)")
+    if forest.n_outputs_ != 1:
+        raise NoFastPath(f"the forest predicts {forest.n_outputs_} outputs")
+    ensemble, n_trees = _forest_ensemble(forest, encoded)
     n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
     return [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
             helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
@@ -416,14 +425,15 @@ def _forest_graph(forest, encoded: list[_Encoded]) -> list | None:
             helper.make_node("Div", ["sums", "n_trees"], ["positive" if n_targets == 1 else "probabilities"])]
 
 
-def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list | None:
+def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list:
     """The encoder's matrix, computed from the spec's, times the coefficients plus the intercept,
     through ``LogisticRegression.predict_proba``'s link: the logistic function for two classes,
     softmax for a multinomial model, else one logistic per class, normalised."""
     from onnx import TensorProto, helper
 
     if any(not e.one_hot and e.fill is None for e in encoded):
-        return None  # a missing number scikit-learn's LogisticRegression refuses
+        raise NoFastPath("the logistic regression takes numbers no imputer fills (scikit-learn refuses a "
+                         "missing one)")
     n_classes = len(model.classes_)
     multi_class = getattr(model, "multi_class", "deprecated")
     one_vs_rest = multi_class in ("ovr", "warn") or (
@@ -464,21 +474,20 @@ def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list | 
             helper.make_node("Div", ["each", "total"], ["probabilities"])]
 
 
-def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
-    """The estimator as ONNX bytes (matrix -> probabilities), or ``None`` when this path does
-    not support it (then scikit-learn serves it)."""
+def export_onnx(estimator, spec: FeatureSpec) -> bytes:
+    """The estimator as ONNX bytes (matrix -> probabilities). Raises :class:`NoFastPath`, saying
+    why, for a model the translation does not know (then scikit-learn serves it)."""
     from onnx import TensorProto, checker, helper
 
     n_classes = len(estimator.classes_)
-    nodes, name = None, "slipway_trees"
     if isinstance(estimator, HistGradientBoostingClassifier):
-        nodes = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes)
-    elif (found := _behind_the_encoder(estimator, spec, _TREE_MODELS)) is not None:
-        nodes = _forest_graph(*found)
-    elif (found := _behind_the_encoder(estimator, spec, LogisticRegression)) is not None:
-        nodes, name = _linear_graph(*found), "slipway_linear"
-    if nodes is None:
-        return None
+        nodes, name = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes), "slipway_trees"
+    else:
+        model, encoded = _behind_the_encoder(estimator, spec)
+        if isinstance(model, LogisticRegression):
+            nodes, name = _linear_graph(model, encoded), "slipway_linear"
+        else:
+            nodes, name = _forest_graph(model, encoded), "slipway_trees"
     if n_classes == 2:  # the positive class's probability; the negative's is what it leaves
         nodes += [_constant("one", [[1.0]]), helper.make_node("Sub", ["one", "positive"], ["negative"]),
                   helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
@@ -486,10 +495,10 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes | None:
         nodes, name,
         [helper.make_tensor_value_info("matrix", TensorProto.DOUBLE, [None, len(spec.columns)])],
         [helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, [None, n_classes])])
-    model = helper.make_model(graph, producer_name="slipway",
-                              opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
-    checker.check_model(model, full_check=True)
-    return model.SerializeToString()
+    onnx_model = helper.make_model(graph, producer_name="slipway", opset_imports=[
+        helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
+    checker.check_model(onnx_model, full_check=True)
+    return onnx_model.SerializeToString()
 
 
 class OnnxPredictor:

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError  # what fit ra
 from slipway import bundle, io
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.featureset import FeatureSpec
-from slipway.inference import TOLERANCE, OnnxPredictor, export_onnx, max_difference
+from slipway.inference import TOLERANCE, NoFastPath, OnnxPredictor, export_onnx, max_difference
 from slipway.model.estimator import make_estimator
 from slipway.monitoring.reference import build_reference
 from slipway.params import lookup, random_seed
@@ -120,10 +120,12 @@ def metadata(estimator, features: pd.DataFrame, spec: FeatureSpec, params: dict[
 def fast_inference(estimator, features: pd.DataFrame, spec: FeatureSpec,
                    rows: int = 5000) -> tuple[bytes | None, dict]:
     """The server's fast path (ONNX) and its record for ``model.json``. It must give
-    scikit-learn's probabilities; checked here, before release."""
-    onnx = export_onnx(estimator, spec)
-    if onnx is None:
-        return None, {"engine": "scikit-learn"}
+    scikit-learn's probabilities; checked here, before release. A model without one is served
+    through scikit-learn, and the record says why."""
+    try:
+        onnx = export_onnx(estimator, spec)
+    except NoFastPath as exc:
+        return None, {"engine": "scikit-learn", "reason": str(exc)}
     matrix = spec.frame_matrix(features.head(rows)[spec.columns])
     difference = max_difference(OnnxPredictor(onnx), estimator, spec, matrix)
     if difference > TOLERANCE:
@@ -143,3 +145,6 @@ def main(params: dict[str, Any]) -> None:
     # Said every time: unset, the positive class is merely the last label in sorted order.
     positive_note = "" if positive is None else f", positive class {positive!r}"
     print(f"train: {meta['estimator']} on {len(features)} rows -> model {meta['model_version']}{positive_note}")
+    if "reason" in meta["inference"]:  # a one-row request costs milliseconds, not microseconds
+        print(f"train: the server will call scikit-learn's predict_proba, not the ONNX fast path: "
+              f"{meta['inference']['reason']}")

@@ -80,6 +80,10 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <tr><th>model version</th><td><code>{{ model.version }}</code></td></tr>
 <tr><th>track</th><td>{{ track }}</td></tr>
 <tr><th>task</th><td>{{ meta.task }} ({{ meta.estimator }}), target <code>{{ meta.target }}</code>, classes {{ meta.classes }}{% if meta.positive_class is not none %}, positive <code>{{ meta.positive_class }}</code>{% endif %}</td></tr>
+{% set inference = meta.inference if meta.inference is mapping else {} %}
+<tr><th>inference</th><td>{% if model.fast is not none %}onnxruntime{% if inference.max_abs_difference is number %}, at most
+{{ "%.1e" | format(inference.max_abs_difference) }} from scikit-learn on {{ inference.rows_checked }} training rows{% endif %}
+{% else %}scikit-learn's <code>predict_proba</code>{% if inference.reason %}: {{ inference.reason }}{% endif %}{% endif %}</td></tr>
 <tr><th>trained at</th><td>{{ meta.trained_at or "unknown" }}</td></tr>
 <tr><th>trained from</th><td>{{ trained_from }}</td></tr>
 <tr><th>training rows</th><td>{{ meta.training.rows if meta.training else "unknown" }}{% if meta.training and meta.training.data_until %}, data until {{ meta.training.data_until }}{% endif %}</td></tr>
