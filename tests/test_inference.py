@@ -5,9 +5,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from slipway import inference
@@ -161,6 +163,22 @@ def test_a_forest_too_large_for_one_onnx_model_is_left_to_scikit_learn(monkeypat
     with pytest.raises(NoFastPath, match=rf"^the forest would be {nodes:,} ONNX nodes \(5 trees\), past the "
                                          rf"{nodes - 1:,} a model can hold \(inference.MAX_FOREST_NODES\)$"):
         export_onnx(estimator, spec)
+
+
+def test_numbers_passed_through_to_a_forest_go_where_its_trees_send_missing_values():
+    """Without an imputer a missing number reaches the trees, which send it where they learnt to
+    (scikit-learn's trees take NaN since 1.4)."""
+    _, spec, matrix = fitted(2, categorical=True)
+    frame = spec.frame(matrix)
+    encoder = ColumnTransformer([("numeric", "passthrough", ["a", "b"]),
+                                 ("categorical", OneHotEncoder(categories=[spec.categorical["colour"]],
+                                                               handle_unknown="ignore"), ["colour"])])
+    estimator = Pipeline([("encode", encoder), ("model", RandomForestClassifier(n_estimators=10, random_state=0))])
+    estimator.fit(frame, (np.nan_to_num(matrix[:, 0], nan=-5.0) > 0.5).astype(int))  # missing: with the low
+    # some split on "a" sends its missing values left, with the low values
+    assert any((tree.tree_.missing_go_to_left.astype(bool) & (tree.tree_.feature == 0)).any()
+               for tree in estimator.steps[-1][1].estimators_)
+    assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
 
 
 @pytest.mark.filterwarnings("ignore:Skipping features without any observed values")

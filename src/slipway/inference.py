@@ -36,7 +36,7 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from slipway.featureset import FeatureSpec
@@ -207,7 +207,8 @@ class _Encoded:
 
 def _numbers(name: str, transformer, columns: list[str], position: dict[str, int]) -> list[_Encoded]:
     """A numeric transformer's output columns: passed through, imputed, or imputed then scaled."""
-    if transformer == "passthrough":
+    # A fitted ColumnTransformer holds "passthrough" as a FunctionTransformer without a function.
+    if transformer == "passthrough" or (isinstance(transformer, FunctionTransformer) and transformer.func is None):
         return [_Encoded(position[c], False) for c in columns]
     steps = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
     imputer, scaler = steps[0], (steps[1] if len(steps) == 2 else None)
