@@ -181,6 +181,30 @@ def test_numbers_passed_through_to_a_forest_go_where_its_trees_send_missing_valu
     assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
 
 
+def test_an_imputed_number_is_compared_in_float32_as_scikit_learn_does():
+    """The imputed value of a missing number is set a float64 step past the root's threshold, where
+    its float32 is not: scikit-learn's tree sends it left, as the float32 says."""
+    _, spec, matrix = fitted(2, categorical=True)
+    frame = spec.frame(matrix)
+    estimator = make_estimator("random_forest", {"n_estimators": 1, "max_depth": 1, "bootstrap": False,
+                                                 "max_features": None}, 0, spec)
+    estimator.fit(frame, (np.nan_to_num(matrix[:, 0]) > 0.3).astype(int))
+    root = estimator.steps[-1][1].estimators_[0].tree_
+    assert root.feature[0] == 0  # "a"
+    threshold = root.threshold[0]
+    below = np.float32(threshold) if np.float32(threshold) <= threshold else np.nextafter(np.float32(threshold),
+                                                                                           np.float32(-np.inf))
+    imputed = np.nextafter(threshold, np.inf)
+    assert imputed > threshold and np.float32(imputed) == below  # float64 says right, float32 left
+    estimator.steps[0][1].named_transformers_["numeric"].steps[0][1].statistics_[0] = imputed
+    rows = matrix[:20].copy()
+    rows[:, 0] = np.nan
+    reference = estimator.predict_proba(spec.frame(rows))
+    assert (reference[:, 1] == root.value[root.children_left[0], 0, 1]).all()  # left, as float32 says
+    np.testing.assert_allclose(OnnxPredictor(export_onnx(estimator, spec)).predict_proba(rows), reference,
+                               atol=TOLERANCE, rtol=0)
+
+
 @pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
 def test_an_imputer_that_dropped_a_column_empty_in_training_is_followed():
     """SimpleImputer leaves out a column that had no value in training: the encoder's columns
