@@ -78,9 +78,9 @@ def test_a_single_leaf_tree_is_exported():
 def behind_the_encoder(name: str, classes: int, categorical: bool, **hyperparameters):
     """``train.estimator`` ``name`` as the factory builds it (the one-hot pipeline), fitted on
     :func:`fitted`'s data."""
-    _, spec, matrix = fitted(classes, categorical)
+    boosted, spec, matrix = fitted(classes, categorical)
     frame = spec.frame(matrix)
-    target = fitted(classes, categorical)[0].predict(frame)
+    target = boosted.predict(frame)
     return make_estimator(name, hyperparameters, 0, spec).fit(frame, target), spec, matrix
 
 

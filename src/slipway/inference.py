@@ -287,7 +287,7 @@ def _behind_the_encoder(estimator, spec: FeatureSpec) -> tuple[Any, list[_Encode
 MAX_FOREST_NODES = 50_000_000
 
 
-def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int]:
+def _forest_ensemble(forest, encoded: list[_Encoded], n_targets: int) -> tuple[_Ensemble, int]:
     """A random forest's (extra trees', a decision tree's) trees behind the one-hot encoder, on the
     spec's matrix, and their number; none past :data:`MAX_FOREST_NODES`. Built with arrays, a
     tree at a time: a forest fitted on a million rows has millions of nodes.
@@ -298,7 +298,6 @@ def _forest_ensemble(forest, encoded: list[_Encoded]) -> tuple[_Ensemble, int]:
     left, a not-equal test. A leaf adds its share of each class to one target, so each tree is
     written once per target (once for two classes: the positive class's share)."""
     trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
-    n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
     nodes = sum(t.node_count for t in trees) * n_targets
     if nodes > MAX_FOREST_NODES:
         raise NoFastPath(f"the forest would be {nodes:,} ONNX nodes ({len(trees)} trees"
@@ -408,7 +407,7 @@ def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec,
     return [*nodes, helper.make_node("Softmax", ["raw"], ["probabilities"], axis=1)]
 
 
-def _forest_graph(forest, encoded: list[_Encoded]) -> list:
+def _forest_graph(forest, encoded: list[_Encoded], n_targets: int) -> list:
     """The trees' average (their sum divided by their number, as ForestClassifier.predict_proba)
     of the matrix rounded to float32."""
     from onnx import TensorProto, helper
@@ -417,8 +416,7 @@ def _forest_graph(forest, encoded: list[_Encoded]) -> list:
         raise NoFastPath("the forest's thresholds are on scaled numbers (a StandardScaler before a tree model)")
     if forest.n_outputs_ != 1:
         raise NoFastPath(f"the forest predicts {forest.n_outputs_} outputs")
-    ensemble, n_trees = _forest_ensemble(forest, encoded)
-    n_targets = 1 if len(forest.classes_) == 2 else len(forest.classes_)
+    ensemble, n_trees = _forest_ensemble(forest, encoded, n_targets)
     return [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
             helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
             _tree_ensemble(ensemble, "rounded", n_targets),
@@ -481,14 +479,15 @@ def export_onnx(estimator, spec: FeatureSpec) -> bytes:
     from onnx import TensorProto, checker, helper
 
     n_classes = len(estimator.classes_)
+    n_targets = 1 if n_classes == 2 else n_classes  # two classes: the positive one's score alone
     if isinstance(estimator, HistGradientBoostingClassifier):
-        nodes, name = _boosted_graph(estimator, spec, 1 if n_classes == 2 else n_classes), "slipway_trees"
+        nodes, name = _boosted_graph(estimator, spec, n_targets), "slipway_trees"
     else:
         model, encoded = _behind_the_encoder(estimator, spec)
         if isinstance(model, LogisticRegression):
             nodes, name = _linear_graph(model, encoded), "slipway_linear"
         else:
-            nodes, name = _forest_graph(model, encoded), "slipway_trees"
+            nodes, name = _forest_graph(model, encoded, n_targets), "slipway_trees"
     if n_classes == 2:  # the positive class's probability; the negative's is what it leaves
         nodes += [_constant("one", [[1.0]]), helper.make_node("Sub", ["one", "positive"], ["negative"]),
                   helper.make_node("Concat", ["negative", "positive"], ["probabilities"], axis=1)]
