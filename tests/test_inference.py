@@ -154,15 +154,35 @@ def test_trees_that_never_split_are_exported():
     assert max_difference(OnnxPredictor(export_onnx(estimator, spec)), estimator, spec, matrix) <= TOLERANCE
 
 
-def test_a_forest_too_large_for_one_onnx_model_is_left_to_scikit_learn(monkeypatch):
-    estimator, spec, _ = behind_the_encoder("random_forest", 2, True, n_estimators=5)
-    nodes = sum(tree.tree_.node_count for tree in estimator.steps[-1][1].estimators_)
-    monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes)
+@pytest.mark.parametrize("classes", [2, 3])
+def test_a_forest_too_large_for_one_onnx_model_is_left_to_scikit_learn(monkeypatch, classes):
+    """About 20 bytes a node, and with more than two classes 8 bytes per class per leaf."""
+    estimator, spec, _ = behind_the_encoder("random_forest", classes, True, n_estimators=5)
+    trees = [tree.tree_ for tree in estimator.steps[-1][1].estimators_]
+    nodes = sum(tree.node_count for tree in trees)
+    leaves = sum(int((tree.children_left == -1).sum()) for tree in trees)
+    size = 20 * nodes + (8 * classes * leaves if classes > 2 else 0)
+    monkeypatch.setattr(inference, "MAX_FOREST_BYTES", size)
     export_onnx(estimator, spec)
-    monkeypatch.setattr(inference, "MAX_FOREST_NODES", nodes - 1)
-    with pytest.raises(NoFastPath, match=rf"^the forest would be {nodes:,} ONNX nodes \(5 trees\), past the "
-                                         rf"{nodes - 1:,} a model can hold \(inference.MAX_FOREST_NODES\)$"):
+    monkeypatch.setattr(inference, "MAX_FOREST_BYTES", size - 1)
+    described = f"5 trees, {nodes:,} nodes" + (f", {classes} classes" if classes > 2 else "")
+    with pytest.raises(NoFastPath, match=rf"^the forest's ONNX model would be about {size:,} bytes \({described}\), "
+                                         rf"past the {size - 1:,} a model may be \(inference.MAX_FOREST_BYTES\)$"):
         export_onnx(estimator, spec)
+
+
+@pytest.mark.parametrize("classes", [2, 3, 8])
+def test_each_tree_of_a_forest_is_walked_once_whatever_the_number_of_classes(classes):
+    """Each tree is in the graph once, and its leaves hold every class's share (a copy of each tree
+    per class grew the graph and the time with the classes)."""
+    import onnx
+
+    estimator, spec, matrix = behind_the_encoder("random_forest", classes, True, n_estimators=7, min_samples_leaf=3)
+    model = export_onnx(estimator, spec)
+    (trees,) = [node for node in onnx.load_from_string(model).graph.node if node.op_type == "TreeEnsemble"]
+    roots = next(a for a in trees.attribute if a.name == "tree_roots").ints
+    assert len(roots) == 7
+    assert max_difference(OnnxPredictor(model), estimator, spec, matrix) <= TOLERANCE
 
 
 def test_numbers_passed_through_to_a_forest_go_where_its_trees_send_missing_values():

@@ -282,38 +282,49 @@ def _behind_the_encoder(estimator, spec: FeatureSpec) -> tuple[Any, list[_Encode
     return model, encoded
 
 
-# A forest this large (about 20 bytes a node) would near protobuf's 2 GiB limit on an ONNX model,
-# and take gigabytes to build: scikit-learn serves it.
-MAX_FOREST_NODES = 50_000_000
+# An ONNX model is one protobuf message, which cannot pass 2 GiB. A forest takes about 20 bytes a
+# node, and with more than two classes 8 bytes per class per leaf (its shares); one larger than
+# this is left to scikit-learn (it would take gigabytes to build, too).
+MAX_FOREST_BYTES = 1_000_000_000
 
 
-def _forest_ensemble(forest, encoded: list[_Encoded], n_targets: int) -> tuple[_Ensemble, int]:
+def _forest_ensemble(forest, encoded: list[_Encoded], n_targets: int) -> tuple[_Ensemble, np.ndarray | None, int]:
     """A random forest's (extra trees', a decision tree's) trees behind the one-hot encoder, on the
-    spec's matrix, and their number; none past :data:`MAX_FOREST_NODES`. Built with arrays, a
-    tree at a time: a forest fitted on a million rows has millions of nodes.
+    spec's matrix; the table of each leaf's share of each class where the graph looks them up (with
+    more than two classes); and the number of trees. :class:`NoFastPath` past
+    :data:`MAX_FOREST_BYTES`. Built with arrays, a tree at a time: a forest fitted on a million rows
+    has millions of nodes.
 
     An imputed number's missing branch is where its imputed value goes, compared as scikit-learn
     compares it: in float32 (the graph rounds the matrix so too). A one-hot column is 1.0 for one
     code: a split on it (a threshold between 0 and 1) sends every other code and a missing value
-    left, a not-equal test. A leaf adds its share of each class to one target, so each tree is
-    written once per target (once for two classes: the positive class's share)."""
+    left, a not-equal test.
+
+    A leaf adds its weight to one target. With two classes (``n_targets`` 1) that is the positive
+    class's share, summed over the trees. With more, each tree is a target of its own and each
+    leaf's weight is its row of the shares table: one walk down each tree, where a copy of the tree
+    per class made the graph and the walks grow with the classes (with 8 classes: 2.8 times the
+    graph, 16 times the time for 100 rows)."""
     trees = [t.tree_ for t in forest.estimators_] if hasattr(forest, "estimators_") else [forest.tree_]
-    nodes = sum(t.node_count for t in trees) * n_targets
-    if nodes > MAX_FOREST_NODES:
-        raise NoFastPath(f"the forest would be {nodes:,} ONNX nodes ({len(trees)} trees"
-                         f"{f' x {n_targets} classes' if n_targets > 1 else ''}), past the {MAX_FOREST_NODES:,} "
-                         "a model can hold (inference.MAX_FOREST_NODES)")
+    node_count = sum(t.node_count for t in trees)
+    leaf_count = sum(int((t.children_left == -1).sum()) for t in trees)
+    size = 20 * node_count + (8 * n_targets * leaf_count if n_targets > 1 else 0)
+    if size > MAX_FOREST_BYTES:
+        classes = f", {n_targets} classes" if n_targets > 1 else ""
+        raise NoFastPath(f"the forest's ONNX model would be about {size:,} bytes ({len(trees)} trees, "
+                         f"{node_count:,} nodes{classes}), past the {MAX_FOREST_BYTES:,} a model may be "
+                         "(inference.MAX_FOREST_BYTES)")
     column = np.array([e.column for e in encoded], dtype=np.int64)
     one_hot = np.array([e.one_hot for e in encoded])
     category = np.array([np.nan if e.category is None else e.category for e in encoded], dtype=np.float64)
     fill = np.array([np.nan if e.fill is None else float(np.float32(e.fill)) for e in encoded])
     parts: dict[str, list[np.ndarray]] = {key: [] for key in (*_NODE_INTS, "splits", "modes", "leaf_targetids",
-                                                               "leaf_weights", "tree_roots")}
+                                                               "leaf_weights", "tree_roots", "shares")}
     node_base = leaf_base = 0
-    for tree in trees:
+    for number, tree in enumerate(trees):
         is_leaf = tree.children_left == -1
         interior, leaves = np.flatnonzero(~is_leaf), np.flatnonzero(is_leaf)
-        value = tree.value[:, 0, :]
+        value = tree.value[leaves, 0, :]
         total = value.sum(axis=1, keepdims=True)
         shares = value / np.where(total == 0.0, 1.0, total)  # DecisionTreeClassifier.predict_proba
         if len(interior) == 0:  # a tree that never split: one node whose branches both reach its leaf
@@ -321,24 +332,29 @@ def _forest_ensemble(forest, encoded: list[_Encoded], n_targets: int) -> tuple[_
                      "falseleafs": [1], "missing_value_tracks_true": [1], "splits": [0.0], "modes": [BRANCH_LEQ]}
         else:
             nodes = _forest_splits(tree, interior, is_leaf, column, one_hot, category, fill)
-        for target in range(n_targets):
-            for key in (*_NODE_INTS, "splits", "modes"):
-                values = np.asarray(nodes[key])
-                if key in ("truenodeids", "falsenodeids"):
-                    values = values + np.where(np.asarray(nodes[key.replace("nodeids", "leafs")]) == 1,
-                                               leaf_base, node_base)
-                parts[key].append(values)
-            parts["leaf_targetids"].append(np.full(len(leaves), target))
-            parts["leaf_weights"].append(shares[leaves, 1 if n_targets == 1 else target])
-            parts["tree_roots"].append(np.array([node_base]))
-            node_base += len(nodes["modes"])
-            leaf_base += len(leaves)
-    joined = {key: np.concatenate(values) for key, values in parts.items()}
+        for key in (*_NODE_INTS, "splits", "modes"):
+            values = np.asarray(nodes[key])
+            if key in ("truenodeids", "falsenodeids"):
+                values = values + np.where(np.asarray(nodes[key.replace("nodeids", "leafs")]) == 1,
+                                           leaf_base, node_base)
+            parts[key].append(values)
+        parts["tree_roots"].append(np.array([node_base]))
+        if n_targets == 1:
+            parts["leaf_targetids"].append(np.zeros(len(leaves)))
+            parts["leaf_weights"].append(shares[:, 1])
+        else:
+            parts["leaf_targetids"].append(np.full(len(leaves), number))
+            parts["leaf_weights"].append(np.arange(leaf_base, leaf_base + len(leaves), dtype=np.float64))
+            parts["shares"].append(shares)
+        node_base += len(nodes["modes"])
+        leaf_base += len(leaves)
+    joined = {key: np.concatenate(values) for key, values in parts.items() if values}
     nodes = {key: joined[key].astype(np.int64) for key in _NODE_INTS}
     nodes["splits"] = joined["splits"].astype(np.float64)
     nodes["modes"] = joined["modes"].astype(np.uint8)
-    return _Ensemble(nodes, joined["leaf_targetids"].astype(np.int64), joined["leaf_weights"].astype(np.float64),
-                     joined["tree_roots"].astype(np.int64), np.empty(0)), len(trees)
+    ensemble = _Ensemble(nodes, joined["leaf_targetids"].astype(np.int64), joined["leaf_weights"].astype(np.float64),
+                         joined["tree_roots"].astype(np.int64), np.empty(0))
+    return ensemble, joined.get("shares"), len(trees)
 
 
 def _forest_splits(tree, interior: np.ndarray, is_leaf: np.ndarray, column: np.ndarray, one_hot: np.ndarray,
@@ -409,19 +425,29 @@ def _boosted_graph(estimator: HistGradientBoostingClassifier, spec: FeatureSpec,
 
 def _forest_graph(forest, encoded: list[_Encoded], n_targets: int) -> list:
     """The trees' average (their sum divided by their number, as ForestClassifier.predict_proba)
-    of the matrix rounded to float32."""
+    of the matrix rounded to float32; with more than two classes, the sum of the shares of the
+    leaves each tree reaches (:func:`_forest_ensemble`)."""
     from onnx import TensorProto, helper
 
     if any(not e.one_hot and (e.mean, e.scale) != (0.0, 1.0) for e in encoded):
         raise NoFastPath("the forest's thresholds are on scaled numbers (a StandardScaler before a tree model)")
     if forest.n_outputs_ != 1:
         raise NoFastPath(f"the forest predicts {forest.n_outputs_} outputs")
-    ensemble, n_trees = _forest_ensemble(forest, encoded, n_targets)
-    return [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
-            helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
-            _tree_ensemble(ensemble, "rounded", n_targets),
-            _constant("n_trees", [[n_trees]]),
-            helper.make_node("Div", ["sums", "n_trees"], ["positive" if n_targets == 1 else "probabilities"])]
+    ensemble, shares, n_trees = _forest_ensemble(forest, encoded, n_targets)
+    nodes = [helper.make_node("Cast", ["matrix"], ["single"], to=TensorProto.FLOAT),
+             helper.make_node("Cast", ["single"], ["rounded"], to=TensorProto.DOUBLE),
+             _tree_ensemble(ensemble, "rounded", n_targets if shares is None else n_trees),
+             _constant("n_trees", [[n_trees]])]
+    if shares is None:
+        return [*nodes, helper.make_node("Div", ["sums", "n_trees"], ["positive"])]
+    return [*nodes,
+            helper.make_node("Cast", ["sums"], ["leaves"], to=TensorProto.INT64),  # per row, each tree's leaf
+            _constant("shares", shares),
+            helper.make_node("Gather", ["shares", "leaves"], ["reached"], axis=0),
+            helper.make_node("Constant", [], ["trees_axis"], value=helper.make_tensor(
+                "trees_axis", TensorProto.INT64, [1], [1])),
+            helper.make_node("ReduceSum", ["reached", "trees_axis"], ["total"], keepdims=0),
+            helper.make_node("Div", ["total", "n_trees"], ["probabilities"])]
 
 
 def _linear_graph(model: LogisticRegression, encoded: list[_Encoded]) -> list:
