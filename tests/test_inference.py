@@ -185,6 +185,31 @@ def test_each_tree_of_a_forest_is_walked_once_whatever_the_number_of_classes(cla
     assert max_difference(OnnxPredictor(model), estimator, spec, matrix) <= TOLERANCE
 
 
+class RecordingSession:
+    """An onnxruntime session that records how many rows each call is given."""
+
+    def __init__(self, session):
+        self.session, self.rows = session, []
+
+    def run(self, outputs, feeds):
+        self.rows.append(len(feeds["matrix"]))
+        return self.session.run(outputs, feeds)
+
+
+def test_a_large_matrix_goes_to_onnxruntime_in_slices(monkeypatch):
+    """A multiclass forest's graph holds rows x trees x classes doubles at once: evaluate's whole
+    test split must not be one call."""
+    estimator, spec, matrix = behind_the_encoder("random_forest", 3, True, n_estimators=7)
+    predictor = OnnxPredictor(export_onnx(estimator, spec))
+    whole = predictor.predict_proba(matrix[:700])
+    predictor._session = RecordingSession(predictor._session)
+    monkeypatch.setattr(inference, "ROWS_PER_CALL", 700)
+    sliced = predictor.predict_proba(matrix)
+    assert predictor._session.rows == [700, 700, 700, 700, 200]
+    np.testing.assert_array_equal(sliced[:700], whole)
+    assert np.abs(sliced - estimator.predict_proba(spec.frame(matrix))).max() <= TOLERANCE
+
+
 def test_numbers_passed_through_to_a_forest_go_where_its_trees_send_missing_values():
     """Without an imputer a missing number reaches the trees, which send it where they learnt to
     (scikit-learn's trees take NaN since 1.4)."""
