@@ -19,7 +19,7 @@ GROOVY_LINT_NPM := npm-groovy-lint@15.2.2
 export PATH := $(abspath $(BIN)):$(abspath $(TOOLS)/bin):$(PATH)
 
 .PHONY: help venv tools system-packages data pipeline run serve test test-unit lint check lock bench bench-serve bench-inprocess clean \
-	dvc-pull dvc-push image image-push checkout-tip release canary-analysis drift performance traffic promote rollback status
+	dvc-pull dvc-push serve-check image image-push checkout-tip release canary-analysis drift performance traffic promote rollback status
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -125,6 +125,9 @@ dvc-pull: venv ## Fetch the data and cached outputs from the DVC remote
 
 dvc-push: venv ## Send data and outputs to the DVC remote
 	$(BIN)/dvc push
+
+serve-check: venv $(TOOLS)/bin/kubectl ## Serve the model as each overlay sets the server, and check it fits the container's memory limit
+	$(BIN)/slipway serve-check
 
 image: venv ## Build the server image, tagged <model version>-<server build> (needs a Docker engine)
 	$(BIN)/slipway image

@@ -289,6 +289,21 @@ def _image(params_path: str, model_dir: str) -> tuple[str, str]:
     return f"{_image_repository(params_module.load(params_path))}:{image_tag(version)}", version
 
 
+@cli.command("serve-check")
+@model_dir_option
+@click.option("--test-split", default="data/interim/test.parquet", show_default=True,
+              type=click.Path(dir_okay=False), help="Rows to send (ingest's test split).")
+@click.option("--overlay", "overlays", multiple=True, type=click.Path(file_okay=False),
+              default=("kustomize/overlays/canary", "kustomize/overlays/production"), show_default=True)
+def serve_check(model_dir, test_split, overlays) -> None:
+    """Start the server on the bundle with each overlay's settings, send each worker the largest
+    batch, and check its memory against the overlay's limit for the server container."""
+    from slipway.release import footprint
+
+    for line in footprint.serve_check(Path(model_dir), Path(test_split), [Path(o) for o in overlays]):
+        click.echo(f"serve-check: {line}")
+
+
 @cli.command("image-tag")
 @params_option
 @model_dir_option

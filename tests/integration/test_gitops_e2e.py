@@ -22,7 +22,7 @@ KUBECTL = REPO / ".tools/bin/kubectl"
 TEMPLATE_FILES = ["dvc.yaml", "params.yaml", ".dvcignore", ".gitignore", "Makefile", "pyproject.toml",
                   "README.md", "requirements", "src", "kustomize"]
 ENV = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.com", "GIT_COMMITTER_NAME": "ci",
-       "GIT_COMMITTER_EMAIL": "ci@example.com", "DVC_NO_ANALYTICS": "1"}
+       "GIT_COMMITTER_EMAIL": "ci@example.com", "DVC_NO_ANALYTICS": "1", "SLIPWAY_KUBECTL": str(KUBECTL)}
 
 
 def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -34,8 +34,9 @@ def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProces
 
 
 def make(cwd: Path, *targets: str, check: bool = True) -> subprocess.CompletedProcess:
-    """The project's make targets, with this test run's environment as the venv."""
-    return run(cwd, "make", f"VENV={VENV}", "-o", f"{VENV}/bin/.installed-uv", *targets, check=check)
+    """The project's make targets, with this test run's environment as the venv and its kubectl."""
+    return run(cwd, "make", f"VENV={VENV}", "-o", f"{VENV}/bin/.installed-uv", "-o", ".tools/bin/kubectl", *targets,
+               check=check)
 
 
 def set_params(root: Path, changes: dict) -> None:
@@ -133,7 +134,7 @@ def test_param_change_releases_to_canary_then_promote_and_rollback(remote, tmp_p
     run(developer, "git", "push", "-q", "origin", "main")
 
     ci = clone(remote, tmp_path / "ci")
-    make(ci, "pipeline", "dvc-push", "release")
+    make(ci, "pipeline", "dvc-push", "serve-check", "release")  # release.yml's steps (image-push aside)
     new_version = version(ci)
     gate = json.loads((ci / "reports/gate.json").read_text())
     # The gate fetched the model production runs (from the DVC remote, at its release commit).
