@@ -7,8 +7,9 @@ limit is killed and restarted over and over (OOMKilled): the canary would never 
 the pod's events would say why. So before an image is built, ``slipway serve-check`` starts the
 server as the image runs it, with the settings each overlay gives it, sends it the largest batch it
 accepts (as many at once as it has workers, three times), and compares the memory the server then
-holds with the overlay's limit for the server container. The memory is the sum of its processes' proportional set sizes: a page
-several processes share counts once, as the container's cgroup counts it.
+holds with the overlay's limit for the server container. The memory is the sum of its processes'
+proportional set sizes: a page several processes share counts once, as the container's cgroup
+counts it.
 """
 
 from __future__ import annotations
