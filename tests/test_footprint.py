@@ -25,7 +25,8 @@ def test_a_memory_quantity_is_read_as_kubernetes_reads_it(value, expected):
     assert quantity_bytes(value, "here") == expected
 
 
-@pytest.mark.parametrize("value", ["1 Gi", " 1Gi", "1GB", "1gi", "-1Gi", "Gi", "", "lots", True, None, ["1Gi"], "1e"])
+@pytest.mark.parametrize("value", ["1 Gi", " 1Gi", "1GB", "1e999", "1e300Ei", "1gi", "-1Gi", "Gi", "", "lots", True,
+                                   None, ["1Gi"], "1e"])
 def test_anything_else_is_refused_naming_where(value):
     with pytest.raises(FootprintError, match=rf"^canary: memory limit: {re.escape(repr(value))} is not a "
                                              r"memory quantity \(such as 1Gi or 512Mi\)$"):

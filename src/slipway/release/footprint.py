@@ -15,6 +15,7 @@ counts it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
@@ -52,10 +53,14 @@ def quantity_bytes(value: object, where: str) -> int:
     """A Kubernetes memory quantity (``1Gi``, ``512M``, ``1e9``, ``1073741824``) in bytes."""
     text = str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
     match = _QUANTITY.fullmatch(text)
-    if not match:
+    size = float("nan")
+    if match:
+        number, exponent, suffix = match.groups()
+        power = int(exponent or 0)
+        size = math.inf if power > 308 else float(number) * 10.0 ** power * _SUFFIXES[suffix or ""]
+    if not math.isfinite(size):
         raise FootprintError(f"{where}: {value!r} is not a memory quantity (such as 1Gi or 512Mi)")
-    number, exponent, suffix = match.groups()
-    return int(float(number) * 10 ** int(exponent or 0) * _SUFFIXES[suffix or ""])
+    return int(size)
 
 
 def mib(size: float) -> str:
