@@ -149,3 +149,10 @@ def test_serve_check_measures_once_per_distinct_settings_with_the_largest_batch_
     assert measured == [(bundle_dir, {"SLIPWAY_MAX_BATCH": "7"}, 7), (bundle_dir, {}, 1000)]
     assert [line.split(":")[0] for line in lines] == ["canary", "production", "staging"]
     assert all(f"model {metadata['model_version']} " in line for line in lines)
+
+
+def test_the_verdict_for_the_pull_request():
+    assert footprint.markdown(["canary: a holds 1 MiB", "production: b holds 1 MiB"]) == (
+        "### Server memory\n\n- canary: a holds 1 MiB\n- production: b holds 1 MiB\n")
+    refused = footprint.markdown(None, "the server would be killed")
+    assert refused == "### ⛔ Server memory\n\nthe server would be killed\n"

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from slipway.release.pr_report import first_changed, gate_section, stages
+from slipway.release.pr_report import first_changed, gate_section, serve_check_section, stages
 
 ORDER = ["ingest", "validate", "featurize", "train", "evaluate", "gate"]
 
@@ -27,3 +27,10 @@ def test_a_pipeline_stopped_before_the_gate_hides_the_stale_verdict(tmp_path):
     gate_md.write_text("## Gate: PASS\n")  # the base branch's, committed
     section = gate_section(gate_md, "validate")
     assert "Pipeline stopped at `validate`" in section and "PASS" not in section
+
+
+def test_the_server_memory_verdict_is_shown_where_serve_check_ran(tmp_path):
+    verdict = tmp_path / "serve-check.md"
+    assert serve_check_section(verdict) == ""  # the pipeline failed before it
+    verdict.write_text("### Server memory\n\n- canary: ... holds 379 MiB, 37% of its memory limit 1,024 MiB\n")
+    assert serve_check_section(verdict) == "\n" + verdict.read_text()

@@ -295,12 +295,21 @@ def _image(params_path: str, model_dir: str) -> tuple[str, str]:
               type=click.Path(dir_okay=False), help="Rows to send (ingest's test split).")
 @click.option("--overlay", "overlays", multiple=True, type=click.Path(file_okay=False),
               default=("kustomize/overlays/canary", "kustomize/overlays/production"), show_default=True)
-def serve_check(model_dir, test_split, overlays) -> None:
+@click.option("--markdown", "markdown_path", default="reports/serve-check.md", show_default=True,
+              type=click.Path(dir_okay=False), help="The verdict for the pull-request comment (slipway pr-report).")
+def serve_check(model_dir, test_split, overlays, markdown_path) -> None:
     """Start the server on the bundle with each overlay's settings, send each worker the largest
     batch, and check its memory against the overlay's limit for the server container."""
+    from slipway import io
     from slipway.release import footprint
 
-    for line in footprint.serve_check(Path(model_dir), Path(test_split), [Path(o) for o in overlays]):
+    try:
+        lines = footprint.serve_check(Path(model_dir), Path(test_split), [Path(o) for o in overlays])
+    except footprint.FootprintError as refused:
+        io.write_text(markdown_path, footprint.markdown(None, str(refused)))
+        raise
+    io.write_text(markdown_path, footprint.markdown(lines))
+    for line in lines:
         click.echo(f"serve-check: {line}")
 
 
@@ -334,11 +343,13 @@ def image(params_path, model_dir, and_push) -> None:
 @cli.command("pr-report")
 @click.option("--base", default="origin/main", show_default=True, help="The revision to diff against.")
 @click.option("--gate", default="reports/gate.md", show_default=True, type=click.Path(dir_okay=False))
-def pr_report(base, gate) -> None:
+@click.option("--serve-check", "serve_check_md", default="reports/serve-check.md", show_default=True,
+              type=click.Path(dir_okay=False), help="slipway serve-check's verdict, where it ran.")
+def pr_report(base, gate, serve_check_md) -> None:
     """Markdown for the pull-request comment: gate summary, metrics and params diff vs --base."""
     from slipway.release import pr_report as pr_report_module
 
-    click.echo(pr_report_module.report(base, Path(gate)))
+    click.echo(pr_report_module.report(base, Path(gate), Path(serve_check_md)))
 
 
 @cli.command("canary-analysis")

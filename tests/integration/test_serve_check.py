@@ -57,13 +57,16 @@ def test_a_server_past_the_limit_is_refused_naming_each_overlay(bundle_dir, test
                      r"Raise the server container's resources.limits.memory", message)
 
 
-def test_the_command_fails_saying_why_and_stops_its_server(bundle_dir, test_split, tmp_path):
+def test_the_command_fails_saying_why_for_the_pull_request_too_and_stops_its_server(bundle_dir, test_split, tmp_path):
     overlays = with_memory_limit(tmp_path, "100Mi")
+    verdict = tmp_path / "serve-check.md"
     command = [str(Path(sys.executable).parent / "slipway"), "serve-check", "--model-dir", str(bundle_dir),
-               "--test-split", str(test_split), *(arg for o in overlays for arg in ("--overlay", str(o)))]
+               "--test-split", str(test_split), "--markdown", str(verdict),
+               *(arg for o in overlays for arg in ("--overlay", str(o)))]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode != 0
     assert "the server would be killed for its memory (OOMKilled)" in result.stderr
+    assert verdict.read_text().startswith("### ⛔ Server memory\n\nthe server would be killed for its memory")
     assert not servers_on(bundle_dir)
 
 

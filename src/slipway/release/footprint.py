@@ -256,3 +256,10 @@ def serve_check(model_dir: Path, test_split: Path, overlays: list[Path]) -> list
         rows = ServingConfig.from_env(dict(settings)).max_batch  # the largest batch it accepts
         measured[settings] = measure(model_dir, dict(settings), request_body(test_split, inputs, rows))
     return check(pods, measured, metadata["model_version"])
+
+
+def markdown(lines: list[str] | None, refusal: str | None = None) -> str:
+    """The pull-request comment's section: each Deployment's line, or why the server was refused."""
+    if refusal is not None:
+        return f"### ⛔ Server memory\n\n{refusal}\n"
+    return "### Server memory\n\n" + "".join(f"- {line}\n" for line in lines or [])

@@ -1,4 +1,5 @@
-"""The pull-request comment: the gate's summary and the metrics and params diff against the base.
+"""The pull-request comment: the gate's summary, the server's memory (``slipway serve-check``),
+and the metrics and params diff against the base.
 
 After a failed ``dvc repro`` the committed ``reports/gate.md`` may be the base branch's, not this
 change's. The first stage DVC still reports as changed tells which: if it is ``gate``, every stage
@@ -46,8 +47,14 @@ def diff_section(kind: str, base: str) -> str:
     return table
 
 
-def report(base: str, gate_md: Path) -> str:
+def serve_check_section(serve_check_md: Path) -> str:
+    """``slipway serve-check``'s verdict; nothing where it did not run (the pipeline failed)."""
+    return f"\n{serve_check_md.read_text()}" if serve_check_md.is_file() else ""
+
+
+def report(base: str, gate_md: Path, serve_check_md: Path) -> str:
     status = dvc("status", "--json")
     stopped_at = first_changed(json.loads(status.stdout or "{}"), stages()) if status.returncode == 0 else None
-    return (f"{gate_section(gate_md, stopped_at)}\n### Metrics vs {base}\n\n{diff_section('metrics', base)}\n\n"
+    return (f"{gate_section(gate_md, stopped_at)}{serve_check_section(serve_check_md)}\n"
+            f"### Metrics vs {base}\n\n{diff_section('metrics', base)}\n\n"
             f"### Params vs {base}\n\n{diff_section('params', base)}\n")
