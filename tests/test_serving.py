@@ -15,6 +15,7 @@ import zlib
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -546,6 +547,40 @@ def test_internal_errors_are_500_with_a_request_id_and_no_internals(app, client,
     assert response.json == {"error": {"reason": "internal_error", "field": None, "message":
                              "internal error; quote the request id when reporting it"},
                              "request_id": "req-9"}
+
+
+def test_a_loaded_model_hands_the_memory_its_loading_freed_back_to_the_system(bundle_dir, monkeypatch):
+    from slipway.serving import model as served
+
+    calls = []
+    monkeypatch.setattr(served, "release_freed_memory", lambda: calls.append("trimmed"))
+    assert served.load(bundle_dir)[0] is not None and calls == ["trimmed"]
+    assert served.load(bundle_dir.parent / "nothing-here") == (None, ANY) and calls == ["trimmed"]
+
+
+FREED_BUT_HELD = """
+import ctypes
+from slipway.serving.model import release_freed_memory
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 // 2 ** 20
+blocks = [libc.malloc(4096) for _ in range(50_000)]  # 200 MiB of small blocks on the heap
+for block in blocks:
+    ctypes.memset(block, 1, 4096)
+for block in blocks[:-1]:  # the last one keeps the heap from shrinking at its top by itself
+    libc.free(block)
+before = rss()
+release_freed_memory()
+print(before, rss())
+"""
+
+
+def test_memory_freed_on_the_heap_is_handed_back():
+    before, after = map(int, subprocess.run([sys.executable, "-c", FREED_BUT_HELD], capture_output=True, text=True,
+                                            check=True).stdout.split())
+    assert before - after > 150  # MiB
 
 
 @pytest.mark.parametrize("damage", ["missing", "tampered", "garbage-json", "no-classes", "bad-reference"])

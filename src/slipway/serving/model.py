@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,4 +100,17 @@ def load(model_dir: Path) -> tuple[ServedModel | None, str | None]:
     except Exception as exc:  # any failure leaves the server up but not ready
         reason = str(exc) if isinstance(exc, bundle.BundleError) else f"{type(exc).__name__}: {exc}"
         return None, reason
+    release_freed_memory()
     return model, None
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``). Loading a model
+    frees most of what it built on the way, onnxruntime's session of a forest above all, and glibc
+    keeps freed pages for later use: in each worker, for good. Measured: a 307k-node forest's session
+    held 117 MiB, 35 after this; a 487k-node one 183, then 59. Not glibc (macOS, musl): nothing to do."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.malloc_trim(0)
