@@ -346,7 +346,7 @@ def image(params_path, model_dir, and_push) -> None:
 @click.option("--serve-check", "serve_check_md", default="reports/serve-check.md", show_default=True,
               type=click.Path(dir_okay=False), help="slipway serve-check's verdict, where it ran.")
 def pr_report(base, gate, serve_check_md) -> None:
-    """Markdown for the pull-request comment: gate summary, metrics and params diff vs --base."""
+    """Markdown for the pull-request comment: gate summary, server memory, metrics and params diff vs --base."""
     from slipway.release import pr_report as pr_report_module
 
     click.echo(pr_report_module.report(base, Path(gate), Path(serve_check_md)))
