@@ -156,3 +156,28 @@ def test_the_verdict_for_the_pull_request():
         "### Server memory\n\n- canary: a holds 1 MiB\n- production: b holds 1 MiB\n")
     refused = footprint.markdown(None, "the server would be killed")
     assert refused == "### ⛔ Server memory\n\nthe server would be killed\n"
+
+
+def test_requests_go_on_until_every_worker_has_answered_one(tmp_path, monkeypatch):
+    """A worker's first prediction opens its counts file: here worker 12 answers in the third round."""
+    sent = []
+
+    def predict(url, body):
+        sent.append(body)
+        if len(sent) == 5:
+            (tmp_path / "slipway_predictions_abc_12.counts").touch()
+
+    (tmp_path / "slipway_predictions_abc_11.counts").touch()
+    monkeypatch.setattr(footprint, "_predict", predict)
+    monkeypatch.setattr(footprint, "_children", lambda pid: [11, 12])
+    footprint._reach_every_worker("http://x", b"{}", 10, 2, tmp_path)
+    assert len(sent) == 6  # three rounds of two
+
+
+def test_a_worker_that_never_answers_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(footprint, "_predict", lambda url, body: None)
+    monkeypatch.setattr(footprint, "_children", lambda pid: [11, 12])
+    monkeypatch.setattr(footprint, "ROUNDS", 3)
+    (tmp_path / "slipway_predictions_abc_11.counts").touch()
+    with pytest.raises(FootprintError, match=r"^not every one of the server's 2 workers had answered after 3 rounds"):
+        footprint._reach_every_worker("http://x", b"{}", 10, 2, tmp_path)

@@ -1,12 +1,12 @@
 """Whether the server, holding this model, fits in the memory its pods may use.
 
 A model's size is the server's: each gunicorn worker holds the estimator (for the check at load)
-and its onnxruntime session, which for a forest takes hundreds of bytes a node (a random forest of
-100 trees on 32,000 rows of 7 classes: 486 MiB a worker, measured). A container past its memory
-limit is killed and restarted over and over (OOMKilled): the canary would never be ready, and only
-the pod's events would say why. So before an image is built, ``slipway serve-check`` starts the
-server as the image runs it, with the settings each overlay gives it, sends it the largest batch it
-accepts (as many at once as it has workers, three times), and compares the memory the server then
+and its onnxruntime session, which for a forest takes over a hundred bytes a node (a random forest
+of 100 trees on 32,000 rows of 7 classes: 590 MiB in a server of 2 workers, measured). A container
+past its memory limit is killed and restarted over and over (OOMKilled): the canary would never be
+ready, and only the pod's events would say why. So before an image is built, ``slipway
+serve-check`` starts the server as the image runs it, with the settings each overlay gives it, has
+each of its workers answer the largest batch it accepts, and compares the memory the server then
 holds with the overlay's limit for the server container. The memory is the sum of its processes'
 proportional set sizes: a page several processes share counts once, as the container's cgroup
 counts it.
@@ -43,6 +43,7 @@ _SUFFIXES = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e1
              "Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
 _QUANTITY = re.compile(r"\+?(\d+(?:\.\d*)?|\.\d+)(?:[eE]([+-]?\d+))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?")
 READY_SECONDS = 180  # a large forest takes a while to load, twice over (scikit-learn and onnxruntime)
+ROUNDS = 20  # of as many requests at once as the server has workers, for each of them to answer one
 
 
 class FootprintError(SlipwayError):
@@ -179,6 +180,22 @@ def _predict(url: str, body: bytes) -> None:
                              f"{getattr(exc, 'reason', exc)}") from None
 
 
+def _reach_every_worker(url: str, body: bytes, server: int, workers: int, metrics_dir: Path) -> None:
+    """Send ``body`` until every worker has answered it. A worker's first prediction opens its
+    counts file in the metrics directory (:class:`slipway.serving.metrics.CountArray`); a sync
+    worker takes one request at a time, so as many at once as there are workers spread over them."""
+    from slipway.serving.metrics import COUNTS_SUFFIX
+
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(ROUNDS):
+            list(pool.map(lambda _: _predict(url, body), range(workers)))
+            answered = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob(f"*{COUNTS_SUFFIX}")}
+            if all(str(pid) in answered for pid in _children(server)):
+                return
+    raise FootprintError(f"not every one of the server's {workers} workers had answered after {ROUNDS} rounds "
+                         "of as many requests at once")
+
+
 def measure(model_dir: Path, settings: dict[str, str], body: bytes) -> int:
     """The memory (bytes, summed proportional set sizes) of the server on ``model_dir`` with these
     settings, once each of its workers has answered ``body``."""
@@ -201,11 +218,7 @@ def measure(model_dir: Path, settings: dict[str, str], body: bytes) -> int:
                                       stderr=subprocess.STDOUT)
         try:
             workers = _wait_ready(server, log)
-            # A sync worker takes one request at a time: as many at once as there are workers, a
-            # few times over, reach each of them.
-            with ThreadPoolExecutor(workers) as pool:
-                for _ in range(3):
-                    list(pool.map(lambda _: _predict(url, body), range(workers)))
+            _reach_every_worker(url, body, server.pid, workers, Path(scratch) / "metrics")
             return sum(_proportional_set_size(pid) for pid in [server.pid, *_children(server.pid)])
         finally:  # gunicorn stops its workers; in our process group, a cancelled CI job stops it too
             server.terminate()
