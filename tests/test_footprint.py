@@ -181,3 +181,26 @@ def test_a_worker_that_never_answers_is_named(tmp_path, monkeypatch):
     (tmp_path / "slipway_predictions_abc_11.counts").touch()
     with pytest.raises(FootprintError, match=r"^not every one of the server's 2 workers had answered after 3 rounds"):
         footprint._reach_every_worker("http://x", b"{}", 10, 2, tmp_path)
+
+
+def test_the_servers_memory_counts_each_page_once_whichever_reading_sees_more(monkeypatch):
+    """Alone, the proportional sizes are exact; beside processes mapping the same libraries they
+    read less, and the private pages plus the largest shared set read more."""
+    def resident(pss, private, shared):
+        return {"Pss": pss * MiB, "Private_Clean": 0, "Private_Dirty": private * MiB, "Shared_Clean": shared * MiB,
+                "Shared_Dirty": 0}
+
+    alone = {1: resident(60, 10, 90), 2: resident(150, 100, 120), 3: resident(150, 100, 120)}
+    monkeypatch.setattr(footprint, "_resident", alone.get)
+    assert footprint.server_memory([1, 2, 3]) == 360 * MiB  # > 210 + 120
+    beside_others = {1: resident(30, 10, 90), 2: resident(120, 100, 120), 3: resident(120, 100, 120)}
+    monkeypatch.setattr(footprint, "_resident", beside_others.get)
+    assert footprint.server_memory([1, 2, 3]) == 330 * MiB  # 210 + 120 > 270
+
+
+def test_a_processs_resident_pages_are_read_by_kind():
+    import os
+
+    sizes = footprint._resident(os.getpid())
+    assert set(sizes) == {"Pss", "Private_Clean", "Private_Dirty", "Shared_Clean", "Shared_Dirty"}
+    assert 0 < sizes["Pss"] <= sum(v for k, v in sizes.items() if k != "Pss")
