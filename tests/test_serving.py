@@ -136,7 +136,10 @@ def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tm
     model_dir = build_bundle(tmp_path, params)
     assert (model_dir / "model.onnx").exists() is fast
     app = create_app(ServingConfig(model_dir=model_dir, unseen_categories="missing"))
-    assert (app.extensions["slipway"].model.fast is not None) is fast
+    served = app.extensions["slipway"].model
+    assert (served.fast is not None) is fast
+    # checked against the estimator at load, ONNX answers alone and the estimator's memory goes
+    assert (served.bundle.estimator is None) is fast
     client = app.test_client()
     assert client.get("/readyz").status_code == 200
     instances = churn_instances(12)

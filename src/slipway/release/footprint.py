@@ -2,7 +2,7 @@
 
 A model's size is the server's: each gunicorn worker holds the estimator (for the check at load)
 and its onnxruntime session, which for a forest takes over a hundred bytes a node (a random forest
-of 100 trees on 32,000 rows of 7 classes: 643 MiB in a server of 2 workers, measured). A container
+of 100 trees on 32,000 rows of 7 classes: 530 MiB in a server of 2 workers, measured). A container
 past its memory limit is killed and restarted over and over (OOMKilled): the canary would never be
 ready, and only the pod's events would say why. So before an image is built, ``slipway
 serve-check`` starts the server as the image runs it, with the settings each overlay gives it, has

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,9 @@ def load(model_dir: Path) -> tuple[ServedModel | None, str | None]:
             difference = max_difference(model.fast, model.bundle.estimator, model.spec, matrix)
             if difference > TOLERANCE:
                 raise bundle.BundleError(f"fast inference path differs from scikit-learn by {difference:.3g}")
+            # onnxruntime answers alone from here, so the estimator goes: a forest's is about a fifth
+            # of a worker's memory (the 7-class forest's server: 643 MiB with it, 529 without).
+            model.bundle = replace(model.bundle, estimator=None)
     except Exception as exc:  # any failure leaves the server up but not ready
         reason = str(exc) if isinstance(exc, bundle.BundleError) else f"{type(exc).__name__}: {exc}"
         return None, reason
