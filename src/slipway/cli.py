@@ -297,14 +297,16 @@ def _image(params_path: str, model_dir: str) -> tuple[str, str]:
               default=("kustomize/overlays/canary", "kustomize/overlays/production"), show_default=True)
 @click.option("--markdown", "markdown_path", default="reports/serve-check.md", show_default=True,
               type=click.Path(dir_okay=False), help="The verdict for the pull-request comment (slipway pr-report).")
-def serve_check(model_dir, test_split, overlays, markdown_path) -> None:
+@click.option("--max-share", type=FiniteFloatRange(min=0.1, max=1.0),
+              help="The share of the memory limit the server may hold [default: 0.9, footprint.MAX_SHARE].")
+def serve_check(model_dir, test_split, overlays, markdown_path, max_share) -> None:
     """Start the server on the bundle with each overlay's settings, send each worker the largest
     batch, and check its memory against the overlay's limit for the server container."""
     from slipway import io
     from slipway.release import footprint
 
     try:
-        lines = footprint.serve_check(Path(model_dir), Path(test_split), [Path(o) for o in overlays])
+        lines = footprint.serve_check(Path(model_dir), Path(test_split), [Path(o) for o in overlays], max_share)
     except footprint.FootprintError as refused:
         io.write_text(markdown_path, footprint.markdown(None, str(refused)))
         raise
