@@ -94,8 +94,10 @@ def payloads(model: bundle.Bundle, rows: int, source: Path = TEST_SPLIT) -> tupl
     model's input columns, which MLServer's scikit-learn runtime feeds to the estimator)."""
     spec = FeatureSpec.from_dict(model.metadata["features"])
     raw = request_rows(source, spec, rows)
+    # Times (the test split holds them as dates) as the ISO 8601 text a client sends.
+    sent = raw.assign(**{name: raw[name].map(lambda t: None if pd.isna(t) else t.isoformat()) for name in spec.times})
     instances = [{k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
-                 for r in raw.astype(object).to_dict("records")]
+                 for r in sent.astype(object).to_dict("records")]
     features = spec.transform(raw)
     inputs = []
     for name in spec.columns:

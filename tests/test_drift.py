@@ -106,6 +106,24 @@ def test_a_feature_almost_always_null_in_training_is_named_unscored(repo_params)
     assert "| x (not scored: 9 of 3000 sampled training rows have a value) | – |" in drift.markdown(report)
 
 
+def test_a_time_input_is_read_as_the_server_read_it_and_named_unscored(repo_params):
+    """A time moves on whatever happens (every served one is newer than training's): not compared,
+    and said so; the log's text and epoch numbers are times, anything else another model's log."""
+    from slipway.model.features import DerivedFeature
+
+    hour = DerivedFeature(("t",), lambda cols: (cols["t"] // 3600) % 24, "hour")
+    spec = FeatureSpec(["x"], {}, ["hour"], {"hour": hour}, times=("t",))
+    reference = frame(3000, seed=1)[["x"]].assign(t=pd.date_range("2025-01-01", periods=3000, freq="h"))
+    served = frame(1000, seed=2)[["x"]].assign(t=["2026-01-01T00:00:00Z", 1767225600, 1767225600000, None] * 250)
+    np.testing.assert_array_equal(drift.served_inputs(served, spec)["t"][:4], [1767225600.0] * 3 + [np.nan])
+    report, _ = drift.analyse(reference, served, spec, repo_params)
+    assert report["verdict"] == PASS and list(report["features"]) == ["x"]
+    assert report["unscored"] == {"t": "a time, always newer than training's"}
+    served.loc[served.index[::2], "t"] = "yesterday"
+    with pytest.raises(DataError, match=r"server refuses .*: t: 500 value\(s\) like 'yesterday', not a time$"):
+        drift.analyse(reference, served, spec, repo_params)
+
+
 def test_nothing_to_compare_is_inconclusive(repo_params):
     spec = FeatureSpec(["x"], {})
     reference = frame(3000, seed=1).astype({"x": object})

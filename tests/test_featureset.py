@@ -385,3 +385,29 @@ def test_request_changes_list_each_change_and_shorten_long_category_lists():
         "no longer takes 'tenure': requests with it are refused (unknown_feature)",
         "no longer knows 'plan' 'b', 'c', 'd', 'e', 'f' and 2 more: requests with them are refused "
         "(unseen_category)"]
+
+
+def event_hour(monkeypatch) -> str:
+    """A team's derived feature of the event's time: its hour of the day."""
+    monkeypatch.setitem(DERIVED_FEATURES, "event_hour", DerivedFeature(
+        ("event_timestamp",), lambda cols: (cols["event_timestamp"] // 3600) % 24, "hour of the event"))
+    return "event_hour"
+
+
+def test_a_derived_feature_gets_a_column_of_dates_as_seconds_since_the_epoch(churn, monkeypatch):
+    """Not pandas' own numbers for dates, nanoseconds, of which a request knows nothing: the hour
+    computed from them in training was noise beside the hour a server computes."""
+    spec = infer(churn, derived=[event_hour(monkeypatch)])
+    assert spec.times == ("event_timestamp",) and "event_timestamp" in spec.inputs
+    features = spec.transform(churn)
+    assert (features["event_hour"] == churn["event_timestamp"].dt.hour).all()
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["times"] == ["event_timestamp"]
+    assert "times" not in infer(churn).to_dict() and infer(churn).times == ()
+
+
+def test_a_derived_feature_may_not_read_the_target(churn, monkeypatch):
+    monkeypatch.setitem(DERIVED_FEATURES, "churn_echo", DerivedFeature(
+        ("churned",), lambda cols: cols["churned"] * 1.0, "the label itself"))
+    with pytest.raises(ParamsError, match=r"featurize.derived names features that read the target 'churned' "
+                                          r"\(data.target\), which no request has: \['churn_echo'\]"):
+        infer(churn, derived=["churn_echo"], target="churned")

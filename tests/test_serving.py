@@ -161,6 +161,56 @@ def test_train_estimators_other_choices_are_served_with_the_pipelines_answers(tm
         assert "scikit-learn's <code>predict_proba</code>: GradientBoostingClassifier has no ONNX translation" in page
 
 
+def test_a_time_a_derived_feature_reads_is_the_same_moment_in_training_and_in_any_form_a_request_sends(
+        tmp_path, params, monkeypatch):
+    """data.timestamp_column read by a team's derived feature (the event's hour): training holds it as
+    dates, a request sends ISO 8601 text or epoch time; the served answer is the pipeline's for that
+    moment, whichever form it came in, and a value that is no time is named."""
+    import pandas as pd
+
+    from slipway.model.features import DERIVED_FEATURES, DerivedFeature
+    from tests.conftest import build_bundle
+
+    monkeypatch.setitem(DERIVED_FEATURES, "event_hour", DerivedFeature(
+        ("event_timestamp",), lambda cols: (cols["event_timestamp"] // 3600) % 24, "hour of the event"))
+    params["featurize"]["derived"] = [*params["featurize"]["derived"], "event_hour"]
+    model_dir = build_bundle(tmp_path, params)
+    features = pd.read_parquet(tmp_path / "data/features/train.parquet")
+    assert (features["event_hour"] == features["event_timestamp"].dt.hour).all()
+    client = create_app(ServingConfig(model_dir=model_dir)).test_client()
+    forms = ["2025-09-03T17:45:00Z", "2025-09-03 19:45:00+02:00", "2025-09-03T17:45", 1756921500, 1756921500000]
+    instances = [{**instance, "event_timestamp": form}
+                 for instance, form in zip(churn_instances(5), forms, strict=True)]
+    moments = [{**instance, "event_timestamp": pd.Timestamp("2025-09-03 17:45")} for instance in instances]
+    expected = pipeline_probabilities(bundle.load(model_dir), moments)
+    response = client.post("/predict", json={"instances": instances})
+    assert response.status_code == 200, response.json
+    np.testing.assert_allclose(served_probabilities(response.json), expected, rtol=0, atol=1e-12)
+    other_hours = [[{**moment, "event_timestamp": pd.Timestamp(f"2025-09-03 {hour:02}:45")} for moment in moments]
+                   for hour in range(24)]
+    model = bundle.load(model_dir)
+    # the model reads the hour
+    assert any(not np.allclose(pipeline_probabilities(model, rows), expected) for rows in other_hours)
+    inferred = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances[:3])})  # BYTES text
+    np.testing.assert_allclose(np.reshape(inferred.json["outputs"][1]["data"], (-1, 2)), expected[:3],
+                               rtol=0, atol=1e-12)
+    day_first = {**instances[1], "event_timestamp": "03/09/2025"}
+    refused = client.post("/predict", json={"instances": [instances[0], day_first]})
+    assert refused.status_code == 422 and refused.json["error"] == {
+        "reason": "wrong_type", "field": "instances[1].event_timestamp",
+        "message": "expected a time (ISO 8601 text such as '2025-01-31T09:30:00Z', or epoch time as a number) "
+                   "or null, got '03/09/2025'"}
+    openapi = client.get("/openapi.json").json
+    schema = Draft202012Validator(openapi["components"]["schemas"]["Instance"])
+    assert all(schema.is_valid(instance) for instance in instances)
+    assert not schema.is_valid(day_first)
+    example = openapi["components"]["schemas"]["Instance"]["examples"][0]
+    assert example["event_timestamp"] == json.loads((model_dir / "model.json").read_text())["training"]["data_until"]
+    assert client.post("/predict", json={"instances": [example]}).status_code == 200
+    assert client.get("/v2/models/slipway").json["parameters"]["time_inputs"]["names"] == ["event_timestamp"]
+    assert "<td>time</td>" in client.get("/").get_data(as_text=True)
+
+
 def test_each_request_is_one_json_log_line(client, capsys):
     client.post("/predict", json={"instances": churn_instances(2)}, headers={"X-Request-ID": "log-1"})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if '"log-1"' in line]
@@ -337,6 +387,30 @@ def test_the_schema_of_a_category_takes_exactly_the_values_the_server_reads_as_i
         except RequestError:
             answered = False
         assert Draft202012Validator(properties[name]).is_valid(value) == answered, (name, value)
+
+
+@pytest.mark.parametrize("value", [
+    "2025-01-31", "2025-01-31T09:30:00.5Z", " 2025-01-31 09:30+02:00 ", "2025-01-31T09:30+0200", "2025-01-31Z",
+    "31.01.2025", "2025-W05-1", "20250131T0930", "", " ", 1738315800, 1738315800000, 20250131, 1.5e300, True, None,
+    [2025]])
+def test_the_schema_of_a_time_takes_exactly_the_values_the_server_reads_as_one(value):
+    """Only a day that does not exist (2025-02-30) has the shape the schema checks and is refused."""
+    from slipway.model.features import DerivedFeature
+    from slipway.serving.openapi import instance_schema
+    from slipway.serving.schemas import RequestError, check_columns
+
+    spec = FeatureSpec(["x"], {}, ["hour"], {"hour": DerivedFeature(("t",), lambda cols: cols["t"] % 24, "")},
+                       times=("t",))
+    schema = instance_schema(SimpleNamespace(spec=spec, example_instance=dict))["properties"]["t"]
+    try:
+        check_columns({"x": [1.0], "t": [value]}, spec, "reject", lambda feature, i: f"{feature}[{i}]")
+        answered = True
+    except RequestError as refused:
+        assert (refused.reason, refused.field) == ("wrong_type", "t[0]")
+        answered = False
+    assert Draft202012Validator(schema).is_valid(value) == answered
+    with pytest.raises(RequestError, match="expected a time"):
+        check_columns({"x": [1.0], "t": ["2025-02-30"]}, spec, "reject", lambda feature, i: f"{feature}[{i}]")
 
 
 def test_a_batch_becomes_one_list_per_input_and_a_bad_value_is_named_by_its_instance():

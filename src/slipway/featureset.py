@@ -23,7 +23,14 @@ from pandas.api import types as ptypes
 from slipway.errors import DataError, ParamsError, SlipwayError
 from slipway.model.features import DERIVED_FEATURES, DerivedFeature
 from slipway.pipeline.paths import BATCH_COLUMN
-from slipway.values import NUMBER_FORMATS, NUMBER_LIKE, as_numbers, text_numbers, written_numbers_advice
+from slipway.values import (
+    NUMBER_FORMATS,
+    NUMBER_LIKE,
+    as_numbers,
+    datetime_seconds,
+    text_numbers,
+    written_numbers_advice,
+)
 
 
 def category_labels(series: pd.Series) -> pd.Series:
@@ -72,6 +79,9 @@ class FeatureSpec:
     # The id column (data.id_column), unless a derived feature reads it as an input: a request may
     # send it beside the inputs, and the prediction log keeps it, so labels known later can be joined.
     id_column: str | None = None
+    # Inputs of derived features that training holds as dates (the timestamp column): the features get
+    # them as seconds since 1970-01-01 UTC, and a request sends them as ISO 8601 text or epoch time.
+    times: tuple[str, ...] = ()
 
     @cached_property
     def inputs(self) -> list[str]:
@@ -165,6 +175,9 @@ class FeatureSpec:
             if name in self.categorical:
                 arrays[name] = category_labels(raw[name]).to_numpy(dtype=object)
                 continue
+            if ptypes.is_datetime64_any_dtype(raw[name]):  # pandas' own numbers for dates are nanoseconds
+                arrays[name] = datetime_seconds(raw[name])
+                continue
             try:
                 arrays[name] = pd.to_numeric(raw[name], errors="raise").to_numpy(dtype="float64")
             except (ValueError, TypeError) as exc:
@@ -183,6 +196,8 @@ class FeatureSpec:
             data["missing_values"] = list(self.missing_values)
         if self.id_column is not None:
             data["id_column"] = self.id_column
+        if self.times:
+            data["times"] = list(self.times)
         return data
 
     @classmethod
@@ -191,7 +206,7 @@ class FeatureSpec:
         checkout's :mod:`slipway.model.features` unless given another model's)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
         spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions,
-                   tuple(data.get("missing_values", ())), data.get("id_column"))
+                   tuple(data.get("missing_values", ())), data.get("id_column"), tuple(data.get("times", ())))
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
@@ -381,13 +396,15 @@ def infer_spec(
     missing_values: Sequence[str] = (),
     number_format: tuple[str, str | None] = NUMBER_FORMATS[0],
     id_column: str | None = None,
+    target: str | None = None,
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
     must name columns of the data: a misspelt name would leave the column in the model.
     ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did;
     ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in.
-    ``id_column`` (``data.id_column``) is recorded for the server, which takes it beside the inputs."""
+    ``id_column`` (``data.id_column``) is recorded for the server, which takes it beside the inputs;
+    ``target`` (``data.target``) is no input of a derived feature: the server has no label to give it."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
@@ -442,6 +459,10 @@ def infer_spec(
         raise ParamsError("params: featurize.derived names features that read columns the data lacks: "
                           + "; ".join(f"{name} reads {absent}" for name, absent in lacking.items())
                           + "; set featurize.derived to the features your data has (or [])")
+    leaking = [name for name in derived if target is not None and target in DERIVED_FEATURES[name].inputs]
+    if leaking:  # the label, known only after the outcome: a leak in training, absent when serving
+        raise ParamsError(f"params: featurize.derived names features that read the target {target!r} "
+                          f"(data.target), which no request has: {leaking}")
     categories = {}
     for name in categorical:
         labels = category_labels(train[name]).dropna().unique()
@@ -459,6 +480,7 @@ def infer_spec(
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
     spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
-    if id_column is not None and id_column not in spec.inputs:  # else requests send it as an input
-        return replace(spec, id_column=id_column)  # a new spec: none of its cached names computed without it
-    return spec
+    times = tuple(name for name in spec.inputs if ptypes.is_datetime64_any_dtype(train[name]))
+    if id_column in spec.inputs:  # requests send it as an input
+        id_column = None
+    return replace(spec, times=times, id_column=id_column)  # a new spec: none of its cached names computed

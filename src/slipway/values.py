@@ -3,6 +3,7 @@ what a text value is once read (ingest's training data and the server's requests
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Collection
@@ -70,6 +71,57 @@ def as_numbers(values: pd.Series) -> pd.Series:
     objects = values.astype(object)
     flags = objects.map(lambda v: isinstance(v, bool | np.bool_))
     return pd.to_numeric(objects.where(~flags), errors="coerce").astype("float64")
+
+
+# Numbers as dates, as ingest reads a timestamp column of numbers and the server a time sent as a
+# number: whole numbers in this range that are dates (20250131) are days; any other number is epoch
+# time, its unit read from its size: seconds below 1e11 (the year 5138), then milliseconds,
+# microseconds, nanoseconds. (Read as nanoseconds, epoch seconds would all be a moment of 1970; read
+# as seconds, 20250131 would be in August 1970.)
+YYYYMMDD_RANGE = (10000101, 99991231)
+EPOCH_UNITS = ((1e11, "s", 1.0), (1e14, "ms", 1e-3), (1e17, "us", 1e-6), (math.inf, "ns", 1e-9))
+
+
+def epoch_unit(magnitude: float) -> tuple[str, float]:
+    """The unit of epoch numbers of this size, and its length in seconds."""
+    return next((unit, seconds) for bound, unit, seconds in EPOCH_UNITS if magnitude < bound)
+
+
+def datetime_seconds(values: pd.Series) -> np.ndarray:
+    """Dates as seconds since 1970-01-01 UTC (missing: NaN): how a derived feature gets an input that
+    training holds as dates (the timestamp column), and the server a time sent (:func:`moment_seconds`).
+    Naive dates are UTC, as ingest leaves the timestamp column."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return (values - pd.Timestamp(0)).dt.total_seconds().to_numpy(dtype="float64")
+
+
+# A time as text: ISO 8601's extended forms, a date with or without a time of day and a zone
+# (2025-01-31, 2025-01-31T09:30:00.5Z, 2025-01-31 09:30+02:00). The OpenAPI schema says the same.
+ISO_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}"
+                      r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?\s*$")
+
+
+def moment_seconds(value: object) -> float:
+    """A time sent to the server (or logged by it) for an input training held as dates, as seconds
+    since 1970-01-01 UTC, the form :func:`datetime_seconds` gives training: ISO 8601 text
+    (:data:`ISO_TIME`; with a time zone, converted to UTC; without one, UTC) or a finite number, read
+    as ingest reads a column of numbers (:data:`EPOCH_UNITS`). ``ValueError`` for anything else."""
+    if isinstance(value, str):
+        if not ISO_TIME.match(value):
+            raise ValueError(f"{value!r} is no ISO 8601 time")
+        stamp = datetime.datetime.fromisoformat(value.strip())
+        return (stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)).timestamp()
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is no time")
+    if value == int(value) and YYYYMMDD_RANGE[0] <= value <= YYYYMMDD_RANGE[1]:
+        try:
+            day = datetime.datetime.strptime(str(int(value)), "%Y%m%d")
+        except ValueError:  # 20251399: no date, so epoch time
+            pass
+        else:
+            return day.replace(tzinfo=datetime.UTC).timestamp()
+    return value * epoch_unit(abs(value))[1]
 
 
 # Ways of writing a number as text, as (decimal mark, thousands separator): what the CSV settings

@@ -3,8 +3,10 @@
 Training (the ``featurize`` stage) and serving both compute them through
 :class:`slipway.featureset.FeatureSpec`, from this table. Each entry names the raw columns it
 reads; ``compute`` gets those columns as numpy arrays (numbers as float64 with NaN for missing,
-categories as objects) and returns one float array, the same way for a million training rows and
-for one request. A team adds, edits or removes entries here; ``featurize.derived: []`` uses the
+categories as objects, and a column of dates, such as ``data.timestamp_column``, as float64 seconds
+since 1970-01-01 UTC, which a request sends as ISO 8601 text or epoch time) and returns one float
+array, the same way for a million training rows and for one request. An entry may read any column
+of the data but the target. A team adds, edits or removes entries here; ``featurize.derived: []`` uses the
 raw columns only.
 """
 

@@ -8,11 +8,13 @@ against ``params.yaml``'s ``drift`` limits.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from slipway.errors import DataError
@@ -22,7 +24,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup, random_seed, shown_value
 from slipway.serving.codec import loads
-from slipway.values import missing_text, number_label, trimmed
+from slipway.values import missing_text, moment_seconds, number_label, trimmed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 # The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
@@ -161,6 +163,20 @@ def _served_label(value: object, labels: dict[str, int]) -> object:
     return number_label(value, labels)
 
 
+def _served_times(values: pd.Series, markers: frozenset[str]) -> tuple[pd.Series, pd.Series]:
+    """A logged time input as seconds since the epoch (:func:`slipway.values.moment_seconds`, as the
+    server read it), and the values that are no time."""
+    def seconds(value: object) -> float:
+        if value is None or missing_text(value, markers) or (isinstance(value, float) and math.isnan(value)):
+            return math.nan
+        try:
+            return moment_seconds(value)
+        except (ValueError, OverflowError):
+            return math.inf  # no time: named below
+    read = values.astype(object).map(seconds).astype(float)
+    return read.where(np.isfinite(read)), values[np.isinf(read)]
+
+
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
     ``None``, blank text and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
@@ -174,6 +190,11 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     markers = frozenset(spec.missing_values)
     for name in spec.inputs:
         values = frame[name]
+        if name in spec.times:  # text or numbers, as the server read them: seconds since the epoch
+            frame[name], bad = _served_times(values, markers)
+            if len(bad):
+                problems.append(f"{name}: {len(bad)} value(s) like {shown_value(bad.iloc[0])}, not a time")
+            continue
         if values.dtype != object:
             continue
         # " " and "?" (data.na_values) were missing values to the server, as in training
@@ -241,7 +262,10 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     unserved = {name: int(served_values[name]) for name in spec.inputs
                 if served_values[name] < MIN_VALUES <= train_values[name]}
     # A feature (almost) always null in training has no reference to compare with: named, unscored.
-    unscored = {name: int(train_values[name]) for name in spec.inputs if train_values[name] < MIN_VALUES}
+    unscored = {name: f"{int(train_values[name])} of {len(train_side)} sampled training rows have a value"
+                for name in spec.inputs if train_values[name] < MIN_VALUES and name not in spec.times}
+    # A time moves on whatever happens: served times are all newer than training's. (Not sent, it has drifted.)
+    unscored.update(dict.fromkeys((n for n in spec.times if n not in unserved), "a time, always newer than training's"))
     compared = [n for n in spec.inputs if n not in unserved and n not in unscored]
     categorical = [n for n in compared if n in spec.categorical]
     result, unplotted = feature_drift(train_side[compared], served_side[compared], categorical) if compared \
@@ -254,8 +278,7 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
     report.update(verdict=FAIL if drifted else PASS if scores else INCONCLUSIVE, features=scores, drifted=drifted,
                   unserved={n: f"{count} of {len(served_side)} sampled rows have a value"
                             for n, count in unserved.items()},
-                  unscored={n: f"{count} of {len(train_side)} sampled training rows have a value"
-                            for n, count in unscored.items()})
+                  unscored=unscored)
     if not scores:
         report["reason"] = f"no input has {MIN_VALUES} or more values in the training data to compare with"
     return report, result

@@ -28,6 +28,7 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         missing_values=lookup(params, "data.na_values", list, []),
         number_format=number_format(params),
         id_column=lookup(params, "data.id_column", (str, type(None)), None),
+        target=lookup(params, "data.target", str),
     )
 
 

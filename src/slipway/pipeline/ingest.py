@@ -22,7 +22,9 @@ from slipway.pipeline.paths import BATCH_COLUMN
 from slipway.values import (
     NUMBER_FORMATS,
     NUMBER_LIKE,
+    YYYYMMDD_RANGE,
     as_numbers,
+    epoch_unit,
     read_written,
     settings,
     text_numbers,
@@ -282,22 +284,19 @@ def plain_nullable(values: pd.Series) -> pd.Series:
 
 
 def numbers_to_datetime(values: pd.Series) -> pd.Series:
-    """Numbers as dates: whole numbers that all read as YYYYMMDD (20250131) are dates; otherwise
-    epoch time, the unit read from the size: seconds below 1e11 (the year 5138), then milliseconds,
-    microseconds, nanoseconds. (Read as nanoseconds, epoch seconds would all be a moment of 1970;
-    read as seconds, 20250131 would be in August 1970.) A number past 64 bits is no date in any
-    unit: missing here (pandas would raise, or wrap an unsigned one round to 1702)."""
+    """Numbers as dates (:data:`slipway.values.EPOCH_UNITS`): whole numbers that all read as YYYYMMDD
+    (20250131) are dates; otherwise epoch time, the unit read from the size of the largest. A number
+    past 64 bits is no date in any unit: missing here (pandas would raise, or wrap an unsigned one
+    round to 1702)."""
     finite = values.where(np.isfinite(values) & (values.abs() < 2**63))
     present = finite.dropna()
     if present.empty:  # pandas can fail on a column of nothing but NaN (an overflow in its rounding)
         return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
-    if (present == present.round()).all() and present.between(10000101, 99991231).all():
+    if (present == present.round()).all() and present.between(*YYYYMMDD_RANGE).all():
         as_days = pd.to_datetime(present.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
         if as_days.notna().all():
             return as_days.reindex(values.index)
-    largest = present.abs().max()
-    unit = "s" if largest < 1e11 else "ms" if largest < 1e14 else "us" if largest < 1e17 else "ns"
-    return pd.to_datetime(finite, unit=unit, errors="coerce")
+    return pd.to_datetime(finite, unit=epoch_unit(present.abs().max())[0], errors="coerce")
 
 
 def refuse_zoned_with_unzoned(column: str, values: pd.Series, stamps: pd.Series) -> None:

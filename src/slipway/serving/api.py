@@ -179,6 +179,9 @@ def v2_metadata(name: str, version: str | None = None):
     if spec.id_column:  # not among the inputs: a client that sends what they list must still be answered
         parameters["id_input"] = {"name": spec.id_column, "datatype": "BYTES or INT64", "shape": [-1],
                                   "optional": True, "use": "kept in the prediction log, to join later labels by"}
+    if spec.times:
+        parameters["time_inputs"] = {"names": list(spec.times), "datatype": "FP64 or INT64 (epoch time: s, ms, us or "
+                                     "ns by size) or BYTES (ISO 8601 text)"}
     return jsonify({
         "name": name,
         "versions": [model.version],
@@ -349,8 +352,8 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
                            "[rows, 1], with the same rows", "inputs")
     n_rows = rows.pop()
     check_batch_size(n_rows, max_batch, "inputs")
-    for name, tensor in by_name.items():  # categorical inputs take BYTES, BOOL or numbers
-        if name not in spec.categorical and tensor["datatype"] == "BYTES":
+    for name, tensor in by_name.items():  # categorical inputs take BYTES, BOOL or numbers; times, ISO 8601 text
+        if name not in spec.categorical and name not in spec.times and tensor["datatype"] == "BYTES":
             raise RequestError(422, "wrong_type", f"input {name!r} must be numeric, got datatype "
                                "BYTES", f"inputs[{name}].datatype")
     return {name: by_name[name]["data"] for name in inputs}, n_rows, set(unknown), tensor_ids(id_tensor, n_rows)

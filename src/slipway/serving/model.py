@@ -53,7 +53,8 @@ class ServedModel:
     def example_instance(self) -> dict:
         """One typical request row, for the model card and the OpenAPI description: each numeric
         input at its training median, each categorical one at its most common training category
-        (``null`` for an input the reference does not describe)."""
+        (``null`` for an input the reference does not describe); a time input at the newest moment
+        of the training data, as ISO 8601 text."""
         reference = self.metadata.get("reference", {})
         example = {}
         for name in self.spec.inputs:
@@ -62,6 +63,8 @@ class ServedModel:
                 categories = self.spec.categorical[name]
                 shares = entry.get("fractions", [])[:len(categories)]  # the last bin is "missing"
                 example[name] = categories[int(np.argmax(shares))] if len(shares) == len(categories) > 0 else None
+            elif name in self.spec.times:
+                example[name] = self.metadata.get("training", {}).get("data_until")
             elif entry.get("edges"):
                 median = float(f"{entry['edges'][len(entry['edges']) // 2]:.6g}")  # deciles: the middle edge
                 example[name] = int(median) if median.is_integer() else median

@@ -7,8 +7,15 @@ import sys
 
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import ID_INTEGERS, json_forms
+from slipway.values import ISO_TIME
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
+
+# A time input (:func:`slipway.values.moment_seconds`) as text; the server also refuses a day that does
+# not exist (2025-02-30), which a pattern cannot tell.
+TIME_TEXT = {"type": "string", "pattern": ISO_TIME.pattern}
+TIME_DESCRIPTION = ("A time: ISO 8601 text (2025-01-31T09:30:00Z; without a zone, UTC) or epoch time as a number "
+                    "(seconds, ms, us or ns, told apart by size; a whole number such as 20250131 is that day).")
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -60,6 +67,9 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             # Bounded: an integer past float64 (10**400) is valid JSON, and refused as not finite.
             properties[name] = {"anyOf": [{"type": ["number", "null"], "minimum": -sys.float_info.max,
                                            "maximum": sys.float_info.max}, trimmed_text_schema([], markers)]}
+            if name in model.spec.times:
+                properties[name]["anyOf"].insert(1, TIME_TEXT)
+                properties[name]["description"] = TIME_DESCRIPTION
     if model.spec.id_column:
         properties[model.spec.id_column] = {
             "anyOf": [{"type": ["string", "null"]},

@@ -108,8 +108,11 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <h2>Features</h2>
 <table><tr><th>input</th><th>kind</th><th>allowed values</th></tr>
 {% for name in model.spec.inputs %}
-<tr><td><code>{{ name }}</code></td><td>{{ "categorical" if name in model.spec.categorical else "numeric" }}</td>
-<td>{{ model.spec.categorical[name] | join(", ") if name in model.spec.categorical else "number or null" }}</td></tr>
+<tr><td><code>{{ name }}</code></td>
+{% if name in model.spec.categorical %}<td>categorical</td><td>{{ model.spec.categorical[name] | join(", ") }}</td>
+{% elif name in model.spec.times %}<td>time</td><td>ISO 8601 text (<code>2025-01-31T09:30:00Z</code>; without a zone,
+UTC), epoch time as a number (seconds, ms, us or ns, told apart by size), or null</td>
+{% else %}<td>numeric</td><td>number or null</td>{% endif %}</tr>
 {% endfor %}</table>
 {% if model.spec.id_column %}<p>Beside the inputs, a request may send the id <code>{{ model.spec.id_column }}</code>
 (text, a whole number or null): the model does not read it; the prediction log keeps it, to join the outcomes
@@ -118,7 +121,8 @@ known later.</p>{% endif %}
 <p>Missing values: null or blank text{% if model.spec.missing_values %}, or any of
 {{ model.spec.missing_values | join(", ") }} (<code>data.na_values</code>){% endif %}, in any input.</p>
 <h2>Try it</h2>
-<p>One typical instance (numbers at their training median, categories at their most common value):</p>
+<p>One typical instance (numbers at their training median, categories at their most common value{% if
+model.spec.times %}, times at the newest of the training data{% endif %}):</p>
 <pre>{{ example_command }}</pre>
 <h2>Training parameters</h2>
 <pre>{{ (meta.params or {}) | tojson(indent=2) }}</pre>

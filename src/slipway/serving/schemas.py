@@ -9,7 +9,9 @@ infinity are refused (send ``null``); booleans are not numbers; a boolean or num
 categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
 boolean column); a category is read as training read it, without surrounding spaces; a text of
 spaces only (or none), or of ``data.na_values`` (``?``), is a missing value, in any input, as it was
-in training; an unseen category is refused with the allowed values
+in training; an input that training held as dates (the timestamp column, read by a derived
+feature) takes ISO 8601 text or epoch time as ingest reads it (seconds, ms, us or ns by size,
+YYYYMMDD); an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
@@ -27,7 +29,7 @@ import numpy as np
 
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
-from slipway.values import label_number, missing_text, number_label, spelling, trimmed
+from slipway.values import label_number, missing_text, moment_seconds, number_label, spelling, trimmed
 
 
 class RequestError(Exception):
@@ -50,10 +52,30 @@ Locator = Callable[[str, int], str]
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
-def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str]) -> np.ndarray:
+def _times(values: list, name: str, where: Locator, missing: frozenset[str]) -> list:
+    """A time input's values as seconds since the epoch (:func:`slipway.values.moment_seconds`), a copy:
+    the prediction log keeps what was sent. NaN and infinity stay, for the check of every number."""
+    out = []
+    for i, value in enumerate(values):
+        if value is None or missing_text(value, missing):
+            out.append(None)
+        elif type(value) is float and not math.isfinite(value):
+            out.append(value)
+        else:
+            try:
+                out.append(moment_seconds(value))
+            except (ValueError, OverflowError):
+                raise RequestError(422, "wrong_type", f"expected a time (ISO 8601 text such as "
+                                   f"'2025-01-31T09:30:00Z', or epoch time as a number) or null, got {value!r}",
+                                   where(name, i)) from None
+    return out
+
+
+def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str],
+             times: tuple[str, ...] = ()) -> np.ndarray:
     """All numeric inputs at once, one row of the result per input (``None`` and the texts of
-    ``missing`` -> NaN)."""
-    lists = [columns[name] for name in names]
+    ``missing`` -> NaN; ``times``, as seconds since the epoch)."""
+    lists = [columns[name] if name not in times else _times(columns[name], name, where, missing) for name in names]
     for j, name in enumerate(names):
         if not _NUMBER_TYPES.issuperset(map(type, lists[j])):  # the loop below names the value
             # Text read as ingest read it: empty, spaces only or a marker of data.na_values is
@@ -159,7 +181,8 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
     missing = frozenset(spec.missing_values)
-    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing), strict=True))
+    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing, spec.times),
+                    strict=True))
     for name, known in spec.category_index.items():
         data[name] = _categorical(columns[name], name, known, policy, where, unseen, missing)
     return CheckedBatch(data, unseen)

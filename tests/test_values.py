@@ -1,0 +1,62 @@
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from slipway.pipeline import ingest
+from slipway.values import ISO_TIME, datetime_seconds, moment_seconds
+
+MOMENT = 1738315800.0  # 2025-01-31T09:30:00Z
+
+
+@pytest.mark.parametrize("value", [
+    "2025-01-31T09:30:00Z", "2025-01-31T09:30:00", "2025-01-31 09:30", " 2025-01-31T09:30:00.000Z ",
+    "2025-01-31T11:30:00+02:00", "2025-01-31T11:30+0200", "2025-01-31T04:30:00-05", "2025-01-31T09:30:00,0Z",
+    MOMENT, int(MOMENT), int(MOMENT * 1e3), int(MOMENT * 1e6), int(MOMENT * 1e9),
+])
+def test_a_time_sent_as_text_or_epoch_number_is_one_moment(value):
+    """ISO 8601 with or without a zone (none: UTC, as ingest keeps the timestamp column), or epoch time
+    in seconds, ms, us or ns, told apart by size as ingest tells them apart."""
+    assert moment_seconds(value) == pytest.approx(MOMENT, abs=1e-6)
+
+
+def test_a_whole_number_that_is_a_day_is_that_day_as_ingest_reads_it():
+    assert moment_seconds(20250131) == moment_seconds("2025-01-31")
+    assert moment_seconds(20251399) == 20251399  # no such day: epoch seconds
+
+
+@pytest.mark.parametrize("value", [
+    "31.01.2025", "yesterday", "2025-02-30", "2025-W05-1", "20250131T093000Z", "", True, None, float("nan"),
+    float("inf"), [2025], "2025-01-31Z",
+])
+def test_anything_else_is_no_time(value):
+    with pytest.raises(ValueError):
+        moment_seconds(value)
+
+
+@pytest.mark.parametrize("values", [
+    [1735689600, 1735776000.5, None], [1735689600000, 1735776000000], [1735689600000000, None],
+    [1735689600123456789, 1735776000000000000], [20250101, 20250102, None],
+    ["2025-01-01T01:00:00+01:00", "2025-01-02T09:30:00-03:00"], ["2025-01-01", "2025-01-02 09:30:00.25"],
+])
+def test_the_server_reads_a_time_as_ingest_read_its_column(values):
+    """A request's time, read value by value, is the moment ingest made of the column of such values
+    in training, in the seconds a derived feature gets there (:func:`datetime_seconds`)."""
+    trained = datetime_seconds(ingest.parse_timestamps(pd.DataFrame({"t": values}), "t")["t"])
+    served = [np.nan if v is None else moment_seconds(v) for v in values]
+    np.testing.assert_allclose(served, trained, rtol=0, atol=1e-6)
+
+
+def test_dates_become_seconds_since_the_epoch_whatever_their_zone_or_resolution():
+    naive = pd.Series(pd.to_datetime(["2025-01-31 09:30", None]))
+    zoned = pd.Series(pd.to_datetime(["2025-01-31 18:30"]).tz_localize("Asia/Tokyo"))
+    coarse = naive.astype("datetime64[s]")
+    for dates in (naive, coarse):
+        np.testing.assert_array_equal(datetime_seconds(dates), [MOMENT, np.nan])
+    assert datetime_seconds(zoned).tolist() == [MOMENT]
+
+
+def test_the_time_pattern_is_anchored_and_reads_spaces_around_as_the_server_does():
+    assert ISO_TIME.match(" 2025-01-31 ") and not ISO_TIME.match("on 2025-01-31")
+    assert not re.fullmatch(ISO_TIME.pattern, "2025-01-31T09:30:00Z trailing")
