@@ -225,6 +225,32 @@ def test_only_the_labelled_ids_predictions_are_read_and_another_models_log_is_re
         performance.id_column({**META, "features": {}})
 
 
+def test_a_model_that_reads_the_time_joins_each_label_by_the_time_its_request_sent(tmp_path):
+    """A replay, or a day of events scored at once: logged days after the events, each prediction joins
+    by the event time its request sent (text or epoch time, as the server read it), where it sent one."""
+    day, first = 86_400.0, 1_735_689_600.0  # 2025-01-01
+    sent = {"a": "2025-01-01T00:00:00Z", "b": (first + day) * 1000, "c": None}
+    log = tmp_path / "log"
+    log.mkdir()
+    (log / "a.jsonl").write_text("".join(json.dumps({
+        "ts": first + 9 * day, "inputs": {"t": when}, "id": {"customer_id": name}, "model_version": "m2",
+        "probabilities": [0.7, 0.3]}) + "\n" for name, when in sent.items()))
+    outcomes = pd.DataFrame({"id": ["a", "b", "c"], "label": [0, 1, 1],
+                             "time": [first + 60, first + day - 60, first + 9 * day]})
+    params = {**PARAMS, "performance": {**PARAMS["performance"], "max_gap_hours": 1, "min_rows": 2}}
+    now = first + 10 * day
+    by_event = performance.read_predictions(str(log), params, now, "customer_id", {"a", "b", "c"}, "t")
+    assert by_event["ts"].tolist() == [first, first + day, first + 9 * day]  # c sent none: when it was logged
+    report = performance.analyse(by_event, outcomes, META, {}, params)
+    assert report["rows"]["joined"] == 3 and report["event_time"] == "t"
+    assert "labels joined to its prediction whose request's 't' is nearest their time" in performance.markdown(report)
+    by_logging = performance.read_predictions(str(log), params, now, "customer_id", {"a", "b", "c"})
+    report = performance.analyse(by_logging, outcomes, META, {}, params)
+    assert report["rows"]["joined"] == 1 and "those predictions were logged 2025-01-10 00:00" in report["reason"]
+    report = performance.analyse(by_event, outcomes.assign(time=[first + 50 * day] * 3), META, {}, params)
+    assert "those predictions were asked for events of (their 't') 2025-01-01 00:00 to" in report["reason"]
+
+
 def test_labels_are_read_one_per_id(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("customer_id,churned,other\n007,1,x\n8,0,y\n007,1,z\n,1,w\n9,,v\n")

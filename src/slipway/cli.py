@@ -434,7 +434,10 @@ def performance(params_path, predictions, labels, model_dir, metrics, out_dir) -
     time_column = params_module.lookup(params, "data.timestamp_column", (str, type(None)), None)
     time_format = params_module.lookup(params, "data.timestamp_format", (str, type(None)), None)
     labelled = performance_module.read_labels(labels, id_column, metadata["target"], time_column, time_format)
-    logged = performance_module.read_predictions(predictions, params, time.time(), id_column, set(labelled["id"]))
+    # A model that reads the time column takes the event's time in each request: the join's time
+    event_time = time_column if time_column in metadata["features"].get("times", []) else None
+    logged = performance_module.read_predictions(predictions, params, time.time(), id_column, set(labelled["id"]),
+                                                 event_time)
     report = performance_module.analyse(logged, labelled, metadata, io.read_json(metrics), params)
     out = Path(out_dir)
     with io.together():

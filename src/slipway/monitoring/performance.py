@@ -14,7 +14,9 @@ test set would not have been released.
 Which prediction: when the labels carry the time column (``data.timestamp_column``), each outcome is
 of the event at that time, as a training row's is, and an id may have one per event; it joins the
 prediction logged for its id nearest that time, at most ``performance.max_gap_hours`` away, and no
-prediction joins two outcomes. Labels without it hold one outcome per id, joined to the id's latest
+prediction joins two outcomes. A prediction's time is when it was logged, or, for a model that reads
+the time column as an input (a derived feature's), the event's time the request sent: a day of
+events scored at once, a replay, is joined so too. Labels without it hold one outcome per id, joined to the id's latest
 logged prediction.
 
 Only the model in ``models/`` is scored: the log does not name the classes of other models' outputs.
@@ -38,6 +40,7 @@ from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup
 from slipway.pipeline.evaluate import METRIC_FLOORS, PRIMARY_METRICS, score
 from slipway.pipeline.ingest import parse_timestamps
+from slipway.values import moment_seconds
 
 SCORED = (*PRIMARY_METRICS, "log_loss")
 LOGGED = ("id_column", "id", "ts", "model_version", "probabilities")
@@ -57,10 +60,22 @@ def logged_prediction(entry: dict) -> dict | None:
                     strict=True))
 
 
-def read_predictions(location: str, params: dict[str, Any], now: float, name: str, ids: set[str]) -> pd.DataFrame:
+def sent_time(entry: dict, name: str) -> float | None:
+    """A log line's input ``name``, a time, in seconds since the epoch as the server read it; ``None``
+    when the request sent none (or the line is not the server's)."""
+    try:
+        return moment_seconds(entry["inputs"][name])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def read_predictions(location: str, params: dict[str, Any], now: float, name: str, ids: set[str],
+                     event_time: str | None = None) -> pd.DataFrame:
     """The predictions logged for ``ids`` of the id column ``name`` (the labelled ones: months of logs hold
     far more rows than there are labels, and only these are kept) in the last ``performance.window_hours``
-    before ``now``. A log whose lines carry ids of another name is refused: it is another model's."""
+    before ``now``. A log whose lines carry ids of another name is refused: it is another model's.
+    ``event_time``: the model's time input that is the event's time; each prediction's time is then
+    the one its request sent, where it sent one."""
     seen: set[str] = set()
     unlabelled: list[str] = []  # a few logged ids without a label: how the log writes them
 
@@ -72,6 +87,8 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
         if row["id_column"] != name:
             return None
         if row["id"] in ids:
+            if event_time is not None and (sent := sent_time(entry, event_time)) is not None:
+                row["ts"] = sent
             return row
         if len(unlabelled) < EXAMPLES and row["id"] not in unlabelled:
             unlabelled.append(row["id"])
@@ -83,6 +100,7 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
                         f"{name!r}: is it another model's log?")
     predictions = predictions if len(predictions) else pd.DataFrame(columns=list(LOGGED))
     predictions.attrs["unlabelled_ids"] = unlabelled
+    predictions.attrs["event_time"] = event_time
     return predictions
 
 
@@ -216,6 +234,8 @@ def join(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict,
 def times_apart(labels: pd.DataFrame, logged: pd.DataFrame, joined: int, max_gap_hours: float) -> str:
     """Why labels whose ids the log has did not join: when each time is, theirs and the log's (a label
     time of the outcome, weeks after the prediction, rather than of the event scored)."""
+    event_time = logged.attrs.get("event_time")
+    when = f"were asked for events of (their {event_time!r})" if event_time else "were logged"
     logged = logged[logged["id"].isin(labels["id"])]
     labels = labels[labels["id"].isin(logged["id"])]
     apart = len(labels) - joined
@@ -228,7 +248,7 @@ def times_apart(labels: pd.DataFrame, logged: pd.DataFrame, joined: int, max_gap
 
     return (f"; {apart} label(s) whose id the log has joined no prediction within {max_gap_hours:g} h of their "
             f"time (performance.max_gap_hours): their times run {span(labels['time'])} UTC, those predictions "
-            f"were logged {span(logged['ts'].astype(float))} UTC (a label's time is that of the event scored, when "
+            f"{when} {span(logged['ts'].astype(float))} UTC (a label's time is that of the event scored, when "
             "its prediction was asked for)")
 
 
@@ -245,6 +265,7 @@ def analyse(predictions: pd.DataFrame, labels: pd.DataFrame, metadata: dict, tes
     truth, proba, counts = join(predictions, labels, metadata, max_gap)
     report = {"model_version": metadata["model_version"], "metric": metric, "max_drop": max_drop, "rows": counts,
               "window_hours": window_hours(params, "performance"), "max_gap_hours": max_gap,
+              "event_time": predictions.attrs.get("event_time") if max_gap is not None else None,
               "floors": floors, "test": {k: test_metrics.get(k) for k in SCORED}, "served": {}}
     if counts["joined"] < min_rows:
         reason = (f"{counts['joined']} labelled predictions of model {metadata['model_version']}, fewer than "
@@ -290,7 +311,8 @@ def markdown(report: dict) -> str:
     if gap is None:
         joined = f"labelled ids joined to its latest logged prediction{window}"
     else:
-        joined = f"labels joined to its prediction logged nearest their time (at most {gap:g} h away){window}"
+        timed = f"whose request's {report['event_time']!r} is" if report.get("event_time") else "logged"
+        joined = f"labels joined to its prediction {timed} nearest their time (at most {gap:g} h away){window}"
     summary = (f"Model {report['model_version']}: {counts['joined']} of {counts['labels']} {joined} "
                f"({counts['logged']} logged predictions of these ids); "
                f"fails when {report['metric']} is more than {report['max_drop']:g} worse than on the test set "
