@@ -206,19 +206,46 @@ def test_a_feature_with_no_value_in_training_is_refused(churn):
     assert "payment_method" not in infer(frame, drop=["payment_method", "days_since_last_login"]).columns
 
 
-@pytest.mark.parametrize("as_stored", ["datetime64", "dates", "ISO text", "day-first text", "months as text"])
+DATE_STORAGE = ["datetime64", "dates", "ISO text", "day-first text", "months as text"]
+
+
+def with_signup(churn, as_stored: str) -> pd.DataFrame:
+    """The data with a signup day, stored in one of the ways data brings dates."""
+    days = (churn["event_timestamp"] - pd.Timedelta(days=400)).dt.floor("D")
+    stored = {"datetime64": days, "dates": days.dt.date, "ISO text": days.dt.strftime("%Y-%m-%d"),
+              "day-first text": days.dt.strftime("%d.%m.%Y"), "months as text": days.dt.strftime("%Y-%m")}
+    return churn.assign(signup=stored[as_stored].astype(object) if "text" in as_stored else stored[as_stored])
+
+
+@pytest.mark.parametrize("as_stored", DATE_STORAGE)
 def test_a_column_of_dates_is_not_taken_for_categories(churn, as_stored):
     """A signup date, a few distinct days: inferred as categories it passed, and every request after
     training sent a date the model never saw. A CSV's dates, and a Hive partition such as
     month=2025-01, reach featurize as text."""
-    days = (churn["event_timestamp"] - pd.Timedelta(days=400)).dt.floor("D")
-    stored = {"datetime64": days, "dates": days.dt.date, "ISO text": days.dt.strftime("%Y-%m-%d"),
-              "day-first text": days.dt.strftime("%d.%m.%Y"), "months as text": days.dt.strftime("%Y-%m")}
-    dated = churn.assign(signup=stored[as_stored].astype(object) if "text" in as_stored else stored[as_stored])
+    dated = with_signup(churn, as_stored)
     with pytest.raises(ParamsError, match=r"^params: columns \['signup'\] hold dates, which as categories would "
                                           r"never recur after training: list them in data.drop_columns"):
         infer(dated)
     assert "signup" not in infer(dated, exclude=["churned", "customer_id", "event_timestamp", "signup"]).inputs
+
+
+@pytest.mark.parametrize("as_stored", DATE_STORAGE)
+def test_a_derived_feature_reads_a_column_of_dates_stored_as_dates(churn, monkeypatch, as_stored):
+    """Days since signup: stored as dates, the feature gets seconds since the epoch; as text or Python
+    dates it would get text or objects, so it is named with the way to store it."""
+    monkeypatch.setitem(DERIVED_FEATURES, "signup_days", DerivedFeature(
+        ("event_timestamp", "signup"), lambda cols: (cols["event_timestamp"] - cols["signup"]) / 86400, "age"))
+    dated = with_signup(churn, as_stored)
+    options = dict(derived=["signup_days"], drop=["signup"])
+    if as_stored != "datetime64":
+        with pytest.raises(ParamsError, match=r"^params: featurize.derived names features that read dates not "
+                                              r"stored as dates: signup_days reads \['signup'\]; .*pd.to_datetime"):
+            infer(dated, **options)
+        return
+    spec = infer(dated, **options)
+    assert spec.times == ("event_timestamp", "signup")
+    expected = (dated["event_timestamp"] - dated["signup"]).dt.total_seconds() / 86400
+    np.testing.assert_allclose(spec.transform(dated)["signup_days"], expected)
 
 
 @pytest.mark.parametrize(("written", "example"), [("{}%", "'7%'"), ("${:,.2f}", "'$1,234.50'"),

@@ -369,19 +369,26 @@ def written_as_dates(values: pd.Series) -> bool:
                    for dayfirst in (False, True))
 
 
+def dates_not_stored_as_dates(values: pd.Series) -> bool:
+    """Whether a column holds dates other than as pandas' dates: Python dates (Parquet's date type, as
+    pandas reads it) or text written as dates."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    return kind in ("date", "datetime") or (kind == "string" and written_as_dates(values))
+
+
 def refuse_dates(train: pd.DataFrame, inferred: list[str]) -> None:
     """Columns of dates inferred as categorical, as dates or as text written so: every date after
     training would be a category the model never saw (as few distinct days or months pass for
     categories), so such a column is named with what to do instead."""
-    dates = [name for name in inferred if ptypes.is_datetime64_any_dtype(train[name])
-             or (kind := pd.api.types.infer_dtype(train[name], skipna=True)) in ("date", "datetime")
-             or (kind == "string" and written_as_dates(train[name]))]
+    dates = [name for name in inferred
+             if ptypes.is_datetime64_any_dtype(train[name]) or dates_not_stored_as_dates(train[name])]
     if dates:
         raise ParamsError(f"params: columns {dates} hold dates, which as categories would never recur after "
                           "training: list them in data.drop_columns, and if the model should learn from one, "
-                          "compute a number from it where the batches are read (slipway/model/loading.py: "
-                          "days since signup, say), which requests then send too; a column of codes written "
-                          "like dates stays categorical when data.categorical_features lists it")
+                          "compute a number from it in a derived feature (slipway/model/features.py: days since "
+                          "signup, say; stored as dates, it gets them as seconds since the epoch, and requests "
+                          "send the dates); a column of codes written like dates stays categorical when "
+                          "data.categorical_features lists it")
 
 
 def infer_spec(
@@ -459,6 +466,15 @@ def infer_spec(
         raise ParamsError("params: featurize.derived names features that read columns the data lacks: "
                           + "; ".join(f"{name} reads {absent}" for name, absent in lacking.items())
                           + "; set featurize.derived to the features your data has (or [])")
+    unread = {name: texts for name in derived if (texts := [
+        c for c in DERIVED_FEATURES[name].inputs
+        if not ptypes.is_datetime64_any_dtype(train[c]) and dates_not_stored_as_dates(train[c])])}
+    if unread:  # pandas would read their text as no number, or a Parquet date as an object
+        raise ParamsError("params: featurize.derived names features that read dates not stored as dates: "
+                          + "; ".join(f"{name} reads {columns}" for name, columns in unread.items())
+                          + "; read them as dates where the batches are read (slipway/model/loading.py: "
+                          "pd.to_datetime), and the feature gets seconds since 1970-01-01 UTC, as it gets "
+                          "data.timestamp_column")
     leaking = [name for name in derived if target is not None and target in DERIVED_FEATURES[name].inputs]
     if leaking:  # the label, known only after the outcome: a leak in training, absent when serving
         raise ParamsError(f"params: featurize.derived names features that read the target {target!r} "
