@@ -42,6 +42,20 @@ def test_each_kind_of_bad_data_is_reported(churn, params, corrupt, expected):
     assert expected in problems(corrupt(churn.copy()), params)
 
 
+def test_without_an_id_column_times_shared_by_many_rows_are_no_duplicate_keys(churn, params):
+    """Data with a day per event and no entity id: every row shared its day with others, and validate
+    refused them all as duplicate keys."""
+    params["data"]["id_column"] = None
+    daily = churn.drop(columns="customer_id").assign(event_timestamp=churn["event_timestamp"].dt.floor("D"))
+    assert problems(daily, params) == []
+    params["data"]["id_column"] = "customer_id"
+    twice = pd.concat([churn, churn.iloc[:2]], ignore_index=True)
+    assert ("customer_id+event_timestamp", "unique_key", 4) in problems(twice, params)
+    params["data"]["timestamp_column"] = None  # untimed: one row per id
+    assert ("customer_id", "unique_key", 2) in problems(churn.assign(customer_id=[1, 1] + list(range(2, len(churn)))),
+                                                        params)
+
+
 def test_a_missing_column_names_the_key_that_requires_it_and_rules_for_other_data_are_said_so(churn, params):
     """Adopting with other data, the example's validate.columns gave one 'required' line per rule
     and split, and nothing said where they came from."""

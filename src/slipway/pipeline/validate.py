@@ -205,7 +205,9 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
             outside = ~_labels(present).isin(allowed)
             report(column, f"allowed={sorted(allowed)}", outside.reindex(frame.index, fill_value=False))
 
-    keys = [c for c in (id_column, timestamp) if c and c in frame.columns]
+    # An entity's row at a time (or, untimed, its one row) is unique; times alone are no key: events
+    # of many entities share a day.
+    keys = [c for c in (id_column, timestamp) if c and c in frame.columns] if id_column in frame.columns else []
     if keys:
         duplicated = frame.duplicated(subset=keys, keep=False)
         if duplicated.any():
