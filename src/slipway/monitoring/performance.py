@@ -16,8 +16,8 @@ of the event at that time, as a training row's is, and an id may have one per ev
 prediction logged for its id nearest that time, at most ``performance.max_gap_hours`` away, and no
 prediction joins two outcomes. A prediction's time is when it was logged, or, for a model that reads
 the time column as an input (a derived feature's), the event's time the request sent: a day of
-events scored at once, a replay, is joined so too. Labels without it hold one outcome per id, joined to the id's latest
-logged prediction.
+events scored at once, a replay, is joined so too. Labels without it hold one outcome per id, joined
+to the id's latest logged prediction.
 
 Only the model in ``models/`` is scored: the log does not name the classes of other models' outputs.
 Rows those logged are counted in the report.
