@@ -106,22 +106,39 @@ def test_a_feature_almost_always_null_in_training_is_named_unscored(repo_params)
     assert "| x (not scored: 9 of 3000 sampled training rows have a value) | – |" in drift.markdown(report)
 
 
-def test_a_time_input_is_read_as_the_server_read_it_and_named_unscored(repo_params):
+def working_hours(first: str, rows: int, shift_hours: int = 0) -> pd.DatetimeIndex:
+    """Events between 09:00 and 17:00, nine a day from ``first`` on."""
+    steps = np.arange(rows)
+    return (pd.Timestamp(first) + pd.to_timedelta(steps // 9, unit="D")
+            + pd.to_timedelta(9 + steps % 9 + shift_hours, unit="h"))
+
+
+def test_a_time_input_is_not_compared_but_what_the_model_reads_of_it_is(repo_params):
     """A time moves on whatever happens (every served one is newer than training's): not compared,
-    and said so; the log's text and epoch numbers are times, anything else another model's log."""
+    and said so. The hour a derived feature reads of it is compared, as the server computed it: from
+    the log's text or epoch numbers. Clients that send their local times for UTC ones shift it."""
     from slipway.model.features import DerivedFeature
 
     hour = DerivedFeature(("t",), lambda cols: (cols["t"] // 3600) % 24, "hour")
     spec = FeatureSpec(["x"], {}, ["hour"], {"hour": hour}, times=("t",))
-    reference = frame(3000, seed=1)[["x"]].assign(t=pd.date_range("2025-01-01", periods=3000, freq="h"))
-    served = frame(1000, seed=2)[["x"]].assign(t=["2026-01-01T00:00:00Z", 1767225600, 1767225600000, None] * 250)
-    np.testing.assert_array_equal(drift.served_inputs(served, spec)["t"][:4], [1767225600.0] * 3 + [np.nan])
-    report, _ = drift.analyse(reference, served, spec, repo_params)
-    assert report["verdict"] == PASS and list(report["features"]) == ["x"]
+    reference = frame(3000, seed=1)[["x"]].assign(t=working_hours("2025-01-01", 3000))
+
+    def served(shift_hours: int = 0) -> pd.DataFrame:
+        times = working_hours("2026-01-01", 1000, shift_hours)
+        sent = [[t.isoformat() + "Z", t.timestamp(), t.timestamp() * 1000, None][i % 4] for i, t in enumerate(times)]
+        return frame(1000, seed=2)[["x"]].assign(t=sent)
+
+    read = drift.served_inputs(served(), spec)["t"]
+    np.testing.assert_array_equal(read[:4], [*working_hours("2026-01-01", 3).map(pd.Timestamp.timestamp), np.nan])
+    report, _ = drift.analyse(reference, served(), spec, repo_params)
+    assert report["verdict"] == PASS and sorted(report["features"]) == ["hour", "x"], report
     assert report["unscored"] == {"t": "a time, always newer than training's"}
-    served.loc[served.index[::2], "t"] = "yesterday"
+    report, _ = drift.analyse(reference, served(shift_hours=5), spec, repo_params)
+    assert report["verdict"] == FAIL and report["drifted"] == ["hour"]
+    logged = served().astype({"t": object})
+    logged.loc[logged.index[::2], "t"] = "yesterday"
     with pytest.raises(DataError, match=r"server refuses .*: t: 500 value\(s\) like 'yesterday', not a time$"):
-        drift.analyse(reference, served, spec, repo_params)
+        drift.analyse(reference, logged, spec, repo_params)
 
 
 def test_nothing_to_compare_is_inconclusive(repo_params):

@@ -2,8 +2,9 @@
 
 Reads the JSON lines written with ``SLIPWAY_PREDICTION_LOG`` (one object per row: ``ts``,
 ``inputs``, ``prediction``, ``probabilities``) of the last ``drift.window_hours``, compares each
-input feature with the training split using deepchecks' feature drift, and reports the worst score
-against ``params.yaml``'s ``drift`` limits.
+input feature, and each derived feature computed from them as the server computed it, with the
+training split using deepchecks' feature drift, and reports the worst score against
+``params.yaml``'s ``drift`` limits.
 """
 
 from __future__ import annotations
@@ -253,20 +254,24 @@ def analyse(reference: pd.DataFrame, served: pd.DataFrame, spec: FeatureSpec,
         frame = frame[spec.inputs].reset_index(drop=True)
         # Both sides as the model's category labels: the training data holds a boolean column as
         # booleans, the log holds what clients sent (true or "True"); unlabelled, they differ.
-        return frame.assign(**{name: category_labels(frame[name]) for name in spec.categorical})
+        frame = frame.assign(**{name: category_labels(frame[name]) for name in spec.categorical})
+        # What the model reads of its inputs too: a time is not compared, but its hour is (clients that
+        # send local times for UTC ones shift it).
+        return frame.join(spec.transform(frame)[spec.derived]) if spec.derived else frame
 
     train_side, served_side = sampled(reference), sampled(served)
+    features = [*spec.inputs, *spec.derived]
     # A feature served (almost) only as null has drifted as far as it can: an upstream stopped
     # sending it. deepchecks cannot score it, so it scores 1 here and the report says why.
     served_values, train_values = served_side.notna().sum(), train_side.notna().sum()
-    unserved = {name: int(served_values[name]) for name in spec.inputs
+    unserved = {name: int(served_values[name]) for name in features
                 if served_values[name] < MIN_VALUES <= train_values[name]}
     # A feature (almost) always null in training has no reference to compare with: named, unscored.
     unscored = {name: f"{int(train_values[name])} of {len(train_side)} sampled training rows have a value"
-                for name in spec.inputs if train_values[name] < MIN_VALUES and name not in spec.times}
+                for name in features if train_values[name] < MIN_VALUES and name not in spec.times}
     # A time moves on whatever happens: served times are all newer than training's. (Not sent, it has drifted.)
     unscored.update(dict.fromkeys((n for n in spec.times if n not in unserved), "a time, always newer than training's"))
-    compared = [n for n in spec.inputs if n not in unserved and n not in unscored]
+    compared = [n for n in features if n not in unserved and n not in unscored]
     categorical = [n for n in compared if n in spec.categorical]
     result, unplotted = feature_drift(train_side[compared], served_side[compared], categorical) if compared \
         else (None, None)
