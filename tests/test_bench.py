@@ -89,6 +89,29 @@ def test_a_model_served_through_scikit_learn_is_benchmarked_with_its_own_call(tm
         assert inprocess.call(app, body) == "200 OK"
 
 
+def test_a_time_the_model_reads_is_sent_as_iso_text(tmp_path, params, test_split, monkeypatch):
+    """The test split holds the time column as dates, which JSON has not: a client sends ISO 8601 text,
+    and MLServer gets the model's columns, the hour among them."""
+    import inprocess
+    import pandas as pd
+    from serving import payloads
+
+    from slipway import bundle
+    from slipway.model.features import DERIVED_FEATURES, DerivedFeature
+    from tests.conftest import build_bundle
+
+    monkeypatch.setitem(DERIVED_FEATURES, "event_hour", DerivedFeature(
+        ("event_timestamp",), lambda cols: (cols["event_timestamp"] // 3600) % 24, "hour of the event"))
+    params["featurize"]["derived"] = ["event_hour"]
+    model_dir = build_bundle(tmp_path / "timed", params)
+    ours, peer = payloads(bundle.load(model_dir), 5, test_split)
+    sent = [pd.Timestamp(row["event_timestamp"]) for row in ours["instances"]]
+    hours = next(t["data"] for t in peer["inputs"] if t["name"] == "event_hour")
+    assert hours == [float(t.hour) for t in sent]
+    body = json.dumps({"instances": ours["instances"][:1]}).encode()
+    assert inprocess.call(inprocess.apps(model_dir)["slipway"], body) == "200 OK"
+
+
 def test_the_requests_are_rows_of_the_models_own_data(bundle_dir, test_split):
     """Rows of the test split, the model's inputs only, sent as a client would (a missing value as
     null); MLServer is sent the same rows as the model's input columns."""
