@@ -430,6 +430,8 @@ def test_a_derived_feature_gets_a_column_of_dates_as_seconds_since_the_epoch(chu
     assert (features["event_hour"] == churn["event_timestamp"].dt.hour).all()
     assert FeatureSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["times"] == ["event_timestamp"]
     assert "times" not in infer(churn).to_dict() and infer(churn).times == ()
+    days = churn.assign(day=churn["event_timestamp"].dt.floor("D"))  # declared: categories, not times
+    assert infer(days, categorical=["day"], numeric=["age"], derived=[], max_categories=100).times == ()
 
 
 def test_a_derived_feature_may_not_read_the_target(churn, monkeypatch):

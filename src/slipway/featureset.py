@@ -496,7 +496,7 @@ def infer_spec(
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
     spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
-    times = tuple(name for name in spec.inputs if ptypes.is_datetime64_any_dtype(train[name]))
+    times = tuple(name for name in spec.numeric_inputs if ptypes.is_datetime64_any_dtype(train[name]))
     if id_column in spec.inputs:  # requests send it as an input
         id_column = None
     return replace(spec, times=times, id_column=id_column)  # a new spec: none of its cached names computed
