@@ -108,6 +108,8 @@ def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_o
      "reference must be an object of distributions"),
     ({"features": {**META["features"], "categorical": [{"name": "c", "categories": [True, "y"]}]}},
      "features must be an object of numeric and derived lists"),
+    ({"features": {**META["features"], "times": "ts"}}, "features must be an object of numeric and derived lists"),
+    ({"features": {**META["features"], "missing_values": "?"}}, "features must be an object of numeric and derived"),
     ({"reference": {"c": {"kind": "categorical", "categories": ["y", "x"], "fractions": [0.5, 0.5, 0]}}},
      "reference 'c' does not hold the categories features gives it, ['x', 'y']"),
 ])

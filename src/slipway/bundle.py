@@ -125,6 +125,7 @@ def _categories(value: Any) -> bool:
 
 def _features(value: Any) -> bool:
     return (isinstance(value, dict) and _names(value.get("numeric")) and _names(value.get("derived", []))
+            and _names(value.get("times", [])) and _names(value.get("missing_values", []))
             and isinstance(value.get("categorical"), list) and isinstance(value.get("id_column", ""), str)
             and all(isinstance(entry, dict) and isinstance(entry.get("name"), str)
                     and _categories(entry.get("categories")) for entry in value["categorical"]))
@@ -171,7 +172,8 @@ METADATA_FIELDS: dict[str, tuple[Any, str]] = {
     "classes": (lambda v: isinstance(v, list) and len(v) >= 2
                 and all(isinstance(c, str | int | float) for c in v), "a list of two or more classes"),
     "features": (_features, "an object of numeric and derived lists of names, categorical entries "
-                            "(name, categories) and optionally an id_column name"),
+                            "(name, categories) and optionally times and missing_values (lists of names and "
+                            "texts) and an id_column name"),
     "inputs": (_names, "a list of names"),
     "reference": (_reference, "an object of distributions (kind numeric with edges, or categorical with "
                               "categories; fractions)"),
