@@ -425,3 +425,11 @@ def test_the_champion_setting_is_required(base_params):
     params["gate"].pop("champion")
     with pytest.raises(ParamsError, match="^params: gate.champion is required but missing$"):
         gate.evaluate_gate(train=None, test=None, model=None, metrics={}, params=params)
+
+
+def test_the_worst_column_is_named_only_when_some_column_is_worse_than_none():
+    """A null ratio of 0 in every column named the last of them, as if it were the one with nulls."""
+    assert gate._worst({"amount": 0.0, "ts": 0.0}) == (0.0, "")
+    assert gate._worst({"amount": 0.02, "ts": 0.0}) == (0.02, "amount")
+    assert gate._worst({"amount": float("nan"), "ts": 0.1})[1] == "amount not scored"
+    assert gate._worst({}) == (0.0, "")

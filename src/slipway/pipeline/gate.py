@@ -76,7 +76,8 @@ def _worst(values: dict[str, float]) -> tuple[float, str]:
     if unscored:
         return math.nan, f"{', '.join(unscored)} not scored"
     column = max(values, key=lambda k: (values[k], str(k)))
-    return float(values[column]), str(column)
+    # At 0 no column is worse than another: naming the last by name read as if it were the one.
+    return float(values[column]), str(column) if values[column] else ""
 
 
 def _nulls(value: pd.DataFrame) -> tuple[float, str]:
