@@ -110,6 +110,8 @@ def test_save_refuses_a_model_the_server_would_not_load_and_keeps_the_previous_o
      "features must be an object of numeric and derived lists"),
     ({"features": {**META["features"], "times": "ts"}}, "features must be an object of numeric and derived lists"),
     ({"features": {**META["features"], "missing_values": "?"}}, "features must be an object of numeric and derived"),
+    ({"features": {**META["features"], "number_format": ",."}}, "features must be an object of numeric and derived"),
+    ({"features": {**META["features"], "number_format": [",", ","]}}, "features must be an object of numeric"),
     ({"reference": {"c": {"kind": "categorical", "categories": ["y", "x"], "fractions": [0.5, 0.5, 0]}}},
      "reference 'c' does not hold the categories features gives it, ['x', 'y']"),
 ])

@@ -58,6 +58,22 @@ def test_texts_training_read_as_missing_are_missing_in_the_log(repo_params):
     assert drift.served_inputs(served, spec)["x"].isna().sum() == 200
 
 
+def test_numbers_sent_as_text_are_read_as_the_server_read_them(repo_params):
+    """A client's CSV column of numbers with a blank in it is text ("4039.88"): the server read it as the
+    number, in the marks training read (data.decimal), so the drift job does too."""
+    from dataclasses import replace
+
+    served = frame(1000, seed=2)
+    written = served.astype({"x": object})
+    written["x"] = [f"{x:.6f}" for x in served["x"]]
+    assert drift.served_inputs(written, SPEC)["x"].to_numpy() == pytest.approx(served["x"].to_numpy(), abs=1e-6)
+    european = written.assign(x=written["x"].str.replace(".", ",", regex=False))
+    assert drift.served_inputs(european, replace(SPEC, number_format=(",", None)))["x"].to_numpy() == \
+        pytest.approx(served["x"].to_numpy(), abs=1e-6)
+    with pytest.raises(DataError, match="x: 1000 value"):  # not how this model's data wrote numbers
+        drift.served_inputs(european, SPEC)
+
+
 def test_a_shifted_feature_drifts(repo_params):
     report, _ = drift.analyse(frame(3000, seed=1), frame(1000, seed=2, shift=1.5), SPEC, repo_params)
     assert report["verdict"] == FAIL and report["drifted"] == ["x"]

@@ -74,6 +74,9 @@ def test_spec_round_trips_through_json(churn):
     assert "missing_values" not in spec.to_dict()  # a bundle without markers reads as before
     marked = infer(churn, missing_values=["?"])
     assert marked.missing_values == ("?",) and FeatureSpec.from_dict(marked.to_dict()) == marked
+    assert "number_format" not in spec.to_dict()
+    european = infer(churn, number_format=(",", "."))  # how ingest read numbers: the server reads a request's so
+    assert european.to_dict()["number_format"] == [",", "."] and FeatureSpec.from_dict(european.to_dict()) == european
 
 
 def test_bad_declarations_are_refused(churn):

@@ -413,6 +413,28 @@ def test_the_schema_of_a_time_takes_exactly_the_values_the_server_reads_as_one(v
         check_columns({"x": [1.0], "t": ["2025-02-30"]}, spec, "reject", lambda feature, i: f"{feature}[{i}]")
 
 
+@pytest.mark.parametrize("value", ["17,99", " 1.234,5 ", "-3", ",5", "2e3", "17.99", "1,234.5", "12,", "1.2.3", "", " ",
+                                   "?", 17.99, True, None, [1]])
+def test_a_number_as_text_is_read_with_training_marks_and_the_schema_takes_exactly_those(value):
+    """A model trained on a European export (``data.decimal: ","``, ``data.thousands: "."``) reads
+    "17,99" as 17.99, and "17.99" (which its data never wrote so) not at all; its OpenAPI schema agrees."""
+    from slipway.serving.openapi import instance_schema
+    from slipway.serving.schemas import RequestError, check_columns
+
+    spec = FeatureSpec(["x"], {}, missing_values=("?",), number_format=(",", "."))
+    schema = instance_schema(SimpleNamespace(spec=spec, example_instance=dict))["properties"]["x"]
+    try:
+        read = check_columns({"x": [value]}, spec, "reject", lambda feature, i: f"{feature}[{i}]").columns["x"][0]
+        answered = True
+    except RequestError as refused:
+        assert (refused.reason, refused.field) == ("wrong_type", "x[0]")
+        assert "such as '-1.234,5'" in refused.message or not isinstance(value, str)
+        answered = False
+    assert Draft202012Validator(schema).is_valid(value) == answered
+    if value in ("17,99", " 1.234,5 "):
+        assert read == {"17,99": 17.99, " 1.234,5 ": 1234.5}[value]
+
+
 def test_a_batch_becomes_one_list_per_input_and_a_bad_value_is_named_by_its_instance():
     """The rows of a batch are turned into columns in one go; what is wrong with a later instance is
     named by that instance, and a model of a single input gets its column as well."""
@@ -429,7 +451,7 @@ def test_a_batch_becomes_one_list_per_input_and_a_bad_value_is_named_by_its_inst
     for instance, reason, field in [({"x": 1, "grade": "1", "id": 1.5}, "wrong_type", "instances[2].id"),
                                     ({"x": 1, "grade": [2]}, "wrong_type", "instances[2].grade"),
                                     ({"x": 1, "grade": "3"}, "unseen_category", "instances[2].grade"),
-                                    ({"x": "1", "grade": "1"}, "wrong_type", "instances[2].x")]:
+                                    ({"x": "one", "grade": "1"}, "wrong_type", "instances[2].x")]:
         with pytest.raises(RequestError) as refused:
             columns, _, _ = instances_to_columns({"instances": [*body["instances"][:2], instance]}, spec, 10)
             check_columns(columns, spec, "reject", lambda name, i: f"instances[{i}].{name}")
@@ -521,21 +543,30 @@ def test_texts_training_read_as_missing_are_missing_values_in_a_request(config, 
     assert client.post("/predict", json=body_with(age="x")).json["error"]["reason"] == "wrong_type"
 
 
-def test_a_blank_text_is_a_missing_number_as_ingest_read_it(app, client):
-    """A CSV's " " in a column of numbers (a new customer's TotalCharges) was missing in training:
-    a client sending the same row got 422. Text that is a number is still refused: send a number."""
+def test_a_number_sent_as_text_is_read_as_ingest_read_it(app, client):
+    """A client that reads the team's CSV as training did gets a column of numbers with a blank in it
+    (a new customer's TotalCharges) as text: " " and "39". Training read them as missing and 39; a
+    client sending those rows got 422. Text that writes no number is still refused, naming how to write one."""
     blank = client.post("/predict", json=body_with(age=" ", tenure_months=""))
     assert blank.status_code == 200, blank.json
     assert blank.json["predictions"] == client.post("/predict", json=body_with(age=None, tenure_months=None)).json[
         "predictions"]
-    refused = client.post("/predict", json=body_with(age="39")).json["error"]
-    assert refused == {**refused, "reason": "wrong_type", "field": "instances[0].age",
-                       "message": "expected a number or null, got '39'"}
+    as_text = client.post("/predict", json=body_with(age=" 39 ", monthly_charges="70.5e0"))
+    assert as_text.json["predictions"] == client.post("/predict", json=body_with(age=39, monthly_charges=70.5)).json[
+        "predictions"]
+    for text in ["39 years", "12.", "inf", "1_000", "\u0663"]:  # the last an Arabic-Indic 3: digits are 0-9
+        refused = client.post("/predict", json=body_with(age=text)).json["error"]
+        assert refused == {**refused, "reason": "wrong_type", "field": "instances[0].age",
+                           "message": f"expected a number (or its text, such as '-1234.5') or null, got {text!r}"}
+    refused = client.post("/predict", json=body_with(age="1e999")).json["error"]
+    assert (refused["reason"], refused["message"].split(" is")[0]) == ("non_finite", "'1e999'")
     # The OpenAPI description says so too: a client that checks its requests against it sends these.
     instance = Draft202012Validator(client.get("/openapi.json").json["components"]["schemas"]["Instance"])
     instance.validate(body_with(age=" ", tenure_months="", contract=" \t")["instances"][0])
+    instance.validate(body_with(age=" 39 ", monthly_charges="70.5e0")["instances"][0])
     assert client.post("/predict", json=body_with(contract=" \t")).status_code == 200
-    assert not instance.is_valid(body_with(age="39")["instances"][0])
+    assert not instance.is_valid(body_with(age="39 years")["instances"][0])
+    assert not instance.is_valid(body_with(age="\u0663")["instances"][0])
     assert "Missing values: null or blank text, in any input." in client.get("/").get_data(as_text=True)
 
 

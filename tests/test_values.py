@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from slipway.pipeline import ingest
-from slipway.values import ISO_TIME, datetime_seconds, moment_seconds
+from slipway.values import ISO_TIME, NUMBER_FORMATS, datetime_seconds, moment_seconds, text_number
 
 MOMENT = 1738315800.0  # 2025-01-31T09:30:00Z
 
@@ -60,3 +60,28 @@ def test_dates_become_seconds_since_the_epoch_whatever_their_zone_or_resolution(
 def test_the_time_pattern_is_anchored_and_reads_spaces_around_as_the_server_does():
     assert ISO_TIME.match(" 2025-01-31 ") and not ISO_TIME.match("on 2025-01-31")
     assert not re.fullmatch(ISO_TIME.pattern, "2025-01-31T09:30:00Z trailing")
+
+
+@pytest.mark.parametrize("number_format", NUMBER_FORMATS)
+def test_a_number_sent_as_text_reads_as_ingest_read_a_column_of_such_text(number_format):
+    """The server's reading of one text (``text_number``) and ingest's of a column (``read_written``)
+    agree in every format ingest reads, on numbers written in it and on text that is not."""
+    decimal, thousands = number_format
+    written = [f"-1{thousands or ''}234{decimal}5", f" 12{decimal}75 ", f"{decimal}5", "7", "+3e2",
+               f"1{thousands or ''}000{thousands or ''}000"]
+    texts = written + ["12,5" if thousands == "," else "1 2", "12.", "abc", "1e", "--1", "", "\u0663"]
+    column = ingest.read_written(pd.Series([text.strip() for text in texts], dtype=object), number_format)
+    for text, read in zip(texts, column, strict=True):
+        number = text_number(text, number_format)
+        if text in written:
+            assert number == read and np.isfinite(number), text
+        else:
+            assert number is None, text
+
+
+def test_a_number_text_is_read_with_the_marks_training_read():
+    assert text_number("4039.88") == 4039.88
+    assert text_number("17,99", (",", None)) == 17.99
+    assert text_number("1.234,5", (",", ".")) == 1234.5
+    assert text_number("1,234.5") is None  # not with the default marks: a thousands separator there
+    assert text_number("1e999") == float("inf")  # the server refuses it as not finite, naming the text

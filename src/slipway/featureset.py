@@ -82,6 +82,9 @@ class FeatureSpec:
     # Inputs of derived features that training holds as dates (the timestamp column): the features get
     # them as seconds since 1970-01-01 UTC, and a request sends them as ISO 8601 text or epoch time.
     times: tuple[str, ...] = ()
+    # How training read numbers written as text (data.decimal, data.thousands): a request's numbers
+    # sent as text are read so.
+    number_format: tuple[str, str | None] = NUMBER_FORMATS[0]
 
     @cached_property
     def inputs(self) -> list[str]:
@@ -198,6 +201,8 @@ class FeatureSpec:
             data["id_column"] = self.id_column
         if self.times:
             data["times"] = list(self.times)
+        if self.number_format != NUMBER_FORMATS[0]:
+            data["number_format"] = list(self.number_format)
         return data
 
     @classmethod
@@ -206,7 +211,8 @@ class FeatureSpec:
         checkout's :mod:`slipway.model.features` unless given another model's)."""
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
         spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions,
-                   tuple(data.get("missing_values", ())), data.get("id_column"), tuple(data.get("times", ())))
+                   tuple(data.get("missing_values", ())), data.get("id_column"), tuple(data.get("times", ())),
+                   tuple(data.get("number_format", NUMBER_FORMATS[0])))
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
@@ -409,7 +415,8 @@ def infer_spec(
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
     must name columns of the data: a misspelt name would leave the column in the model.
     ``missing_values`` (``data.na_values``) is recorded for the server, which reads them as training did;
-    ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in.
+    ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in, recorded
+    for the server, which reads numbers sent as text so.
     ``id_column`` (``data.id_column``) is recorded for the server, which takes it beside the inputs;
     ``target`` (``data.target``) is no input of a derived feature: the server has no label to give it."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
@@ -495,7 +502,8 @@ def infer_spec(
             raise ParamsError(f"params: categorical feature {name!r} has {len(labels)} categories, more than "
                               f"featurize.max_categories={max_categories}; {advice}")
         categories[name] = sorted(map(str, labels))
-    spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values))
+    spec = FeatureSpec(list(numeric), categories, list(derived), missing_values=tuple(missing_values),
+                       number_format=number_format)
     times = tuple(name for name in spec.numeric_inputs if ptypes.is_datetime64_any_dtype(train[name]))
     if id_column in spec.inputs:  # requests send it as an input
         id_column = None

@@ -4,6 +4,7 @@ what a text value is once read (ingest's training data and the server's requests
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from collections.abc import Collection
@@ -199,17 +200,43 @@ def written_like(number_format: tuple[str, str | None]) -> str:
     return f"-1{thousands or ''}234{decimal}5"
 
 
+def number_pattern(number_format: tuple[str, str | None]) -> str:
+    """A number written in ``number_format``, strictly: a thousands separator groups three digits
+    (``12,5`` is no number with thousands ``,``), a decimal mark has digits after it, and digits are
+    0-9 (Python's ``\\d`` would take other scripts' digits, which JSON Schema's does not)."""
+    # Of the marks only "." needs escaping; leaving the space and "'" bare keeps the pattern valid in
+    # JSON Schema (ECMA 262) too, where the OpenAPI description of a request uses it.
+    decimal, thousands = (mark.replace(".", r"\.") if mark else None for mark in number_format)
+    integer = rf"[0-9]{{1,3}}(?:{thousands}[0-9]{{3}})+|[0-9]+" if thousands else "[0-9]+"
+    return rf"[+-]?(?:(?:{integer})(?:{decimal}[0-9]+)?|{decimal}[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
 def read_written(texts: pd.Series, number_format: tuple[str, str | None]) -> pd.Series:
-    """``texts`` as numbers written in ``number_format``, NaN where they are not; strictly: a
-    thousands separator must group three digits (``12,5`` is no number with thousands ``,``)."""
+    """``texts`` as numbers written in ``number_format`` (:func:`number_pattern`), NaN where they are not."""
     if number_format == NUMBER_FORMATS[0]:
         return as_numbers(texts)
-    decimal, thousands = (re.escape(mark) if mark else None for mark in number_format)
-    integer = rf"\d{{1,3}}(?:{thousands}\d{{3}})+|\d+" if thousands else r"\d+"
-    written = texts.str.fullmatch(rf"[+-]?(?:(?:{integer})(?:{decimal}\d+)?|{decimal}\d+)(?:[eE][+-]?\d+)?", na=False)
+    written = texts.str.fullmatch(number_pattern(number_format), na=False)
     plain = texts.where(written).str.replace(number_format[1] or "", "", regex=False) \
         .str.replace(number_format[0], ".", regex=False)
     return pd.to_numeric(plain, errors="coerce")
+
+
+@functools.cache
+def _number_text(number_format: tuple[str, str | None]) -> re.Pattern:
+    return re.compile(number_pattern(number_format))
+
+
+def text_number(text: str, number_format: tuple[str, str | None] = NUMBER_FORMATS[0]) -> float | None:
+    """The number ``text`` writes in ``number_format`` (``data.decimal``, ``data.thousands``), spaces
+    around it or not, as ingest read a column of such text; ``None`` if it writes none. The server
+    reads a number sent as text so (a client's CSV column of numbers with a blank in it is text)."""
+    text = text.strip()
+    if not _number_text(number_format).fullmatch(text):
+        return None
+    decimal, thousands = number_format
+    if thousands:
+        text = text.replace(thousands, "")
+    return float(text.replace(decimal, "."))
 
 
 def text_numbers(values: pd.Series) -> TextNumbers | None:

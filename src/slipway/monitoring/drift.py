@@ -25,7 +25,7 @@ from slipway.monitoring import verdicts
 from slipway.monitoring.verdicts import FAIL, INCONCLUSIVE, PASS
 from slipway.params import is_finite_number, lookup, random_seed, shown_value
 from slipway.serving.codec import loads
-from slipway.values import missing_text, moment_seconds, number_label, trimmed
+from slipway.values import missing_text, moment_seconds, number_label, text_number, trimmed
 
 LOG_PATTERNS = ("*.jsonl", "*.jsonl.gz")
 # The served frame's attrs: where lines that were not JSON were skipped, and how many rows the
@@ -164,6 +164,15 @@ def _served_label(value: object, labels: dict[str, int]) -> object:
     return number_label(value, labels)
 
 
+def _served_number(value: object, number_format: tuple[str, str | None]) -> object:
+    """A logged numeric input as the server read it: text that writes a number in ``number_format`` is
+    that number (:func:`slipway.values.text_number`); other values as they are, for the check of each."""
+    if isinstance(value, str):
+        number = text_number(value, number_format)
+        return value if number is None else number
+    return value
+
+
 def _served_times(values: pd.Series, markers: frozenset[str]) -> tuple[pd.Series, pd.Series]:
     """A logged time input as seconds since the epoch (:func:`slipway.values.moment_seconds`, as the
     server read it), and the values that are no time."""
@@ -179,10 +188,10 @@ def _served_times(values: pd.Series, markers: frozenset[str]) -> tuple[pd.Series
 
 
 def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """The logged inputs (or the sample of them read) as the model reads them (numbers as floats,
-    ``None``, blank text and the texts of ``data.na_values`` as NaN, categories trimmed as the server trims
-    them). A value the server would have refused means the log is not this model's: every such
-    input is named."""
+    """The logged inputs (or the sample of them read) as the model reads them (numbers as floats, numbers
+    sent as text read as the server read them, ``None``, blank text and the texts of ``data.na_values``
+    as NaN, categories trimmed as the server trims them). A value the server would have refused means
+    the log is not this model's: every such input is named."""
     missing = [c for c in spec.inputs if c not in served.columns]
     if missing:
         raise DataError(f"prediction log lacks inputs {missing}")
@@ -198,8 +207,11 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
             continue
         if values.dtype != object:
             continue
-        # " " and "?" (data.na_values) were missing values to the server, as in training
+        # " " and "?" (data.na_values) were missing values to the server, as in training, and "4039.88"
+        # (written as training's data wrote numbers) that number
         values = values.mask(values.map(lambda v: missing_text(v, markers)))
+        if name not in spec.categorical:  # objects still: an int past float64 is named below
+            values = pd.Series([_served_number(v, spec.number_format) for v in values], values.index, object)
         frame[name] = values
         present = values[values.notna()]
         if name in spec.categorical:

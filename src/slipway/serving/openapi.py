@@ -7,7 +7,7 @@ import sys
 
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import ID_INTEGERS, json_forms
-from slipway.values import ISO_TIME
+from slipway.values import ISO_TIME, number_pattern, written_like
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
@@ -49,6 +49,13 @@ def trimmed_text_schema(labels: list[str], markers: list[str]) -> dict:
             + f"{missing}: a missing value, as null is"}
 
 
+def number_text_schema(number_format: tuple[str, str | None]) -> dict:
+    """A number sent as text, written as training's data wrote numbers (:func:`slipway.values.text_number`)."""
+    return {"type": "string", "pattern": rf"^\s*{number_pattern(number_format)}\s*$",
+            "description": f"a number as text, as the training data wrote them ({written_like(number_format)!r}); "
+                           "one past float64 (1e999) fits the pattern, and is refused"}
+
+
 def instance_schema(model, ignore_unknown: bool = False) -> dict:
     """One instance: each input the model takes, and optionally its id column; others refused, or
     dropped with ``SLIPWAY_UNKNOWN_FEATURES=ignore``."""
@@ -70,6 +77,8 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             if name in model.spec.times:
                 properties[name]["anyOf"].insert(1, TIME_TEXT)
                 properties[name]["description"] = TIME_DESCRIPTION
+            else:
+                properties[name]["anyOf"].insert(1, number_text_schema(model.spec.number_format))
     if model.spec.id_column:
         properties[model.spec.id_column] = {
             "anyOf": [{"type": ["string", "null"]},

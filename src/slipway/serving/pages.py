@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, render_template_string, request
 from slipway.provenance import describe_source
 from slipway.serving.openapi import build_openapi
 from slipway.serving.state import state
+from slipway.values import written_like
 
 pages = Blueprint("pages", __name__)
 
@@ -112,7 +113,8 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 {% if name in model.spec.categorical %}<td>categorical</td><td>{{ model.spec.categorical[name] | join(", ") }}</td>
 {% elif name in model.spec.times %}<td>time</td><td>ISO 8601 text (<code>2025-01-31T09:30:00Z</code>; without a zone,
 UTC), epoch time as a number (seconds, ms, us or ns, told apart by size), or null</td>
-{% else %}<td>numeric</td><td>number or null</td>{% endif %}</tr>
+{% else %}<td>numeric</td><td>number (or its text, as the training data wrote them:
+<code>{{ number_text }}</code>) or null</td>{% endif %}</tr>
 {% endfor %}</table>
 {% if model.spec.id_column %}<p>Beside the inputs, a request may send the id <code>{{ model.spec.id_column }}</code>
 (text, a whole number or null): the model does not read it; the prediction log keeps it, to join the outcomes
@@ -140,6 +142,7 @@ def card():
         CARD, name=st.config.model_name, model=model, error=st.load_error, track=st.config.track,
         meta=model.metadata if model else {}, gate=st.report("gate.json"),
         metrics=st.report("metrics.json"), example_command=model and example_command(model),
+        number_text=model and written_like(model.spec.number_format),
         trained_from=describe_source(model.metadata.get("git_commit"), model.metadata.get("git_uncommitted"))
         if model else None,
     )

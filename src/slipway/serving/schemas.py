@@ -7,11 +7,12 @@ feature spec and builds the frame that :meth:`FeatureSpec.transform` turns into 
 Policies: ``null`` is a missing value (the model handles missing values natively); NaN and
 infinity are refused (send ``null``); booleans are not numbers; a boolean or number given for a
 categorical feature stands for its string form (``true`` is ``"True"``, as training labelled a
-boolean column); a category is read as training read it, without surrounding spaces; a text of
-spaces only (or none), or of ``data.na_values`` (``?``), is a missing value, in any input, as it was
-in training; an input that training held as dates (the timestamp column, read by a derived
-feature) takes ISO 8601 text or epoch time as ingest reads it (seconds, ms, us or ns by size,
-YYYYMMDD); an unseen category is refused with the allowed values
+boolean column); a number may be sent as text, written as training's data wrote numbers
+(``"4039.88"``; ``"17,99"`` with ``data.decimal: ","``); a category is read as training read it,
+without surrounding spaces; a text of spaces only (or none), or of ``data.na_values`` (``?``), is a
+missing value, in any input, as it was in training; an input that training held as dates (the
+timestamp column, read by a derived feature) takes ISO 8601 text or epoch time as ingest reads it
+(seconds, ms, us or ns by size, YYYYMMDD); an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
@@ -29,7 +30,17 @@ import numpy as np
 
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
-from slipway.values import label_number, missing_text, moment_seconds, number_label, spelling, trimmed
+from slipway.values import (
+    NUMBER_FORMATS,
+    label_number,
+    missing_text,
+    moment_seconds,
+    number_label,
+    spelling,
+    text_number,
+    trimmed,
+    written_like,
+)
 
 
 class RequestError(Exception):
@@ -71,20 +82,30 @@ def _times(values: list, name: str, where: Locator, missing: frozenset[str]) -> 
     return out
 
 
+def _number(value: object, name: str, i: int, where: Locator, missing: frozenset[str],
+            number_format: tuple[str, str | None]) -> int | float | None:
+    """A numeric input's value that is not a JSON number or null, read as ingest read text: empty, spaces
+    only or a marker of data.na_values is missing, and a number written as training's data wrote them is
+    that number (a client's CSV column of numbers with a blank in it is text: " ", "4039.88")."""
+    if type(value) is str:
+        if missing_text(value, missing):
+            return None
+        if (number := text_number(value, number_format)) is not None:
+            return number
+    raise RequestError(422, "wrong_type", f"expected a number (or its text, such as "
+                       f"{written_like(number_format)!r}) or null, got {value!r}", where(name, i))
+
+
 def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str],
-             times: tuple[str, ...] = ()) -> np.ndarray:
+             times: tuple[str, ...] = (), number_format: tuple[str, str | None] = NUMBER_FORMATS[0]) -> np.ndarray:
     """All numeric inputs at once, one row of the result per input (``None`` and the texts of
-    ``missing`` -> NaN; ``times``, as seconds since the epoch)."""
+    ``missing`` -> NaN; numbers as text, as ``number_format`` writes them; ``times``, as seconds since the epoch)."""
     lists = [columns[name] if name not in times else _times(columns[name], name, where, missing) for name in names]
     for j, name in enumerate(names):
-        if not _NUMBER_TYPES.issuperset(map(type, lists[j])):  # the loop below names the value
-            # Text read as ingest read it: empty, spaces only or a marker of data.na_values is
-            # missing (a CSV's " " in a column of numbers). A copy: the prediction log keeps what was sent.
-            lists[j] = [None if missing_text(v, missing) else v for v in lists[j]]
-            for i, value in enumerate(lists[j]):
-                if type(value) not in _NUMBER_TYPES:
-                    raise RequestError(422, "wrong_type", f"expected a number or null, got {value!r}",
-                                       where(name, i))
+        if not _NUMBER_TYPES.issuperset(map(type, lists[j])):
+            # A copy: the prediction log keeps what was sent.
+            lists[j] = [v if type(v) in _NUMBER_TYPES else _number(v, name, i, where, missing, number_format)
+                        for i, v in enumerate(lists[j])]
     try:
         block = np.array(lists, dtype="float64")
     except OverflowError:  # an int beyond float64, which a look at every value finds
@@ -94,6 +115,7 @@ def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing
     for j, i in suspects:
         value = lists[j][i]
         if value is not None and not _finite(value):
+            value = columns[names[j]][i]  # as sent: "1e999" read as text is infinite too
             raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
                                "finite float64 values; send null for a missing value",
                                where(names[j], i))
@@ -181,8 +203,8 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
     missing = frozenset(spec.missing_values)
-    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing, spec.times),
-                    strict=True))
+    numbers = _numeric(columns, spec.numeric_inputs, where, missing, spec.times, spec.number_format)
+    data = dict(zip(spec.numeric_inputs, numbers, strict=True))
     for name, known in spec.category_index.items():
         data[name] = _categorical(columns[name], name, known, policy, where, unseen, missing)
     return CheckedBatch(data, unseen)
