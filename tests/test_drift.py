@@ -133,6 +133,8 @@ def test_a_time_input_is_not_compared_but_what_the_model_reads_of_it_is(repo_par
     """A time moves on whatever happens (every served one is newer than training's): not compared,
     and said so. The hour a derived feature reads of it is compared, as the server computed it: from
     the log's text or epoch numbers. Clients that send their local times for UTC ones shift it."""
+    from dataclasses import replace
+
     from slipway.model.features import DerivedFeature
 
     hour = DerivedFeature(("t",), lambda cols: (cols["t"] // 3600) % 24, "hour")
@@ -155,6 +157,13 @@ def test_a_time_input_is_not_compared_but_what_the_model_reads_of_it_is(repo_par
     logged.loc[logged.index[::2], "t"] = "yesterday"
     with pytest.raises(DataError, match=r"server refuses .*: t: 500 value\(s\) like 'yesterday', not a time$"):
         drift.analyse(reference, logged, spec, repo_params)
+    # A model trained on times written '%d.%m.%Y %H:%M' (data.timestamp_format) was sent them so too
+    european = served().assign(t=[t.strftime("%d.%m.%Y %H:%M") for t in working_hours("2026-01-01", 1000)])
+    with pytest.raises(DataError, match=r"t: 1000 value\(s\) like '01.01.2026 09:00', not a time$"):
+        drift.served_inputs(european, spec)
+    formatted = replace(spec, time_format="%d.%m.%Y %H:%M")
+    assert drift.served_inputs(european, formatted)["t"].tolist() == \
+        working_hours("2026-01-01", 1000).map(pd.Timestamp.timestamp).tolist()
 
 
 def test_nothing_to_compare_is_inconclusive(repo_params):

@@ -433,6 +433,10 @@ def test_a_derived_feature_gets_a_column_of_dates_as_seconds_since_the_epoch(chu
     assert (features["event_hour"] == churn["event_timestamp"].dt.hour).all()
     assert FeatureSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["times"] == ["event_timestamp"]
     assert "times" not in infer(churn).to_dict() and infer(churn).times == ()
+    # data.timestamp_format, which a request may then send the times in: only for a model that reads them
+    formatted = infer(churn, derived=[event_hour(monkeypatch)], time_format="%d.%m.%Y %H:%M")
+    assert formatted.time_format == "%d.%m.%Y %H:%M" and FeatureSpec.from_dict(formatted.to_dict()) == formatted
+    assert infer(churn, time_format="%d.%m.%Y %H:%M").time_format is None
     days = churn.assign(day=churn["event_timestamp"].dt.floor("D"))  # declared: categories, not times
     assert infer(days, categorical=["day"], numeric=["age"], derived=[], max_categories=100).times == ()
 

@@ -249,6 +249,13 @@ def test_a_model_that_reads_the_time_joins_each_label_by_the_time_its_request_se
     assert report["rows"]["joined"] == 1 and "those predictions were logged 2025-01-10 00:00" in report["reason"]
     report = performance.analyse(by_event, outcomes.assign(time=[first + 50 * day] * 3), META, {}, params)
     assert "those predictions were asked for events of (their 't') 2025-01-01 00:00 to" in report["reason"]
+    # A model trained on times written '%d/%m/%Y' (data.timestamp_format) was sent them so, and read them
+    (log / "a.jsonl").write_text(json.dumps({"ts": first + 9 * day, "inputs": {"t": "02/01/2025"},
+                                             "id": {"customer_id": "b"}, "probabilities": [0.7, 0.3]}) + "\n")
+    assert performance.read_predictions(str(log), params, now, "customer_id", {"b"}, "t")["ts"].tolist() == \
+        [first + 9 * day]  # no time without the format: when it was logged
+    assert performance.read_predictions(str(log), params, now, "customer_id", {"b"}, "t", "%d/%m/%Y")["ts"].tolist() \
+        == [first + day]
 
 
 def test_labels_are_read_one_per_id(tmp_path):

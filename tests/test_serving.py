@@ -413,6 +413,30 @@ def test_the_schema_of_a_time_takes_exactly_the_values_the_server_reads_as_one(v
         check_columns({"x": [1.0], "t": ["2025-02-30"]}, spec, "reject", lambda feature, i: f"{feature}[{i}]")
 
 
+@pytest.mark.parametrize("value", ["31.01.2025 09:30", " 1.2.2025 9:30 ", "2025-01-31T09:30:00Z", 1738315800,
+                                   "31.01.2025", "01/31/2025 09:30", "30.02.2025 09:30", "", None])
+def test_a_time_in_the_training_format_is_read_and_the_schema_takes_exactly_those(value):
+    """A model trained on times written '%d.%m.%Y %H:%M' (data.timestamp_format) reads a time sent so,
+    besides ISO 8601 and epoch time; its schema agrees but on a day that does not exist (30.02.)."""
+    from slipway.model.features import DerivedFeature
+    from slipway.serving.openapi import instance_schema
+    from slipway.serving.schemas import RequestError, check_columns
+
+    spec = FeatureSpec(["x"], {}, ["hour"], {"hour": DerivedFeature(("t",), lambda cols: cols["t"] % 24, "")},
+                       times=("t",), time_format="%d.%m.%Y %H:%M")
+    schema = instance_schema(SimpleNamespace(spec=spec, example_instance=dict))["properties"]["t"]
+    try:
+        read = check_columns({"x": [1.0], "t": [value]}, spec, "reject", lambda feature, i: f"{feature}[{i}]")
+        answered = True
+    except RequestError as refused:
+        assert (refused.reason, refused.field) == ("wrong_type", "t[0]")
+        assert "text in the training data's format '%d.%m.%Y %H:%M'" in refused.message
+        answered = False
+    assert Draft202012Validator(schema).is_valid(value) == (answered or value == "30.02.2025 09:30")
+    if value == "31.01.2025 09:30":
+        assert read.columns["t"][0] == 1738315800
+
+
 @pytest.mark.parametrize("value", ["17,99", " 1.234,5 ", "-3", ",5", "2e3", "17.99", "1,234.5", "12,", "1.2.3", "", " ",
                                    "?", 17.99, True, None, [1]])
 def test_a_number_as_text_is_read_with_training_marks_and_the_schema_takes_exactly_those(value):

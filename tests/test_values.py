@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 
 from slipway.pipeline import ingest
-from slipway.values import ISO_TIME, NUMBER_FORMATS, datetime_seconds, moment_seconds, text_number
+from slipway.values import (
+    ISO_TIME,
+    NUMBER_FORMATS,
+    datetime_seconds,
+    moment_seconds,
+    text_number,
+    time_format_pattern,
+)
 
 MOMENT = 1738315800.0  # 2025-01-31T09:30:00Z
 
@@ -85,3 +92,42 @@ def test_a_number_text_is_read_with_the_marks_training_read():
     assert text_number("1.234,5", (",", ".")) == 1234.5
     assert text_number("1,234.5") is None  # not with the default marks: a thousands separator there
     assert text_number("1e999") == float("inf")  # the server refuses it as not finite, naming the text
+
+
+@pytest.mark.parametrize(("time_format", "text"), [
+    ("%d.%m.%Y %H:%M", "31.01.2025 09:30"), ("%d.%m.%Y %H:%M", " 31.1.2025  9:30 "), ("%m/%d/%Y", "1/31/2025"),
+    ("%Y-%m-%d %H:%M:%S %z", "2025-01-31 11:30:00 +0200"), ("%Y%m%d %H%M%S.%f", "20250131 093000.000000"),
+    ("%d %b %Y %H:%M", "31 Jan 2025 09:30"),
+])
+def test_a_time_in_the_training_format_is_the_moment_ingest_read_it_as(time_format, text):
+    """data.timestamp_format: the server reads a time sent in it as ingest read the column; ISO 8601 and
+    epoch time still read too."""
+    read = ingest.parse_timestamps(pd.DataFrame({"t": [text.strip()]}), "t", time_format)["t"]
+    expected = datetime_seconds(read)[0]
+    assert moment_seconds(text, time_format) == expected
+    assert moment_seconds("2025-01-31", time_format) == moment_seconds("2025-01-31")
+    with pytest.raises(ValueError):
+        moment_seconds(text)  # not without the format
+
+
+@pytest.mark.parametrize("time_format", ["%d.%m.%Y %H:%M", "%m/%d/%y", "%Y-%m-%dT%H:%M:%S%z", "%H:%M %d-%m-%Y 100%%"])
+@pytest.mark.parametrize("text", ["31.01.2025 09:30", "1/31/25", "12/31/99", "2025-01-31T11:30:00+02:00",
+                                  "2025-01-31T11:30:00Z", "09:30 31-01-2025 100%", "31.01.2025", "13/01/25",
+                                  "31.01.2025 9:30 extra", "2025-01-31T11:30:00+2", "x", "09:30 31-01-2025 100"])
+def test_the_pattern_of_a_time_format_takes_what_strptime_reads(time_format, text):
+    """The OpenAPI schema's pattern for text in data.timestamp_format and strptime agree, so the
+    schema takes exactly the times the server reads (a day that does not exist aside)."""
+    import datetime as dt
+
+    try:
+        dt.datetime.strptime(text, time_format)
+        parsed = True
+    except ValueError:
+        parsed = False
+    assert bool(re.match(time_format_pattern(time_format), text)) == parsed
+
+
+def test_a_format_with_names_has_no_pattern_and_is_read_by_strptime():
+    assert time_format_pattern("%d %b %Y") is None and time_format_pattern("%I:%M %p") is None
+    with pytest.raises(ValueError):
+        moment_seconds("31 Foo 2025", "%d %b %Y")

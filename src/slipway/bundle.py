@@ -134,6 +134,7 @@ def _features(value: Any) -> bool:
     return (isinstance(value, dict) and _names(value.get("numeric")) and _names(value.get("derived", []))
             and _names(value.get("times", [])) and _names(value.get("missing_values", []))
             and ("number_format" not in value or _number_format(value["number_format"]))
+            and isinstance(value.get("time_format", ""), str)
             and isinstance(value.get("categorical"), list) and isinstance(value.get("id_column", ""), str)
             and all(isinstance(entry, dict) and isinstance(entry.get("name"), str)
                     and _categories(entry.get("categories")) for entry in value["categorical"]))
@@ -181,7 +182,8 @@ METADATA_FIELDS: dict[str, tuple[Any, str]] = {
                 and all(isinstance(c, str | int | float) for c in v), "a list of two or more classes"),
     "features": (_features, "an object of numeric and derived lists of names, categorical entries "
                             "(name, categories) and optionally times and missing_values (lists of names and "
-                            "texts), an id_column name and a number_format ([decimal mark, thousands separator])"),
+                            "texts), an id_column name, a number_format ([decimal mark, thousands separator]) "
+                            "and a time_format (strptime)"),
     "inputs": (_names, "a list of names"),
     "reference": (_reference, "an object of distributions (kind numeric with edges, or categorical with "
                               "categories; fractions)"),

@@ -437,7 +437,7 @@ def performance(params_path, predictions, labels, model_dir, metrics, out_dir) -
     # A model that reads the time column takes the event's time in each request: the join's time
     event_time = time_column if time_column in metadata["features"].get("times", []) else None
     logged = performance_module.read_predictions(predictions, params, time.time(), id_column, set(labelled["id"]),
-                                                 event_time)
+                                                 event_time, metadata["features"].get("time_format"))
     report = performance_module.analyse(logged, labelled, metadata, io.read_json(metrics), params)
     out = Path(out_dir)
     with io.together():

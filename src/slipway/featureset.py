@@ -85,6 +85,9 @@ class FeatureSpec:
     # How training read numbers written as text (data.decimal, data.thousands): a request's numbers
     # sent as text are read so.
     number_format: tuple[str, str | None] = NUMBER_FORMATS[0]
+    # The strptime format training read the times in (data.timestamp_format), if one was set: a request
+    # may send a time so, as well as in ISO 8601 or as epoch time.
+    time_format: str | None = None
 
     @cached_property
     def inputs(self) -> list[str]:
@@ -203,6 +206,8 @@ class FeatureSpec:
             data["times"] = list(self.times)
         if self.number_format != NUMBER_FORMATS[0]:
             data["number_format"] = list(self.number_format)
+        if self.time_format is not None:
+            data["time_format"] = self.time_format
         return data
 
     @classmethod
@@ -212,7 +217,7 @@ class FeatureSpec:
         categorical = {entry["name"]: list(entry["categories"]) for entry in data["categorical"]}
         spec = cls(list(data["numeric"]), categorical, list(data.get("derived", [])), definitions,
                    tuple(data.get("missing_values", ())), data.get("id_column"), tuple(data.get("times", ())),
-                   tuple(data.get("number_format", NUMBER_FORMATS[0])))
+                   tuple(data.get("number_format", NUMBER_FORMATS[0])), data.get("time_format"))
         unknown = [d for d in spec.derived if d not in spec.definitions]
         if unknown:
             raise DataError(f"derived features not defined in slipway.model.features: {unknown}")
@@ -410,6 +415,7 @@ def infer_spec(
     number_format: tuple[str, str | None] = NUMBER_FORMATS[0],
     id_column: str | None = None,
     target: str | None = None,
+    time_format: str | None = None,
 ) -> FeatureSpec:
     """Declared features are taken as given (numeric ones must hold numbers); ``None`` (``auto``)
     infers them from dtypes. ``drop`` (``data.drop_columns``) is left out like ``exclude``, but
@@ -418,7 +424,9 @@ def infer_spec(
     ``number_format`` (``data.decimal``, ``data.thousands``) is what ingest read numbers in, recorded
     for the server, which reads numbers sent as text so.
     ``id_column`` (``data.id_column``) is recorded for the server, which takes it beside the inputs;
-    ``target`` (``data.target``) is no input of a derived feature: the server has no label to give it."""
+    ``target`` (``data.target``) is no input of a derived feature: the server has no label to give it.
+    ``time_format`` (``data.timestamp_format``) is recorded for the server when a derived feature reads
+    the times, which a request may then send in it."""
     candidates = [c for c in train.columns if c not in exclude and c not in drop and c != BATCH_COLUMN]
     for key, declared in (("numeric_features", numeric), ("categorical_features", categorical),
                           ("drop_columns", drop)):
@@ -507,4 +515,5 @@ def infer_spec(
     times = tuple(name for name in spec.numeric_inputs if ptypes.is_datetime64_any_dtype(train[name]))
     if id_column in spec.inputs:  # requests send it as an input
         id_column = None
-    return replace(spec, times=times, id_column=id_column)  # a new spec: none of its cached names computed
+    return replace(spec, times=times, id_column=id_column,  # a new spec: none of its cached names computed
+                   time_format=time_format if times else None)

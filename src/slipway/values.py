@@ -103,15 +103,52 @@ ISO_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}"
                       r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?\s*$")
 
 
-def moment_seconds(value: object) -> float:
+# What the numeric directives of a strptime format (data.timestamp_format) match, for the pattern of
+# :func:`time_format_pattern`: the values strptime takes, but a day or month not padded with a space.
+# Digits are 0-9 and nothing depends on case, so the pattern means the same in JSON Schema.
+TIME_DIRECTIVES = {
+    "Y": "[0-9]{4}", "y": "[0-9]{2}", "m": "(?:1[0-2]|0?[1-9])", "d": "(?:3[01]|[12][0-9]|0?[1-9])",
+    "H": "(?:2[0-3]|[01]?[0-9])", "M": "[0-5]?[0-9]", "S": "(?:6[01]|[0-5]?[0-9])", "f": "[0-9]{1,6}",
+    "z": "(?:Z|[+-][0-9]{2}:?[0-5][0-9](?::?[0-5][0-9](?:[.][0-9]{1,6})?)?)", "%": "%",
+}
+
+
+@functools.cache
+def time_format_pattern(time_format: str) -> str | None:
+    """The text ``time_format`` (a strptime format) writes, as an anchored regex, spaces around it or
+    not; ``None`` if it has a directive other than :data:`TIME_DIRECTIVES` (month names, AM/PM): such
+    text is told by strptime alone."""
+    parts = []
+    for literal, directive in re.findall(r"([^%]*)(?:%(.)|$)", time_format):
+        # A run of spaces in the format takes any run of them, as in strptime; other text is itself.
+        parts.append(re.sub(r"\s+", r"\\s+", re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", literal)))
+        if directive:
+            if directive not in TIME_DIRECTIVES:
+                return None
+            parts.append(TIME_DIRECTIVES[directive])
+    return rf"^\s*{''.join(parts)}\s*$"
+
+
+def _formatted_moment(text: str, time_format: str) -> datetime.datetime:
+    pattern = time_format_pattern(time_format)
+    if pattern is not None and not re.match(pattern, text):
+        raise ValueError(f"{text!r} is not written as {time_format!r}")
+    return datetime.datetime.strptime(text.strip(), time_format)
+
+
+def moment_seconds(value: object, time_format: str | None = None) -> float:
     """A time sent to the server (or logged by it) for an input training held as dates, as seconds
     since 1970-01-01 UTC, the form :func:`datetime_seconds` gives training: ISO 8601 text
-    (:data:`ISO_TIME`; with a time zone, converted to UTC; without one, UTC) or a finite number, read
-    as ingest reads a column of numbers (:data:`EPOCH_UNITS`). ``ValueError`` for anything else."""
+    (:data:`ISO_TIME`), or text in ``time_format`` (``data.timestamp_format``, which training read it
+    in), with a time zone converted to UTC, without one UTC; or a finite number, read as ingest reads a
+    column of numbers (:data:`EPOCH_UNITS`). ``ValueError`` for anything else."""
     if isinstance(value, str):
-        if not ISO_TIME.match(value):
+        if ISO_TIME.match(value):
+            stamp = datetime.datetime.fromisoformat(value.strip())
+        elif time_format is not None:
+            stamp = _formatted_moment(value, time_format)
+        else:
             raise ValueError(f"{value!r} is no ISO 8601 time")
-        stamp = datetime.datetime.fromisoformat(value.strip())
         return (stamp if stamp.tzinfo else stamp.replace(tzinfo=datetime.UTC)).timestamp()
     if type(value) not in (int, float) or not math.isfinite(value):
         raise ValueError(f"{value!r} is no time")

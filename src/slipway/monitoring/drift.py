@@ -173,14 +173,14 @@ def _served_number(value: object, number_format: tuple[str, str | None]) -> obje
     return value
 
 
-def _served_times(values: pd.Series, markers: frozenset[str]) -> tuple[pd.Series, pd.Series]:
+def _served_times(values: pd.Series, markers: frozenset[str], time_format: str | None) -> tuple[pd.Series, pd.Series]:
     """A logged time input as seconds since the epoch (:func:`slipway.values.moment_seconds`, as the
-    server read it), and the values that are no time."""
+    server read it: text in ``time_format``, the model's, too), and the values that are no time."""
     def seconds(value: object) -> float:
         if value is None or missing_text(value, markers) or (isinstance(value, float) and math.isnan(value)):
             return math.nan
         try:
-            return moment_seconds(value)
+            return moment_seconds(value, time_format)
         except (ValueError, OverflowError):
             return math.inf  # no time: named below
     read = values.astype(object).map(seconds).astype(float)
@@ -201,7 +201,7 @@ def served_inputs(served: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     for name in spec.inputs:
         values = frame[name]
         if name in spec.times:  # text or numbers, as the server read them: seconds since the epoch
-            frame[name], bad = _served_times(values, markers)
+            frame[name], bad = _served_times(values, markers, spec.time_format)
             if len(bad):
                 problems.append(f"{name}: {len(bad)} value(s) like {shown_value(bad.iloc[0])}, not a time")
             continue

@@ -60,22 +60,22 @@ def logged_prediction(entry: dict) -> dict | None:
                     strict=True))
 
 
-def sent_time(entry: dict, name: str) -> float | None:
-    """A log line's input ``name``, a time, in seconds since the epoch as the server read it; ``None``
-    when the request sent none (or the line is not the server's)."""
+def sent_time(entry: dict, name: str, time_format: str | None = None) -> float | None:
+    """A log line's input ``name``, a time, in seconds since the epoch as the server read it (text in
+    ``time_format``, the model's, too); ``None`` when the request sent none (or the line is not the server's)."""
     try:
-        return moment_seconds(entry["inputs"][name])
+        return moment_seconds(entry["inputs"][name], time_format)
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
 def read_predictions(location: str, params: dict[str, Any], now: float, name: str, ids: set[str],
-                     event_time: str | None = None) -> pd.DataFrame:
+                     event_time: str | None = None, time_format: str | None = None) -> pd.DataFrame:
     """The predictions logged for ``ids`` of the id column ``name`` (the labelled ones: months of logs hold
     far more rows than there are labels, and only these are kept) in the last ``performance.window_hours``
     before ``now``. A log whose lines carry ids of another name is refused: it is another model's.
     ``event_time``: the model's time input that is the event's time; each prediction's time is then
-    the one its request sent, where it sent one."""
+    the one its request sent, where it sent one, read as the server read it (``time_format``: the model's)."""
     seen: set[str] = set()
     unlabelled: list[str] = []  # a few logged ids without a label: how the log writes them
 
@@ -87,7 +87,7 @@ def read_predictions(location: str, params: dict[str, Any], now: float, name: st
         if row["id_column"] != name:
             return None
         if row["id"] in ids:
-            if event_time is not None and (sent := sent_time(entry, event_time)) is not None:
+            if event_time is not None and (sent := sent_time(entry, event_time, time_format)) is not None:
                 row["ts"] = sent
             return row
         if len(unlabelled) < EXAMPLES and row["id"] not in unlabelled:

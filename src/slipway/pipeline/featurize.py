@@ -30,6 +30,7 @@ def build_spec(train: pd.DataFrame, params: dict[str, Any]) -> FeatureSpec:
         number_format=number_format(params),
         id_column=lookup(params, "data.id_column", (str, type(None)), None),
         target=lookup(params, "data.target", str),
+        time_format=lookup(params, "data.timestamp_format", (str, type(None)), None),
     )
 
 

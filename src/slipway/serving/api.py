@@ -181,7 +181,8 @@ def v2_metadata(name: str, version: str | None = None):
                                   "optional": True, "use": "kept in the prediction log, to join later labels by"}
     if spec.times:
         parameters["time_inputs"] = {"names": list(spec.times), "datatype": "FP64 or INT64 (epoch time: s, ms, us or "
-                                     "ns by size) or BYTES (ISO 8601 text)"}
+                                     "ns by size) or BYTES (ISO 8601 text" + (
+                                         f", or text in {spec.time_format!r}" if spec.time_format else "") + ")"}
     return jsonify({
         "name": name,
         "versions": [model.version],

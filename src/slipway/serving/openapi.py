@@ -7,7 +7,7 @@ import sys
 
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import ID_INTEGERS, json_forms
-from slipway.values import ISO_TIME, number_pattern, written_like
+from slipway.values import ISO_TIME, number_pattern, time_format_pattern, written_like
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
@@ -49,6 +49,17 @@ def trimmed_text_schema(labels: list[str], markers: list[str]) -> dict:
             + f"{missing}: a missing value, as null is"}
 
 
+def time_format_schema(time_format: str | None) -> list[dict]:
+    """A time as text in the format training read the times in (``data.timestamp_format``), if it had one.
+    Its pattern (:func:`slipway.values.time_format_pattern`) holds for formats of numbers alone; one with
+    month names or AM/PM is checked by the server only."""
+    if time_format is None:
+        return []
+    pattern = time_format_pattern(time_format)
+    return [{"type": "string", "description": f"a time as the training data wrote them: {time_format!r} (strptime)"
+             + ("" if pattern else "; the server checks its shape"), **({"pattern": pattern} if pattern else {})}]
+
+
 def number_text_schema(number_format: tuple[str, str | None]) -> dict:
     """A number sent as text, written as training's data wrote numbers (:func:`slipway.values.text_number`)."""
     return {"type": "string", "pattern": rf"^\s*{number_pattern(number_format)}\s*$",
@@ -75,7 +86,7 @@ def instance_schema(model, ignore_unknown: bool = False) -> dict:
             properties[name] = {"anyOf": [{"type": ["number", "null"], "minimum": -sys.float_info.max,
                                            "maximum": sys.float_info.max}, trimmed_text_schema([], markers)]}
             if name in model.spec.times:
-                properties[name]["anyOf"].insert(1, TIME_TEXT)
+                properties[name]["anyOf"][1:1] = [TIME_TEXT, *time_format_schema(model.spec.time_format)]
                 properties[name]["description"] = TIME_DESCRIPTION
             else:
                 properties[name]["anyOf"].insert(1, number_text_schema(model.spec.number_format))

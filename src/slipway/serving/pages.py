@@ -112,7 +112,8 @@ code{background:#f4f4f4;padding:0 .2rem}pre{white-space:pre-wrap}
 <tr><td><code>{{ name }}</code></td>
 {% if name in model.spec.categorical %}<td>categorical</td><td>{{ model.spec.categorical[name] | join(", ") }}</td>
 {% elif name in model.spec.times %}<td>time</td><td>ISO 8601 text (<code>2025-01-31T09:30:00Z</code>; without a zone,
-UTC), epoch time as a number (seconds, ms, us or ns, told apart by size), or null</td>
+UTC), {% if model.spec.time_format %}text as the training data wrote it (<code>{{ model.spec.time_format }}</code>),
+{% endif %}epoch time as a number (seconds, ms, us or ns, told apart by size), or null</td>
 {% else %}<td>numeric</td><td>number (or its text, as the training data wrote them:
 <code>{{ number_text }}</code>) or null</td>{% endif %}</tr>
 {% endfor %}</table>

@@ -12,7 +12,8 @@ boolean column); a number may be sent as text, written as training's data wrote 
 without surrounding spaces; a text of spaces only (or none), or of ``data.na_values`` (``?``), is a
 missing value, in any input, as it was in training; an input that training held as dates (the
 timestamp column, read by a derived feature) takes ISO 8601 text or epoch time as ingest reads it
-(seconds, ms, us or ns by size, YYYYMMDD); an unseen category is refused with the allowed values
+(seconds, ms, us or ns by size, YYYYMMDD), and text in the format training read the times in
+(``data.timestamp_format``); an unseen category is refused with the allowed values
 (``SLIPWAY_UNSEEN_CATEGORIES=missing`` treats it as missing instead, counted in
 ``slipway_unseen_categories_total``).
 """
@@ -31,7 +32,6 @@ import numpy as np
 from slipway.featureset import FeatureSpec
 from slipway.serving import codec
 from slipway.values import (
-    NUMBER_FORMATS,
     label_number,
     missing_text,
     moment_seconds,
@@ -63,9 +63,10 @@ Locator = Callable[[str, int], str]
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 
 
-def _times(values: list, name: str, where: Locator, missing: frozenset[str]) -> list:
-    """A time input's values as seconds since the epoch (:func:`slipway.values.moment_seconds`), a copy:
-    the prediction log keeps what was sent. NaN and infinity stay, for the check of every number."""
+def _times(values: list, name: str, where: Locator, missing: frozenset[str], time_format: str | None) -> list:
+    """A time input's values as seconds since the epoch (:func:`slipway.values.moment_seconds`; text in
+    ``time_format`` too), a copy: the prediction log keeps what was sent. NaN and infinity stay, for the
+    check of every number."""
     out = []
     for i, value in enumerate(values):
         if value is None or missing_text(value, missing):
@@ -74,11 +75,12 @@ def _times(values: list, name: str, where: Locator, missing: frozenset[str]) -> 
             out.append(value)
         else:
             try:
-                out.append(moment_seconds(value))
+                out.append(moment_seconds(value, time_format))
             except (ValueError, OverflowError):
+                written = f", text in the training data's format {time_format!r}" if time_format else ""
                 raise RequestError(422, "wrong_type", f"expected a time (ISO 8601 text such as "
-                                   f"'2025-01-31T09:30:00Z', or epoch time as a number) or null, got {value!r}",
-                                   where(name, i)) from None
+                                   f"'2025-01-31T09:30:00Z'{written}, or epoch time as a number) or null, "
+                                   f"got {value!r}", where(name, i)) from None
     return out
 
 
@@ -97,14 +99,16 @@ def _number(value: object, name: str, i: int, where: Locator, missing: frozenset
 
 
 def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str],
-             times: tuple[str, ...] = (), number_format: tuple[str, str | None] = NUMBER_FORMATS[0]) -> np.ndarray:
+             spec: FeatureSpec) -> np.ndarray:
     """All numeric inputs at once, one row of the result per input (``None`` and the texts of
-    ``missing`` -> NaN; numbers as text, as ``number_format`` writes them; ``times``, as seconds since the epoch)."""
-    lists = [columns[name] if name not in times else _times(columns[name], name, where, missing) for name in names]
+    ``missing`` -> NaN; numbers as text, as the spec's ``number_format`` writes them; its ``times``, as
+    seconds since the epoch)."""
+    lists = [columns[name] if name not in spec.times else _times(columns[name], name, where, missing, spec.time_format)
+             for name in names]
     for j, name in enumerate(names):
         if not _NUMBER_TYPES.issuperset(map(type, lists[j])):
             # A copy: the prediction log keeps what was sent.
-            lists[j] = [v if type(v) in _NUMBER_TYPES else _number(v, name, i, where, missing, number_format)
+            lists[j] = [v if type(v) in _NUMBER_TYPES else _number(v, name, i, where, missing, spec.number_format)
                         for i, v in enumerate(lists[j])]
     try:
         block = np.array(lists, dtype="float64")
@@ -203,8 +207,7 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
     missing = frozenset(spec.missing_values)
-    numbers = _numeric(columns, spec.numeric_inputs, where, missing, spec.times, spec.number_format)
-    data = dict(zip(spec.numeric_inputs, numbers, strict=True))
+    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing, spec), strict=True))
     for name, known in spec.category_index.items():
         data[name] = _categorical(columns[name], name, known, policy, where, unseen, missing)
     return CheckedBatch(data, unseen)
