@@ -1175,6 +1175,23 @@ def test_v2_binary_tensor_extension(client):
     assert response.json["outputs"] == expected["outputs"]
 
 
+def test_v2_numbers_sent_as_text_in_bytes_tensors_answer_as_numbers(client):
+    """tritonclient encodes a DataFrame's rows (an object array) as one BYTES tensor, each value its text,
+    and a column of numbers with a blank in it as text per input too: both read as the numbers they write."""
+    instances = churn_instances(2)
+    flat = [str(row[n]) for row in instances for n in VALID]
+    raw = b"".join(len(v.encode()).to_bytes(4, "little") + v.encode() for v in flat)
+    header = {"name": "input-0", "shape": [2, len(VALID)], "datatype": "BYTES",
+              "parameters": {"binary_data_size": len(raw)}}
+    as_text = client.post("/v2/models/slipway/infer", **binary_request(header, raw))
+    typed = client.post("/v2/models/slipway/infer", json={"inputs": tensors(instances)})
+    assert as_text.status_code == 200, as_text.json
+    assert as_text.json["outputs"] == typed.json["outputs"]
+    per_input = [{**t, "datatype": "BYTES", "data": [str(v) for v in t["data"]]} if t["datatype"] == "FP64" else t
+                 for t in tensors(instances)]
+    assert client.post("/v2/models/slipway/infer", json={"inputs": per_input}).json["outputs"] == typed.json["outputs"]
+
+
 def binary_request(tensor: dict, raw: bytes, header_length: str | None = None) -> dict:
     """A binary-extension request: the JSON header with this one tensor, then ``raw``."""
     head = json.dumps({"inputs": [tensor]}).encode()
@@ -1230,7 +1247,8 @@ def test_v2_outputs_must_be_a_list(client):
         (lambda t: t + [{**t[0], "name": "bogus"}], 422, "unknown_feature", "inputs[bogus]"),
         (lambda t: t[:-1] + [{**t[-1], "name": "plan-tier"}], 422, "unknown_feature", "inputs[plan-tier]"),
         (lambda t: [{**t[0], "shape": [5]}] + t[1:], 400, "invalid_body", "inputs[0].data"),
-        (lambda t: [{**t[0], "datatype": "BYTES"}] + t[1:], 422, "wrong_type", "inputs[tenure_months].datatype"),
+        (lambda t: [{**t[0], "datatype": "BYTES", "data": ["12 months"]}] + t[1:], 422, "wrong_type",
+         "inputs[tenure_months].data[0]"),
         (lambda t: [{**t[0], "datatype": "FP99"}] + t[1:], 400, "invalid_body", "inputs[0].datatype"),
         (lambda t: [{**t[0], "data": ["x"]}] + t[1:], 422, "wrong_type", "inputs[tenure_months].data[0]"),
         (lambda t: [{**t[0], "shape": [0], "data": []}] + [{**x, "shape": [0], "data": []} for x in t[1:]],

@@ -174,7 +174,7 @@ def v2_metadata(name: str, version: str | None = None):
     parameters = {
         "classes": model.classes,
         "row_major_input": {"shape": [-1, len(spec.inputs)], "columns": spec.inputs,
-                            "datatype": "FP64 when every input is numeric, else BYTES"},
+                            "datatype": "FP64 when every input is numeric, else BYTES (numbers as text or numbers)"},
     }
     if spec.id_column:  # not among the inputs: a client that sends what they list must still be answered
         parameters["id_input"] = {"name": spec.id_column, "datatype": "BYTES or INT64", "shape": [-1],
@@ -353,10 +353,8 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
                            "[rows, 1], with the same rows", "inputs")
     n_rows = rows.pop()
     check_batch_size(n_rows, max_batch, "inputs")
-    for name, tensor in by_name.items():  # categorical inputs take BYTES, BOOL or numbers; times, ISO 8601 text
-        if name not in spec.categorical and name not in spec.times and tensor["datatype"] == "BYTES":
-            raise RequestError(422, "wrong_type", f"input {name!r} must be numeric, got datatype "
-                               "BYTES", f"inputs[{name}].datatype")
+    # A BYTES tensor may carry any input: categories, times as text, and numbers as text, read as the
+    # training data wrote them (a client's DataFrame column of numbers with a blank in it is text).
     return {name: by_name[name]["data"] for name in inputs}, n_rows, set(unknown), tensor_ids(id_tensor, n_rows)
 
 
