@@ -433,3 +433,18 @@ def test_the_worst_column_is_named_only_when_some_column_is_worse_than_none():
     assert gate._worst({"amount": 0.02, "ts": 0.0}) == (0.02, "amount")
     assert gate._worst({"amount": float("nan"), "ts": 0.1})[1] == "amount not scored"
     assert gate._worst({}) == (0.0, "")
+
+
+def test_a_binary_model_that_labels_no_positive_row_fails_the_f1_floor_saying_why(base_params):
+    """The fraud model ranked well (ROC AUC 0.73) and never predicted fraud: F1 0 passed every floor."""
+    floors = gate.thresholds(base_params)
+    never = {"roc_auc": 0.73, "accuracy": 0.956, "f1": 0.0,
+             "per_class": {"False": {"f1": 0.98, "support": 574}, "True": {"f1": 0.0, "support": 26}}}
+    (f1,) = [e for e in gate.metric_floors(never, floors) if e["condition"] == "test f1"]
+    assert gate.describe(f1) == (
+        "FAIL model_performance/metrics [test]: test f1 = 0 (no test row of the positive class labelled as such: "
+        "a rare class is seldom the most probable; class_weight: balanced in train.hyperparameters weighs the "
+        "classes evenly), required >= 0.05 (gate.min_f1)")
+    multiclass = {**never, "per_class": {**never["per_class"], "Other": {"f1": 0.0, "support": 3}}}
+    assert [e["detail"] for e in gate.metric_floors(multiclass, floors) if e["condition"] == "test f1"] == [""]
+    assert all(e["verdict"] == "pass" for e in gate.metric_floors({**never, "f1": 0.3}, floors))

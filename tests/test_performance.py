@@ -117,7 +117,7 @@ def labels(**outcomes) -> pd.DataFrame:
     return pd.DataFrame({"id": list(outcomes), "label": list(outcomes.values())})
 
 
-GATE = {"primary_metric": "roc_auc", "min_roc_auc": 0.0, "min_accuracy": 0.0}
+GATE = {"primary_metric": "roc_auc", "min_roc_auc": 0.0, "min_accuracy": 0.0, "min_f1": 0.0}
 PARAMS = {"gate": GATE, "performance": {"max_drop": 0.05, "min_rows": 2, "window_hours": None}}
 
 
@@ -150,7 +150,7 @@ def test_a_metric_under_the_gates_floor_fails_as_the_gate_would_refuse_the_model
     logged = predictions(("customer_id", "a", 1.0, "m2", [0.6, 0.4]), ("customer_id", "b", 1.0, "m2", [0.9, 0.1]))
     params = {**PARAMS, "gate": {**GATE, "min_accuracy": 0.7}}
     report = performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 0.95, "accuracy": 0.8}, params)
-    assert report["verdict"] == "fail" and report["floors"] == {"roc_auc": 0.0, "accuracy": 0.7}
+    assert report["verdict"] == "fail" and report["floors"] == {"roc_auc": 0.0, "accuracy": 0.7, "f1": 0.0}
     assert report["reason"] == ("accuracy 0.5000 on 2 labelled predictions, under the gate's floor 0.7 "
                                 "(gate.min_accuracy)")
     assert "| accuracy | 0.8000 | 0.5000 | 0.7 |" in performance.markdown(report)
@@ -160,6 +160,9 @@ def test_a_metric_under_the_gates_floor_fails_as_the_gate_would_refuse_the_model
     assert report["reason"].startswith("roc_auc 1.0000 on 2 labelled predictions against 1.2000 on the test set")
     assert report["reason"].endswith("; accuracy 0.5000 on 2 labelled predictions, under the gate's floor 0.7 "
                                      "(gate.min_accuracy)")
+    params["gate"]["min_f1"] = 0.05  # the customer who left was not labelled so: F1 0
+    assert performance.analyse(logged, labels(a=1, b=0), META, {"roc_auc": 0.95}, params)["reason"].endswith(
+        "; f1 0.0000 on 2 labelled predictions, under the gate's floor 0.05 (gate.min_f1)")
 
 
 def test_too_few_labelled_predictions_are_inconclusive():

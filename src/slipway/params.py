@@ -38,7 +38,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
              "max_variant_spelling_ratio", "max_duplicate_ratio", "max_conflicting_label_ratio",
              "max_feature_label_pps",
              "max_feature_drift", "max_label_drift", "max_new_category_ratio",
-             "max_train_test_mix_ratio", "min_roc_auc", "min_accuracy", "min_baseline_gain",
+             "max_train_test_mix_ratio", "min_roc_auc", "min_accuracy", "min_f1", "min_baseline_gain",
              "primary_metric", "max_regression", "champion"),
     "release": ("image_repository", "remote", "branch"),
     "canary": ("window", "min_requests", "max_error_ratio", "max_error_ratio_increase",

@@ -8,8 +8,8 @@ performance`` reads them (a CSV or Parquet file of the id column and the target,
 gate's primary metric with the model's test metrics (``reports/metrics.json``). A drop past
 ``performance.max_drop`` fails: the model does worse on today's customers than on the test set,
 as drift can only suggest, and CI can start the next retrain on it as on drift. So does a metric
-under the gate's floor (``gate.min_roc_auc``, ``gate.min_accuracy``): a model that scored so on its
-test set would not have been released.
+under the gate's floors (``gate.min_roc_auc``, ``gate.min_accuracy``, ``gate.min_f1``): a model that
+scored so on its test set would not have been released.
 
 Which prediction: when the labels carry the time column (``data.timestamp_column``), each outcome is
 of the event at that time, as a training row's is, and an id may have one per event; it joins the

@@ -20,7 +20,7 @@ from slipway.pipeline import paths
 PRIMARY_METRICS = ("roc_auc", "accuracy", "f1")
 # The gate's floors (metric, gate.<key>): a model under one on the test set is not released, and one
 # serving under one (slipway performance) is due for a retrain.
-METRIC_FLOORS = (("roc_auc", "min_roc_auc"), ("accuracy", "min_accuracy"))
+METRIC_FLOORS = (("roc_auc", "min_roc_auc"), ("accuracy", "min_accuracy"), ("f1", "min_f1"))
 CURVE_POINTS = 201  # curves are resampled so the plot files stay small at any test-set size
 PERMUTATION_REPEATS = 3
 

@@ -272,8 +272,17 @@ def metric_floors(metrics: dict[str, Any], gate: dict[str, Any]) -> list[dict]:
                                         f"(per class: {_supports(metrics)})", f"gate.{key}"))
         else:
             entries.append(entry("model_performance", "metrics", f"test {name}", "test", value, floor,
-                                 "min", outcome(value, floor, "min"), param=f"gate.{key}"))
+                                 "min", outcome(value, floor, "min"), _no_positive(name, value, metrics),
+                                 f"gate.{key}"))
     return entries
+
+
+def _no_positive(name: str, value: float, metrics: dict[str, Any]) -> str:
+    """Why a binary model's F1 is 0: it labels no test row of the positive class as such."""
+    if name != "f1" or value > 0 or len(metrics.get("per_class") or {}) != 2:
+        return ""
+    return ("no test row of the positive class labelled as such: a rare class is seldom the most probable; "
+            "class_weight: balanced in train.hyperparameters weighs the classes evenly")
 
 
 def _supports(metrics: dict[str, Any]) -> str:
