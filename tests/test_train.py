@@ -99,6 +99,15 @@ def test_estimator_params_errors(churn, params):
         make_estimator("hist_gradient_boosting", {"random_state": 1, "categorical_features": None}, 0, spec)
 
 
+def test_hyperparameters_left_empty_are_the_estimators_defaults(churn, params):
+    """``hyperparameters:`` with every line under it commented out is null to YAML: no hyperparameters,
+    not an error."""
+    params["train"].update(estimator="logistic_regression", hyperparameters=None)
+    spec = featurize.build_spec(churn, params)
+    fitted = train.fit(featurize.featurize(churn, spec, ["churned"]), spec, params)
+    assert fitted.steps[-1][1].get_params()["C"] == 1.0
+
+
 def test_an_estimator_that_takes_any_keyword_is_given_every_hyperparameter(churn, params, monkeypatch):
     """LightGBM's classifier takes **kwargs and passes them on: a name its signature lacks is not an error."""
     from sklearn.ensemble import HistGradientBoostingClassifier

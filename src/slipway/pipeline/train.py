@@ -43,7 +43,8 @@ def fit(features: pd.DataFrame, spec: FeatureSpec, params: dict[str, Any]):
     target = lookup(params, "data.target", str)
     estimator = make_estimator(
         lookup(params, "train.estimator", str),
-        lookup(params, "train.hyperparameters", dict, {}),
+        # Empty (every line under it commented out, which YAML reads as null): the estimator's defaults
+        lookup(params, "train.hyperparameters", (dict, type(None)), {}) or {},
         random_seed(params, "train.seed"),
         spec,
     )
