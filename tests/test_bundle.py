@@ -41,8 +41,23 @@ def test_version_is_a_content_hash(fitted):
                                            max_iter=20).fit(frame, (frame["a"] > 0.5).astype(int))
     other = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0,
                                            max_iter=21).fit(frame, (frame["a"] > 0.5).astype(int))
-    assert bundle.content_version(estimator) == bundle.content_version(again)
-    assert bundle.content_version(estimator) != bundle.content_version(other)
+    assert bundle.content_version(estimator, META) == bundle.content_version(again, META)
+    assert bundle.content_version(estimator, META) != bundle.content_version(other, META)
+
+
+@pytest.mark.parametrize("change", [
+    {"features": {**META["features"], "id_column": "customer_id"}},  # ids now logged, to join labels by
+    {"positive_class": 0},  # the served score is of the other class
+    {"features": {**META["features"], "missing_values": ["?"]}},
+])
+def test_what_the_server_reads_of_model_json_is_part_of_the_version(fitted, change):
+    """The same estimator served otherwise is another version, so another image tag: under the old
+    one, the registry's image holds the old model.json. What the server does not read is not."""
+    estimator, _ = fitted
+    assert bundle.content_version(estimator, {**META, **change}) != bundle.content_version(estimator, META)
+    assert bundle.content_version(estimator, {**META, "trained_at": "2030-01-01T00:00:00+00:00",
+                                              "params": {"gate": {"min_f1": 0.2}}}) == \
+        bundle.content_version(estimator, META)
 
 
 def test_tampered_model_is_refused(tmp_path, fitted):

@@ -57,7 +57,7 @@ def test_training_is_deterministic(workdir, churn, params):
     spec, features = prepare(workdir, churn, params)
     first = train.fit(features, spec, params)
     again = train.fit(features, spec, params)
-    assert bundle.content_version(first) == bundle.content_version(again)
+    assert bundle.content_version(first, {}) == bundle.content_version(again, {})
 
 
 @pytest.mark.parametrize("name", ["hist_gradient_boosting", "logistic_regression", "random_forest"])

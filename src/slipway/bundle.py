@@ -13,6 +13,7 @@ server that never becomes ready.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import pickle
 from dataclasses import dataclass
@@ -54,13 +55,26 @@ class Bundle:
         return self.metadata["model_version"]
 
 
-def content_version(estimator: Any) -> str:
-    """A hash of the fitted estimator's state: the same training inputs give the same version.
+# What model.json tells the server beside the estimator: how it reads a request (the feature spec: the
+# inputs, their categories, missing-value markers, the id column, time inputs and their format, the marks
+# of numbers sent as text), which class its score is of, and the drift reference. A change to any of them
+# serves otherwise with the same estimator (an id column set to join labels by, a positive class named),
+# so it is another version, and so another image tag: the registry's image under the old tag holds the
+# old model.json.
+SERVED_FIELDS = ("target", "classes", "positive_class", "features", "inputs", "reference")
+
+
+def content_version(estimator: Any, metadata: dict[str, Any]) -> str:
+    """A hash of the fitted estimator's state and of what ``metadata`` tells the server of it
+    (:data:`SERVED_FIELDS`): the same training inputs give the same version.
 
     (The skops file itself is not byte-stable: its zip entries carry timestamps and object ids.)
     The pickle here is only hashed, never written or loaded.
     """
-    return hashlib.sha256(pickle.dumps(estimator, protocol=5)).hexdigest()[:16]
+    digest = hashlib.sha256(pickle.dumps(estimator, protocol=5))
+    served = {field: metadata.get(field) for field in SERVED_FIELDS}
+    digest.update(json.dumps(served, sort_keys=True, allow_nan=False, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
@@ -84,7 +98,7 @@ def save(directory: str | Path, estimator: Any, metadata: dict[str, Any],
                                   f"list, so the server would refuse it: {refused}; add them there if they "
                                   f"are safe to load")
             digest = sha256_file(tmp)
-        full = {**metadata, "model_version": content_version(estimator),
+        full = {**metadata, "model_version": content_version(estimator, metadata),
                 "model_file": MODEL_FILE, "sha256": digest}
         if onnx is None:  # a previous model's ONNX file must not outlive it
             remove(directory / ONNX_FILE)
