@@ -1389,3 +1389,12 @@ def test_the_monitoring_selects_exactly_the_prediction_endpoints(app):
     selected = {endpoint for endpoint in endpoints if re.fullmatch(promql_regex, endpoint)}
     assert selected == {endpoint for endpoint, methods in endpoints.items() if "POST" in methods}
     assert selected == {"api.predict", "api.v2_infer"}
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("age", "1" * 5000, "non_finite"), ("age", "x" * 5000, "wrong_type"), ("contract", "y" * 5000, "unseen_category")])
+def test_a_huge_value_is_repeated_in_its_error_in_one_line(client, field, value, reason):
+    """A megabyte of text sent for a number was answered with a megabyte of error."""
+    refused = client.post("/predict", json=body_with(**{field: value})).json["error"]
+    assert refused["reason"] == reason and len(refused["message"]) < 500, refused
+    assert f"'{value[:79]}... (5002 characters)" in refused["message"]

@@ -19,6 +19,7 @@ from slipway.serving.schemas import (
     id_column_note,
     instance_field,
     instances_to_columns,
+    shown,
 )
 from slipway.serving.state import state
 
@@ -234,7 +235,7 @@ def _decode_binary(raw: bytes, datatype: object, field: str) -> list:
         return values
     dtype = BINARY_DTYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
-        raise RequestError(422, "wrong_type", f"unsupported datatype {datatype!r}", field)
+        raise RequestError(422, "wrong_type", f"unsupported datatype {shown(datatype)}", field)
     width = np.dtype(dtype).itemsize
     if len(raw) % width:
         raise RequestError(400, "invalid_body", f"binary_data_size {len(raw)} is not a whole number of "
@@ -276,7 +277,7 @@ def _attach_binary_data(body: dict, raw: bytes, offset: int) -> None:
         if size is None:
             continue
         if type(size) is not int or size < 0:
-            raise RequestError(400, "invalid_body", f"binary_data_size must be a byte count, got {size!r}",
+            raise RequestError(400, "invalid_body", f"binary_data_size must be a byte count, got {shown(size)}",
                                f"{field}.parameters.binary_data_size")
         chunk = raw[offset:offset + size]
         if len(chunk) != size:
@@ -289,7 +290,7 @@ def check_parameters(part: dict, field: str | None = None) -> None:
     """The protocol's ``parameters`` of a request or a tensor: an object, when present."""
     parameters = part.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
-        raise RequestError(400, "invalid_body", f"parameters must be an object, got {parameters!r}",
+        raise RequestError(400, "invalid_body", f"parameters must be an object, got {shown(parameters)}",
                            f"{field}.parameters" if field else "parameters")
 
 
@@ -306,19 +307,19 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
             raise RequestError(400, "invalid_body", "each input needs name, shape, datatype and data",
                                f"inputs[{i}]")
         if not isinstance(tensor["name"], str):
-            raise RequestError(400, "invalid_body", f"name must be a string, got {tensor['name']!r}",
+            raise RequestError(400, "invalid_body", f"name must be a string, got {shown(tensor['name'])}",
                                f"inputs[{i}].name")
         check_parameters(tensor, f"inputs[{i}]")
         shape = tensor["shape"]
         if not (isinstance(shape, list) and shape and all(type(d) is int and d >= 0 for d in shape)):
-            raise RequestError(400, "invalid_body", f"shape must be a list of sizes, got {shape!r}",
+            raise RequestError(400, "invalid_body", f"shape must be a list of sizes, got {shown(shape)}",
                                f"inputs[{i}].shape")
         tensor["data"] = _flatten(tensor["data"]) if isinstance(tensor["data"], list) else tensor["data"]
         if not isinstance(tensor["data"], list) or len(tensor["data"]) != math.prod(shape):
             raise RequestError(400, "invalid_body", f"data must hold {math.prod(shape)} elements "
                                f"for shape {shape}", f"inputs[{i}].data")
         if not isinstance(tensor["datatype"], str) or tensor["datatype"] not in DATATYPES:
-            raise RequestError(400, "invalid_body", f"unknown datatype {tensor['datatype']!r}",
+            raise RequestError(400, "invalid_body", f"unknown datatype {shown(tensor['datatype'])}",
                                f"inputs[{i}].datatype")
     inputs = spec.inputs
     id_tensor = next((t for t in tensors if t["name"] == spec.id_column), None) if spec.id_column else None
@@ -338,13 +339,13 @@ def tensors_to_columns(body: dict, spec, max_batch: int,
     missing = [n for n in inputs if n not in by_name]
     if unknown and not ignore_unknown:
         meant = counterpart(unknown[0], missing)
-        raise RequestError(422, "unknown_feature", f"unknown input {unknown[0]!r}"
+        raise RequestError(422, "unknown_feature", f"unknown input {shown(unknown[0])}"
                            + (f" (the model's {meant!r}? names are exact)" if meant else "")
                            + f"; the model takes {inputs}" + id_column_note(spec), f"inputs[{unknown[0]}]")
     if missing:
         sent = counterpart(missing[0], unknown)
-        raise RequestError(422, "missing_feature", f"missing input {missing[0]!r}"
-                           + (f" (the request names it {sent!r}; names are exact)" if sent else ""),
+        raise RequestError(422, "missing_feature", f"missing input {shown(missing[0])}"
+                           + (f" (the request names it {shown(sent)}; names are exact)" if sent else ""),
                            f"inputs[{missing[0]}]")
     rows = {len(t["data"]) for t in by_name.values()}
     if len(rows) != 1 or any(len(t["shape"]) > 2 or (len(t["shape"]) == 2 and t["shape"][1] != 1)
@@ -387,7 +388,7 @@ def v2_infer(name: str, version: str | None = None):
     requested = [o.get("name") if isinstance(o, dict) else o for o in outputs]
     unknown = [o for o in requested if o not in OUTPUTS]
     if unknown:
-        raise RequestError(400, "invalid_body", f"unknown output {unknown[0]!r}; outputs are "
+        raise RequestError(400, "invalid_body", f"unknown output {shown(unknown[0])}; outputs are "
                            f"{list(OUTPUTS)}", "outputs")
     check_parameters(body)
     request_id = body.get("id")

@@ -42,6 +42,15 @@ from slipway.values import (
     written_like,
 )
 
+# How much of a value sent an error repeats: a megabyte of text sent for a number is answered in a line.
+SHOWN_CHARACTERS = 80
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, cut after :data:`SHOWN_CHARACTERS` with its length said."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARACTERS else f"{text[:SHOWN_CHARACTERS]}... ({len(text)} characters)"
+
 
 class RequestError(Exception):
     def __init__(self, status: int, reason: str, message: str, field: str | None = None):
@@ -80,7 +89,7 @@ def _times(values: list, name: str, where: Locator, missing: frozenset[str], tim
                 written = f", text in the training data's format {time_format!r}" if time_format else ""
                 raise RequestError(422, "wrong_type", f"expected a time (ISO 8601 text such as "
                                    f"'2025-01-31T09:30:00Z'{written}, or epoch time as a number) or null, "
-                                   f"got {value!r}", where(name, i)) from None
+                                   f"got {shown(value)}", where(name, i)) from None
     return out
 
 
@@ -95,7 +104,7 @@ def _number(value: object, name: str, i: int, where: Locator, missing: frozenset
         if (number := text_number(value, number_format)) is not None:
             return number
     raise RequestError(422, "wrong_type", f"expected a number (or its text, such as "
-                       f"{written_like(number_format)!r}) or null, got {value!r}", where(name, i))
+                       f"{written_like(number_format)!r}) or null, got {shown(value)}", where(name, i))
 
 
 def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str],
@@ -120,7 +129,7 @@ def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing
         value = lists[j][i]
         if value is not None and not _finite(value):
             value = columns[names[j]][i]  # as sent: "1e999" read as text is infinite too
-            raise RequestError(422, "non_finite", f"{value!r} is not allowed: numbers must be "
+            raise RequestError(422, "non_finite", f"{shown(value)} is not allowed: numbers must be "
                                "finite float64 values; send null for a missing value",
                                where(names[j], i))
     return block
@@ -157,7 +166,7 @@ def unseen_message(value: str, known: dict[str, int]) -> str:
     same = [category for category in known if spelling(category) == spelling(value)]
     listed = list(known)[:LISTED_CATEGORIES]
     more = f" and {len(known) - len(listed)} more" if len(known) > len(listed) else ""
-    return (f"{value!r} is not a category the model was trained on"
+    return (f"{shown(value)} is not a category the model was trained on"
             + (f" (it was trained on {same[0]!r}, spelt otherwise)" if same else "")
             + f"; expected one of {listed}{more}")
 
@@ -181,14 +190,14 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
             continue
         if type(value) in _LABELLED_TYPES:
             if not _finite(value):
-                raise RequestError(422, "non_finite", f"{value!r} is not allowed; send null for a "
+                raise RequestError(422, "non_finite", f"{shown(value)} is not allowed; send null for a "
                                    "missing value", where(name, i))
             value = out[i] = str(value) if type(value) is bool else number_label(value, known)
             if value in known:
                 continue
         elif not isinstance(value, str):
             raise RequestError(422, "wrong_type", f"expected a string, a boolean, a number or null, "
-                               f"got {value!r}", where(name, i))
+                               f"got {shown(value)}", where(name, i))
         elif value != (text := trimmed(value)):  # " north " is "north", as training read it
             out[i] = text
             if text is None or text in known:
@@ -263,11 +272,11 @@ def instances_to_columns(body: object, spec: FeatureSpec, max_batch: int,
             unknown = sorted(k for k in instance if k not in identified)
             if missing:
                 sent = counterpart(missing[0], unknown)
-                raise RequestError(422, "missing_feature", f"missing feature {missing[0]!r} "
-                                   + (f"(the instance names it {sent!r}; names are exact)" if sent else
+                raise RequestError(422, "missing_feature", f"missing feature {shown(missing[0])} "
+                                   + (f"(the instance names it {shown(sent)}; names are exact)" if sent else
                                       "(send null for a missing value)"), instance_field(i, missing[0]))
             if not ignore_unknown:
-                raise RequestError(422, "unknown_feature", f"unknown feature {unknown[0]!r}; the model "
+                raise RequestError(422, "unknown_feature", f"unknown feature {shown(unknown[0])}; the model "
                                    f"takes {inputs}" + id_column_note(spec), instance_field(i, unknown[0]))
             ignored.update(unknown)
     # Each instance's inputs in one call, then rows to columns: a third of the time of appending value
@@ -312,4 +321,5 @@ def refuse_id(value: object, field: str) -> NoReturn:
     if type(value) is float and value.is_integer():  # past ID_INTEGERS: the JSON parser's reading of it
         raise RequestError(422, "wrong_type", f"the id is an integer past 64 bits, which is read as the number "
                            f"{value:g}: send it as a string", field)
-    raise RequestError(422, "wrong_type", f"expected a string, an integer or null for the id, got {value!r}", field)
+    raise RequestError(422, "wrong_type", f"expected a string, an integer or null for the id, got {shown(value)}",
+                       field)
