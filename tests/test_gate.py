@@ -448,3 +448,18 @@ def test_a_binary_model_that_labels_no_positive_row_fails_the_f1_floor_saying_wh
     multiclass = {**never, "per_class": {**never["per_class"], "Other": {"f1": 0.0, "support": 3}}}
     assert [e["detail"] for e in gate.metric_floors(multiclass, floors) if e["condition"] == "test f1"] == [""]
     assert all(e["verdict"] == "pass" for e in gate.metric_floors({**never, "f1": 0.3}, floors))
+
+
+def test_a_column_validate_allows_more_nulls_is_not_counted_by_the_gates_null_check(base_params):
+    """The bank marketing data's job is 14% 'unknown' (data.na_values): the team allowed it in
+    validate.columns, and the gate's null ratio (0.1, every column) still refused the model."""
+    base_params["validate"]["columns"] = {"job": {"max_null_fraction": 0.2}}
+    allowed = gate.thresholds(base_params)["null_allowances"]
+    assert allowed == {"job": 0.2}
+    ratios = pd.DataFrame({"Percent of nulls in sample": {"job": 0.145, "marital": 0.01, "age": 0.0}})
+    assert gate._nulls(ratios, allowed, 0.1) == (0.01, "marital; not counted, within validate.columns' "
+                                                        "max_null_fraction: job")
+    assert gate._nulls(ratios, allowed, 0.15) == (0.145, "job")  # passes anyway: nothing to set aside
+    assert gate._nulls(ratios.assign(**{"Percent of nulls in sample": [0.25, 0.01, 0.0]}), allowed, 0.1) == \
+        (0.25, "job")
+    assert gate._nulls(ratios, {}, 0.1) == (0.145, "job")

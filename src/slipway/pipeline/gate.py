@@ -24,6 +24,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from slipway.model.features import DERIVED_FEATURES
 from slipway.params import lookup, random_seed
 from slipway.pipeline import paths
 from slipway.pipeline.evaluate import METRIC_FLOORS, PRIMARY_METRICS, score
+from slipway.pipeline.validate import column_rules
 from slipway.release.champion import Champion, fetch_production_bundle
 from slipway.release.gitops import Repo
 from slipway.values import spelling
@@ -64,6 +66,9 @@ class Rule:
     measure: Callable[[Any], tuple[float, str]]  # check value -> (value, where it was worst)
     datasets: str  # "each": train and test separately; "pair": train vs test; "model"
     options: tuple = ()
+    # The thresholds' entry of per-column allowances set elsewhere, which ``measure`` then also takes, with
+    # the threshold
+    allowed: str | None = None
 
 
 def _worst(values: dict[str, float]) -> tuple[float, str]:
@@ -80,8 +85,17 @@ def _worst(values: dict[str, float]) -> tuple[float, str]:
     return float(values[column]), str(column) if values[column] else ""
 
 
-def _nulls(value: pd.DataFrame) -> tuple[float, str]:
-    return _worst(value.iloc[:, 0].to_dict())
+def _nulls(value: pd.DataFrame, allowed: dict[str, float], threshold: float) -> tuple[float, str]:
+    """The worst column's null ratio. A column past ``threshold`` but within the share validate allows it
+    (``validate.columns.<column>.max_null_fraction``: gaps the team expects, which the model handles) is
+    not counted, and is named as such: the gate does not refuse what validate was told to let through."""
+    ratios = {str(column): ratio for column, ratio in value.iloc[:, 0].items()}
+    within = sorted(column for column, ratio in ratios.items() if threshold < ratio <= allowed.get(column, -1.0))
+    measured, where = _worst({column: ratio for column, ratio in ratios.items() if column not in within})
+    if within:
+        where = "; ".join(filter(None, [where, f"not counted, within validate.columns' max_null_fraction: "
+                                               f"{', '.join(within)}"]))
+    return measured, where
 
 
 def _mixed_types(value: dict) -> tuple[float, str]:
@@ -127,7 +141,8 @@ def _baseline_gain(value: dict) -> tuple[float, str]:
 
 
 RULES = (
-    Rule("data_integrity", "PercentOfNulls", "null ratio", "max_null_ratio", "max", _nulls, "each"),
+    Rule("data_integrity", "PercentOfNulls", "null ratio", "max_null_ratio", "max", _nulls, "each",
+         allowed="null_allowances"),
     Rule("data_integrity", "MixedDataTypes", "rare-type ratio (numbers mixed with text)",
          "max_mixed_type_ratio", "max", _mixed_types, "each"),
     Rule("data_integrity", "StringMismatch", "rows in another spelling of a category (case, spaces, hyphens)",
@@ -216,6 +231,8 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
     entries, results = [], []
     for rule in RULES:
         threshold = float(gate[rule.param])
+        measure = partial(rule.measure, allowed=gate[rule.allowed], threshold=threshold) if rule.allowed \
+            else rule.measure
         runs = {
             "each": [("train", (raw_train,)), ("test", (raw_test,))],
             "pair": [("train/test", (raw_train, raw_test))],
@@ -225,8 +242,8 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
             check = getattr(dc, rule.check)(**dict(rule.options))
             sign = "<=" if rule.bound == "max" else ">="
 
-            def condition(value, rule=rule, threshold=threshold, sign=sign):
-                measured, where = rule.measure(value)
+            def condition(value, rule=rule, threshold=threshold, measure=measure):
+                measured, where = measure(value)
                 ok = outcome(measured, threshold, rule.bound) == PASS
                 return ConditionResult(ConditionCategory.PASS if ok else ConditionCategory.FAIL,
                                        f"{measured:.4g}{f' ({where})' if where else ''}")
@@ -244,7 +261,7 @@ def run_checks(train: pd.DataFrame, test: pd.DataFrame, model: bundle.Bundle,
                     raise DataError(f"ROC AUC is undefined on this test set: no row of class "
                                     f"{', '.join(absent)}")
                 result, unplotted = run_check(check, *args, **kwargs)
-                measured, where = rule.measure(result.value)
+                measured, where = measure(result.value)
                 if unplotted:
                     where = f"{where}; {unplotted}" if where else unplotted
                 entries.append(entry(rule.group, rule.check, rule.condition, dataset, measured,
@@ -438,6 +455,8 @@ def thresholds(params: dict[str, Any]) -> dict[str, Any]:
     keys = [rule.param for rule in RULES] + [key for _, key in METRIC_FLOORS] + ["max_regression"]
     gate: dict[str, Any] = {key: lookup(params, f"gate.{key}", float, minimum=0.0, maximum=1.0) for key in keys}
     gate["primary_metric"] = lookup(params, "gate.primary_metric", str, choices=PRIMARY_METRICS)
+    gate["null_allowances"] = {column: float(rule["max_null_fraction"]) for column, rule in column_rules(params).items()
+                               if "max_null_fraction" in rule}
     return gate
 
 

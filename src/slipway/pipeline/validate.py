@@ -57,6 +57,14 @@ UNLABELLED = ("rows without a label can neither train nor score a model: leave t
               "are read (slipway/model/loading.py), or mend the export that lost them")
 
 
+def gaps_allowed(column: str, nulls: pd.Series, markers: list[str]) -> str:
+    """How a feature with more missing values than allowed may pass: the share, which params texts
+    counted as missing, and the column's own limit (the model handles missing values)."""
+    counted = f" (data.na_values {markers} count as missing)" if markers else ""
+    return (f"{nulls.mean():.1%} of the rows{counted}; if the model should learn with these gaps (it handles "
+            f"missing values), allow them in validate.columns.{column}.max_null_fraction")
+
+
 # An example longer than this is cut: a 100 kB value (a broken join, a blob) would flood the report.
 EXAMPLE_CHARS = 80
 
@@ -153,6 +161,7 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
     id_column = lookup(params, "data.id_column", (str, type(None)), None)
     timestamp = lookup(params, "data.timestamp_column", (str, type(None)), None)
     written_as = number_format(params)
+    markers = lookup(params, "data.na_values", list, [])
     problems: list[Problem] = []
 
     def report(column: str, rule: str, bad: pd.Series, hint: str | None = None) -> None:
@@ -177,9 +186,9 @@ def check(frame: pd.DataFrame, split: str, params: dict[str, Any]) -> list[Probl
         nulls = values.isna()
         limit_nulls = 0.0 if column in strict else float(rule.get("max_null_fraction", default_nulls))
         if nulls.mean() > limit_nulls:
+            hint = UNLABELLED if column == target else "" if column in strict else gaps_allowed(column, nulls, markers)
             problems.append(_located(Problem(split, column, f"nulls<={limit_nulls:g}", int(nulls.sum()),
-                                             _rows_named(frame.loc[nulls], id_column, column, limit),
-                                             hint=UNLABELLED if column == target else ""),
+                                             _rows_named(frame.loc[nulls], id_column, column, limit), hint=hint),
                                      frame, nulls, limit))
         present = values[~nulls]
         if ptypes.is_float_dtype(values):
