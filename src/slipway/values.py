@@ -103,6 +103,13 @@ ISO_TIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}"
                       r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?\s*$")
 
 
+def pattern_text(text: str) -> str:
+    """``text`` as itself in a regex that means the same in Python and in JSON Schema (ECMA 262):
+    only the metacharacters escaped, so a space, a quote or a comma stays bare, as ECMA's unicode
+    mode requires (``re.escape`` would write ``\\ ``, which it refuses)."""
+    return re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", text)
+
+
 # What the numeric directives of a strptime format (data.timestamp_format) match, for the pattern of
 # :func:`time_format_pattern`: the values strptime takes, but a day or month not padded with a space.
 # Digits are 0-9 and nothing depends on case, so the pattern means the same in JSON Schema.
@@ -121,7 +128,7 @@ def time_format_pattern(time_format: str) -> str | None:
     parts = []
     for literal, directive in re.findall(r"([^%]*)(?:%(.)|$)", time_format):
         # A run of spaces in the format takes any run of them, as in strptime; other text is itself.
-        parts.append(re.sub(r"\s+", r"\\s+", re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", literal)))
+        parts.append(re.sub(r"\s+", r"\\s+", pattern_text(literal)))
         if directive:
             if directive not in TIME_DIRECTIVES:
                 return None
@@ -241,9 +248,8 @@ def number_pattern(number_format: tuple[str, str | None]) -> str:
     """A number written in ``number_format``, strictly: a thousands separator groups three digits
     (``12,5`` is no number with thousands ``,``), a decimal mark has digits after it, and digits are
     0-9 (Python's ``\\d`` would take other scripts' digits, which JSON Schema's does not)."""
-    # Of the marks only "." needs escaping; leaving the space and "'" bare keeps the pattern valid in
-    # JSON Schema (ECMA 262) too, where the OpenAPI description of a request uses it.
-    decimal, thousands = (mark.replace(".", r"\.") if mark else None for mark in number_format)
+    # The OpenAPI description of a request states this pattern too.
+    decimal, thousands = (pattern_text(mark) if mark else None for mark in number_format)
     integer = rf"[0-9]{{1,3}}(?:{thousands}[0-9]{{3}})+|[0-9]+" if thousands else "[0-9]+"
     return rf"[+-]?(?:(?:{integer})(?:{decimal}[0-9]+)?|{decimal}[0-9]+)(?:[eE][+-]?[0-9]+)?"
 

@@ -63,7 +63,7 @@ class Rule:
     condition: str
     param: str  # the threshold's key under gate:
     bound: str  # "max": value must be <= threshold; "min": value must be >= threshold
-    measure: Callable[[Any], tuple[float, str]]  # check value -> (value, where it was worst)
+    measure: Callable[..., tuple[float, str]]  # check value -> (value, where it was worst)
     datasets: str  # "each": train and test separately; "pair": train vs test; "model"
     options: tuple = ()
     # The thresholds' entry of per-column allowances set elsewhere, which ``measure`` then also takes, with

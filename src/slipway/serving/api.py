@@ -181,9 +181,9 @@ def v2_metadata(name: str, version: str | None = None):
         parameters["id_input"] = {"name": spec.id_column, "datatype": "BYTES or INT64", "shape": [-1],
                                   "optional": True, "use": "kept in the prediction log, to join later labels by"}
     if spec.times:
-        parameters["time_inputs"] = {"names": list(spec.times), "datatype": "FP64 or INT64 (epoch time: s, ms, us or "
-                                     "ns by size) or BYTES (ISO 8601 text" + (
-                                         f", or text in {spec.time_format!r}" if spec.time_format else "") + ")"}
+        texts = "ISO 8601 text" + (f", or text in {spec.time_format!r}" if spec.time_format else "")
+        parameters["time_inputs"] = {"names": list(spec.times), "datatype": "FP64 or INT64 (epoch time: s, ms, us "
+                                     f"or ns by size) or BYTES ({texts})"}
     return jsonify({
         "name": name,
         "versions": [model.version],

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
 from slipway.serving.config import ServingConfig
 from slipway.serving.schemas import ID_INTEGERS, json_forms
-from slipway.values import ISO_TIME, number_pattern, time_format_pattern, written_like
+from slipway.values import ISO_TIME, number_pattern, pattern_text, time_format_pattern, written_like
 
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
@@ -42,7 +41,7 @@ def trimmed_text_schema(labels: list[str], markers: list[str]) -> dict:
     """The texts the server reads once the spaces around them are trimmed (as ``ingest`` read the
     training data): these category labels, and blank text or a ``data.na_values`` marker, which are a
     missing value in any input (:func:`slipway.values.missing_text`)."""
-    escaped = "|".join(re.sub(r"[\\^$.*+?()[\]{}|]", r"\\\g<0>", text) for text in [*labels, *markers])
+    escaped = "|".join(map(pattern_text, [*labels, *markers]))
     missing = "blank text" + (", or one of data.na_values (spaces around it or not)" if markers else "")
     return {"type": "string", "pattern": rf"^\s*(?:{escaped})?\s*$" if escaped else r"^\s*$",
             "description": ("a category, spaces around it or not; or " if labels else "")

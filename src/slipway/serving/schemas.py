@@ -107,11 +107,11 @@ def _number(value: object, name: str, i: int, where: Locator, missing: frozenset
                        f"{written_like(number_format)!r}) or null, got {shown(value)}", where(name, i))
 
 
-def _numeric(columns: dict[str, list], names: list[str], where: Locator, missing: frozenset[str],
-             spec: FeatureSpec) -> np.ndarray:
-    """All numeric inputs at once, one row of the result per input (``None`` and the texts of
+def _numeric(columns: dict[str, list], spec: FeatureSpec, where: Locator, missing: frozenset[str]) -> np.ndarray:
+    """All the spec's numeric inputs at once, one row of the result per input (``None`` and the texts of
     ``missing`` -> NaN; numbers as text, as the spec's ``number_format`` writes them; its ``times``, as
     seconds since the epoch)."""
+    names = spec.numeric_inputs
     lists = [columns[name] if name not in spec.times else _times(columns[name], name, where, missing, spec.time_format)
              for name in names]
     for j, name in enumerate(names):
@@ -216,7 +216,7 @@ def _categorical(values: list, name: str, known: dict[str, int], policy: str, wh
 def check_columns(columns: dict[str, list], spec: FeatureSpec, policy: str, where: Locator) -> CheckedBatch:
     unseen: dict[str, int] = {}
     missing = frozenset(spec.missing_values)
-    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec.numeric_inputs, where, missing, spec), strict=True))
+    data = dict(zip(spec.numeric_inputs, _numeric(columns, spec, where, missing), strict=True))
     for name, known in spec.category_index.items():
         data[name] = _categorical(columns[name], name, known, policy, where, unseen, missing)
     return CheckedBatch(data, unseen)
